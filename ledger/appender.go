@@ -1,0 +1,564 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"compact/schemas"
+)
+
+// JetStream headers of the atomic batch publish and the conditional append.
+const (
+	hdrBatchID      = "Nats-Batch-Id"
+	hdrBatchSeq     = "Nats-Batch-Sequence"
+	hdrBatchCommit  = "Nats-Batch-Commit"
+	hdrExpectedLast = "Nats-Expected-Last-Sequence"
+)
+
+// JetStream API error codes the Appender reacts to.
+const (
+	errCodeWrongLastSeq         = 10071
+	errCodeWrongLastSeqConstant = 10164
+)
+
+// Result is the outcome of appending one event.
+type Result struct {
+	ID        string      `json:"id"`
+	Seq       uint64      `json:"seq,omitempty"`
+	Duplicate bool        `json:"duplicate"`
+	Error     *FieldError `json:"error,omitempty"`
+}
+
+// MarshalJSON writes {id, seq, duplicate} or {id, error: {field, message}}.
+func (r Result) MarshalJSON() ([]byte, error) {
+	if r.Error != nil {
+		return json.Marshal(struct {
+			ID    string      `json:"id"`
+			Error *FieldError `json:"error"`
+		}{r.ID, r.Error})
+	}
+	return json.Marshal(struct {
+		ID        string `json:"id"`
+		Seq       uint64 `json:"seq"`
+		Duplicate bool   `json:"duplicate"`
+	}{r.ID, r.Seq, r.Duplicate})
+}
+
+// AppenderConfig configures an Appender.
+type AppenderConfig struct {
+	// Conn is a connection of the ledger's own account. Required.
+	Conn *nats.Conn
+	// Index is the dedup index. Required.
+	Index *Index
+	// Validator validates the replacement data of corrections. Default schemas.Default().
+	Validator *schemas.Validator
+	// MaxBatch is the most events in one atomic batch. Default 1000, JetStream's limit.
+	MaxBatch int
+	// Timeout bounds one append round trip to JetStream. Default 10s.
+	Timeout time.Duration
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+	// Metrics, if set, counts appends and duplicates.
+	Metrics *Metrics
+}
+
+// EnsureDefaults fills zero fields with their documented defaults.
+func (c *AppenderConfig) EnsureDefaults() {
+	if c.Validator == nil {
+		c.Validator = schemas.Default()
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 1000
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports every problem of the configuration at once.
+func (c *AppenderConfig) Validate() error {
+	var errs []error
+	if c.Conn == nil {
+		errs = append(errs, errors.New("AppenderConfig.Conn is required"))
+	}
+	if c.Index == nil {
+		errs = append(errs, errors.New("AppenderConfig.Index is required"))
+	}
+	if c.MaxBatch < 1 || c.MaxBatch > 1000 {
+		errs = append(errs, fmt.Errorf("AppenderConfig.MaxBatch %d: must be 1..1000 (JetStream's atomic batch limit)", c.MaxBatch))
+	}
+	return errors.Join(errs...)
+}
+
+// Appender is the single writer of the COMPACT stream in this process.
+//
+// Append may be called from any number of goroutines. One goroutine, owned by the
+// Appender, takes whatever events are waiting (up to MaxBatch), checks them against the
+// index, and appends the new ones in one JetStream atomic batch conditional on the
+// stream's last sequence: one fsync for the batch, and no other writer can slip between
+// the index check and the append. A lone publisher does not wait for a timer: its event
+// goes out at once; under load, events queue while a batch is in flight and go out
+// together in the next one, so throughput grows with load.
+type Appender struct {
+	cfg  AppenderConfig
+	js   jetstream.JetStream
+	last uint64 // the stream's last sequence as the index knows it; writer goroutine only
+
+	queue  chan *pendingEvent
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type pendingEvent struct {
+	c       *Candidate
+	res     Result
+	done    chan struct{}
+	firstOf *pendingEvent // set when the same source+id comes earlier in the batch
+}
+
+// NewAppender catches the index up with the stream and starts the writer.
+func NewAppender(ctx context.Context, cfg AppenderConfig) (*Appender, error) {
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(cfg.Conn)
+	if err != nil {
+		return nil, err
+	}
+	a := &Appender{cfg: cfg, js: js, queue: make(chan *pendingEvent, 4*cfg.MaxBatch)}
+	if a.last, err = cfg.Index.Last(); err != nil {
+		return nil, err
+	}
+	if err := a.catchUp(ctx); err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.run(runCtx)
+	}()
+	return a, nil
+}
+
+// Close stops the writer after the batch in flight and waits for it. Events still queued
+// are answered with ErrUnavailable (not stored).
+func (a *Appender) Close(ctx context.Context) error {
+	a.cancel()
+	done := make(chan struct{})
+	go func() { a.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Append appends the candidates and returns one result each, in order. A candidate whose
+// source+id the ledger already holds is not stored again: its result is a duplicate with
+// the original sequence. If ctx ends first, the results not yet known carry ErrUnavailable
+// with "outcome unknown": re-sending the same events is safe.
+func (a *Appender) Append(ctx context.Context, cands []*Candidate) []Result {
+	ps := make([]*pendingEvent, len(cands))
+	for i, c := range cands {
+		ps[i] = &pendingEvent{c: c, res: Result{ID: c.Event.ID}, done: make(chan struct{})}
+		select {
+		case a.queue <- ps[i]:
+		case <-ctx.Done():
+			ps[i].res.Error = unavailable("not stored: %v", ctx.Err())
+			close(ps[i].done)
+		}
+	}
+	out := make([]Result, len(cands))
+	for i, p := range ps {
+		select {
+		case <-p.done:
+			out[i] = p.res
+		case <-ctx.Done():
+			out[i] = Result{ID: p.c.Event.ID, Error: unavailable("outcome unknown (%v): re-send the same event, it is stored once", ctx.Err())}
+		}
+	}
+	return out
+}
+
+func unavailable(format string, args ...any) *FieldError {
+	return &FieldError{Message: fmt.Sprintf(format, args...), Kind: ErrUnavailable}
+}
+
+func (a *Appender) run(ctx context.Context) {
+	batch := make([]*pendingEvent, 0, a.cfg.MaxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case p := <-a.queue:
+			batch = append(batch, p)
+		case <-ctx.Done():
+			a.drain()
+			return
+		}
+	gather:
+		for len(batch) < a.cfg.MaxBatch {
+			select {
+			case p := <-a.queue:
+				batch = append(batch, p)
+			default:
+				break gather
+			}
+		}
+		a.commit(ctx, batch)
+		for _, p := range batch {
+			close(p.done)
+		}
+	}
+}
+
+func (a *Appender) drain() {
+	for {
+		select {
+		case p := <-a.queue:
+			p.res.Error = unavailable("not stored: the ledger is shutting down")
+			close(p.done)
+		default:
+			return
+		}
+	}
+}
+
+// commit stores the new events of batch and fills every result.
+func (a *Appender) commit(ctx context.Context, batch []*pendingEvent) {
+	const maxAttempts = 5
+	lastBefore := a.last
+	for attempt := 1; ; attempt++ {
+		toStore := a.check(batch, lastBefore)
+		if len(toStore) == 0 {
+			return
+		}
+		first := a.last + 1
+		lastSeq, err := a.publish(ctx, toStore)
+		if err == nil {
+			a.stored(toStore, first, lastSeq)
+			a.resolveInBatchDuplicates(batch)
+			return
+		}
+		var apiErr *jetstream.APIError
+		conflict := errors.As(err, &apiErr) && (apiErr.ErrorCode == errCodeWrongLastSeq || apiErr.ErrorCode == errCodeWrongLastSeqConstant)
+		if !conflict {
+			a.cfg.Logger.Warn("append failed; reading the stream to learn the outcome", "events", len(toStore), "err", err)
+		}
+		// Someone else wrote, or we do not know whether our batch landed: either way the
+		// stream is the truth. Catch up, then judge the same events again.
+		if cerr := a.catchUp(ctx); cerr != nil || attempt == maxAttempts {
+			reason := err
+			if cerr != nil {
+				reason = cerr
+			}
+			for _, p := range toStore {
+				p.res.Error = unavailable("outcome unknown (%v): re-send the same event, it is stored once", reason)
+			}
+			return
+		}
+	}
+}
+
+// check fills the results of events already in the ledger, of events that break a
+// reference rule, and returns the events to store. lastBefore is the stream's last
+// sequence when the batch was taken: an event found in the index above it was stored by
+// this very batch in an attempt whose acknowledgement was lost, so it is no duplicate.
+func (a *Appender) check(batch []*pendingEvent, lastBefore uint64) []*pendingEvent {
+	var toStore []*pendingEvent
+	inBatch := make(map[string]*pendingEvent, len(batch))
+	for _, p := range batch {
+		if p.res.Error != nil || p.res.Seq != 0 {
+			continue
+		}
+		ev := p.c.Event
+		key := ev.Source + "\x00" + ev.ID
+		if e, ok, err := a.cfg.Index.Lookup(ev.Source, ev.ID); err != nil {
+			p.res.Error = unavailable("not stored: dedup index: %v", err)
+			continue
+		} else if ok {
+			p.res.Seq, p.res.Duplicate = e.Seq, e.Seq <= lastBefore
+			continue
+		}
+		if first, ok := inBatch[key]; ok {
+			p.res.Duplicate = true
+			p.res.Error = nil
+			p.dupOf(first)
+			continue
+		}
+		if fe := a.checkReferences(ev, inBatch); fe != nil {
+			p.res.Error = fe
+			continue
+		}
+		inBatch[key] = p
+		toStore = append(toStore, p)
+	}
+	return toStore
+}
+
+// dupOf marks p as a duplicate of an event earlier in the same batch; its sequence is
+// filled once that event is stored.
+func (p *pendingEvent) dupOf(first *pendingEvent) { p.res.Seq = 0; p.firstOf = first }
+
+func (a *Appender) resolveInBatchDuplicates(batch []*pendingEvent) {
+	for _, p := range batch {
+		if p.firstOf != nil {
+			p.res.Seq, p.res.Error = p.firstOf.res.Seq, p.firstOf.res.Error
+			p.res.Duplicate = p.res.Error == nil
+			p.firstOf = nil
+		}
+	}
+}
+
+// references is what lifecycle and editorial events point at.
+type references struct {
+	Corrects string          `json:"corrects"`
+	Retracts string          `json:"retracts"`
+	Data     json.RawMessage `json:"data"`
+	Item     *struct {
+		Source string `json:"source"`
+		ID     string `json:"id"`
+	} `json:"item"`
+}
+
+// lifecycleTypes may not be corrected or retracted themselves.
+var lifecycleTypes = map[string]bool{
+	"compact.event.corrected": true,
+	"compact.event.retracted": true,
+	"compact.review.curated":  true,
+}
+
+// checkReferences checks that a correction, retraction or curation points at an event
+// the ledger holds (or that comes earlier in the same batch), and that a correction's
+// replacement data is valid for the original's type.
+func (a *Appender) checkReferences(ev *Event, inBatch map[string]*pendingEvent) *FieldError {
+	switch ev.Type {
+	case "compact.event.corrected", "compact.event.retracted", "compact.review.curated":
+	default:
+		return nil
+	}
+	var r references
+	if err := json.Unmarshal(ev.Data, &r); err != nil {
+		return invalid("/data", "%v", err)
+	}
+	source, id, field := ev.Source, r.Corrects, "/data/corrects"
+	switch ev.Type {
+	case "compact.event.retracted":
+		id, field = r.Retracts, "/data/retracts"
+	case "compact.review.curated":
+		if r.Item == nil {
+			return invalid("/data/item", "required")
+		}
+		source, id, field = r.Item.Source, r.Item.ID, "/data/item"
+	}
+	typ, ok, err := a.lookupType(source, id, inBatch)
+	if err != nil {
+		return unavailable("not stored: dedup index: %v", err)
+	}
+	if !ok {
+		return invalid(field, "no event %q from %s in the ledger (only an event already stored can be referred to)", id, source)
+	}
+	if lifecycleTypes[typ] {
+		return invalid(field, "%q is a %s event: only an activity or a counter event can be corrected, retracted or curated", id, typ)
+	}
+	if ev.Type == "compact.event.corrected" {
+		if err := a.cfg.Validator.Validate(typ, r.Data); err != nil {
+			fe := dataError(err)
+			fe.Field = "/data/data" + fe.Field[len("/data"):]
+			fe.Message = fmt.Sprintf("%s (the replacement must be valid %s data)", fe.Message, typ)
+			return fe
+		}
+	}
+	return nil
+}
+
+func (a *Appender) lookupType(source, id string, inBatch map[string]*pendingEvent) (string, bool, error) {
+	if p, ok := inBatch[source+"\x00"+id]; ok {
+		return p.c.Event.Type, true, nil
+	}
+	e, ok, err := a.cfg.Index.Lookup(source, id)
+	return e.Type, ok, err
+}
+
+// stored records a successful append of ps at sequences first..last.
+func (a *Appender) stored(ps []*pendingEvent, first, last uint64) {
+	if want := first + uint64(len(ps)) - 1; last != want {
+		// The stream did not assign what the conditional append promised; the index
+		// cannot trust its own arithmetic, so it relearns from the stream.
+		a.cfg.Logger.Error("append acknowledged at an unexpected sequence; re-reading the stream", "want", want, "got", last)
+	}
+	b := a.cfg.Index.newBatch()
+	for i, p := range ps {
+		p.res.Seq = first + uint64(i)
+		b.add(p.c.Event.Source, p.c.Event.ID, p.res.Seq, p.c.Event.Type)
+	}
+	if err := b.commit(last); err != nil {
+		a.cfg.Logger.Error("dedup index write failed; it will catch up from the stream", "err", err)
+	}
+	a.last = last
+	if a.cfg.Metrics != nil {
+		a.cfg.Metrics.appended(ps)
+	}
+}
+
+// publish appends ps at the end of the stream, conditional on the stream's last sequence
+// being a.last, and returns the sequence of the last one. One event is a plain
+// conditional publish; more are one atomic batch: JetStream stores all or none, with one
+// fsync for all of them under SyncAlways.
+func (a *Appender) publish(ctx context.Context, ps []*pendingEvent) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
+	defer cancel()
+	expect := strconv.FormatUint(a.last, 10)
+	nc := a.cfg.Conn
+	if len(ps) == 1 {
+		m := nats.NewMsg(ps[0].c.Event.Subject())
+		m.Data = ps[0].c.Body
+		m.Header.Set(hdrExpectedLast, expect)
+		resp, err := nc.RequestMsgWithContext(ctx, m)
+		if err != nil {
+			return 0, err
+		}
+		return parsePubAck(resp.Data)
+	}
+	batchID := nuid.Next()
+	for i, p := range ps {
+		m := nats.NewMsg(p.c.Event.Subject())
+		m.Data = p.c.Body
+		m.Header.Set(hdrBatchID, batchID)
+		m.Header.Set(hdrBatchSeq, strconv.Itoa(i+1))
+		if i == 0 {
+			m.Header.Set(hdrExpectedLast, expect)
+		}
+		if i < len(ps)-1 {
+			if err := nc.PublishMsg(m); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		m.Header.Set(hdrBatchCommit, "1")
+		resp, err := nc.RequestMsgWithContext(ctx, m)
+		if err != nil {
+			return 0, err
+		}
+		return parsePubAck(resp.Data)
+	}
+	panic("unreachable")
+}
+
+type pubAckResponse struct {
+	Seq   uint64              `json:"seq"`
+	Count int                 `json:"count"`
+	Error *jetstream.APIError `json:"error"`
+}
+
+func parsePubAck(b []byte) (uint64, error) {
+	var r pubAckResponse
+	if err := json.Unmarshal(b, &r); err != nil {
+		return 0, fmt.Errorf("unexpected JetStream reply %q: %w", b, err)
+	}
+	if r.Error != nil {
+		return 0, r.Error
+	}
+	if r.Seq == 0 {
+		return 0, fmt.Errorf("unexpected JetStream reply %q", b)
+	}
+	return r.Seq, nil
+}
+
+// catchUp folds every message after a.last into the index.
+func (a *Appender) catchUp(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*a.cfg.Timeout)
+	defer cancel()
+	stream, err := a.js.Stream(ctx, StreamName)
+	if err != nil {
+		return fmt.Errorf("dedup index catch-up: %w", err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("dedup index catch-up: %w", err)
+	}
+	end := info.State.LastSeq
+	if end <= a.last {
+		if end < a.last {
+			return fmt.Errorf("the stream ends at %d but the dedup index has seen %d: the stream was replaced or truncated; refusing to append (run compact verify)", end, a.last)
+		}
+		return nil
+	}
+	n, err := a.foldRange(ctx, stream, a.last+1, end)
+	if err != nil {
+		return fmt.Errorf("dedup index catch-up: %w", err)
+	}
+	a.cfg.Logger.Info("dedup index caught up with the stream", "events", n, "last_seq", end)
+	return nil
+}
+
+func (a *Appender) foldRange(ctx context.Context, stream jetstream.Stream, from, to uint64) (int, error) {
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   from,
+	})
+	if err != nil {
+		return 0, err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(1000))
+	if err != nil {
+		return 0, err
+	}
+	defer it.Stop()
+	var head struct {
+		ID     string `json:"id"`
+		Source string `json:"source"`
+		Type   string `json:"type"`
+	}
+	n := 0
+	b := a.cfg.Index.newBatch()
+	flush := func(last uint64) error {
+		err := b.commit(last)
+		a.last = last
+		b = a.cfg.Index.newBatch()
+		return err
+	}
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			b.b.Close()
+			return n, err
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			b.b.Close()
+			return n, err
+		}
+		head.ID, head.Source, head.Type = "", "", ""
+		if err := json.Unmarshal(msg.Data(), &head); err != nil {
+			b.b.Close()
+			return n, fmt.Errorf("stream message %d is not an event: %w", md.Sequence.Stream, err)
+		}
+		b.add(head.Source, head.ID, md.Sequence.Stream, head.Type)
+		n++
+		if md.Sequence.Stream >= to {
+			return n, flush(md.Sequence.Stream)
+		}
+		if n%10000 == 0 {
+			if err := flush(md.Sequence.Stream); err != nil {
+				return n, err
+			}
+		}
+	}
+}

@@ -1,0 +1,233 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"compact/schemas"
+)
+
+// Limits of one ingest request.
+const (
+	// MaxBatchEvents is the most events one request may carry.
+	MaxBatchEvents = 1000
+	// MaxRequestBytes is the largest request body (HTTP) or message (NATS) the ingest takes.
+	MaxRequestBytes = 8 << 20
+)
+
+var (
+	idPattern      = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+	acronymPattern = regexp.MustCompile(`^[A-Z0-9-]{2,24}$`)
+)
+
+// Types only the Secretariat may publish.
+var secretariatTypes = map[string]bool{
+	"compact.review.curated": true,
+	"compact.counter.opened": true,
+}
+
+// Candidate is an event that passed decoding and validation and waits to be appended.
+type Candidate struct {
+	Event *Event
+	// Body is the exact bytes that will be stored: the compact JSON encoding of Event.
+	Body []byte
+}
+
+// SplitBatch splits a request body into the raw events it carries: a JSON array is a batch,
+// anything else is one event. It fails only when the body as a whole cannot be read.
+func SplitBatch(body []byte) ([]json.RawMessage, error) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, invalid("", "empty body: send one CloudEvent (a JSON object) or a batch (a JSON array)")
+	}
+	if trimmed[0] != '[' {
+		return []json.RawMessage{body}, nil
+	}
+	if !utf8.Valid(body) {
+		return nil, invalid("", "not valid UTF-8")
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(body, &raws); err != nil {
+		return nil, invalid("", "not a valid JSON array of events: %s", jsonErrorText(err))
+	}
+	if len(raws) == 0 {
+		return nil, invalid("", "empty batch")
+	}
+	if len(raws) > MaxBatchEvents {
+		return nil, &FieldError{Message: fmt.Sprintf("batch of %d events: at most %d per request; split it", len(raws), MaxBatchEvents), Kind: ErrTooLarge}
+	}
+	return raws, nil
+}
+
+// Decode decodes and validates one raw event published by the authenticated principal.
+// It checks the envelope, the data against the type's schema and what the principal's
+// role allows; references to earlier events (corrections, retractions, curation) are
+// checked by the Appender, which knows what the ledger holds.
+func Decode(raw []byte, p Principal, v *schemas.Validator) (*Candidate, *FieldError) {
+	if len(raw) > MaxEventSize {
+		return nil, &FieldError{Message: fmt.Sprintf("event of %d bytes: at most %d", len(raw), MaxEventSize), Kind: ErrTooLarge}
+	}
+	if !utf8.Valid(raw) {
+		return nil, invalid("", "not valid UTF-8")
+	}
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, invalid("", "an event must be a JSON object (a CloudEvent in structured mode)")
+	}
+	var ev Event
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		return nil, decodeError(err)
+	}
+	if dec.More() || dec.InputOffset() != int64(len(trimmed)) {
+		return nil, invalid("", "trailing data after the event object")
+	}
+	if fe := checkEnvelope(&ev, p); fe != nil {
+		return nil, fe
+	}
+	if err := v.Validate(ev.Type, ev.Data); err != nil {
+		return nil, dataError(err)
+	}
+	body, err := json.Marshal(&ev)
+	if err != nil {
+		return nil, invalid("/data", "cannot be encoded: %v", err)
+	}
+	if len(body) > MaxEventSize {
+		return nil, &FieldError{Message: fmt.Sprintf("event of %d bytes once encoded: at most %d", len(body), MaxEventSize), Kind: ErrTooLarge}
+	}
+	return &Candidate{Event: &ev, Body: body}, nil
+}
+
+func checkEnvelope(ev *Event, p Principal) *FieldError {
+	if ev.SpecVersion != "1.0" {
+		if ev.SpecVersion == "" {
+			return invalid("/specversion", "required (\"1.0\")")
+		}
+		return invalid("/specversion", "must be \"1.0\"")
+	}
+	switch {
+	case ev.ID == "":
+		return invalid("/id", "required")
+	case !idPattern.MatchString(ev.ID):
+		return invalid("/id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+	case strings.Contains(ev.ID, ".."):
+		return invalid("/id", "must not contain \"..\"")
+	}
+	if ev.Source == "" {
+		return invalid("/source", "required (/entities/<ENTITY>)")
+	}
+	entity, ok := strings.CutPrefix(ev.Source, SourcePrefix)
+	if !ok || !acronymPattern.MatchString(entity) {
+		return invalid("/source", "must be /entities/<ENTITY>, ENTITY 2-24 characters of A-Z 0-9 -")
+	}
+	if entity != p.Entity {
+		return forbidden("/source", "you are authenticated as %s: an entity publishes only as /entities/%s", p.Entity, p.Entity)
+	}
+	if ev.Type == "" {
+		return invalid("/type", "required")
+	}
+	if !schemas.Known(ev.Type) {
+		return invalid("/type", "unknown event type %q (the types are in schemas/)", ev.Type)
+	}
+	if !p.Role.CanPublish() {
+		return forbidden("/type", "role %s may not publish events", p.Role)
+	}
+	if secretariatTypes[ev.Type] && p.Role != RoleSecretariat {
+		return forbidden("/type", "only the Secretariat may publish %s", ev.Type)
+	}
+	if ev.Time == "" {
+		return invalid("/time", "required (RFC 3339)")
+	}
+	if _, err := time.Parse(time.RFC3339Nano, ev.Time); err != nil {
+		return invalid("/time", "not an RFC 3339 time (e.g. 2025-05-05T09:30:00Z)")
+	}
+	if ev.DataContentType != "" {
+		mt, _, err := mime.ParseMediaType(ev.DataContentType)
+		if err != nil || mt != "application/json" {
+			return invalid("/datacontenttype", "must be application/json or absent")
+		}
+	}
+	if len(ev.Data) == 0 || bytes.Equal(ev.Data, []byte("null")) {
+		return invalid("/data", "required (a JSON object)")
+	}
+	if ev.Data[0] != '{' {
+		return invalid("/data", "must be a JSON object")
+	}
+	return nil
+}
+
+// dataError turns a schema validation error into the FieldError of its most specific problem.
+func dataError(err error) *FieldError {
+	var ve *schemas.ValidationError
+	if errors.As(err, &ve) && len(ve.Problems) > 0 {
+		p := ve.Problems[0]
+		msg := p.Message
+		if n := len(ve.Problems) - 1; n > 0 {
+			msg += fmt.Sprintf(" (and %d more problem%s)", n, plural(n))
+		}
+		return invalid("/data"+p.Field, "%s", msg)
+	}
+	return invalid("/data", "%v", err)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// decodeError maps encoding/json's errors to a field and a plain message.
+func decodeError(err error) *FieldError {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return invalid("/"+strings.ReplaceAll(te.Field, ".", "/"), "must be a %s", jsonKind(te.Type.Kind().String()))
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name = strings.Trim(name, `"`)
+		return invalid("/"+name, "unknown attribute: the ledger takes specversion, id, source, type, subject, time, datacontenttype, dataschema and data")
+	}
+	return invalid("", "not valid JSON: %s", jsonErrorText(err))
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "string"
+	case "slice":
+		return "JSON value"
+	default:
+		return k
+	}
+}
+
+func jsonErrorText(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s (at byte %d)", strings.TrimPrefix(se.Error(), "json: "), se.Offset)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// bestEffortID digs the id out of an event that failed to decode, so that its error can
+// still be matched to it; "" when there is none.
+func bestEffortID(raw []byte) string {
+	var head struct {
+		ID any `json:"id"`
+	}
+	if json.Unmarshal(raw, &head) != nil {
+		return ""
+	}
+	if s, ok := head.ID.(string); ok && len(s) <= 128 && utf8.ValidString(s) {
+		return s
+	}
+	return ""
+}

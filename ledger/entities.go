@@ -1,0 +1,357 @@
+package ledger
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nkeys"
+)
+
+// EntitiesFile is the name of the entities file in the data directory.
+//
+// Its format (JSON, version 1):
+//
+//	{"version": 1, "entities": [
+//	  {"entity": "UNOCT", "name": "UN Office of Counter-Terrorism", "role": "publisher",
+//	   "token_sha256": "<hex SHA-256 of the bearer token>", "nkey": "U...<public nkey>",
+//	   "created": "2025-05-01T09:00:00Z"}]}
+//
+// Only the hash of the HTTP token and the public half of the nkey are kept: the secrets are
+// printed once by `compact entities add` and never stored by the ledger.
+const EntitiesFile = "entities.json"
+
+// Role is what a principal may do.
+type Role string
+
+// The roles.
+const (
+	// RolePublisher is a Compact entity: it publishes its own activities.
+	RolePublisher Role = "publisher"
+	// RoleSecretariat publishes like an entity, and also review curation and opening balances.
+	RoleSecretariat Role = "secretariat"
+	// RoleAuditor reads the raw history; it publishes nothing.
+	RoleAuditor Role = "auditor"
+	// RoleAdmin reads the history and runs operations (rebuilds); it publishes nothing.
+	RoleAdmin Role = "admin"
+)
+
+// Roles lists every role.
+var Roles = []Role{RolePublisher, RoleSecretariat, RoleAuditor, RoleAdmin}
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool { return slices.Contains(Roles, r) }
+
+// CanPublish reports whether the role may publish events.
+func (r Role) CanPublish() bool { return r == RolePublisher || r == RoleSecretariat }
+
+// CanReadHistory reports whether the role may read the raw history.
+func (r Role) CanReadHistory() bool { return r == RoleAuditor || r == RoleAdmin }
+
+// Principal is an authenticated caller.
+type Principal struct {
+	Entity string
+	Role   Role
+}
+
+// EntityRecord is one entry of the entities file.
+type EntityRecord struct {
+	Entity      string    `json:"entity"`
+	Name        string    `json:"name"`
+	Role        Role      `json:"role"`
+	TokenSHA256 string    `json:"token_sha256"`
+	NKey        string    `json:"nkey"`
+	Created     time.Time `json:"created"`
+}
+
+type entitiesDoc struct {
+	Version  int            `json:"version"`
+	Entities []EntityRecord `json:"entities"`
+}
+
+// Credentials are the secrets issued to an entity, shown once.
+type Credentials struct {
+	Entity   string `json:"entity"`
+	Role     Role   `json:"role"`
+	Token    string `json:"token"`
+	NKeySeed string `json:"nkey_seed"`
+}
+
+// reservedAccounts are NATS account names the ledger uses itself.
+var reservedAccounts = map[string]bool{"LEDGER": true, "SYS": true, "$SYS": true, "$G": true}
+
+// AddEntity issues credentials for a new entity and records it in dataDir's entities file.
+// It is safe against concurrent AddEntity calls from other processes (a lock file).
+func AddEntity(dataDir, entity, name string, role Role) (*Credentials, error) {
+	switch {
+	case !acronymPattern.MatchString(entity):
+		return nil, fmt.Errorf("entity %q: must be 2-24 characters of A-Z 0-9 -", entity)
+	case reservedAccounts[entity]:
+		return nil, fmt.Errorf("entity %q: the name is reserved by the ledger", entity)
+	case name == "":
+		return nil, errors.New("--name is required: the entity's full name")
+	case !role.Valid():
+		return nil, fmt.Errorf("role %q: must be one of publisher, secretariat, auditor, admin", role)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	unlock, err := lockFile(filepath.Join(dataDir, "entities.lock"))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	doc, err := readEntities(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range doc.Entities {
+		if r.Entity == entity {
+			return nil, fmt.Errorf("entity %s already exists (created %s)", entity, r.Created.Format(time.RFC3339))
+		}
+	}
+	token, err := newToken()
+	if err != nil {
+		return nil, err
+	}
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return nil, err
+	}
+	seed, _ := kp.Seed()
+	pub, _ := kp.PublicKey()
+	doc.Entities = append(doc.Entities, EntityRecord{
+		Entity: entity, Name: name, Role: role,
+		TokenSHA256: hashToken(token), NKey: pub, Created: time.Now().UTC().Truncate(time.Second),
+	})
+	if err := writeEntities(dataDir, doc); err != nil {
+		return nil, err
+	}
+	return &Credentials{Entity: entity, Role: role, Token: token, NKeySeed: string(seed)}, nil
+}
+
+func newToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return "ctk_" + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func hashToken(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
+}
+
+func readEntities(dataDir string) (*entitiesDoc, error) {
+	path := filepath.Join(dataDir, EntitiesFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return &entitiesDoc{Version: 1}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var doc entitiesDoc
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if doc.Version != 1 {
+		return nil, fmt.Errorf("%s: version %d, this build reads version 1", path, doc.Version)
+	}
+	return &doc, nil
+}
+
+// writeEntities replaces the file atomically (write, fsync, rename, fsync the directory).
+func writeEntities(dataDir string, doc *entitiesDoc) error {
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dataDir, EntitiesFile)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dataDir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// Registry is the entities known to a running server, reloaded when the file changes.
+// It is safe for concurrent use.
+type Registry struct {
+	dir string
+
+	mu       sync.RWMutex
+	byEntity map[string]EntityRecord
+	byToken  map[string]EntityRecord // by token hash
+	byNKey   map[string]EntityRecord
+	stamp    string
+}
+
+// OpenRegistry reads dataDir's entities file (an absent file is an empty registry).
+func OpenRegistry(dataDir string) (*Registry, error) {
+	r := &Registry{dir: dataDir}
+	if _, err := r.Reload(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Reload re-reads the file if it changed since the last read and reports whether it did.
+func (r *Registry) Reload() (bool, error) {
+	path := filepath.Join(r.dir, EntitiesFile)
+	st, err := os.Stat(path)
+	stamp := ""
+	if err == nil {
+		stamp = fmt.Sprint(st.ModTime().UnixNano(), st.Size(), st.Sys())
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return false, err
+	}
+	r.mu.RLock()
+	same := r.byEntity != nil && stamp == r.stamp
+	r.mu.RUnlock()
+	if same {
+		return false, nil
+	}
+	doc, err := readEntities(r.dir)
+	if err != nil {
+		return false, err
+	}
+	byEntity := make(map[string]EntityRecord, len(doc.Entities))
+	byToken := make(map[string]EntityRecord, len(doc.Entities))
+	byNKey := make(map[string]EntityRecord, len(doc.Entities))
+	for _, e := range doc.Entities {
+		byEntity[e.Entity] = e
+		byToken[e.TokenSHA256] = e
+		byNKey[e.NKey] = e
+	}
+	r.mu.Lock()
+	r.byEntity, r.byToken, r.byNKey, r.stamp = byEntity, byToken, byNKey, stamp
+	r.mu.Unlock()
+	return true, nil
+}
+
+// Authenticate returns the principal holding the bearer token.
+func (r *Registry) Authenticate(token string) (Principal, error) {
+	if token == "" {
+		return Principal{}, fmt.Errorf("%w: no token: send Authorization: Bearer <token>", ErrUnauthenticated)
+	}
+	h := hashToken(token)
+	r.mu.RLock()
+	e, ok := r.byToken[h]
+	r.mu.RUnlock()
+	// The map is keyed by a hash, so its lookup time tells nothing about the token; the
+	// constant-time compare keeps it that way should the lookup ever change.
+	if !ok || subtle.ConstantTimeCompare([]byte(e.TokenSHA256), []byte(h)) != 1 {
+		return Principal{}, fmt.Errorf("%w: unknown token", ErrUnauthenticated)
+	}
+	return Principal{Entity: e.Entity, Role: e.Role}, nil
+}
+
+// Lookup returns the principal of a registered entity.
+func (r *Registry) Lookup(entity string) (Principal, error) {
+	r.mu.RLock()
+	e, ok := r.byEntity[entity]
+	r.mu.RUnlock()
+	if !ok {
+		return Principal{}, fmt.Errorf("%w: %s", ErrUnknownEntity, entity)
+	}
+	return Principal{Entity: e.Entity, Role: e.Role}, nil
+}
+
+// Entities returns every record, sorted by acronym.
+func (r *Registry) Entities() []EntityRecord {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]EntityRecord, 0, len(r.byEntity))
+	for _, e := range r.byEntity {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b EntityRecord) int {
+		if a.Entity < b.Entity {
+			return -1
+		}
+		if a.Entity > b.Entity {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Watch re-reads the entities file every interval until ctx is done, and calls onChange
+// (if not nil) after each change. The caller owns the goroutine that runs it.
+func (r *Registry) Watch(ctx context.Context, every time.Duration, log *slog.Logger, onChange func() error) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		changed, err := r.Reload()
+		if err != nil {
+			log.Error("reading the entities file", "dir", r.dir, "err", err)
+			continue
+		}
+		if !changed {
+			continue
+		}
+		if onChange != nil {
+			if err := onChange(); err != nil {
+				log.Error("applying the changed entities", "err", err)
+				continue
+			}
+		}
+		log.Info("entities reloaded", "entities", len(r.Entities()))
+	}
+}

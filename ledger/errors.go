@@ -1,0 +1,65 @@
+package ledger
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Errors returned by this package wrap one of them; test with errors.Is.
+var (
+	// ErrInvalid: the event is malformed or breaks the contract. Not retryable as is.
+	ErrInvalid = errors.New("invalid event")
+	// ErrForbidden: the authenticated entity may not publish this event.
+	ErrForbidden = errors.New("forbidden")
+	// ErrUnauthenticated: no or unknown credentials.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrTooLarge: an event or a batch is over the limits.
+	ErrTooLarge = errors.New("too large")
+	// ErrUnavailable: the ledger could not append now; the outcome is known (not stored),
+	// and the publisher may retry the same event safely.
+	ErrUnavailable = errors.New("ledger unavailable")
+	// ErrUnknownEntity: no such entity is registered.
+	ErrUnknownEntity = errors.New("unknown entity")
+)
+
+// FieldError is the error of one event: which field (a JSON pointer from the event's root,
+// "" for the whole event) and which rule it breaks.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+	// Kind is one of the sentinels above; it decides the HTTP status and the metric label.
+	Kind error `json:"-"`
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return fmt.Sprintf("%s: %s", e.Field, e.Message)
+}
+
+func (e *FieldError) Unwrap() error { return e.Kind }
+
+// Reason is a short, stable label of the error's kind, for metrics.
+func (e *FieldError) Reason() string {
+	switch {
+	case errors.Is(e.Kind, ErrForbidden):
+		return "forbidden"
+	case errors.Is(e.Kind, ErrTooLarge):
+		return "too_large"
+	case errors.Is(e.Kind, ErrUnavailable):
+		return "unavailable"
+	case errors.Is(e.Kind, ErrUnauthenticated):
+		return "unauthenticated"
+	default:
+		return "invalid"
+	}
+}
+
+func invalid(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...), Kind: ErrInvalid}
+}
+
+func forbidden(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...), Kind: ErrForbidden}
+}

@@ -1,0 +1,246 @@
+package ledger
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Media types of the ingest endpoint.
+const (
+	MediaEvent = "application/cloudevents+json"
+	MediaBatch = "application/cloudevents-batch+json"
+)
+
+// Auth authenticates HTTP requests with bearer tokens from the registry.
+type Auth struct {
+	Registry *Registry
+}
+
+type principalKey struct{}
+
+// PrincipalFrom returns the principal a Require* middleware put in the request's context.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
+
+// Principal authenticates r.
+func (a *Auth) Principal(r *http.Request) (Principal, error) {
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return a.Registry.Authenticate(strings.TrimSpace(token))
+}
+
+// Require wraps h so that it runs only for a principal whose role allow accepts.
+func (a *Auth) Require(what string, allow func(Role) bool, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.Principal(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="compact"`)
+			WriteError(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+		if !allow(p.Role) {
+			WriteError(w, http.StatusForbidden, fmt.Sprintf("role %s may not %s", p.Role, what))
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+// AnyRole is the guard of private reads: any registered token.
+func (a *Auth) AnyRole(h http.Handler) http.Handler {
+	return a.Require("read", func(Role) bool { return true }, h)
+}
+
+// History is the guard of raw history: auditors and admins.
+func (a *Auth) History(h http.Handler) http.Handler {
+	return a.Require("read the raw history (auditor or admin only)", Role.CanReadHistory, h)
+}
+
+// Admin is the guard of operations.
+func (a *Auth) Admin(h http.Handler) http.Handler {
+	return a.Require("run operations (admin only)", func(r Role) bool { return r == RoleAdmin }, h)
+}
+
+// WriteError writes {"error": {"message": ...}} with the status.
+func WriteError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"field": "", "message": msg}})
+}
+
+// HTTPHandlers serves the write side and the raw history over HTTP.
+type HTTPHandlers struct {
+	Ingester *Ingester
+	Auth     *Auth
+	JS       jetstream.JetStream
+	Logger   *slog.Logger
+}
+
+// Routes registers POST /v1/events (publishers) and GET /v1/events (auditors).
+func (h *HTTPHandlers) Routes(mux *http.ServeMux) {
+	mux.Handle("POST /v1/events", http.HandlerFunc(h.postEvents))
+	mux.Handle("GET /v1/events", h.Auth.History(http.HandlerFunc(h.getEvents)))
+}
+
+func (h *HTTPHandlers) postEvents(w http.ResponseWriter, r *http.Request) {
+	p, err := h.Auth.Principal(r)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="compact"`)
+		WriteError(w, http.StatusUnauthorized, err.Error())
+		return
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mt != MediaEvent && mt != MediaBatch && mt != "application/json") {
+		WriteError(w, http.StatusUnsupportedMediaType, "Content-Type must be "+MediaEvent+" (one event) or "+MediaBatch+" (a JSON array)")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes: split the batch", MaxRequestBytes))
+			return
+		}
+		WriteError(w, http.StatusBadRequest, "reading the body: "+err.Error())
+		return
+	}
+	if mt == MediaBatch && !strings.HasPrefix(strings.TrimSpace(string(body[:min(len(body), 64)])), "[") {
+		WriteError(w, http.StatusBadRequest, MediaBatch+" needs a JSON array of events")
+		return
+	}
+	reply := h.Ingester.Ingest(r.Context(), p, body)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(replyStatus(reply))
+	json.NewEncoder(w).Encode(reply)
+}
+
+// replyStatus: 201 all stored, 200 all duplicates, 207 mixed, 4xx/503 when all failed alike.
+func replyStatus(r Reply) int {
+	if r.Error != nil {
+		return kindStatus(r.Error.Kind)
+	}
+	var stored, dups, failed int
+	var kind error
+	sameKind := true
+	for _, res := range r.Results {
+		switch {
+		case res.Error != nil:
+			if failed > 0 && !errors.Is(res.Error.Kind, kind) {
+				sameKind = false
+			}
+			kind = res.Error.Kind
+			failed++
+		case res.Duplicate:
+			dups++
+		default:
+			stored++
+		}
+	}
+	switch {
+	case failed == 0 && dups == 0:
+		return http.StatusCreated
+	case failed == 0 && stored == 0:
+		return http.StatusOK
+	case failed == len(r.Results) && sameKind:
+		return kindStatus(kind)
+	case failed == len(r.Results):
+		return http.StatusBadRequest
+	default:
+		return http.StatusMultiStatus
+	}
+}
+
+func kindStatus(kind error) int {
+	switch {
+	case errors.Is(kind, ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(kind, ErrUnauthenticated):
+		return http.StatusUnauthorized
+	case errors.Is(kind, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(kind, ErrUnavailable):
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusBadRequest
+	}
+}
+
+// ParseReplayQuery reads from_seq, since, until, entity and type.
+func ParseReplayQuery(q map[string][]string) (ReplayFilter, error) {
+	var f ReplayFilter
+	var errs []error
+	get := func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	if v := get("from_seq"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("from_seq %q: not a sequence number", v))
+		}
+		f.FromSeq = n
+	}
+	for _, k := range []string{"since", "until"} {
+		if v := get(k); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s %q: not an RFC 3339 time", k, v))
+			}
+			if k == "since" {
+				f.Since = t
+			} else {
+				f.Until = t
+			}
+		}
+	}
+	f.Entity, f.Type = get("entity"), get("type")
+	if len(errs) == 0 {
+		errs = append(errs, f.Validate())
+	}
+	return f, errors.Join(errs...)
+}
+
+func (h *HTTPHandlers) getEvents(w http.ResponseWriter, r *http.Request) {
+	f, err := ParseReplayQuery(r.URL.Query())
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	bw := bufio.NewWriterSize(w, 64<<10)
+	flusher, _ := w.(http.Flusher)
+	n := 0
+	err = Replay(r.Context(), h.JS, f, func(seq uint64, t time.Time, body []byte) error {
+		bw.Write(StoredLine(seq, t, body))
+		bw.WriteByte('\n')
+		if n++; n%1000 == 0 {
+			bw.Flush()
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// The status is gone with the first line; end the stream with an error line a
+		// reader can recognise.
+		h.Logger.Warn("replay failed", "err", err)
+		fmt.Fprintf(bw, "{\"error\":{\"message\":%q}}\n", err.Error())
+	}
+	bw.Flush()
+}

@@ -1,0 +1,109 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Index maps every source+id the ledger holds to its stream sequence and type. It is a
+// fold of the COMPACT stream and records the last sequence it covers in the same Pebble
+// batch as the entries, so that after any crash it is consistent, possibly behind, and
+// catches up from the stream (Appender.catchUp).
+//
+// Writes are not fsynced: losing the tail of the index in a machine crash costs a
+// catch-up, never correctness. Only the Appender's goroutine writes; reads are safe from
+// any goroutine.
+type Index struct {
+	db *pebble.DB
+}
+
+var indexLastKey = []byte("\x00last")
+
+// OpenIndex opens (creating if needed) the index in dir.
+func OpenIndex(dir string) (*Index, error) {
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietPebbleLogger{}})
+	if err != nil {
+		return nil, fmt.Errorf("open the dedup index %s: %w", dir, err)
+	}
+	return &Index{db: db}, nil
+}
+
+// Close closes the index.
+func (ix *Index) Close() error { return ix.db.Close() }
+
+func indexKey(source, id string) []byte {
+	k := make([]byte, 0, 1+len(source)+1+len(id))
+	k = append(k, 'e')
+	k = append(k, source...)
+	k = append(k, 0)
+	return append(k, id...)
+}
+
+// IndexEntry is what the index knows of one stored event.
+type IndexEntry struct {
+	Seq  uint64
+	Type string
+}
+
+// Lookup returns the entry of source+id, if the index has it.
+func (ix *Index) Lookup(source, id string) (IndexEntry, bool, error) {
+	v, closer, err := ix.db.Get(indexKey(source, id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return IndexEntry{}, false, nil
+	}
+	if err != nil {
+		return IndexEntry{}, false, err
+	}
+	defer closer.Close()
+	seq, n := binary.Uvarint(v)
+	if n <= 0 {
+		return IndexEntry{}, false, fmt.Errorf("dedup index: corrupt entry for %s %s", source, id)
+	}
+	return IndexEntry{Seq: seq, Type: string(v[n:])}, true, nil
+}
+
+// Last is the last stream sequence the index covers.
+func (ix *Index) Last() (uint64, error) {
+	v, closer, err := ix.db.Get(indexLastKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, errors.New("dedup index: corrupt last sequence")
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// indexBatch collects entries to commit together with the new last sequence.
+type indexBatch struct{ b *pebble.Batch }
+
+func (ix *Index) newBatch() indexBatch { return indexBatch{ix.db.NewBatch()} }
+
+func (b indexBatch) add(source, id string, seq uint64, typ string) {
+	v := binary.AppendUvarint(make([]byte, 0, 10+len(typ)), seq)
+	v = append(v, typ...)
+	b.b.Set(indexKey(source, id), v, nil)
+}
+
+func (b indexBatch) commit(last uint64) error {
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], last)
+	b.b.Set(indexLastKey, v[:], nil)
+	err := b.b.Commit(pebble.NoSync)
+	b.b.Close()
+	return err
+}
+
+// quietPebbleLogger drops Pebble's informational lines and keeps errors on stderr.
+type quietPebbleLogger struct{}
+
+func (quietPebbleLogger) Infof(string, ...any)      {}
+func (quietPebbleLogger) Errorf(f string, a ...any) { pebble.DefaultLogger.Errorf(f, a...) }
+func (quietPebbleLogger) Fatalf(f string, a ...any) { pebble.DefaultLogger.Fatalf(f, a...) }

@@ -1,0 +1,224 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"compact/schemas"
+)
+
+// NodeConfig configures the write side of one `compact serve` process.
+type NodeConfig struct {
+	// DataDir holds the entities file, the dedup index and, when embedded, the NATS store.
+	// Default ./data.
+	DataDir string
+	// NATSURL of an external NATS server or cluster. Empty starts the embedded server.
+	NATSURL string
+	// NATSCreds is a credentials file (JWT + seed) for NATSURL; NATSNKey a file holding an
+	// nkey seed. At most one.
+	NATSCreds, NATSNKey string
+	// Listen is the embedded server's client address. Default 127.0.0.1:4222.
+	Listen string
+	// Replicas of the streams. Default 1; use 3 on a cluster.
+	Replicas int
+	// Ingest runs the ingest service (the Appender) in this process. False for a process
+	// that only serves views (--role projections).
+	Ingest bool
+	// TLSCert and TLSKey enable TLS on the embedded server.
+	TLSCert, TLSKey string
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+	// Metrics registry. Default a new one.
+	Registerer prometheus.Registerer
+	// Version (SemVer) is reported by the ingest service. Default 0.1.0.
+	Version string
+	// ConfigureServer, if set, may adjust the embedded server's configuration (tests).
+	ConfigureServer func(*ServerConfig)
+	// Duplicates overrides JetStream's own dedup window (tests make it small).
+	Duplicates time.Duration
+}
+
+// EnsureDefaults fills zero fields with their documented defaults.
+func (c *NodeConfig) EnsureDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:4222"
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Version == "" {
+		c.Version = "0.1.0"
+	}
+	if c.Registerer == nil {
+		c.Registerer = prometheus.NewRegistry()
+	}
+}
+
+// Validate reports every problem at once.
+func (c *NodeConfig) Validate() error {
+	var errs []error
+	if c.NATSCreds != "" && c.NATSNKey != "" {
+		errs = append(errs, errors.New("give --nats-creds or --nats-nkey, not both"))
+	}
+	if c.NATSURL == "" && (c.NATSCreds != "" || c.NATSNKey != "") {
+		errs = append(errs, errors.New("--nats-creds/--nats-nkey need --nats-url"))
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("replicas %d: must be 1..5", c.Replicas))
+	}
+	if c.NATSURL == "" && c.Replicas != 1 {
+		errs = append(errs, errors.New("the embedded server is a single node: --replicas needs --nats-url of a cluster"))
+	}
+	return errors.Join(errs...)
+}
+
+// Node is the write side of a running ledger.
+type Node struct {
+	cfg      NodeConfig
+	Server   *Server // nil with an external NATS
+	Conn     *nats.Conn
+	JS       jetstream.JetStream
+	Registry *Registry
+	Metrics  *Metrics
+	Index    *Index
+	Appender *Appender
+	Ingester *Ingester
+	Service  *IngestService
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// StartNode starts (or connects to) NATS, ensures the streams, and — when cfg.Ingest — opens
+// the dedup index, catches it up and starts the ingest service.
+func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	reg, err := OpenRegistry(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, Registry: reg, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			n.Close(context.Background())
+		}
+	}()
+	onChange := func() error { return nil }
+	if cfg.NATSURL == "" {
+		host, port, err := splitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("--listen %q: %w", cfg.Listen, err)
+		}
+		sc := ServerConfig{DataDir: cfg.DataDir, Host: host, Port: port, Registry: reg,
+			TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, Logger: cfg.Logger}
+		if cfg.ConfigureServer != nil {
+			cfg.ConfigureServer(&sc)
+		}
+		if n.Server, err = StartServer(sc); err != nil {
+			return nil, err
+		}
+		if n.Conn, err = n.Server.Connect("compact-ledger"); err != nil {
+			return nil, err
+		}
+		onChange = n.Server.Reload
+	} else {
+		opts := []nats.Option{nats.Name("compact-ledger"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
+		switch {
+		case cfg.NATSCreds != "":
+			opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
+		case cfg.NATSNKey != "":
+			o, err := nats.NkeyOptionFromSeed(cfg.NATSNKey)
+			if err != nil {
+				return nil, fmt.Errorf("--nats-nkey: %w", err)
+			}
+			opts = append(opts, o)
+		}
+		if n.Conn, err = nats.Connect(cfg.NATSURL, opts...); err != nil {
+			return nil, fmt.Errorf("connect to NATS at %s: %w", cfg.NATSURL, err)
+		}
+	}
+	if n.JS, err = jetstream.New(n.Conn); err != nil {
+		return nil, err
+	}
+	if err := EnsureStreams(ctx, n.JS, StreamOptions{Replicas: cfg.Replicas, Duplicates: cfg.Duplicates}); err != nil {
+		return nil, err
+	}
+	watchCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	go func() {
+		defer close(n.done)
+		reg.Watch(watchCtx, 500*time.Millisecond, cfg.Logger, onChange)
+	}()
+	if !cfg.Ingest {
+		return n, nil
+	}
+	n.Metrics = NewMetrics(cfg.Registerer)
+	if n.Index, err = OpenIndex(filepath.Join(cfg.DataDir, "index")); err != nil {
+		return nil, err
+	}
+	if n.Appender, err = NewAppender(ctx, AppenderConfig{Conn: n.Conn, Index: n.Index, Logger: cfg.Logger, Metrics: n.Metrics}); err != nil {
+		return nil, err
+	}
+	n.Ingester = &Ingester{Appender: n.Appender, Validator: schemas.Default(), Metrics: n.Metrics}
+	if n.Service, err = StartIngestService(n.Conn, n.Ingester, reg, cfg.Version, cfg.Logger); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Close stops the ingest service (letting requests in flight finish), the appender, the
+// registry watch, the connection and the embedded server, in that order.
+func (n *Node) Close(ctx context.Context) error {
+	var errs []error
+	if n.Service != nil {
+		errs = append(errs, n.Service.Stop(ctx))
+	}
+	if n.Appender != nil {
+		errs = append(errs, n.Appender.Close(ctx))
+	}
+	if n.cancel != nil {
+		n.cancel()
+		<-n.done
+		n.cancel = nil
+	}
+	if n.Index != nil {
+		errs = append(errs, n.Index.Close())
+	}
+	if n.Conn != nil {
+		n.Conn.Drain()
+		n.Conn.Close()
+	}
+	if n.Server != nil {
+		n.Server.Shutdown()
+	}
+	return errors.Join(errs...)
+}
+
+// ClientURL is where NATS clients connect: the embedded server's URL or the external one.
+func (n *Node) ClientURL() string {
+	if n.Server != nil {
+		return n.Server.ClientURL()
+	}
+	return n.cfg.NATSURL
+}

@@ -1,0 +1,180 @@
+package ledger_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"compact/ledger"
+)
+
+// testNode starts a real node (embedded nats-server with JetStream in t.TempDir(), real
+// Pebble index) and registers cleanup.
+func testNode(t *testing.T, dir string, mod ...func(*ledger.NodeConfig)) *ledger.Node {
+	t.Helper()
+	cfg := ledger.NodeConfig{
+		DataDir: dir,
+		Listen:  "127.0.0.1:-1",
+		Ingest:  true,
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := ledger.StartNode(ctx, cfg)
+	if err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	t.Cleanup(func() { n.Close(context.Background()) })
+	return n
+}
+
+// addEntity registers an entity and waits until the running node has picked it up.
+func addEntity(t *testing.T, n *ledger.Node, dir, entity string, role ledger.Role) *ledger.Credentials {
+	t.Helper()
+	creds, err := ledger.AddEntity(dir, entity, entity+" full name", role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := n.Registry.Lookup(entity); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("entity %s not picked up by the running node", entity)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The NATS accounts are applied right after the registry; give the reload a moment by
+	// connecting until it succeeds.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		nc, err := connectAs(n, creds)
+		if err == nil {
+			nc.Close()
+			return creds
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("entity %s cannot connect to NATS: %v", entity, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func connectAs(n *ledger.Node, c *ledger.Credentials, opts ...nats.Option) (*nats.Conn, error) {
+	o, err := nkeyOption(c.NKeySeed)
+	if err != nil {
+		return nil, err
+	}
+	return nats.Connect(n.ClientURL(), append([]nats.Option{o}, opts...)...)
+}
+
+func activity(entity, id, title string) string {
+	return fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/entities/%s","type":"compact.meeting.held","time":"2025-05-05T09:00:00Z","data":{"title":%q,"start":"2025-05-05","end":"2025-05-08","organizers":[{"entity":%q}],"format":"conference"}}`, id, entity, title, entity)
+}
+
+type reply struct {
+	Results []struct {
+		ID        string `json:"id"`
+		Seq       uint64 `json:"seq"`
+		Duplicate bool   `json:"duplicate"`
+		Error     *struct {
+			Field, Message string
+		} `json:"error"`
+	} `json:"results"`
+	Error *struct{ Field, Message string } `json:"error"`
+}
+
+func natsPublish(t *testing.T, nc *nats.Conn, entity, body string) reply {
+	t.Helper()
+	m, err := nc.Request("compact.ingest."+entity, []byte(body), 10*time.Second)
+	if err != nil {
+		t.Fatalf("request: %v", err)
+	}
+	var r reply
+	if err := json.Unmarshal(m.Data, &r); err != nil {
+		t.Fatalf("reply %q: %v", m.Data, err)
+	}
+	return r
+}
+
+func httpPublish(t *testing.T, url, token, contentType, body string) (int, reply) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url+"/v1/events", strings.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r reply
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("reply %q: %v", b, err)
+	}
+	return resp.StatusCode, r
+}
+
+func httpServer(t *testing.T, n *ledger.Node) *httptest.Server {
+	mux := http.NewServeMux()
+	(&ledger.HTTPHandlers{Ingester: n.Ingester, Auth: &ledger.Auth{Registry: n.Registry}, JS: n.JS, Logger: slog.Default()}).Routes(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestPublishOverNATSAndHTTP(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	creds := addEntity(t, n, dir, "UNODC", ledger.RolePublisher)
+	nc, err := connectAs(n, creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+
+	r := natsPublish(t, nc, "UNODC", activity("UNODC", "m-1", "CCPCJ session"))
+	if len(r.Results) != 1 || r.Results[0].Error != nil || r.Results[0].Seq != 1 || r.Results[0].Duplicate {
+		t.Fatalf("first publish: %+v", r)
+	}
+	r = natsPublish(t, nc, "UNODC", activity("UNODC", "m-1", "CCPCJ session"))
+	if r.Results[0].Seq != 1 || !r.Results[0].Duplicate {
+		t.Fatalf("re-publish: want duplicate of seq 1, got %+v", r.Results[0])
+	}
+
+	srv := httpServer(t, n)
+	batch := "[" + activity("UNODC", "m-2", "two") + "," + activity("UNODC", "m-1", "dup") + "," + `{"specversion":"1.0"}` + "]"
+	status, hr := httpPublish(t, srv.URL, creds.Token, ledger.MediaBatch, batch)
+	if status != http.StatusMultiStatus {
+		t.Fatalf("mixed batch: status %d, want 207: %+v", status, hr)
+	}
+	if hr.Results[0].Seq != 2 || hr.Results[1].Seq != 1 || !hr.Results[1].Duplicate || hr.Results[2].Error == nil {
+		t.Fatalf("mixed batch results: %+v", hr.Results)
+	}
+	if hr.Results[2].Error.Field != "/id" {
+		t.Fatalf("missing id: field %q, want /id", hr.Results[2].Error.Field)
+	}
+	status, _ = httpPublish(t, srv.URL, creds.Token, ledger.MediaEvent, activity("UNODC", "m-3", "three"))
+	if status != http.StatusCreated {
+		t.Fatalf("new event: status %d, want 201", status)
+	}
+	status, _ = httpPublish(t, srv.URL, creds.Token, ledger.MediaEvent, activity("UNODC", "m-3", "three"))
+	if status != http.StatusOK {
+		t.Fatalf("duplicate: status %d, want 200", status)
+	}
+}
