@@ -244,6 +244,7 @@ func (a *Appender) drain() {
 func (a *Appender) commit(ctx context.Context, batch []*pendingEvent) {
 	const maxAttempts = 5
 	lastBefore := a.last
+	uncertain := false // an earlier attempt may have stored the batch without our knowing
 	for attempt := 1; ; attempt++ {
 		toStore := a.check(batch, lastBefore)
 		if len(toStore) == 0 {
@@ -263,7 +264,14 @@ func (a *Appender) commit(ctx context.Context, batch []*pendingEvent) {
 		}
 		// Someone else wrote, or we do not know whether our batch landed: either way the
 		// stream is the truth. Catch up, then judge the same events again.
-		if cerr := a.catchUp(ctx); cerr != nil || attempt == maxAttempts {
+		cerr := a.catchUp(ctx)
+		if conflict && !uncertain {
+			// A refused conditional append stored nothing: whatever the catch-up found
+			// was written by someone else, and a match is a true duplicate.
+			lastBefore = a.last
+		}
+		uncertain = uncertain || !conflict
+		if cerr != nil || attempt == maxAttempts {
 			reason := err
 			if cerr != nil {
 				reason = cerr

@@ -159,7 +159,7 @@ func checkEnvelope(ev *Event, p Principal) *FieldError {
 		return invalid("/data", "required (a JSON object)")
 	}
 	if ev.Data[0] != '{' {
-		return invalid("/data", "must be a JSON object")
+		return invalid("/data", "must be an object")
 	}
 	return nil
 }

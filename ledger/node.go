@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -100,8 +101,10 @@ type Node struct {
 	Ingester *Ingester
 	Service  *IngestService
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel    context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // StartNode starts (or connects to) NATS, ensures the streams, and — when cfg.Ingest — opens
@@ -188,8 +191,14 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 }
 
 // Close stops the ingest service (letting requests in flight finish), the appender, the
-// registry watch, the connection and the embedded server, in that order.
+// registry watch, the connection and the embedded server, in that order. It is safe to
+// call more than once.
 func (n *Node) Close(ctx context.Context) error {
+	n.closeOnce.Do(func() { n.closeErr = n.close(ctx) })
+	return n.closeErr
+}
+
+func (n *Node) close(ctx context.Context) error {
 	var errs []error
 	if n.Service != nil {
 		errs = append(errs, n.Service.Stop(ctx))

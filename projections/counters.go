@@ -201,20 +201,19 @@ func (p *countersView) save(tx *Tx, source, id string, c contribution) error {
 func contributionOf(typ string, raw json.RawMessage, seq uint64) (contribution, error) {
 	var c contribution
 	var d struct {
-		Entity      string `json:"entity"`
-		Status      string `json:"status"`
-		Date        string `json:"date"`
-		FocalPoint  string `json:"focal_point"`
-		Represents  *Actor `json:"represents"`
-		From        string `json:"from"`
-		To          string `json:"to"`
-		Count       *int64 `json:"count"`
-		Purpose     string `json:"purpose"`
-		Start       string `json:"start"`
-		Organizers  []Actor
-		Counter     string `json:"counter"`
-		Value       *int64 `json:"value"`
-		UnusedTitle string `json:"-"`
+		Entity     string  `json:"entity"`
+		Status     string  `json:"status"`
+		Date       string  `json:"date"`
+		FocalPoint string  `json:"focal_point"`
+		Represents *Actor  `json:"represents"`
+		From       string  `json:"from"`
+		To         string  `json:"to"`
+		Count      *int64  `json:"count"`
+		Purpose    string  `json:"purpose"`
+		Start      string  `json:"start"`
+		Organizers []Actor `json:"organizers"`
+		Counter    string  `json:"counter"`
+		Value      *int64  `json:"value"`
 	}
 	if err := decodeData(raw, &d); err != nil {
 		return c, err

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+)
+
+// clientFlags are the flags of every command that talks to a running server.
+type clientFlags struct {
+	server string
+	token  string
+}
+
+func (c *clientFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.server, "server", cmp.Or(os.Getenv("COMPACT_SERVER"), "http://127.0.0.1:8080"), "server URL (or COMPACT_SERVER)")
+	fs.StringVar(&c.token, "token", os.Getenv("COMPACT_TOKEN"), "bearer token (or COMPACT_TOKEN)")
+}
+
+// do sends a request and returns the response; a non-2xx status with a JSON error body is
+// turned into an error carrying the server's message.
+func (c *clientFlags) do(ctx context.Context, method, path, contentType string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.server, "/")+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w (is compact serve running at %s? set --server or COMPACT_SERVER)", err, c.server)
+	}
+	return resp, nil
+}
+
+// get fetches path and fails on a non-200 answer, quoting the server's error.
+func (c *clientFlags) get(ctx context.Context, path string) (*http.Response, error) {
+	resp, err := c.do(ctx, http.MethodGet, path, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, serverError(resp.Body))
+	}
+	return resp, nil
+}
+
+func serverError(r io.Reader) string {
+	b, _ := io.ReadAll(io.LimitReader(r, 64<<10))
+	var e struct {
+		Error struct{ Message string } `json:"error"`
+	}
+	if json.Unmarshal(b, &e) == nil && e.Error.Message != "" {
+		return e.Error.Message
+	}
+	return strings.TrimSpace(string(b))
+}

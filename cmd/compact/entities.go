@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+
+	"compact/ledger"
+)
+
+func runEntities(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "add" {
+		return usagef("entities: want 'entities add ACRONYM --name NAME [--role ROLE] [--data DIR] [--json]'")
+	}
+	fs := flag.NewFlagSet("entities add", flag.ContinueOnError)
+	name := fs.String("name", "", "the entity's full name (required)")
+	role := fs.String("role", "publisher", "publisher, secretariat, auditor or admin")
+	data := fs.String("data", "data", "data directory of the ledger")
+	asJSON := fs.Bool("json", false, `print {"entity","role","token","nkey_seed"}`)
+	// Accept the acronym before or after the flags.
+	var acronym string
+	rest := args[1:]
+	if len(rest) > 0 && len(rest[0]) > 0 && rest[0][0] != '-' {
+		acronym, rest = rest[0], rest[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		return usagef("%v", err)
+	}
+	if acronym == "" && fs.NArg() > 0 {
+		acronym = fs.Arg(0)
+	}
+	if acronym == "" {
+		return usagef("entities add: the entity's acronym is required, e.g. 'compact entities add UNOCT --name \"UN Office of Counter-Terrorism\"'")
+	}
+	creds, err := ledger.AddEntity(*data, acronym, *name, ledger.Role(*role))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(creds)
+	}
+	fmt.Printf(`Entity %s (%s) added to %s.
+These secrets are shown once; the ledger keeps only a hash of the token and the public nkey.
+
+  HTTP token:  %s
+  NATS nkey:   %s
+
+Publish over HTTP:  COMPACT_TOKEN=%s compact publish events.json
+Publish over NATS:  request on compact.ingest.%s with the nkey seed (nats --nkey FILE req ...)
+`, creds.Entity, creds.Role, *data, creds.Token, creds.NKeySeed, creds.Token, creds.Entity)
+	return nil
+}

@@ -1,0 +1,95 @@
+// Command compact runs and uses Compact ledger: the event-sourced activity ledger of the
+// UN Global Counter-Terrorism Coordination Compact. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `compact — the Compact ledger
+
+Usage: compact <command> [flags]
+
+Server:
+  serve        run the ledger (embedded NATS by default; --demo loads the May-June 2025 review)
+  entities     add an entity and issue its credentials (entities add ACRONYM --name NAME)
+
+Publishers:
+  publish      publish events from a file or stdin (JSON, JSON array or JSON Lines)
+
+Readers:
+  counters     the Compact in numbers
+  review       the bimonthly review (md, html, json)
+  status       stream and view positions
+
+Auditors:
+  replay       the history as JSON Lines
+  verify       check the history against the signed checkpoints
+  prove        an inclusion proof of one event
+  verify-proof check a proof offline
+  key          the ledger's verifier key
+
+Operations:
+  rebuild      rebuild a view beside the live one
+  bench        measure the system beside its raw limits
+
+Run 'compact <command> -h' for a command's flags.
+`
+
+// usageError is a mistake in the command line; main prints it with a hint and exits 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Sprintf(format, args...)}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	var ue usageError
+	switch {
+	case err == nil:
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "compact: %v\nRun 'compact -h' for usage.\n", err)
+		os.Exit(2)
+	case errors.Is(err, errSilentFailure):
+		os.Exit(1)
+	default:
+		fmt.Fprintf(os.Stderr, "compact: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// errSilentFailure ends the command with exit 1 after it has said all it had to say.
+var errSilentFailure = errors.New("failed")
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return usagef("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return nil
+	case "serve":
+		return runServe(ctx, rest)
+	case "entities":
+		return runEntities(ctx, rest)
+	case "publish":
+		return runPublish(ctx, rest)
+	case "replay":
+		return runReplay(ctx, rest)
+	default:
+		return usagef("unknown command %q", cmd)
+	}
+}

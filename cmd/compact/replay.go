@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strconv"
+
+	"golang.org/x/term"
+
+	"github.com/schollz/progressbar/v3"
+)
+
+func runReplay(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	var c clientFlags
+	c.register(fs)
+	fromSeq := fs.Uint64("from-seq", 0, "first stream sequence")
+	since := fs.String("since", "", "first ledger time (RFC 3339)")
+	until := fs.String("until", "", "last ledger time (RFC 3339)")
+	entity := fs.String("entity", "", "only this entity's events")
+	typ := fs.String("type", "", "only events of this type, e.g. compact.meeting.held")
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("replay takes no arguments, only flags")
+	}
+	q := url.Values{}
+	if *fromSeq > 0 {
+		q.Set("from_seq", strconv.FormatUint(*fromSeq, 10))
+	}
+	for k, v := range map[string]string{"since": *since, "until": *until, "entity": *entity, "type": *typ} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	resp, err := c.get(ctx, "/v1/events?"+q.Encode())
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var body io.Reader = resp.Body
+	// A progress bar on a terminal only; piped output stays pure JSON Lines.
+	if term.IsTerminal(int(os.Stderr.Fd())) && !term.IsTerminal(int(os.Stdout.Fd())) {
+		bar := progressbar.DefaultBytes(-1, "replaying")
+		defer bar.Finish()
+		body = io.TeeReader(body, bar)
+	}
+	w := bufio.NewWriterSize(os.Stdout, 64<<10)
+	defer w.Flush()
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 0, 128<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		// The server ends a stream that failed half-way with an error line.
+		if bytes.HasPrefix(line, []byte(`{"error":`)) {
+			w.Flush()
+			return fmt.Errorf("replay stopped: %s", serverError(bytes.NewReader(line)))
+		}
+		w.Write(line)
+		w.WriteByte('\n')
+	}
+	return sc.Err()
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"compact/ledger"
+)
+
+// serveFlags are compact serve's flags.
+type serveFlags struct {
+	data         string
+	listen       string
+	httpAddr     string
+	natsURL      string
+	natsCreds    string
+	natsNKey     string
+	role         string
+	replicas     int
+	demo         bool
+	privateReads bool
+	tlsCert      string
+	tlsKey       string
+	logLevel     string
+}
+
+func parseServeFlags(args []string) (*serveFlags, error) {
+	var f serveFlags
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&f.data, "data", "data", "data directory (entities, indexes, views, and the embedded NATS store)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:4222", "embedded NATS client address")
+	fs.StringVar(&f.httpAddr, "http", "127.0.0.1:8080", "HTTP address")
+	fs.StringVar(&f.natsURL, "nats-url", "", "external NATS server or cluster (no embedded server)")
+	fs.StringVar(&f.natsCreds, "nats-creds", "", "credentials file for --nats-url")
+	fs.StringVar(&f.natsNKey, "nats-nkey", "", "nkey seed file for --nats-url")
+	fs.StringVar(&f.role, "role", "all", "ingest, projections or all")
+	fs.IntVar(&f.replicas, "replicas", 1, "stream replicas (3 on a cluster)")
+	fs.BoolVar(&f.demo, "demo", false, "load the May-June 2025 review's events on first start")
+	fs.BoolVar(&f.privateReads, "private-reads", false, "the review, counters and structure need a token of any role")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate (PEM) for HTTP and the embedded NATS")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS key (PEM)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return nil, usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("serve takes no arguments, only flags (got %q)", fs.Arg(0))
+	}
+	var errs []string
+	switch f.role {
+	case "all", "ingest", "projections":
+	default:
+		errs = append(errs, fmt.Sprintf("--role %q: must be ingest, projections or all", f.role))
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		errs = append(errs, "--tls-cert and --tls-key go together")
+	}
+	if f.demo && f.role == "projections" {
+		errs = append(errs, "--demo loads events: it needs --role ingest or all")
+	}
+	if len(errs) > 0 {
+		return nil, usagef("%s", strings.Join(errs, "; "))
+	}
+	return &f, nil
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func runServe(ctx context.Context, args []string) error {
+	f, err := parseServeFlags(args)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(f.logLevel)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	node, err := ledger.StartNode(ctx, ledger.NodeConfig{
+		DataDir: f.data, NATSURL: f.natsURL, NATSCreds: f.natsCreds, NATSNKey: f.natsNKey,
+		Listen: f.listen, Replicas: f.replicas, Ingest: f.role != "projections",
+		TLSCert: f.tlsCert, TLSKey: f.tlsKey, Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		node.Close(ctx)
+	}()
+	log.Info("ledger started", "nats", node.ClientURL(), "data", f.data, "role", f.role)
+
+	auth := &ledger.Auth{Registry: node.Registry}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if node.Conn.IsConnected() {
+			w.Write([]byte("ok\n"))
+			return
+		}
+		http.Error(w, "NATS disconnected", http.StatusServiceUnavailable)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if node.Ingester != nil {
+		(&ledger.HTTPHandlers{Ingester: node.Ingester, Auth: auth, JS: node.JS, Logger: log}).Routes(mux)
+	}
+	closeReadSide, err := startReadSide(ctx, readSide{flags: f, node: node, mux: mux, auth: auth, log: log, reg: reg})
+	if err != nil {
+		return err
+	}
+	defer closeReadSide()
+
+	srv := &http.Server{
+		Addr:              f.httpAddr,
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      0, // replays and watches stream for as long as they need
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", f.httpAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP listen on %s: %w (use --http)", f.httpAddr, err)
+	}
+	serveErr := make(chan error, 1)
+	go func() {
+		if f.tlsCert != "" {
+			serveErr <- srv.ServeTLS(ln, f.tlsCert, f.tlsKey)
+		} else {
+			serveErr <- srv.Serve(ln)
+		}
+	}()
+	log.Info("HTTP listening", "addr", ln.Addr().String())
+
+	if f.demo {
+		if err := loadDemo(ctx, node, f.data, log); err != nil {
+			log.Error("loading the demo data", "err", err)
+		}
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutCtx)
+}

@@ -1,0 +1,120 @@
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors. Errors of this package wrap one of them; test with errors.Is.
+var (
+	// ErrBadCheckpoint: a checkpoint note is malformed, not signed by the ledger's key, or
+	// contradicts another checkpoint.
+	ErrBadCheckpoint = errors.New("bad checkpoint")
+	// ErrHistoryDiffers: the stored history does not match the signed checkpoints.
+	ErrHistoryDiffers = errors.New("history differs from the signed checkpoints")
+	// ErrBadProof: an inclusion proof does not prove what it claims.
+	ErrBadProof = errors.New("bad inclusion proof")
+	// ErrNotCheckpointed: the event is newer than the latest checkpoint.
+	ErrNotCheckpointed = errors.New("not covered by a checkpoint yet")
+	// ErrEventNotFound: no stored event has that source and id.
+	ErrEventNotFound = errors.New("event not found")
+	// ErrStateMismatch: the checkpointer's own state contradicts the stream or the
+	// published checkpoints; it stops rather than sign a fork.
+	ErrStateMismatch = errors.New("checkpointer state does not match the ledger")
+	// ErrClosed: the checkpointer is not running (not started, closed, or stopped on an error).
+	ErrClosed = errors.New("checkpointer not running")
+)
+
+// CheckpointError says which checkpoint is bad and why.
+type CheckpointError struct {
+	// StreamSeq is the checkpoint's sequence in the checkpoint stream (0 when not from a stream).
+	StreamSeq uint64
+	Reason    string
+}
+
+func (e *CheckpointError) Error() string {
+	if e.StreamSeq == 0 {
+		return "checkpoint: " + e.Reason
+	}
+	return fmt.Sprintf("checkpoint at checkpoint-stream seq %d: %s", e.StreamSeq, e.Reason)
+}
+
+func (e *CheckpointError) Unwrap() error { return ErrBadCheckpoint }
+
+// ProofError names the field of an inclusion proof that does not check out.
+type ProofError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ProofError) Error() string {
+	return fmt.Sprintf("inclusion proof: %s: %s", e.Field, e.Reason)
+}
+
+func (e *ProofError) Unwrap() error { return ErrBadProof }
+
+func badProof(field, format string, args ...any) error {
+	return &ProofError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// StateError is a contradiction between the checkpointer's Pebble state and the ledger.
+type StateError struct {
+	Detail string
+	// Fix says what an operator can do.
+	Fix string
+}
+
+func (e *StateError) Error() string {
+	return e.Detail + "; " + e.Fix
+}
+
+func (e *StateError) Unwrap() error { return ErrStateMismatch }
+
+// HistoryError is returned by Verify when it found problems; Report holds all of them.
+type HistoryError struct {
+	Report *Report
+}
+
+func (e *HistoryError) Error() string {
+	var b strings.Builder
+	b.WriteString("verify: ")
+	if r := e.Report; r.FirstBadSeq != 0 {
+		if r.Exact {
+			fmt.Fprintf(&b, "history differs at seq %d", r.FirstBadSeq)
+		} else {
+			fmt.Fprintf(&b, "history differs between seq %d and seq %d", r.DiffersAfter+1, r.FirstBadSeq)
+		}
+	} else {
+		b.WriteString("checkpoints are bad")
+	}
+	for i, p := range e.Report.Problems {
+		if i == 3 {
+			fmt.Fprintf(&b, "; and %d more", len(e.Report.Problems)-3)
+			break
+		}
+		b.WriteString("; ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// Unwrap gives ErrHistoryDiffers when a message is bad, and ErrBadCheckpoint when only the
+// checkpoints are.
+func (e *HistoryError) Unwrap() error {
+	if e.Report.FirstBadSeq != 0 {
+		return ErrHistoryDiffers
+	}
+	return ErrBadCheckpoint
+}
+
+// NotCheckpointedError: the event at Seq is after the latest checkpoint, of size Size.
+type NotCheckpointedError struct {
+	Seq, Size uint64
+}
+
+func (e *NotCheckpointedError) Error() string {
+	return fmt.Sprintf("event at seq %d is not covered by the latest checkpoint (tree size %d) yet; retry after the next checkpoint", e.Seq, e.Size)
+}
+
+func (e *NotCheckpointedError) Unwrap() error { return ErrNotCheckpointed }

@@ -1,0 +1,184 @@
+package audit
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"compact/ledger"
+)
+
+// Headers of a checkpoint message. They are not signed: the covered sequence repeats the
+// note's tree size for readers that do not parse notes, and the consistency proof is
+// checked against the signed roots, so a forged header can only make a check fail.
+const (
+	// HeaderCoveredStream names the stream the checkpoint covers (COMPACT).
+	HeaderCoveredStream = "Compact-Covered-Stream"
+	// HeaderCoveredSeq is the last stream sequence the checkpoint covers, = its tree size.
+	HeaderCoveredSeq = "Compact-Covered-Seq"
+	// HeaderConsistencyFrom is the tree size of the checkpoint before this one.
+	HeaderConsistencyFrom = "Compact-Consistency-From"
+	// HeaderConsistencyProof is the RFC 6962 consistency proof from that size to this
+	// checkpoint's: base64 hashes separated by commas.
+	HeaderConsistencyProof = "Compact-Consistency-Proof"
+)
+
+// Message is one stored message of the ledger stream.
+type Message struct {
+	Seq     uint64
+	Subject string
+	Data    []byte
+	// Time is the ledger time (when the server stored it). It is not covered by the leaf.
+	Time time.Time
+}
+
+// CheckpointRecord is one message of the checkpoint stream, not yet checked.
+type CheckpointRecord struct {
+	// StreamSeq is its sequence in the checkpoint stream.
+	StreamSeq uint64 `json:"stream_seq"`
+	// Note is the signed checkpoint note.
+	Note string `json:"note"`
+	// CoveredSeq is the Compact-Covered-Seq header, 0 when absent.
+	CoveredSeq uint64 `json:"covered_seq,omitempty"`
+	// ConsistencyFrom and Consistency are the consistency proof from the previous
+	// checkpoint's tree size; absent on the first checkpoint.
+	ConsistencyFrom uint64      `json:"consistency_from,omitempty"`
+	Consistency     []tlog.Hash `json:"consistency,omitempty"`
+}
+
+// Source is where Verify reads the history from. The source is not trusted: every byte it
+// gives is checked against the signed checkpoints.
+type Source interface {
+	// Checkpoints returns the checkpoint stream's messages in stream order.
+	Checkpoints(ctx context.Context) ([]CheckpointRecord, error)
+	// Messages calls fn with every message of the ledger stream from sequence from on, in
+	// sequence order, up to the stream's last sequence at the time of the call.
+	Messages(ctx context.Context, from uint64, fn func(Message) error) error
+}
+
+// LeafHashSource gives the leaf hashes a ledger's checkpointer recorded (from its Pebble
+// state). Verify uses them only to point at the first differing message inside a
+// checkpoint interval, and only after checking that they hash to the signed root.
+type LeafHashSource interface {
+	LeafHashes(ctx context.Context, fromSeq, toSeq uint64) ([]tlog.Hash, error)
+}
+
+// JetStreamSource reads the history straight from JetStream.
+type JetStreamSource struct {
+	JS jetstream.JetStream
+	// Stream and CheckpointStream default to COMPACT and COMPACT_CHECKPOINTS.
+	Stream, CheckpointStream string
+	// IdleTimeout bounds the wait for the next message the stream says it has.
+	// Default 30s.
+	IdleTimeout time.Duration
+}
+
+func (s JetStreamSource) stream() string { return cmp.Or(s.Stream, ledger.StreamName) }
+func (s JetStreamSource) checkpointStream() string {
+	return cmp.Or(s.CheckpointStream, ledger.CheckpointStreamName)
+}
+
+// Checkpoints implements Source.
+func (s JetStreamSource) Checkpoints(ctx context.Context) ([]CheckpointRecord, error) {
+	var out []CheckpointRecord
+	err := readStream(ctx, s.JS, s.checkpointStream(), 1, s.IdleTimeout, func(m Message, h nats.Header) error {
+		out = append(out, checkpointRecord(m.Seq, m.Data, h))
+		return nil
+	})
+	return out, err
+}
+
+// Messages implements Source.
+func (s JetStreamSource) Messages(ctx context.Context, from uint64, fn func(Message) error) error {
+	return readStream(ctx, s.JS, s.stream(), from, s.IdleTimeout, func(m Message, _ nats.Header) error { return fn(m) })
+}
+
+func checkpointRecord(seq uint64, data []byte, h nats.Header) CheckpointRecord {
+	r := CheckpointRecord{StreamSeq: seq, Note: string(data)}
+	r.CoveredSeq, _ = strconv.ParseUint(h.Get(HeaderCoveredSeq), 10, 64)
+	r.ConsistencyFrom, _ = strconv.ParseUint(h.Get(HeaderConsistencyFrom), 10, 64)
+	if p := h.Get(HeaderConsistencyProof); p != "" {
+		for _, s := range strings.Split(p, ",") {
+			hash, err := tlog.ParseHash(s)
+			if err != nil {
+				r.Consistency = nil // a damaged header proves nothing; Verify reports it missing
+				break
+			}
+			r.Consistency = append(r.Consistency, hash)
+		}
+	}
+	return r
+}
+
+func formatProof(p []tlog.Hash) string {
+	s := make([]string, len(p))
+	for i, h := range p {
+		s[i] = base64.StdEncoding.EncodeToString(h[:])
+	}
+	return strings.Join(s, ",")
+}
+
+// readStream calls fn with the stream's messages from sequence from to its last sequence
+// at the time of the call, through an ordered consumer.
+func readStream(ctx context.Context, js jetstream.JetStream, name string, from uint64, idle time.Duration, fn func(Message, nats.Header) error) error {
+	idle = cmp.Or(idle, 30*time.Second)
+	from = max(from, 1)
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", name, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", name, err)
+	}
+	last := info.State.LastSeq
+	if info.State.Msgs == 0 || last < from {
+		return nil
+	}
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   from,
+	})
+	if err != nil {
+		return fmt.Errorf("stream %s: ordered consumer from seq %d: %w", name, from, err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", name, err)
+	}
+	defer it.Stop()
+	for {
+		nctx, cancel := context.WithTimeout(ctx, idle)
+		m, err := it.Next(jetstream.NextContext(nctx))
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("stream %s: no message for %s while reading toward its last seq %d", name, idle, last)
+			}
+			return fmt.Errorf("stream %s: %w", name, err)
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("stream %s: %w", name, err)
+		}
+		msg := Message{Seq: meta.Sequence.Stream, Subject: m.Subject(), Data: m.Data(), Time: meta.Timestamp}
+		if err := fn(msg, m.Headers()); err != nil {
+			return err
+		}
+		if meta.Sequence.Stream >= last || meta.NumPending == 0 {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,102 @@
+package ledger_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"compact/ledger"
+	"compact/schemas"
+)
+
+// Every example event in schemas/ goes through the whole decoder (envelope, data,
+// authorization) as its own source would publish it, and is accepted or rejected as
+// labelled, the error naming the labelled field.
+func TestSchemaExamplesThroughDecode(t *testing.T) {
+	exs, err := schemas.Examples()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(exs) < 2*len(schemas.Types()) {
+		t.Fatalf("only %d examples for %d types", len(exs), len(schemas.Types()))
+	}
+	v := schemas.Default()
+	for _, ex := range exs {
+		t.Run(ex.Name, func(t *testing.T) {
+			var head struct{ Source string }
+			json.Unmarshal(ex.Event, &head)
+			p := ledger.Principal{Entity: strings.TrimPrefix(head.Source, ledger.SourcePrefix), Role: ledger.RolePublisher}
+			if p.Entity == "SECRETARIAT" {
+				p.Role = ledger.RoleSecretariat
+			}
+			c, fe := ledger.Decode(ex.Event, p, v)
+			if ex.Valid {
+				if fe != nil {
+					t.Fatalf("valid example rejected: %v", fe)
+				}
+				if !json.Valid(c.Body) {
+					t.Fatalf("stored body is not JSON: %s", c.Body)
+				}
+				return
+			}
+			if fe == nil {
+				t.Fatalf("invalid example accepted")
+			}
+			if fe.Field != ex.Field || !strings.Contains(fe.Message, ex.Message) {
+				t.Fatalf("error %q, want field %q with %q", fe.Error(), ex.Field, ex.Message)
+			}
+		})
+	}
+}
+
+func TestDecodeEnvelope(t *testing.T) {
+	unodc := ledger.Principal{Entity: "UNODC", Role: ledger.RolePublisher}
+	base := `{"specversion":"1.0","id":"a-1","source":"/entities/UNODC","type":"compact.meeting.held","time":"2025-05-05T09:00:00.123Z","data":{"title":"t","start":"2025-05-05","organizers":[{"entity":"UNODC"}],"format":"conference"}}`
+	cases := []struct {
+		name, event     string
+		p               ledger.Principal
+		field, contains string
+	}{
+		{"ok, SDK style: uuid id, millisecond time, no datacontenttype", strings.Replace(base, `"a-1"`, `"3f2504e0-4f89-11d3-9a0c-0305e82c3301"`, 1), unodc, "", ""},
+		{"ok with datacontenttype", strings.Replace(base, `"time"`, `"datacontenttype":"application/json","time"`, 1), unodc, "", ""},
+		{"spoofed source", strings.Replace(base, "/entities/UNODC", "/entities/UNOCT", 1), unodc, "/source", "authenticated as UNODC"},
+		{"bad source form", strings.Replace(base, "/entities/UNODC", "unodc", 1), unodc, "/source", "/entities/<ENTITY>"},
+		{"unknown type", strings.Replace(base, "compact.meeting.held", "compact.party.thrown", 1), unodc, "/type", "unknown event type"},
+		{"id with star", strings.Replace(base, `"a-1"`, `"a*1"`, 1), unodc, "/id", "A-Z a-z 0-9"},
+		{"id with >", strings.Replace(base, `"a-1"`, `"a>"`, 1), unodc, "/id", "A-Z a-z 0-9"},
+		{"id with space", strings.Replace(base, `"a-1"`, `"a 1"`, 1), unodc, "/id", "A-Z a-z 0-9"},
+		{"id with dot run", strings.Replace(base, `"a-1"`, `"a..1"`, 1), unodc, "/id", ".."},
+		{"id too long", strings.Replace(base, `"a-1"`, `"`+strings.Repeat("x", 129)+`"`, 1), unodc, "/id", "1-128"},
+		{"id a number", strings.Replace(base, `"a-1"`, `5`, 1), unodc, "/id", "must be a string"},
+		{"specversion", strings.Replace(base, `"1.0"`, `"0.3"`, 1), unodc, "/specversion", "1.0"},
+		{"time", strings.Replace(base, `2025-05-05T09:00:00.123Z`, `yesterday`, 1), unodc, "/time", "RFC 3339"},
+		{"datacontenttype", strings.Replace(base, `"time"`, `"datacontenttype":"text/xml","time"`, 1), unodc, "/datacontenttype", "application/json"},
+		{"unknown attribute", strings.Replace(base, `"time"`, `"colour":"red","time"`, 1), unodc, "/colour", "unknown attribute"},
+		{"data not object", base[:strings.Index(base, `"data":`)] + `"data":"x"}`, unodc, "/data", "must be an object"},
+		{"bad data date", strings.Replace(base, `"start":"2025-05-05"`, `"start":"2025-02-30"`, 1), unodc, "/data/start", "not a date"},
+		{"not json", `{"id": `, unodc, "", "not valid JSON"},
+		{"trailing", base + `{}`, unodc, "", "trailing"},
+		{"invalid utf-8", strings.Replace(base, `"t"`, "\"\xff\"", 1), unodc, "", "UTF-8"},
+		{"array", `[1]`, unodc, "", "JSON object"},
+		{"too large", strings.Replace(base, `"title":"t"`, `"title":"`+strings.Repeat("x", 70000)+`"`, 1), unodc, "", "at most"},
+		{"curation by a publisher", `{"specversion":"1.0","id":"c-1","source":"/entities/UNODC","type":"compact.review.curated","time":"2025-05-05T09:00:00Z","data":{"period":"2025-05","item":{"source":"/entities/UNODC","id":"a-1"},"action":"omit"}}`, unodc, "/type", "only the Secretariat"},
+		{"auditor publishes", base, ledger.Principal{Entity: "UNODC", Role: ledger.RoleAuditor}, "/type", "may not publish"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, fe := ledger.Decode([]byte(c.event), c.p, schemas.Default())
+			if c.contains == "" && c.field == "" {
+				if fe != nil {
+					t.Fatalf("rejected: %v", fe)
+				}
+				return
+			}
+			if fe == nil {
+				t.Fatalf("accepted, want %s: %s", c.field, c.contains)
+			}
+			if fe.Field != c.field || !strings.Contains(fe.Message, c.contains) {
+				t.Fatalf("got %q, want field %q containing %q", fe.Error(), c.field, c.contains)
+			}
+		})
+	}
+}

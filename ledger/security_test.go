@@ -1,0 +1,209 @@
+package ledger_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"compact/ledger"
+)
+
+// asyncErrors collects the errors NATS reports asynchronously (permission violations).
+type asyncErrors struct {
+	mu   sync.Mutex
+	errs []string
+}
+
+func (a *asyncErrors) handler(_ *nats.Conn, _ *nats.Subscription, err error) {
+	a.mu.Lock()
+	a.errs = append(a.errs, err.Error())
+	a.mu.Unlock()
+}
+
+func (a *asyncErrors) waitFor(t *testing.T, substr string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		a.mu.Lock()
+		for _, e := range a.errs {
+			if strings.Contains(e, substr) {
+				a.mu.Unlock()
+				return
+			}
+		}
+		a.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no asynchronous error containing %q; got %v", substr, a.errs)
+}
+
+func TestEntityIsolation(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	a := addEntity(t, n, dir, "UNODC", ledger.RolePublisher)
+	b := addEntity(t, n, dir, "UNOCT", ledger.RolePublisher)
+	var aErrs asyncErrors
+	ncA, err := connectAs(n, a, nats.ErrorHandler(aErrs.handler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ncA.Close()
+	ncB, err := connectAs(n, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ncB.Close()
+
+	t.Run("publish on another entity's ingest subject", func(t *testing.T) {
+		_, err := ncA.Request("compact.ingest.UNOCT", []byte(activity("UNOCT", "spoof-1", "x")), 500*time.Millisecond)
+		if err == nil {
+			t.Fatal("request on compact.ingest.UNOCT answered for UNODC")
+		}
+		aErrs.waitFor(t, `Permissions Violation for Publish to "compact.ingest.UNOCT"`)
+	})
+	t.Run("spoofed source on its own subject", func(t *testing.T) {
+		r := natsPublish(t, ncA, "UNODC", activity("UNOCT", "spoof-2", "x"))
+		if r.Results[0].Error == nil || r.Results[0].Error.Field != "/source" {
+			t.Fatalf("spoofed source: %+v", r.Results[0])
+		}
+	})
+	t.Run("no JetStream API", func(t *testing.T) {
+		js, _ := jetstream.New(ncA)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := js.DeleteStream(ctx, ledger.StreamName); err == nil {
+			t.Fatal("entity deleted the stream")
+		}
+		if _, err := js.CreateOrUpdateConsumer(ctx, ledger.StreamName, jetstream.ConsumerConfig{Durable: "evil"}); err == nil {
+			t.Fatal("entity created a consumer")
+		}
+		ncA.Publish("$JS.API.STREAM.PURGE.COMPACT", nil)
+		aErrs.waitFor(t, `Permissions Violation for Publish to "$JS.API.STREAM.PURGE.COMPACT"`)
+		aErrs.waitFor(t, `Permissions Violation for Publish to "$JS.API.STREAM.DELETE.COMPACT"`)
+	})
+	t.Run("cannot see another entity's replies", func(t *testing.T) {
+		spy, err := ncA.SubscribeSync("_INBOX.>")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ncA.Flush()
+		r := natsPublish(t, ncB, "UNOCT", activity("UNOCT", "b-1", "B's own"))
+		if r.Results[0].Error != nil {
+			t.Fatalf("B's publish: %+v", r.Results[0])
+		}
+		if m, err := spy.NextMsg(300 * time.Millisecond); err == nil {
+			t.Fatalf("UNODC saw UNOCT's reply on %s", m.Subject)
+		}
+		if _, err := ncA.SubscribeSync(">"); err == nil {
+			ncA.Flush()
+		}
+		aErrs.waitFor(t, `Permissions Violation for Subscription to ">"`)
+	})
+	t.Run("ledger unchanged", func(t *testing.T) {
+		info, err := n.JS.Stream(context.Background(), ledger.StreamName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := info.CachedInfo().State.Msgs; got != 1 {
+			t.Fatalf("stream holds %d messages, want only B's 1", got)
+		}
+	})
+
+	t.Run("HTTP", func(t *testing.T) {
+		srv := httpServer(t, n)
+		status, r := httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, activity("UNOCT", "spoof-3", "x"))
+		if status != http.StatusForbidden || r.Results[0].Error.Field != "/source" {
+			t.Fatalf("spoof over HTTP: %d %+v", status, r)
+		}
+		if status, _ := httpPublish(t, srv.URL, "", ledger.MediaEvent, activity("UNODC", "x", "x")); status != http.StatusUnauthorized {
+			t.Fatalf("no token: %d, want 401", status)
+		}
+		if status, _ := httpPublish(t, srv.URL, "ctk_forged", ledger.MediaEvent, activity("UNODC", "x", "x")); status != http.StatusUnauthorized {
+			t.Fatalf("forged token: %d, want 401", status)
+		}
+		if status, _ := httpPublish(t, srv.URL, a.Token, "text/plain", activity("UNODC", "x", "x")); status != http.StatusUnsupportedMediaType {
+			t.Fatalf("text/plain: %d, want 415", status)
+		}
+		big := `[` + strings.Repeat(activity("UNODC", "x", "x")+",", 40000) + activity("UNODC", "x", "x") + `]`
+		if status, _ := httpPublish(t, srv.URL, a.Token, ledger.MediaBatch, big); status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("%d-byte body: %d, want 413", len(big), status)
+		}
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/events", nil)
+		req.Header.Set("Authorization", "Bearer "+a.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("publisher reading history: %d, want 403", resp.StatusCode)
+		}
+	})
+}
+
+func TestRolesAndSecretariat(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	sec := addEntity(t, n, dir, "SECRETARIAT", ledger.RoleSecretariat)
+	aud := addEntity(t, n, dir, "AUDIT", ledger.RoleAuditor)
+	pub := addEntity(t, n, dir, "UNODC", ledger.RolePublisher)
+	srv := httpServer(t, n)
+	opening := `{"specversion":"1.0","id":"open-1","source":"/entities/%s","type":"compact.counter.opened","time":"2025-05-01T00:00:00Z","data":{"counter":"documents_shared","value":3600,"date":"2025-04-30"}}`
+	if status, r := httpPublish(t, srv.URL, pub.Token, ledger.MediaEvent, strings.ReplaceAll(opening, "%s", "UNODC")); status != http.StatusForbidden {
+		t.Fatalf("publisher opening a counter: %d %+v", status, r)
+	}
+	if status, r := httpPublish(t, srv.URL, sec.Token, ledger.MediaEvent, strings.ReplaceAll(opening, "%s", "SECRETARIAT")); status != http.StatusCreated {
+		t.Fatalf("secretariat opening a counter: %d %+v", status, r)
+	}
+	if status, r := httpPublish(t, srv.URL, aud.Token, ledger.MediaEvent, activity("AUDIT", "a", "a")); status != http.StatusForbidden || r.Error == nil {
+		t.Fatalf("auditor publishing: %d %+v", status, r)
+	}
+	// Curation must point at an event the ledger holds.
+	curate := `{"specversion":"1.0","id":"cur-%s","source":"/entities/SECRETARIAT","type":"compact.review.curated","time":"2025-05-01T00:00:00Z","data":{"period":"2025-05","item":{"source":"/entities/UNODC","id":"%s"},"action":"omit"}}`
+	if status, r := httpPublish(t, srv.URL, sec.Token, ledger.MediaEvent, strings.ReplaceAll(curate, "%s", "m-9")); status != http.StatusBadRequest || r.Results[0].Error.Field != "/data/item" {
+		t.Fatalf("curating an unknown event: %d %+v", status, r)
+	}
+	httpPublish(t, srv.URL, pub.Token, ledger.MediaEvent, activity("UNODC", "m-9", "x"))
+	if status, r := httpPublish(t, srv.URL, sec.Token, ledger.MediaEvent, strings.ReplaceAll(curate, "%s", "m-9")); status != http.StatusCreated {
+		t.Fatalf("curating a known event: %d %+v", status, r)
+	}
+}
+
+func TestCorrectionsAndRetractions(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	a := addEntity(t, n, dir, "UNODC", ledger.RolePublisher)
+	b := addEntity(t, n, dir, "UNOCT", ledger.RolePublisher)
+	srv := httpServer(t, n)
+	httpPublish(t, srv.URL, b.Token, ledger.MediaEvent, activity("UNOCT", "b-1", "B's"))
+	httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, activity("UNODC", "a-1", "A's"))
+	correct := func(src, target, data string) string {
+		return `{"specversion":"1.0","id":"fix-` + target + `","source":"/entities/` + src + `","type":"compact.event.corrected","time":"2025-05-01T00:00:00Z","data":{"corrects":"` + target + `","reason":"typo","data":` + data + `}}`
+	}
+	good := `{"title":"fixed","start":"2025-05-05","organizers":[{"entity":"UNODC"}],"format":"conference"}`
+	// A correction of another entity's event: the target is looked up in A's own events only.
+	if status, r := httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, correct("UNODC", "b-1", good)); status != http.StatusBadRequest || r.Results[0].Error.Field != "/data/corrects" {
+		t.Fatalf("correcting another entity's event: %d %+v", status, r)
+	}
+	bad := `{"title":"fixed","start":"2025-02-30","organizers":[{"entity":"UNODC"}],"format":"conference"}`
+	if status, r := httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, correct("UNODC", "a-1", bad)); status != http.StatusBadRequest || r.Results[0].Error.Field != "/data/data/start" {
+		t.Fatalf("invalid replacement data: %d %+v", status, r)
+	}
+	if status, r := httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, correct("UNODC", "a-1", good)); status != http.StatusCreated {
+		t.Fatalf("a good correction: %d %+v", status, r)
+	}
+	// A batch: an event and its retraction together.
+	batch := `[` + activity("UNODC", "a-2", "oops") + `,{"specversion":"1.0","id":"rt-a-2","source":"/entities/UNODC","type":"compact.event.retracted","time":"2025-05-01T00:00:00Z","data":{"retracts":"a-2","reason":"published by mistake"}}]`
+	if status, r := httpPublish(t, srv.URL, a.Token, ledger.MediaBatch, batch); status != http.StatusCreated {
+		t.Fatalf("event and retraction in one batch: %d %+v", status, r)
+	}
+	if status, r := httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, strings.Replace(correct("UNODC", "rt-a-2", good), "fix-rt-a-2", "fix-2", 1)); status != http.StatusBadRequest || !strings.Contains(r.Results[0].Error.Message, "compact.event.retracted") {
+		t.Fatalf("correcting a retraction: %d %+v", status, r)
+	}
+}

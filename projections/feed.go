@@ -1,0 +1,117 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The change feed (FEED.md): after each committed batch that changed them, the counters'
+// totals go to SubjectCounters and a changed period's new version to SubjectReviewPrefix+period;
+// the same bodies are kept as the latest values of the KV bucket (keys "counters" and
+// "review.<period>"), so `nats kv watch COMPACT_VIEWS` follows them. The feed is a notification:
+// a crash between a commit and its message loses that message, never the view's data, and the
+// next change sends the new state (the KV always ends at the latest).
+const (
+	SubjectCounters     = "compact.views.counters"
+	SubjectReviewPrefix = "compact.views.review."
+	KVKeyCounters       = "counters"
+	KVKeyReviewPrefix   = "review."
+)
+
+// ReviewChange is the body of a compact.views.review.<period> message.
+type ReviewChange struct {
+	Period  string `json:"period"`
+	Version uint64 `json:"version"`
+	Seq     uint64 `json:"seq"` // the review view's checkpoint after the change
+}
+
+type feed struct {
+	nc  *nats.Conn
+	kv  jetstream.KeyValue
+	log *slog.Logger
+	m   *metrics
+}
+
+func newFeed(ctx context.Context, cfg *Config, log *slog.Logger, m *metrics) (*feed, error) {
+	kv, err := cfg.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      cfg.FeedBucket,
+		Description: "Compact ledger: latest counters and review versions (change feed)",
+		History:     1,
+		Replicas:    cfg.FeedReplicas,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("change feed: create KV bucket %s: %w (the projections' NATS user needs JetStream "+
+			"rights on $KV.%s; or set DisableFeed)", cfg.FeedBucket, err, cfg.FeedBucket)
+	}
+	return &feed{nc: cfg.NC, kv: kv, log: log, m: m}, nil
+}
+
+// publish sends what a committed batch of f changed. Errors are logged and counted: the feed
+// never holds a view back.
+func (fd *feed) publish(ctx context.Context, f *follower, notes map[string]struct{}) {
+	for note := range notes {
+		var subject, key string
+		var body []byte
+		var err error
+		switch {
+		case note == ViewCounters && f.view == ViewCounters:
+			subject, key = SubjectCounters, KVKeyCounters
+			body, err = fd.countersBody(f)
+		case strings.HasPrefix(note, "review:") && f.view == ViewReview:
+			period := strings.TrimPrefix(note, "review:")
+			subject, key = SubjectReviewPrefix+period, KVKeyReviewPrefix+period
+			body, err = fd.reviewBody(f, period)
+		default:
+			continue
+		}
+		if err == nil {
+			err = fd.nc.Publish(subject, body)
+		}
+		if err == nil {
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err = fd.kv.Put(pctx, key, body)
+			cancel()
+		}
+		if err != nil {
+			fd.m.feedErrors.WithLabelValues(f.view).Inc()
+			fd.log.Warn("views: change feed not sent", "view", f.view, "subject", subject, "err", err)
+		}
+	}
+}
+
+// countersBody reads f's own generation (it may not be the one queries read yet, during a swap).
+func (fd *feed) countersBody(f *follower) ([]byte, error) {
+	var c Counters
+	err := f.v.read(func(s *snapshot) error {
+		var err error
+		c, err = countersTotal(&reader{r: s.snap, prefix: sub(f.base, subData)})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.Seq = f.ck.Load()
+	return json.Marshal(c)
+}
+
+func (fd *feed) reviewBody(f *follower, period string) ([]byte, error) {
+	rc := ReviewChange{Period: period, Seq: f.ck.Load()}
+	err := f.v.read(func(s *snapshot) error {
+		r := &reader{r: s.snap, prefix: sub(f.base, subData)}
+		b, _, err := r.Get(append([]byte{'v'}, period...))
+		rc.Version = getU64(b)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(rc)
+}

@@ -1,0 +1,71 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// QuarantineEntry is an event a view could not apply. It stays in the view's generation: a
+// rebuild applies the same events with the same code and quarantines the same ones, unless the
+// projection was fixed.
+type QuarantineEntry struct {
+	View       string `json:"view"`
+	Seq        uint64 `json:"seq"`
+	Subject    string `json:"subject"`
+	Source     string `json:"source,omitempty"`
+	ID         string `json:"id,omitempty"`
+	Type       string `json:"type,omitempty"`
+	LedgerTime string `json:"ledger_time"`
+	Error      string `json:"error"`
+}
+
+func (f *follower) quarantineEntry(seq uint64, m jetstream.Msg, meta *jetstream.MsgMetadata, ev *Event, err error) *QuarantineEntry {
+	qe := &QuarantineEntry{View: f.view, Seq: seq, Subject: m.Subject(),
+		LedgerTime: meta.Timestamp.UTC().Format(time.RFC3339Nano)}
+	ae := &ApplyError{View: f.view, Seq: seq, Err: err}
+	if ev != nil {
+		qe.Source, qe.ID, qe.Type = ev.Source, ev.ID, ev.Type
+		ae.Source, ae.ID, ae.Type = ev.Source, ev.ID, ev.Type
+	}
+	qe.Error = ae.Error()
+	return qe
+}
+
+// quarantine records qe in the batch, with the view's quarantine count.
+func (f *follower) quarantine(tx *Tx, qe *QuarantineEntry) error {
+	b, err := json.Marshal(qe)
+	if err != nil {
+		return err
+	}
+	if err := tx.b.Set(sub(f.base, subQuarantine, u64(qe.Seq)), b, nil); err != nil {
+		return err
+	}
+	return tx.b.Set(sub(f.base, subQCount), u64(f.qcount.Load()+1), nil)
+}
+
+// Quarantine lists the events the live generation of a view could not apply, oldest first.
+func (v *Views) Quarantine(ctx context.Context, view string) ([]QuarantineEntry, error) {
+	if err := checkView(view); err != nil {
+		return nil, err
+	}
+	out := []QuarantineEntry{}
+	err := v.read(func(s *snapshot) error {
+		g, err := s.live(view)
+		if err != nil {
+			return err
+		}
+		r := &reader{r: s.snap, prefix: sub(genPrefix(view, g.Gen), subQuarantine)}
+		return r.Scan(nil, nil, func(_, val []byte) (bool, error) {
+			var qe QuarantineEntry
+			if err := json.Unmarshal(val, &qe); err != nil {
+				return false, err
+			}
+			out = append(out, qe)
+			return ctx.Err() == nil, ctx.Err()
+		})
+	})
+	return out, err
+}

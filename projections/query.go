@@ -1,0 +1,222 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Queries read one Pebble snapshot, so an answer never mixes two batches or two generations:
+// a rebuild swapping a view in changes the answer between queries, never inside one.
+
+type snapshot struct {
+	snap *pebble.Snapshot
+	v    *Views
+}
+
+func (v *Views) read(fn func(s *snapshot) error) error {
+	v.dbMu.RLock()
+	defer v.dbMu.RUnlock()
+	if v.dbClosed {
+		return ErrClosed
+	}
+	snap := v.db.NewSnapshot()
+	defer snap.Close()
+	return fn(&snapshot{snap: snap, v: v})
+}
+
+func (s *snapshot) live(view string) (genRecord, error) {
+	g, ok, err := s.v.genRec(s.snap, metaLive, view)
+	if err == nil && !ok {
+		err = fmt.Errorf("view %s has no live generation in %s: the store was not opened by Open", view, s.v.cfg.Dir)
+	}
+	return g, err
+}
+
+// data returns a reader of the live generation's projection keys, its record and checkpoint.
+func (s *snapshot) data(view string) (*reader, genRecord, uint64, error) {
+	g, err := s.live(view)
+	if err != nil {
+		return nil, g, 0, err
+	}
+	p := genPrefix(view, g.Gen)
+	ck, err := s.v.storedU64(s.snap, sub(p, subCheckpoint))
+	return &reader{r: s.snap, prefix: sub(p, subData)}, g, ck, err
+}
+
+func checkView(view string) error {
+	if !slices.Contains(ViewNames, view) {
+		return fmt.Errorf("%w: %q: the views are %v", ErrUnknownView, view, ViewNames)
+	}
+	return nil
+}
+
+// today is the default as-of date: the current UTC date.
+func today() string { return time.Now().UTC().Format(time.DateOnly) }
+
+// Counters returns "Compact in numbers" as of a date (YYYY-MM-DD, activity time; "" means today,
+// UTC): everything whose activity date is on or before it. Seq is the view's checkpoint.
+// It costs at most 18 point reads, however long the ledger.
+func (v *Views) Counters(ctx context.Context, asOf string) (*Counters, error) {
+	if asOf == "" {
+		asOf = today()
+	}
+	if _, err := ParseDate(asOf); err != nil {
+		return nil, err
+	}
+	var out Counters
+	err := v.read(func(s *snapshot) error {
+		r, _, ck, err := s.data(ViewCounters)
+		if err != nil {
+			return err
+		}
+		out, err = countersAt(r, asOf)
+		out.Seq = ck
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Structure returns the Compact's structure as of a date ("" means today, UTC).
+func (v *Views) Structure(ctx context.Context, asOf string) (*Structure, error) {
+	if asOf == "" {
+		asOf = today()
+	}
+	if _, err := ParseDate(asOf); err != nil {
+		return nil, err
+	}
+	var out *Structure
+	err := v.read(func(s *snapshot) error {
+		r, _, _, err := s.data(ViewStructure)
+		if err != nil {
+			return err
+		}
+		out, err = structureAt(r, asOf)
+		return err
+	})
+	return out, err
+}
+
+// historyLen is how many periods' counters a review carries: this one and the five before.
+const historyLen = 6
+
+// Review returns a period's review: its sections in order (every section, possibly empty), the
+// counters as of the period's last day, History (the counters as of the last day of this and the
+// five previous periods, oldest first), the structure as of the last day, the period's version
+// and provenance. Reading it touches that period's keys and a bounded number of counter and
+// structure keys: its cost does not grow with the ledger. A period with no items is an empty
+// review, not an error; a malformed period is ErrBadPeriod.
+func (v *Views) Review(ctx context.Context, period string) (*Review, error) {
+	from, to, err := PeriodBounds(period)
+	if err != nil {
+		return nil, err
+	}
+	title, _ := PeriodTitle(period)
+	out := &Review{Period: period, Title: title, From: from, To: to}
+	err = v.read(func(s *snapshot) error {
+		rr, rg, rck, err := s.data(ViewReview)
+		if err != nil {
+			return err
+		}
+		var first uint64
+		if out.Sections, out.Version, first, err = reviewRead(rr, period); err != nil {
+			return err
+		}
+		out.Provenance = Provenance{FirstSeq: first, LastSeq: rck, ViewVersion: rg.Version}
+		cr, _, cck, err := s.data(ViewCounters)
+		if err != nil {
+			return err
+		}
+		p := period
+		hist := make([]Counters, historyLen)
+		for i := historyLen - 1; i >= 0; i-- {
+			_, last, err := PeriodBounds(p)
+			if err != nil {
+				return err
+			}
+			if hist[i], err = countersAt(cr, last); err != nil {
+				return err
+			}
+			hist[i].Seq = cck
+			if p, err = PreviousPeriod(p); err != nil {
+				return err
+			}
+		}
+		out.History, out.Counters = hist, hist[historyLen-1]
+		sr, _, _, err := s.data(ViewStructure)
+		if err != nil {
+			return err
+		}
+		out.Structure, err = structureAt(sr, to)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Periods lists the periods that have at least one item, newest first.
+func (v *Views) Periods(ctx context.Context) ([]string, error) {
+	var out []string
+	err := v.read(func(s *snapshot) error {
+		r, _, _, err := s.data(ViewReview)
+		if err != nil {
+			return err
+		}
+		out, err = periodsRead(r)
+		return err
+	})
+	if out == nil {
+		out = []string{}
+	}
+	return out, err
+}
+
+// Checkpoint returns the last stream sequence applied by the live generation of a view.
+func (v *Views) Checkpoint(ctx context.Context, view string) (uint64, error) {
+	if err := checkView(view); err != nil {
+		return 0, err
+	}
+	var ck uint64
+	err := v.read(func(s *snapshot) error {
+		var err error
+		_, _, ck, err = s.data(view)
+		return err
+	})
+	return ck, err
+}
+
+// WaitFor waits until every view's live generation has applied sequence seq (or ctx ends).
+// Tools and tests use it to read their own writes.
+func (v *Views) WaitFor(ctx context.Context, seq uint64) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		behind := ""
+		for _, name := range ViewNames {
+			ck, err := v.Checkpoint(ctx, name)
+			if err != nil {
+				return err
+			}
+			if ck < seq {
+				behind = name
+				break
+			}
+		}
+		if behind == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for view %s to apply seq %d: %w", behind, seq, ctx.Err())
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,163 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// A rebuild writes a fresh generation of a view from sequence 1 beside the live one, which keeps
+// answering queries. When the new generation has caught up with the live one, the live follower
+// is stopped, the new generation applies what the old one applied last, and one Pebble batch
+// (Sync) points the view at the new generation and deletes the old one. The new follower then
+// simply goes on as the live one. A rebuild interrupted by a crash resumes from its own
+// checkpoint at the next Start.
+type rebuildJob struct {
+	view string
+	gen  uint64
+	done chan struct{}
+	err  error
+}
+
+// Rebuild rebuilds a view ("" rebuilds all of them) without downtime and waits until the new
+// generation is swapped in or ctx ends; a rebuild already running is joined, not restarted.
+// When ctx ends first the rebuild goes on in the background.
+func (v *Views) Rebuild(ctx context.Context, view string) error {
+	jobs, err := v.StartRebuild(view)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, j := range jobs {
+		select {
+		case <-j.done:
+			errs = append(errs, j.err)
+		case <-ctx.Done():
+			return fmt.Errorf("rebuild of %s still running in the background: %w", j.view, ctx.Err())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// StartRebuild starts rebuilding a view ("" all) and returns at once; Rebuild waits.
+func (v *Views) StartRebuild(view string) ([]*rebuildJob, error) {
+	names := ViewNames
+	if view != "" {
+		if err := checkView(view); err != nil {
+			return nil, err
+		}
+		names = []string{view}
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	switch {
+	case v.closed:
+		return nil, ErrClosed
+	case !v.cfg.Until.IsZero():
+		return nil, fmt.Errorf("%w: views built as known at a time are not rebuilt: build them again", ErrConfig)
+	}
+	var jobs []*rebuildJob
+	for _, name := range names {
+		j, err := v.startRebuildLocked(name)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, nil
+}
+
+func (v *Views) startRebuildLocked(view string) (*rebuildJob, error) {
+	if j := v.rebuilds[view]; j != nil {
+		return j, nil
+	}
+	b := v.db.NewBatch()
+	defer b.Close()
+	g := genRecord{Gen: v.nextGen(b, view), Version: v.projs[view].Version()}
+	if err := setJSON(b, []byte(metaBuilding+view), g); err != nil {
+		return nil, err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return nil, fmt.Errorf("start rebuild of %s: %w", view, err)
+	}
+	v.log.Info("views: rebuild started", "view", view, "generation", g.Gen, "version", g.Version)
+	v.m.rebuilds.WithLabelValues(view).Inc()
+	j := v.spawnRebuild(view, g.Gen)
+	v.rebuilds[view] = j
+	return j, nil
+}
+
+func (v *Views) spawnRebuild(view string, gen uint64) *rebuildJob {
+	j := &rebuildJob{view: view, gen: gen, done: make(chan struct{})}
+	v.spawn(view, gen, modeBuilding, j)
+	return j
+}
+
+// maybeSwap runs in the rebuilding follower's goroutine between its batches.
+func (v *Views) maybeSwap(ctx context.Context, f *follower) error {
+	live, _, err := v.genRec(v.db, metaLive, f.view)
+	if err != nil {
+		return err
+	}
+	liveCk, err := v.storedU64(v.db, sub(genPrefix(f.view, live.Gen), subCheckpoint))
+	if err != nil {
+		return err
+	}
+	if !f.liveStopped {
+		if f.ck.Load() < liveCk {
+			return nil
+		}
+		// Caught up: stop the old generation so that it stops moving, then finish what it did last.
+		v.mu.Lock()
+		old := v.live[f.view]
+		v.mu.Unlock()
+		if old != nil && old != f {
+			old.stop()
+		}
+		f.liveStopped = true
+		if f.target, err = v.storedU64(v.db, sub(genPrefix(f.view, live.Gen), subCheckpoint)); err != nil {
+			return err
+		}
+	}
+	if f.ck.Load() < f.target {
+		return nil
+	}
+	return v.swap(ctx, f, live)
+}
+
+func (v *Views) swap(ctx context.Context, f *follower, old genRecord) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	b := v.db.NewBatch()
+	defer b.Close()
+	if err := setJSON(b, []byte(metaLive+f.view), genRecord{Gen: f.gen, Version: f.proj.Version()}); err != nil {
+		return err
+	}
+	if err := b.Delete([]byte(metaBuilding+f.view), nil); err != nil {
+		return err
+	}
+	if old.Gen != f.gen {
+		p := genPrefix(f.view, old.Gen)
+		if err := b.DeleteRange(p, prefixEnd(p), nil); err != nil {
+			return err
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("swap rebuilt view %s in: %w", f.view, err)
+	}
+	v.log.Info("views: rebuilt generation swapped in", "view", f.view, "generation", f.gen, "checkpoint", f.ck.Load())
+	v.live[f.view] = f
+	f.mode.Store(int32(modeLive))
+	if j := v.rebuilds[f.view]; j == f.job {
+		delete(v.rebuilds, f.view)
+	}
+	v.m.observeCommit(f, f.ck.Load(), 0)
+	if v.feed != nil {
+		// subscribers see the rebuilt totals at once
+		v.feed.publish(ctx, f, map[string]struct{}{ViewCounters: {}})
+	}
+	close(f.job.done)
+	return nil
+}

@@ -1,0 +1,383 @@
+package render
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"compact/projections"
+)
+
+// counterLabels are the labels of "Compact in numbers" as the seed writes them.
+var counterLabels = map[string]string{
+	"entities":            "Compact entities",
+	"member_states":       "Member States",
+	"organizations":       "International & regional organizations",
+	"focal_points":        "Total focal points",
+	"documents_shared":    "Documents shared",
+	"virtual_visits":      "Virtual visits to the CT Platform",
+	"ta_recommendations":  "CTED TA recommendations",
+	"country_assessments": "CTED country assessments",
+}
+
+// Headings the renderers print around the sections the review view supplies.
+const (
+	numbersHeading   = "Counter-Terrorism Compact in numbers"
+	structureHeading = "Counter-Terrorism Compact structure"
+	kicker           = "United Nations Global Counter-Terrorism Coordination Compact"
+)
+
+// page is a review prepared for the Markdown and HTML renderers: items numbered for their
+// references, dates written, links split out, the structure grouped by pillar.
+type page struct {
+	Title       string
+	Period      string
+	PeriodLabel string // "May-June 2025"
+	AsOf        string // "30 June 2025"
+	Numbers     []number
+	ChartSpan   string // "Jul-Aug 2024 to May-Jun 2025", "" without history
+	Groups      []group
+	Structure   *structureView
+	Refs        []ref
+	Provenance  provenance
+}
+
+type number struct {
+	Name  string
+	Label string
+	Value string // "1,050"
+	Chart *chart
+}
+
+type group struct {
+	Title    string
+	Sections []section
+}
+
+type section struct {
+	ID      string
+	Heading string // "" when the group has a single section
+	Items   []item
+}
+
+type item struct {
+	N     int
+	Title string
+	// Segments is the title with the links whose label occurs in it marked, as the seed
+	// underlines them; Trailing are the links whose label does not occur.
+	Segments []segment
+	Trailing []projections.Link
+	Links    []projections.Link
+	Dates    string
+}
+
+type segment struct {
+	Text string
+	URL  string // "" for plain text
+}
+
+// ref is an item's citation of its event.
+type ref struct {
+	N            int
+	Entity       string // "UNODC"
+	Source       string
+	ID           string
+	Seq          uint64
+	CorrectedSeq uint64
+}
+
+// Short is the compact citation: UNODC#2025-05-19-ccpcj-34@1234 (+ the correction's sequence).
+func (r ref) Short() string {
+	s := fmt.Sprintf("%s#%s@%d", r.Entity, r.ID, r.Seq)
+	if r.CorrectedSeq != 0 {
+		s += fmt.Sprintf(", corrected @%d", r.CorrectedSeq)
+	}
+	return s
+}
+
+type structureView struct {
+	Heading     string // "Eight Compact working groups under four pillars"
+	Pillars     []pillar
+	Committee   *projections.Unit
+	Secretariat *projections.Unit
+}
+
+type pillar struct {
+	Pillar string // "I"
+	Label  string // "Pillar I"
+	Units  []projections.Unit
+}
+
+type provenance struct {
+	Empty          bool
+	FirstSeq       uint64
+	LastSeq        uint64
+	ReviewVersion  uint64
+	ViewVersion    int
+	CountersSeq    uint64
+	CheckpointSize uint64
+	CheckpointRoot string
+}
+
+// Text is the provenance as a sentence, with the root quoted by quote (Markdown backticks or nothing).
+func (p provenance) Text(quote string) string {
+	var b strings.Builder
+	if p.Empty {
+		b.WriteString("Built from an empty ledger")
+	} else {
+		fmt.Fprintf(&b, "Built from ledger sequence %d to %d", p.FirstSeq, p.LastSeq)
+	}
+	fmt.Fprintf(&b, " (review version %d, view version %d)", p.ReviewVersion, p.ViewVersion)
+	if p.CountersSeq != 0 && p.CountersSeq != p.LastSeq {
+		fmt.Fprintf(&b, "; counters read at sequence %d", p.CountersSeq)
+	}
+	b.WriteString(". ")
+	if p.CheckpointSize != 0 || p.CheckpointRoot != "" {
+		fmt.Fprintf(&b, "Latest signed checkpoint: tree size %d", p.CheckpointSize)
+		if p.CheckpointRoot != "" {
+			fmt.Fprintf(&b, ", root %s%s%s", quote, p.CheckpointRoot, quote)
+		}
+		b.WriteString(".")
+	} else {
+		b.WriteString("No signed checkpoint covers it yet.")
+	}
+	return b.String()
+}
+
+// prepare builds the page of a review. It does not modify r.
+func prepare(r *projections.Review) *page {
+	p := &page{Title: r.Title, Period: r.Period, PeriodLabel: periodLabel(r.Period)}
+	if p.Title == "" {
+		if t, err := projections.PeriodTitle(r.Period); err == nil {
+			p.Title = t
+		} else {
+			p.Title = "Counter-Terrorism Compact in Review " + r.Period
+		}
+	}
+	asOf := r.Counters.AsOf
+	if asOf == "" {
+		asOf = r.To
+	}
+	p.AsOf = longDate(asOf)
+	for _, name := range projections.CounterNames {
+		n := number{Name: name, Label: counterLabels[name], Value: thousands(counterValue(r.Counters, name))}
+		n.Chart = newChart(r.History, name, n.Label)
+		p.Numbers = append(p.Numbers, n)
+	}
+	if len(r.History) >= 2 {
+		p.ChartSpan = shortPeriodOf(r.History[0].AsOf) + " to " + shortPeriodOf(r.History[len(r.History)-1].AsOf)
+	}
+	n := 0
+	for _, s := range r.Sections {
+		if len(s.Items) == 0 {
+			continue
+		}
+		title, heading := s.Group, s.Heading
+		if title == "" {
+			title, heading = heading, ""
+		}
+		if len(p.Groups) == 0 || p.Groups[len(p.Groups)-1].Title != title {
+			p.Groups = append(p.Groups, group{Title: title})
+		}
+		g := &p.Groups[len(p.Groups)-1]
+		sec := section{ID: s.ID, Heading: heading}
+		for _, it := range s.Items {
+			n++
+			dates := it.Dates
+			if dates == "" && it.Start != "" {
+				dates = projections.FormatDates(it.Start, it.End, it.DatePrecision)
+			}
+			segs, trailing := splitLinks(it.Title, it.Links)
+			sec.Items = append(sec.Items, item{N: n, Title: it.Title, Segments: segs, Trailing: trailing, Links: it.Links, Dates: dates})
+			p.Refs = append(p.Refs, ref{N: n, Entity: strings.TrimPrefix(it.Source, "/entities/"), Source: it.Source,
+				ID: it.ID, Seq: it.Seq, CorrectedSeq: it.CorrectedSeq})
+		}
+		g.Sections = append(g.Sections, sec)
+	}
+	p.Structure = prepareStructure(r.Structure)
+	p.Provenance = provenance{
+		Empty: r.Provenance.LastSeq == 0, FirstSeq: r.Provenance.FirstSeq, LastSeq: r.Provenance.LastSeq,
+		ReviewVersion: r.Version, ViewVersion: r.Provenance.ViewVersion, CountersSeq: r.Counters.Seq,
+		CheckpointSize: r.Provenance.CheckpointSize, CheckpointRoot: r.Provenance.CheckpointRoot,
+	}
+	return p
+}
+
+// splitLinks marks, in title, the first occurrence of each link's label after the previous
+// one; links without a label that occurs are returned as trailing.
+func splitLinks(title string, links []projections.Link) ([]segment, []projections.Link) {
+	type span struct {
+		at, end int
+		url     string
+	}
+	var spans []span
+	var trailing []projections.Link
+	for _, l := range links {
+		placed := false
+		if l.Label != "" {
+			from := 0
+			for from <= len(title) {
+				i := strings.Index(title[from:], l.Label)
+				if i < 0 {
+					break
+				}
+				at := from + i
+				end := at + len(l.Label)
+				if !slices.ContainsFunc(spans, func(s span) bool { return at < s.end && s.at < end }) {
+					spans = append(spans, span{at, end, l.URL})
+					placed = true
+					break
+				}
+				from = at + 1
+			}
+		}
+		if !placed {
+			trailing = append(trailing, l)
+		}
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.at - b.at })
+	var segs []segment
+	pos := 0
+	for _, s := range spans {
+		if s.at > pos {
+			segs = append(segs, segment{Text: title[pos:s.at]})
+		}
+		segs = append(segs, segment{Text: title[s.at:s.end], URL: s.url})
+		pos = s.end
+	}
+	if pos < len(title) {
+		segs = append(segs, segment{Text: title[pos:]})
+	}
+	return segs, trailing
+}
+
+func prepareStructure(s *projections.Structure) *structureView {
+	if s == nil || (len(s.WorkingGroups) == 0 && s.CoordinationCommittee == nil && s.Secretariat == nil) {
+		return nil
+	}
+	v := &structureView{Committee: s.CoordinationCommittee, Secretariat: s.Secretariat}
+	order := []string{"I", "II", "III", "IV", ""}
+	for _, name := range order {
+		var units []projections.Unit
+		for _, u := range s.WorkingGroups {
+			if u.Pillar == name || (name == "" && !slices.Contains(order[:4], u.Pillar)) {
+				units = append(units, u)
+			}
+		}
+		if len(units) == 0 {
+			continue
+		}
+		label := "Pillar " + name
+		if name == "" {
+			label = "Other"
+		}
+		v.Pillars = append(v.Pillars, pillar{Pillar: name, Label: label, Units: units})
+	}
+	if n := len(s.WorkingGroups); n > 0 {
+		pillars := 0
+		for _, p := range v.Pillars {
+			if p.Pillar != "" {
+				pillars++
+			}
+		}
+		wg := "working groups"
+		if n == 1 {
+			wg = "working group"
+		}
+		v.Heading = capitalize(numberWord(n)) + " Compact " + wg
+		if pillars > 0 {
+			ps := "pillars"
+			if pillars == 1 {
+				ps = "pillar"
+			}
+			v.Heading += " under " + numberWord(pillars) + " " + ps
+		}
+	}
+	return v
+}
+
+func counterValue(c projections.Counters, name string) int64 {
+	switch name {
+	case "entities":
+		return c.Entities
+	case "member_states":
+		return c.MemberStates
+	case "organizations":
+		return c.Organizations
+	case "focal_points":
+		return c.FocalPoints
+	case "documents_shared":
+		return c.DocumentsShared
+	case "virtual_visits":
+		return c.VirtualVisits
+	case "ta_recommendations":
+		return c.TARecommendations
+	case "country_assessments":
+		return c.CountryAssessments
+	}
+	return 0
+}
+
+// thousands writes n with comma thousands separators, as the seed does: 1,050; 407,000.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+var numberWords = []string{"no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"}
+
+func numberWord(n int) string {
+	if n >= 0 && n < len(numberWords) {
+		return numberWords[n]
+	}
+	return strconv.Itoa(n)
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// periodLabel is "May-June 2025" for "2025-05"; the period itself when it is not one.
+func periodLabel(p string) string {
+	t, err := projections.ParsePeriod(p)
+	if err != nil {
+		return p
+	}
+	return fmt.Sprintf("%s-%s %d", t.Month(), t.AddDate(0, 1, 0).Month(), t.Year())
+}
+
+// shortPeriodOf is "May-Jun 2025" for a date of May or June 2025.
+func shortPeriodOf(date string) string {
+	p, err := projections.PeriodOf(date)
+	if err != nil {
+		return date
+	}
+	t, _ := projections.ParsePeriod(p)
+	return fmt.Sprintf("%s-%s %d", t.Month().String()[:3], t.AddDate(0, 1, 0).Month().String()[:3], t.Year())
+}
+
+// longDate is "30 June 2025" for 2025-06-30; the input when it is not a date.
+func longDate(d string) string {
+	t, err := time.Parse(time.DateOnly, d)
+	if err != nil {
+		return d
+	}
+	return fmt.Sprintf("%d %s %d", t.Day(), t.Month(), t.Year())
+}

@@ -1,0 +1,377 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Names of the views.
+const (
+	ViewCounters  = "counters"
+	ViewReview    = "review"
+	ViewStructure = "structure"
+)
+
+// ViewNames lists the views in the order status reports them.
+var ViewNames = []string{ViewCounters, ViewReview, ViewStructure}
+
+// genRecord names a generation of a view and the projection version that wrote it.
+type genRecord struct {
+	Gen     uint64 `json:"gen"`
+	Version int    `json:"version"`
+}
+
+// Views holds every view in one Pebble and the goroutines that follow the ledger into them.
+// Its methods are safe for concurrent use.
+type Views struct {
+	cfg   Config
+	db    *pebble.DB
+	log   *slog.Logger
+	m     *metrics
+	feed  *feed
+	projs map[string]Projection
+
+	ctx    context.Context // lives until Close; parent of every follower
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	started  bool
+	closed   bool
+	live     map[string]*follower
+	rebuilds map[string]*rebuildJob
+	once     []*follower // the followers of a build as known
+
+	dbMu     sync.RWMutex // queries hold it shared; Close takes it to close Pebble under nobody
+	dbClosed bool
+}
+
+// Open opens (or creates) the views' Pebble store, checks the generations and prepares the
+// change feed. It does not read the ledger yet: Start does.
+func Open(ctx context.Context, cfg Config) (*Views, error) {
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	db, err := pebble.Open(cfg.Dir, &pebble.Options{Logger: pebbleLogger{cfg.Logger}})
+	if err != nil {
+		return nil, fmt.Errorf("open views store %s: %w (is another compact process using it?)", cfg.Dir, err)
+	}
+	v := &Views{
+		cfg: cfg, db: db, log: cfg.Logger,
+		projs: map[string]Projection{
+			ViewCounters:  &countersView{version: countersVersion},
+			ViewReview:    &reviewView{version: reviewVersion},
+			ViewStructure: &structureView{version: structureVersion},
+		},
+		live: map[string]*follower{}, rebuilds: map[string]*rebuildJob{},
+	}
+	for name, ver := range cfg.testVersions {
+		switch p := v.projs[name].(type) {
+		case *countersView:
+			p.version = ver
+		case *reviewView:
+			p.version = ver
+		case *structureView:
+			p.version = ver
+		}
+	}
+	fail := func(err error) (*Views, error) {
+		_ = db.Close()
+		return nil, err
+	}
+	if err := v.initGenerations(); err != nil {
+		return fail(fmt.Errorf("views store %s: %w", cfg.Dir, err))
+	}
+	if v.m, err = newMetrics(cfg.Registry); err != nil {
+		return fail(err)
+	}
+	if !cfg.DisableFeed {
+		if v.feed, err = newFeed(ctx, &cfg, v.log, v.m); err != nil {
+			return fail(err)
+		}
+	}
+	v.ctx, v.cancel = context.WithCancel(context.Background())
+	return v, nil
+}
+
+// initGenerations gives every view a live generation, drops a rebuild left by another version
+// of the code and deletes generations nothing points to (left by a crash during a swap).
+func (v *Views) initGenerations() error {
+	b := v.db.NewBatch()
+	defer b.Close()
+	for _, name := range ViewNames {
+		live, ok, err := v.genRec(v.db, metaLive, name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			live = genRecord{Gen: v.nextGen(b, name), Version: v.projs[name].Version()}
+			if err := setJSON(b, []byte(metaLive+name), live); err != nil {
+				return err
+			}
+		}
+		keep := []uint64{live.Gen}
+		building, ok, err := v.genRec(v.db, metaBuilding, name)
+		if err != nil {
+			return err
+		}
+		if ok && building.Version == v.projs[name].Version() {
+			keep = append(keep, building.Gen)
+		} else if ok {
+			if err := b.Delete([]byte(metaBuilding+name), nil); err != nil {
+				return err
+			}
+		}
+		if err := v.dropGenerations(b, name, keep); err != nil {
+			return err
+		}
+	}
+	return b.Commit(pebble.Sync)
+}
+
+// nextGen hands out a new generation number for a view, recorded in b.
+func (v *Views) nextGen(b *pebble.Batch, view string) uint64 {
+	k := []byte(metaNextGen + view)
+	var cur uint64
+	if val, closer, err := b.Get(k); err == nil {
+		cur = getU64(val)
+		_ = closer.Close()
+	} else if val, closer, err := v.db.Get(k); err == nil {
+		cur = getU64(val)
+		_ = closer.Close()
+	}
+	_ = b.Set(k, u64(cur+1), nil)
+	return cur + 1
+}
+
+func (v *Views) dropGenerations(b *pebble.Batch, view string, keep []uint64) error {
+	space := viewSpace(view)
+	it, err := v.db.NewIter(&pebble.IterOptions{LowerBound: space, UpperBound: prefixEnd(space)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; {
+		k := it.Key()
+		if len(k) < len(space)+8 {
+			ok = it.Next()
+			continue
+		}
+		gen := getU64(k[len(space) : len(space)+8])
+		p := genPrefix(view, gen)
+		if !slices.Contains(keep, gen) {
+			v.log.Info("views: dropping an unused generation", "view", view, "generation", gen)
+			if err := b.DeleteRange(p, prefixEnd(p), nil); err != nil {
+				return err
+			}
+		}
+		ok = it.SeekGE(prefixEnd(p))
+	}
+	return nil
+}
+
+func (v *Views) genRec(r pebble.Reader, meta, view string) (genRecord, bool, error) {
+	var g genRecord
+	val, closer, err := r.Get([]byte(meta + view))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return g, false, nil
+	}
+	if err != nil {
+		return g, false, err
+	}
+	defer closer.Close()
+	if err := json.Unmarshal(val, &g); err != nil {
+		return g, false, fmt.Errorf("generation record of view %s is corrupt: %w", view, err)
+	}
+	return g, true, nil
+}
+
+func setJSON(b *pebble.Batch, k []byte, v any) error {
+	val, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Set(k, val, nil)
+}
+
+func (v *Views) storedU64(r pebble.Reader, key []byte) (uint64, error) {
+	val, closer, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer closer.Close()
+	return getU64(val), nil
+}
+
+// Start begins following the ledger: one follower per view from its checkpoint + 1, plus a
+// rebuild for each view whose stored version differs from the code's (the old generation keeps
+// answering until the new one has caught up) and the resumption of an interrupted rebuild.
+// With Config.Until set it builds the views as known at that time and the followers stop there.
+func (v *Views) Start(ctx context.Context) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return ErrClosed
+	}
+	if v.started {
+		return nil
+	}
+	v.started = true
+	if !v.cfg.Until.IsZero() {
+		return v.startOnce(ctx)
+	}
+	for _, name := range ViewNames {
+		live, _, err := v.genRec(v.db, metaLive, name)
+		if err != nil {
+			return err
+		}
+		v.live[name] = v.spawn(name, live.Gen, modeLive, nil)
+		building, ok, err := v.genRec(v.db, metaBuilding, name)
+		if err != nil {
+			return err
+		}
+		switch {
+		case ok:
+			v.log.Info("views: resuming a rebuild", "view", name, "generation", building.Gen)
+			v.rebuilds[name] = v.spawnRebuild(name, building.Gen)
+		case live.Version != v.projs[name].Version():
+			v.log.Info("views: stored version differs from the code, rebuilding beside the live copy",
+				"view", name, "stored", live.Version, "code", v.projs[name].Version())
+			if _, err := v.startRebuildLocked(name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (v *Views) startOnce(ctx context.Context) error {
+	s, err := v.cfg.JS.Stream(ctx, v.cfg.Stream)
+	if err != nil {
+		return fmt.Errorf("views as known: look up stream %s: %w", v.cfg.Stream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("views as known: stream %s info: %w", v.cfg.Stream, err)
+	}
+	for _, name := range ViewNames {
+		live, _, err := v.genRec(v.db, metaLive, name)
+		if err != nil {
+			return err
+		}
+		f := v.newFollower(name, live.Gen, modeOnce, nil)
+		f.endSeq = info.State.LastSeq
+		v.live[name] = f
+		v.once = append(v.once, f)
+		v.run(f)
+	}
+	return nil
+}
+
+// spawn starts a follower of generation gen of a view.
+func (v *Views) spawn(view string, gen uint64, mode followMode, job *rebuildJob) *follower {
+	f := v.newFollower(view, gen, mode, job)
+	v.run(f)
+	return f
+}
+
+func (v *Views) newFollower(view string, gen uint64, mode followMode, job *rebuildJob) *follower {
+	f := &follower{v: v, view: view, proj: v.projs[view], gen: gen, base: genPrefix(view, gen),
+		done: make(chan struct{}), job: job}
+	f.mode.Store(int32(mode))
+	return f
+}
+
+func (v *Views) run(f *follower) {
+	ctx, cancel := context.WithCancel(v.ctx)
+	f.cancel = cancel
+	v.wg.Add(1)
+	go func() {
+		defer v.wg.Done()
+		defer cancel()
+		f.run(ctx)
+	}()
+}
+
+// Close stops every follower and waits for them (as long as ctx allows), then closes Pebble.
+func (v *Views) Close(ctx context.Context) error {
+	v.mu.Lock()
+	if v.closed {
+		v.mu.Unlock()
+		return nil
+	}
+	v.closed = true
+	v.mu.Unlock()
+	v.cancel()
+	done := make(chan struct{})
+	go func() {
+		v.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("close views: followers still running: %w; the store %s stays open", ctx.Err(), v.cfg.Dir)
+	}
+	v.dbMu.Lock()
+	defer v.dbMu.Unlock()
+	v.dbClosed = true
+	return v.db.Close()
+}
+
+// BuildAsKnown builds the views from the events the ledger had appended up to until (ledger
+// time) into dir, which must be empty or not exist, and returns them built and no longer
+// following: it stops at the first message with a ledger time after until, or at the stream's
+// last sequence when it started. The change feed is off. The caller closes the views and
+// removes dir.
+func BuildAsKnown(ctx context.Context, js jetstream.JetStream, until time.Time, dir string) (*Views, error) {
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return nil, fmt.Errorf("%w: %s holds files: build the views as known into a fresh directory", ErrNotEmpty, dir)
+	}
+	if until.IsZero() {
+		return nil, fmt.Errorf("%w: until is zero: give the ledger time to build as known", ErrConfig)
+	}
+	v, err := Open(ctx, Config{Dir: dir, JS: js, DisableFeed: true, Until: until})
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Start(ctx); err != nil {
+		_ = v.Close(context.Background())
+		return nil, err
+	}
+	for _, f := range v.once {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			_ = v.Close(context.Background())
+			return nil, fmt.Errorf("views as known at %s: %w", until.Format(time.RFC3339Nano), ctx.Err())
+		}
+	}
+	return v, nil
+}
+
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) { p.l.Debug("pebble: " + fmt.Sprintf(format, args...)) }
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := "pebble: " + fmt.Sprintf(format, args...)
+	p.l.Error(msg)
+	panic(msg)
+}
