@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -64,6 +65,12 @@ type AppenderConfig struct {
 	Validator *schemas.Validator
 	// MaxBatch is the most events in one atomic batch. Default 1000, JetStream's limit.
 	MaxBatch int
+	// MinAtomicBatch is the fewest events sent as an atomic batch; fewer go as pipelined
+	// conditional publishes. On a single-node file store each atomic batch stages in a
+	// store of its own, a fixed cost of about 5 ms measured here, while each pipelined
+	// publish costs one fsync (about 0.35 ms): below ~15 events pipelining is faster.
+	// Default 16.
+	MinAtomicBatch int
 	// Timeout bounds one append round trip to JetStream. Default 10s.
 	Timeout time.Duration
 	// Logger. Default slog.Default().
@@ -79,6 +86,9 @@ func (c *AppenderConfig) EnsureDefaults() {
 	}
 	if c.MaxBatch == 0 {
 		c.MaxBatch = 1000
+	}
+	if c.MinAtomicBatch == 0 {
+		c.MinAtomicBatch = 16
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 10 * time.Second
@@ -135,7 +145,7 @@ func NewAppender(ctx context.Context, cfg AppenderConfig) (*Appender, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	js, err := jetstream.New(cfg.Conn)
+	js, err := jetstream.New(cfg.Conn, jetstream.WithPublishAsyncMaxPending(cfg.MaxBatch))
 	if err != nil {
 		return nil, err
 	}
@@ -243,6 +253,7 @@ func (a *Appender) drain() {
 // commit stores the new events of batch and fills every result.
 func (a *Appender) commit(ctx context.Context, batch []*pendingEvent) {
 	const maxAttempts = 5
+	defer a.resolveInBatchDuplicates(batch)
 	lastBefore := a.last
 	uncertain := false // an earlier attempt may have stored the batch without our knowing
 	for attempt := 1; ; attempt++ {
@@ -254,7 +265,6 @@ func (a *Appender) commit(ctx context.Context, batch []*pendingEvent) {
 		lastSeq, err := a.publish(ctx, toStore)
 		if err == nil {
 			a.stored(toStore, first, lastSeq)
-			a.resolveInBatchDuplicates(batch)
 			return
 		}
 		var apiErr *jetstream.APIError
@@ -277,6 +287,9 @@ func (a *Appender) commit(ctx context.Context, batch []*pendingEvent) {
 				reason = cerr
 			}
 			for _, p := range toStore {
+				if p.res.Seq != 0 {
+					continue // acknowledged before the failure: stored
+				}
 				p.res.Error = unavailable("outcome unknown (%v): re-send the same event, it is stored once", reason)
 			}
 			return
@@ -426,23 +439,16 @@ func (a *Appender) stored(ps []*pendingEvent, first, last uint64) {
 }
 
 // publish appends ps at the end of the stream, conditional on the stream's last sequence
-// being a.last, and returns the sequence of the last one. One event is a plain
-// conditional publish; more are one atomic batch: JetStream stores all or none, with one
+// being a.last, and returns the sequence of the last one. A few events go as pipelined
+// conditional publishes; more as one atomic batch: JetStream stores all or none, with one
 // fsync for all of them under SyncAlways.
 func (a *Appender) publish(ctx context.Context, ps []*pendingEvent) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
 	defer cancel()
 	expect := strconv.FormatUint(a.last, 10)
 	nc := a.cfg.Conn
-	if len(ps) == 1 {
-		m := nats.NewMsg(ps[0].c.Event.Subject())
-		m.Data = ps[0].c.Body
-		m.Header.Set(hdrExpectedLast, expect)
-		resp, err := nc.RequestMsgWithContext(ctx, m)
-		if err != nil {
-			return 0, err
-		}
-		return parsePubAck(resp.Data)
+	if len(ps) < a.cfg.MinAtomicBatch {
+		return a.publishPipelined(ctx, ps)
 	}
 	batchID := nuid.Next()
 	for i, p := range ps {
@@ -467,6 +473,61 @@ func (a *Appender) publish(ctx context.Context, ps []*pendingEvent) (uint64, err
 		return parsePubAck(resp.Data)
 	}
 	panic("unreachable")
+}
+
+// errUncertain says an append ended without telling which events landed: the stream
+// will tell.
+var errUncertain = errors.New("append outcome unknown")
+
+// publishPipelined sends each event as its own conditional publish, all in flight at once,
+// each expecting the sequence of the one before it. Events acknowledged get their
+// sequence at once: they are ours whatever happens to the rest. A refusal of the rest is
+// returned as the server's error (a conflict), anything less definite as errUncertain.
+func (a *Appender) publishPipelined(ctx context.Context, ps []*pendingEvent) (uint64, error) {
+	futures := make([]jetstream.PubAckFuture, 0, len(ps))
+	var sendErr error
+	for i, p := range ps {
+		m := nats.NewMsg(p.c.Event.Subject())
+		m.Data = p.c.Body
+		f, err := a.js.PublishMsgAsync(m, jetstream.WithExpectLastSequence(a.last+uint64(i)))
+		if err != nil {
+			sendErr = err
+			break
+		}
+		futures = append(futures, f)
+	}
+	var (
+		last      uint64
+		refused   error // a definite refusal: that event did not land
+		uncertain error // no answer: that event may have landed
+	)
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			// Acknowledged: it landed at ack.Sequence, whatever happened to the others.
+			ps[i].res.Seq, last = ack.Sequence, ack.Sequence
+		case err := <-f.Err():
+			var apiErr *jetstream.APIError
+			if errors.As(err, &apiErr) {
+				refused = cmp.Or(refused, err)
+			} else {
+				uncertain = cmp.Or(uncertain, err)
+			}
+		case <-ctx.Done():
+			uncertain = ctx.Err()
+		}
+	}
+	uncertain = cmp.Or(uncertain, sendErr)
+	switch {
+	case uncertain != nil:
+		return 0, fmt.Errorf("%w: %v", errUncertain, uncertain)
+	case refused != nil:
+		return 0, refused
+	}
+	for _, p := range ps {
+		p.res.Seq = 0 // stored() assigns them with the index entries
+	}
+	return last, nil
 }
 
 type pubAckResponse struct {

@@ -19,7 +19,7 @@ import (
 
 // testNode starts a real node (embedded nats-server with JetStream in t.TempDir(), real
 // Pebble index) and registers cleanup.
-func testNode(t *testing.T, dir string, mod ...func(*ledger.NodeConfig)) *ledger.Node {
+func testNode(t testing.TB, dir string, mod ...func(*ledger.NodeConfig)) *ledger.Node {
 	t.Helper()
 	cfg := ledger.NodeConfig{
 		DataDir: dir,
@@ -41,7 +41,7 @@ func testNode(t *testing.T, dir string, mod ...func(*ledger.NodeConfig)) *ledger
 }
 
 // addEntity registers an entity and waits until the running node has picked it up.
-func addEntity(t *testing.T, n *ledger.Node, dir, entity string, role ledger.Role) *ledger.Credentials {
+func addEntity(t testing.TB, n *ledger.Node, dir, entity string, role ledger.Role) *ledger.Credentials {
 	t.Helper()
 	creds, err := ledger.AddEntity(dir, entity, entity+" full name", role)
 	if err != nil {

@@ -90,7 +90,7 @@ func (s JetStreamSource) checkpointStream() string {
 // Checkpoints implements Source.
 func (s JetStreamSource) Checkpoints(ctx context.Context) ([]CheckpointRecord, error) {
 	var out []CheckpointRecord
-	err := readStream(ctx, s.JS, s.checkpointStream(), 1, s.IdleTimeout, func(m Message, h nats.Header) error {
+	err := readStream(ctx, s.JS, s.checkpointStream(), "", 1, s.IdleTimeout, func(m Message, h nats.Header) error {
 		out = append(out, checkpointRecord(m.Seq, m.Data, h))
 		return nil
 	})
@@ -99,7 +99,7 @@ func (s JetStreamSource) Checkpoints(ctx context.Context) ([]CheckpointRecord, e
 
 // Messages implements Source.
 func (s JetStreamSource) Messages(ctx context.Context, from uint64, fn func(Message) error) error {
-	return readStream(ctx, s.JS, s.stream(), from, s.IdleTimeout, func(m Message, _ nats.Header) error { return fn(m) })
+	return readStream(ctx, s.JS, s.stream(), "", from, s.IdleTimeout, func(m Message, _ nats.Header) error { return fn(m) })
 }
 
 func checkpointRecord(seq uint64, data []byte, h nats.Header) CheckpointRecord {
@@ -129,7 +129,8 @@ func formatProof(p []tlog.Hash) string {
 
 // readStream calls fn with the stream's messages from sequence from to its last sequence
 // at the time of the call, through an ordered consumer.
-func readStream(ctx context.Context, js jetstream.JetStream, name string, from uint64, idle time.Duration, fn func(Message, nats.Header) error) error {
+// filter, when not "", limits it to the matching subjects.
+func readStream(ctx context.Context, js jetstream.JetStream, name, filter string, from uint64, idle time.Duration, fn func(Message, nats.Header) error) error {
 	idle = cmp.Or(idle, 30*time.Second)
 	from = max(from, 1)
 	st, err := js.Stream(ctx, name)
@@ -144,10 +145,14 @@ func readStream(ctx context.Context, js jetstream.JetStream, name string, from u
 	if info.State.Msgs == 0 || last < from {
 		return nil
 	}
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+	cfg := jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   from,
-	})
+	}
+	if filter != "" {
+		cfg.FilterSubjects = []string{filter}
+	}
+	cons, err := st.OrderedConsumer(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("stream %s: ordered consumer from seq %d: %w", name, from, err)
 	}
@@ -156,6 +161,9 @@ func readStream(ctx context.Context, js jetstream.JetStream, name string, from u
 		return fmt.Errorf("stream %s: %w", name, err)
 	}
 	defer it.Stop()
+	if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 {
+		return nil // nothing matches: do not wait for the idle timeout
+	}
 	for {
 		nctx, cancel := context.WithTimeout(ctx, idle)
 		m, err := it.Next(jetstream.NextContext(nctx))

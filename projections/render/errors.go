@@ -36,8 +36,7 @@ func CheckPeriod(p string) error {
 	if _, err := projections.ParsePeriod(p); err == nil {
 		return nil
 	}
-	if _, err := projections.PeriodOf(p + "-01"); err == nil && len(p) == 7 {
-		holder, _ := projections.PeriodOf(p + "-01")
+	if holder, err := projections.PeriodOf(p + "-01"); err == nil && len(p) == 7 {
 		return &PeriodError{Period: p, Suggest: holder}
 	}
 	return &PeriodError{Period: p}

@@ -1,0 +1,188 @@
+package audit
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Client reads the audit endpoints of a running server (see Routes). It implements
+// Source and LeafHashSource, so an auditor can run VerifySource over HTTP without
+// trusting the server: everything it returns is checked against the signed checkpoints.
+type Client struct {
+	// BaseURL of the server, e.g. http://127.0.0.1:8080.
+	BaseURL string
+	// Token is an auditor's (or admin's) bearer token.
+	Token string
+	// HTTP client. Default http.DefaultClient.
+	HTTP *http.Client
+}
+
+func (c *Client) get(ctx context.Context, path string, q url.Values) (*http.Response, error) {
+	u := strings.TrimRight(c.BaseURL, "/") + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := cmp.Or(c.HTTP, http.DefaultClient).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w (is compact serve running at %s? set --server or COMPACT_SERVER)", err, c.BaseURL)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		var e struct {
+			Error struct{ Message string } `json:"error"`
+		}
+		msg := strings.TrimSpace(string(b))
+		if json.Unmarshal(b, &e) == nil && e.Error.Message != "" {
+			msg = e.Error.Message
+		}
+		return nil, &HTTPError{Path: path, Status: resp.StatusCode, Message: msg}
+	}
+	return resp, nil
+}
+
+// HTTPError is a non-200 answer of the server.
+type HTTPError struct {
+	Path    string
+	Status  int
+	Message string
+}
+
+func (e *HTTPError) Error() string {
+	hint := ""
+	if e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden {
+		hint = " (give an auditor's token: --token or COMPACT_TOKEN)"
+	}
+	return fmt.Sprintf("GET %s: %d %s: %s%s", e.Path, e.Status, http.StatusText(e.Status), e.Message, hint)
+}
+
+// Key fetches the verifier key the server says it signs with. An auditor should get the
+// key from a channel other than the server it audits, and pass it to verify with --key.
+func (c *Client) Key(ctx context.Context) (string, error) {
+	resp, err := c.get(ctx, "/v1/key", nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// Checkpoints implements Source.
+func (c *Client) Checkpoints(ctx context.Context) ([]CheckpointRecord, error) {
+	resp, err := c.get(ctx, "/v1/checkpoints", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out []CheckpointRecord
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var r CheckpointRecord
+		err := dec.Decode(&r)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("GET /v1/checkpoints: %w", err)
+		}
+		out = append(out, r)
+	}
+}
+
+// Messages implements Source.
+func (c *Client) Messages(ctx context.Context, from uint64, fn func(Message) error) error {
+	resp, err := c.get(ctx, "/v1/audit/messages", url.Values{"from_seq": {fmt.Sprint(from)}})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 256<<10), 4<<20)
+	for sc.Scan() {
+		var l messageLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			return fmt.Errorf("GET /v1/audit/messages: %w", err)
+		}
+		switch {
+		case l.Error != "":
+			return fmt.Errorf("GET /v1/audit/messages: the server failed: %s", l.Error)
+		case l.End:
+			return nil
+		}
+		m := Message{Seq: l.Seq, Subject: l.Subject, Data: l.Data}
+		if l.Time != nil {
+			m.Time = *l.Time
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("GET /v1/audit/messages: %w", err)
+	}
+	return fmt.Errorf("GET /v1/audit/messages: the answer was cut short (no end line)")
+}
+
+// LeafHashes implements LeafHashSource.
+func (c *Client) LeafHashes(ctx context.Context, from, to uint64) ([]tlog.Hash, error) {
+	var out []tlog.Hash
+	for lo := from; lo <= to; lo += MaxLeavesPerRequest {
+		hi := min(to, lo+MaxLeavesPerRequest-1)
+		resp, err := c.get(ctx, "/v1/audit/leaves", url.Values{"from_seq": {fmt.Sprint(lo)}, "to_seq": {fmt.Sprint(hi)}})
+		if err != nil {
+			return nil, err
+		}
+		var lr leavesResponse
+		err = json.NewDecoder(resp.Body).Decode(&lr)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("GET /v1/audit/leaves: %w", err)
+		}
+		if lr.FromSeq != lo || uint64(len(lr.Hashes)) != hi-lo+1 {
+			return nil, fmt.Errorf("GET /v1/audit/leaves: asked for %d..%d, got %d hashes from %d", lo, hi, len(lr.Hashes), lr.FromSeq)
+		}
+		out = append(out, lr.Hashes...)
+	}
+	return out, nil
+}
+
+// Proof fetches the inclusion proof of the event id of entity (of any entity when entity
+// is ""), or of the message at seq when id is "". The result is the proof document as the server sent it; check it with
+// VerifyProof.
+func (c *Client) Proof(ctx context.Context, entity, id string, seq uint64) ([]byte, error) {
+	path, q := "/v1/proofs", url.Values{}
+	switch {
+	case id != "" && entity != "":
+		path = "/v1/proofs/" + url.PathEscape(entity) + "/" + url.PathEscape(id)
+	case id != "":
+		q.Set("id", id)
+	default:
+		q.Set("seq", fmt.Sprint(seq))
+	}
+	resp, err := c.get(ctx, path, q)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+}

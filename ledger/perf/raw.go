@@ -1,0 +1,185 @@
+package perf
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+// Result is one measurement.
+type Result struct {
+	Name     string        `json:"name"`
+	Events   int           `json:"events"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// PerSecond is events per second.
+func (r Result) PerSecond() float64 {
+	if r.Duration <= 0 {
+		return 0
+	}
+	return float64(r.Events) / r.Duration.Seconds()
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("%-40s %9d events %10.0f events/s", r.Name, r.Events, r.PerSecond())
+}
+
+// RawDurableEach publishes n messages one at a time, each waiting for its acknowledgement
+// (with the server's SyncAlways, one fsync each).
+func RawDurableEach(ctx context.Context, js jetstream.JetStream, subject string, body []byte, n int) (Result, error) {
+	start := time.Now()
+	for range n {
+		if _, err := js.Publish(ctx, subject, body); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{Name: "raw durable append, 1 at a time", Events: n, Duration: time.Since(start)}, nil
+}
+
+// RawAtomicBatches publishes n messages in JetStream atomic batches of size, each batch
+// waiting for its acknowledgement (with SyncAlways, one fsync per batch). The stream must
+// allow atomic publish.
+func RawAtomicBatches(ctx context.Context, nc *nats.Conn, subject string, body []byte, n, size int) (Result, error) {
+	start := time.Now()
+	for done := 0; done < n; {
+		k := min(size, n-done)
+		if err := AtomicBatch(ctx, nc, subject, body, k); err != nil {
+			return Result{}, err
+		}
+		done += k
+	}
+	return Result{Name: fmt.Sprintf("raw durable append, atomic batches of %d", size), Events: n, Duration: time.Since(start)}, nil
+}
+
+// AtomicBatch publishes k copies of body as one atomic batch and waits for the commit.
+func AtomicBatch(ctx context.Context, nc *nats.Conn, subject string, body []byte, k int) error {
+	id := nuid.Next()
+	for i := 1; i <= k; i++ {
+		m := nats.NewMsg(subject)
+		m.Data = body
+		m.Header.Set("Nats-Batch-Id", id)
+		m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i))
+		if i < k {
+			if err := nc.PublishMsg(m); err != nil {
+				return err
+			}
+			continue
+		}
+		m.Header.Set("Nats-Batch-Commit", "1")
+		resp, err := nc.RequestMsgWithContext(ctx, m)
+		if err != nil {
+			return err
+		}
+		var ack struct {
+			Seq   uint64
+			Error *jetstream.APIError
+		}
+		if err := json.Unmarshal(resp.Data, &ack); err != nil {
+			return err
+		}
+		if ack.Error != nil {
+			return ack.Error
+		}
+	}
+	return nil
+}
+
+// RawAsync publishes n messages without waiting for each acknowledgement (PublishAsync,
+// up to 4,096 in flight). On a server without SyncAlways this is the non-durable ceiling.
+func RawAsync(ctx context.Context, js jetstream.JetStream, subject string, body []byte, n int) (Result, error) {
+	start := time.Now()
+	for range n {
+		if _, err := js.PublishAsync(subject, body); err != nil {
+			return Result{}, err
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+	return Result{Name: "raw non-durable async publish", Events: n, Duration: time.Since(start)}, nil
+}
+
+// Ingest publishes n events through the ingest service with publishers concurrent
+// requesters, one event per request each waiting for its reply, as entity systems do.
+// conns are the publishers' connections (reused round-robin); event makes the i-th event.
+func Ingest(ctx context.Context, conns []*nats.Conn, entity string, event func(i int) []byte, n, publishers int) (Result, error) {
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		next     = make(chan int, publishers)
+	)
+	start := time.Now()
+	for p := range publishers {
+		wg.Add(1)
+		go func(nc *nats.Conn) {
+			defer wg.Done()
+			for i := range next {
+				msg, err := nc.RequestWithContext(ctx, "compact.ingest."+entity, event(i))
+				if err == nil {
+					err = replyError(msg.Data)
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}(conns[p%len(conns)])
+	}
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return Result{}, firstErr
+	}
+	return Result{Name: fmt.Sprintf("ingest end to end, %d publisher(s)", publishers), Events: n, Duration: time.Since(start)}, nil
+}
+
+func replyError(b []byte) error {
+	var r struct {
+		Results []struct {
+			Duplicate bool
+			Error     *struct{ Field, Message string }
+		}
+		Error *struct{ Message string }
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("reply %q: %w", b, err)
+	}
+	if r.Error != nil {
+		return fmt.Errorf("ingest refused the request: %s", r.Error.Message)
+	}
+	for _, res := range r.Results {
+		if res.Error != nil {
+			return fmt.Errorf("ingest rejected an event: %s: %s", res.Error.Field, res.Error.Message)
+		}
+		if res.Duplicate {
+			return fmt.Errorf("benchmark event was a duplicate: ids must be unique")
+		}
+	}
+	return nil
+}
+
+// Event is a typical activity event of the size the review's items have (about 600 bytes).
+func Event(entity, id string) []byte {
+	return fmt.Appendf(nil, `{"specversion":"1.0","id":%q,"source":"/entities/%s","type":"compact.training.delivered","time":"2025-06-17T09:00:00Z","data":{"title":"UNODC-OAS and partners held a PCVE workshop to promote multisectoral cooperation in Latin America, with national authorities and civil society","start":"2025-06-17","end":"2025-06-18","organizers":[{"entity":%q},{"org":"Organization of American States","kind":"regional"}],"countries":["COL","PER","ECU"],"region":"Latin America","participants":45,"format":"workshop","links":[{"url":"https://www.unodc.org/pcve","label":"workshop"}]}}`, id, entity, entity)
+}
