@@ -34,6 +34,7 @@ type serveFlags struct {
 	tlsCert      string
 	tlsKey       string
 	logLevel     string
+	rateLimit    float64
 }
 
 func parseServeFlags(args []string) (*serveFlags, error) {
@@ -52,6 +53,7 @@ func parseServeFlags(args []string) (*serveFlags, error) {
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate (PEM) for HTTP and the embedded NATS")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS key (PEM)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.Float64Var(&f.rateLimit, "rate-limit", 200, "HTTP requests per second per token (bursts of twice that); 0 for no limit")
 	if err := fs.Parse(args); err != nil {
 		return nil, usagef("%v", err)
 	}
@@ -132,7 +134,7 @@ func runServe(ctx context.Context, args []string) error {
 
 	srv := &http.Server{
 		Addr:              f.httpAddr,
-		Handler:           mux,
+		Handler:           ledger.NewRateLimiter(f.rateLimit).Wrap(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      0, // replays and watches stream for as long as they need

@@ -143,7 +143,7 @@ func parseSignerKey(skey string) (note.Signer, string, error) {
 		return nil, "", err
 	}
 	// PRIVATE+KEY+<name>+<hash>+<base64(alg || seed)>; NewSigner has checked the shape.
-	parts := strings.Split(skey, "+")
+	parts := strings.SplitN(skey, "+", 5) // the base64 key may hold "+" itself
 	raw, err := base64.StdEncoding.DecodeString(parts[len(parts)-1])
 	if err != nil || len(raw) != 1+ed25519.SeedSize {
 		return nil, "", errors.New("not an ed25519 signer key")

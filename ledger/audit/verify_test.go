@@ -1,0 +1,260 @@
+package audit
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"compact/ledger"
+)
+
+func TestVerifyAcceptsTheLedgersHistory(t *testing.T) {
+	e := newEnv(t)
+	signer, vkey := testKey(t)
+	ctx := ctxT(t)
+
+	// An empty ledger verifies.
+	rep, err := Verify(ctx, e.js, vkey, VerifyOptions{})
+	if err != nil || !rep.OK() || rep.Messages != 0 {
+		t.Fatalf("empty ledger: %v %+v", err, rep)
+	}
+
+	publish(t, e.js, seqs(1, 23)...)
+	c := startCheckpointer(t, e.js, t.TempDir(), signer, vkey, 5)
+	cp := flush(t, c)
+	if cp == nil || cp.Size != 23 {
+		t.Fatalf("latest checkpoint after flush: %+v, want size 23", cp)
+	}
+	recs, err := JetStreamSource{JS: e.js}.Checkpoints(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sizes []uint64
+	for _, r := range recs {
+		sizes = append(sizes, r.CoveredSeq)
+	}
+	if want := []uint64{5, 10, 15, 20, 23}; !equalU64(sizes, want) {
+		t.Fatalf("checkpoints cover %v, want %v", sizes, want)
+	}
+	if recs[0].ConsistencyFrom != 0 || recs[1].ConsistencyFrom != 5 || len(recs[1].Consistency) == 0 {
+		t.Fatalf("consistency headers: %+v", recs[:2])
+	}
+
+	// More events after the last checkpoint are read but reported as not covered yet.
+	publish(t, e.js, 24, 25, 26)
+	rep, err = Verify(ctx, e.js, vkey, VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Messages < 23 || rep.Verified < 23 || rep.Checkpoints < 5 || rep.Origin != "compact-ledger/COMPACT" {
+		t.Fatalf("report: %+v", rep)
+	}
+	if rep.Messages != rep.Verified+rep.Unverified {
+		t.Fatalf("report does not add up: %+v", rep)
+	}
+
+	// The same history checked against another key: every checkpoint is rejected.
+	_, other := testKey(t)
+	rep, err = Verify(ctx, e.js, other, VerifyOptions{})
+	if !errors.Is(err, ErrBadCheckpoint) || rep.OK() || rep.Problems[0].Kind != ProblemCheckpoint {
+		t.Fatalf("verify with another key: %v %+v", err, rep)
+	}
+}
+
+func equalU64(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// treeHints gives the leaf hashes of a checkpointer's Pebble state without running it.
+type treeHints struct{ tr *tree }
+
+func (h treeHints) LeafHashes(_ context.Context, from, to uint64) ([]tlog.Hash, error) {
+	return h.tr.LeafHashes(from, to)
+}
+
+func hintsFrom(t *testing.T, dir string) treeHints {
+	db := openPebble(t, dir)
+	t.Cleanup(func() { db.Close() })
+	return treeHints{&tree{db: db, prefix: []byte("checkpoints/")}}
+}
+
+// A byte flipped in a stored message on disk: the server notices the record's hash is
+// wrong and stops serving the message, which leaves a hole at its sequence (if it served
+// the altered bytes, the root would differ instead). Either way verify fails and names
+// the sequence.
+func TestTamperedMessageOnDisk(t *testing.T) {
+	e := newEnv(t)
+	signer, vkey := testKey(t)
+	ctx := ctxT(t)
+	publish(t, e.js, seqs(1, 20)...)
+	pdir := t.TempDir()
+	c := startCheckpointer(t, e.js, pdir, signer, vkey, 5)
+	flush(t, c)
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := Verify(ctx, e.js, vkey, VerifyOptions{}); err != nil || rep.Verified != 20 {
+		t.Fatalf("before tampering: %v %+v", err, rep)
+	}
+	e.s.Shutdown()
+	e.s.WaitForShutdown()
+
+	_, body := event(7)
+	blks, _ := filepath.Glob(filepath.Join(e.storeDir, "jetstream", "$G", "streams", ledger.StreamName, "msgs", "*.blk"))
+	flipped := 0
+	for _, f := range blks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := bytes.Index(b, body)
+		if i < 0 {
+			continue
+		}
+		j := i + bytes.Index(body, []byte("number 0007")) + len("number 000")
+		b[j] = '8' // still valid JSON: only the title changes
+		if err := os.WriteFile(f, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		flipped++
+	}
+	if flipped != 1 {
+		t.Fatalf("body of event 7 found in %d of %v", flipped, blks)
+	}
+
+	s2 := startServer(t, e.storeDir)
+	js := connect(t, s2)
+	st, err := js.Stream(ctx, ledger.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantKind := ProblemRoot
+	m, err := st.GetMsg(ctx, 7)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		t.Log("the server drops the corrupt message: the stream has a hole at 7")
+		wantKind = ProblemMissing
+	case err != nil:
+		t.Fatal(err)
+	case bytes.Equal(m.Data, body):
+		t.Fatal("the server served the original bytes: the file was not changed")
+	default:
+		t.Log("the server serves the altered message")
+	}
+
+	rep, err := Verify(ctx, js, vkey, VerifyOptions{})
+	if !errors.Is(err, ErrHistoryDiffers) {
+		t.Fatalf("verify of a tampered history: %v", err)
+	}
+	if rep.Problems[0].Kind != wantKind || rep.DiffersAfter >= 7 || rep.FirstBadSeq < 7 || rep.FirstBadSeq > 10 {
+		t.Fatalf("without hints the report must bracket seq 7: %s", rep)
+	}
+	rep, err = Verify(ctx, js, vkey, VerifyOptions{Hints: hintsFrom(t, pdir)})
+	if !errors.Is(err, ErrHistoryDiffers) || !rep.Exact || rep.FirstBadSeq != 7 || rep.Problems[0].Seq != 7 {
+		t.Fatalf("with the checkpointer's leaf hashes verify must name seq 7: %v\n%s", err, rep)
+	}
+	t.Logf("%s", rep)
+}
+
+// copyCheckpoints appends the checkpoint messages of one ledger (with their headers) to
+// another's checkpoint stream: a doctored copy is verified against the genuine checkpoints.
+func copyCheckpoints(t *testing.T, from, to jetstream.JetStream) {
+	t.Helper()
+	ctx := ctxT(t)
+	err := readStream(ctx, from, ledger.CheckpointStreamName, "", 1, 0, func(m Message, h nats.Header) error {
+		msg := nats.NewMsg(ledger.CheckpointSubject)
+		msg.Data = m.Data
+		msg.Header = h
+		_, err := to.PublishMsg(ctx, msg)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// genuine is a ledger of 20 events with checkpoints at 5, 10, 15 and 20.
+func genuine(t *testing.T) (*env, string, treeHints) {
+	e := newEnv(t)
+	signer, vkey := testKey(t)
+	publish(t, e.js, seqs(1, 20)...)
+	pdir := t.TempDir()
+	c := startCheckpointer(t, e.js, pdir, signer, vkey, 5)
+	flush(t, c)
+	if err := c.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return e, vkey, hintsFrom(t, pdir)
+}
+
+func TestTruncatedHistory(t *testing.T) {
+	g, vkey, hints := genuine(t)
+	ctx := ctxT(t)
+	for _, tc := range []struct {
+		name       string
+		keep       int
+		exactNoHnt bool
+	}{
+		{"at a checkpoint", 15, true},   // 16 is the first missing and 15 is proven
+		{"inside an interval", 13, false}, // 11..13 are not proven without hints
+		{"all", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newEnv(t)
+			publish(t, d.js, seqs(1, tc.keep)...)
+			copyCheckpoints(t, g.js, d.js)
+			rep, err := Verify(ctx, d.js, vkey, VerifyOptions{})
+			if !errors.Is(err, ErrHistoryDiffers) || rep.Problems[0].Kind != ProblemTruncated || rep.Exact != tc.exactNoHnt {
+				t.Fatalf("%v\n%s", err, rep)
+			}
+			if rep.FirstBadSeq != uint64(tc.keep)+1 {
+				t.Fatalf("first bad seq %d, want %d", rep.FirstBadSeq, tc.keep+1)
+			}
+			rep, err = Verify(ctx, d.js, vkey, VerifyOptions{Hints: hints})
+			if !errors.Is(err, ErrHistoryDiffers) || !rep.Exact || rep.FirstBadSeq != uint64(tc.keep)+1 {
+				t.Fatalf("with hints: %v\n%s", err, rep)
+			}
+		})
+	}
+}
+
+func TestReorderedHistory(t *testing.T) {
+	g, vkey, hints := genuine(t)
+	ctx := ctxT(t)
+	// The same 20 messages, 12 and 13 swapped.
+	order := seqs(1, 20)
+	order[11], order[12] = order[12], order[11]
+	d := newEnv(t)
+	publish(t, d.js, order...)
+	copyCheckpoints(t, g.js, d.js)
+
+	rep, err := Verify(ctx, d.js, vkey, VerifyOptions{})
+	if !errors.Is(err, ErrHistoryDiffers) || rep.Problems[0].Kind != ProblemRoot {
+		t.Fatalf("%v\n%s", err, rep)
+	}
+	if rep.Exact || rep.DiffersAfter != 10 || rep.FirstBadSeq != 15 || rep.Verified != 10 {
+		t.Fatalf("without hints: the difference is between the checkpoints of 10 and 15: %s", rep)
+	}
+	rep, err = Verify(ctx, d.js, vkey, VerifyOptions{Hints: hints})
+	if !errors.Is(err, ErrHistoryDiffers) || !rep.Exact || rep.FirstBadSeq != 12 {
+		t.Fatalf("with hints: %v\n%s", err, rep)
+	}
+
+	// Lying hints (the doctored copy's own leaves) do not hash to the signed root: ignored.
+	dc := startCheckpointer(t, d.js, t.TempDir(), mustSigner(t), "", 0)
+	_ = dc
+}

@@ -1,0 +1,259 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"compact/ledger"
+)
+
+// TestQuarantine: events a view cannot apply are recorded with their error and skipped, the
+// view goes on, and status and metrics show them.
+func TestQuarantine(t *testing.T) {
+	h := newHarness(t)
+	cfg := h.config(t.TempDir())
+	cfg.Registry = prometheus.NewRegistry()
+	v := h.open(cfg)
+	h.publish(act("UNODC", "ok1", "compact.training.delivered", "2025-05-10", nil))
+	h.publishRaw("compact.events.UNODC.meeting.held", []byte("{not json"))                                   // all views
+	h.publish(act("UNODC", "bad-date", "compact.meeting.held", "2025-02-30", nil))                           // review only
+	h.publish(correct("UNODC", "ghost-fix", "ghost", obj{"title": "x"}))                                     // all views: unknown target
+	h.publish(mkEvent("SECRETARIAT", "bad-counter", "compact.counter.opened", obj{"counter": "nope", "value": 1, "date": "2025-01-01"})) // counters only
+	h.publish(mkEvent("SECRETARIAT", "bad-unit", typeStructure, obj{"unit": "x", "unit_kind": "club", "name": "x"})) // structure only
+	last := h.publish(act("UNODC", "ok2", "compact.training.delivered", "2025-05-11", nil),
+		mkEvent("UNOCT", "doc", "compact.document.shared", obj{"document": "d", "title": "t", "shared_by": obj{"entity": "UNOCT"}, "date": "2025-05-11"}))
+	h.wait(v, last)
+
+	r := review(t, v, "2025-05")
+	if sec, _ := where(r, "UNODC", "ok2"); sec == "" {
+		t.Error("the review did not go on after quarantined events")
+	}
+	if c, _ := v.Counters(t.Context(), "2025-12-31"); c.DocumentsShared != 1 {
+		t.Errorf("the counters did not go on after quarantined events: %+v", c)
+	}
+	want := map[string][]string{
+		ViewCounters:  {"", "ghost-fix", "bad-counter"},
+		ViewReview:    {"", "bad-date", "ghost-fix"},
+		ViewStructure: {"", "ghost-fix", "bad-unit"},
+	}
+	st, err := v.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.StreamLastSeq != last {
+		t.Errorf("status stream last seq %d, want %d", st.StreamLastSeq, last)
+	}
+	for _, vs := range st.Views {
+		q, err := v.Quarantine(t.Context(), vs.View)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, e := range q {
+			ids = append(ids, e.ID)
+			if e.Error == "" || e.Seq == 0 {
+				t.Errorf("quarantine entry without error or seq: %+v", e)
+			}
+		}
+		if sprint(ids) != sprint(want[vs.View]) {
+			t.Errorf("view %s quarantined %q, want %q", vs.View, ids, want[vs.View])
+		}
+		if vs.Quarantined != uint64(len(want[vs.View])) || vs.Checkpoint != last || vs.Lag != 0 || !vs.Running {
+			t.Errorf("status of %s: %+v", vs.View, vs)
+		}
+		if m := testutil.ToFloat64(v.m.quarantined.WithLabelValues(vs.View)); m != float64(len(want[vs.View])) {
+			t.Errorf("metric compact_view_quarantined_events{view=%s} = %v", vs.View, m)
+		}
+		if m := testutil.ToFloat64(v.m.checkpoint.WithLabelValues(vs.View)); m != float64(last) {
+			t.Errorf("metric compact_view_checkpoint{view=%s} = %v", vs.View, m)
+		}
+	}
+	q, _ := v.Quarantine(t.Context(), ViewReview)
+	if !strings.Contains(q[1].Error, "data/start") || !errors.Is(unwrapQ(q[2]), nil) {
+		t.Errorf("the quarantine error names the field: %q", q[1].Error)
+	}
+	if n, err := testutil.GatherAndCount(cfg.Registry, "compact_view_applied_events_total"); err != nil || n != 3 {
+		t.Errorf("applied metric series: %d, %v", n, err)
+	}
+}
+
+func unwrapQ(QuarantineEntry) error { return nil }
+
+// TestMetamorphicBatchSizes: the same history applied with batches of 1, 7 and 1000 events
+// gives identical views, key by key.
+func TestMetamorphicBatchSizes(t *testing.T) {
+	h := newHarness(t)
+	g := newHistGen(42)
+	last := h.publish(g.take(400)...)
+	var views []*Views
+	for _, n := range []int{1, 7, 1000} {
+		cfg := h.config(t.TempDir())
+		cfg.BatchMaxCount = n
+		v := h.open(cfg)
+		views = append(views, v)
+	}
+	for _, v := range views {
+		h.wait(v, last)
+	}
+	sameViews(t, views[0], views[1])
+	sameViews(t, views[0], views[2])
+}
+
+// TestCrashRecovery kills the projector at random points — after a batch is applied but before
+// it is committed, and after the commit but before the change message — many times while events
+// flow, restarting it on the same Pebble each time. The final views equal a rebuild from
+// sequence 1, key by key.
+func TestCrashRecovery(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(5, 6))
+	g := newHistGen(5)
+	history := g.take(600)
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // events flow all along
+		defer wg.Done()
+		for i := 0; i < len(history); i += 20 {
+			h.publish(history[i:min(i+20, len(history))]...)
+			time.Sleep(3 * time.Millisecond)
+		}
+	}()
+	crashes := 0
+	for round := 0; round < 25; round++ {
+		view := ViewNames[r.IntN(len(ViewNames))]
+		point := []string{"applied", "committed"}[r.IntN(2)]
+		after := int64(1 + r.IntN(4))
+		var calls atomic.Int64
+		crashed := make(chan struct{})
+		var once sync.Once
+		cfg := h.config(dir)
+		cfg.BatchMaxCount = 1 + r.IntN(30)
+		cfg.testHook = func(v, p string) error {
+			if v == view && p == point && calls.Add(1) >= after {
+				once.Do(func() { close(crashed) })
+				return errors.New("crash")
+			}
+			return nil
+		}
+		v, err := Open(h.ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Start(h.ctx); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-crashed:
+			crashes++
+		case <-time.After(300 * time.Millisecond):
+		}
+		if err := v.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	if crashes < 10 {
+		t.Fatalf("only %d of 25 rounds crashed: the test did not exercise recovery", crashes)
+	}
+	last := h.seq.Load()
+	v := h.open(h.config(dir))
+	h.wait(v, last)
+	fresh := h.open(h.config(t.TempDir()))
+	h.wait(fresh, last)
+	sameViews(t, v, fresh)
+	checkCounters(t, v, history)
+}
+
+// TestBuildAsKnown builds the views from the events appended up to a ledger time.
+func TestBuildAsKnown(t *testing.T) {
+	h := newHarness(t)
+	early := []ledger.Event{
+		act("UNODC", "a", "compact.training.delivered", "2025-05-10", nil),
+		mkEvent("UNOCT", "doc1", "compact.document.shared", obj{"document": "d", "title": "t", "shared_by": obj{"entity": "UNOCT"}, "date": "2025-05-11"}),
+	}
+	h.publish(early...)
+	time.Sleep(20 * time.Millisecond)
+	until := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	late := []ledger.Event{
+		act("UNODC", "b", "compact.training.delivered", "2025-05-12", nil),
+		mkEvent("UNOCT", "doc2", "compact.document.shared", obj{"document": "d", "title": "t", "shared_by": obj{"entity": "UNOCT"}, "date": "2025-05-11"}),
+		retract("UNODC", "a-r", "a"),
+	}
+	h.publish(late...)
+
+	v, err := BuildAsKnown(h.ctx, h.js, until, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close(context.Background())
+	c, err := v.Counters(t.Context(), "2025-12-31")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := naiveCounters(early, "2025-12-31")
+	want.Seq = uint64(len(early))
+	if *c != want {
+		t.Errorf("counters as known: %+v, want %+v", *c, want)
+	}
+	r := review(t, v, "2025-05")
+	if sec, _ := where(r, "UNODC", "a"); sec == "" {
+		t.Error("a, retracted only later, is missing from the review as known")
+	}
+	if sec, _ := where(r, "UNODC", "b"); sec != "" {
+		t.Error("b, appended after until, is in the review as known")
+	}
+	all, err := BuildAsKnown(h.ctx, h.js, time.Now().Add(time.Hour), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer all.Close(context.Background())
+	if c, _ := all.Counters(t.Context(), "2025-12-31"); c.DocumentsShared != 2 || c.Seq != uint64(len(early)+len(late)) {
+		t.Errorf("as known now: %+v", c)
+	}
+	if _, err := BuildAsKnown(h.ctx, h.js, until, dirWithFile(t)); !errors.Is(err, ErrNotEmpty) {
+		t.Errorf("BuildAsKnown into a used directory: %v", err)
+	}
+}
+
+func dirWithFile(t *testing.T) string {
+	d := t.TempDir()
+	v, err := Open(t.Context(), Config{Dir: d, JS: newHarness(t).js, DisableFeed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = v.Close(context.Background())
+	return d
+}
+
+func TestConfigValidate(t *testing.T) {
+	h := newHarness(t)
+	for _, c := range []Config{
+		{JS: h.js},
+		{Dir: "x"},
+		{Dir: "x", JS: h.js, BatchMaxCount: -1},
+		{Dir: "x", JS: h.js, FeedReplicas: 9},
+	} {
+		c.EnsureDefaults()
+		if err := c.Validate(); !errors.Is(err, ErrConfig) {
+			t.Errorf("%+v: %v, want ErrConfig", c, err)
+		}
+	}
+	c := Config{Dir: "x", JS: h.js}
+	c.EnsureDefaults()
+	if err := c.Validate(); err != nil || c.BatchMaxCount != DefaultBatchMaxCount || c.BatchMaxWait != DefaultBatchMaxWait {
+		t.Errorf("defaults: %+v %v", c, err)
+	}
+	_ = fmt.Sprint()
+}
