@@ -233,7 +233,10 @@ func (c *Checkpointer) reloadLatest(ctx context.Context) error {
 // checkFork refuses a tree whose root at cp.Size is not cp.Root: signing on from it
 // would fork the log.
 func (c *Checkpointer) checkFork(cp *Checkpoint) error {
-	if cp.Size > c.size {
+	c.mu.Lock()
+	size := c.size
+	c.mu.Unlock()
+	if cp.Size > size {
 		return nil // checked when the tree gets there (publish)
 	}
 	root, err := c.tree.Root(cp.Size)
@@ -592,7 +595,12 @@ func (c *Checkpointer) fold(batch []jetstream.Msg) error {
 	}
 	c.mu.Lock()
 	c.size = n
+	latest := c.latest
 	c.mu.Unlock()
+	if latest != nil && latest.Size > size && latest.Size <= n {
+		// The tree has just reached a checkpoint someone else signed: it must agree.
+		return c.checkFork(latest)
+	}
 	return nil
 }
 

@@ -1,0 +1,59 @@
+package render
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"compact/projections"
+)
+
+// WatchRoutes registers GET /v1/reviews/{period}/changes: a text/event-stream with one
+// "change" event (data: the projections.ReviewChange JSON) each time the period's review
+// view commits a change — driven by the change feed subject
+// compact.views.review.<period>, not by polling. A keep-alive comment goes every 30 s.
+// Reporting jobs that speak NATS subscribe to the subject directly instead.
+func WatchRoutes(mux *http.ServeMux, nc *nats.Conn, guard func(http.Handler) http.Handler) {
+	if guard == nil {
+		guard = func(h http.Handler) http.Handler { return h }
+	}
+	mux.Handle("GET /v1/reviews/{period}/changes", guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		period := r.PathValue("period")
+		if err := CheckPeriod(period); err != nil {
+			writeJSONError(w, http.StatusNotFound, "", err.Error())
+			return
+		}
+		flusher, ok := w.(http.Flusher)
+		if !ok {
+			writeJSONError(w, http.StatusInternalServerError, "", "streaming unsupported")
+			return
+		}
+		ch := make(chan *nats.Msg, 64)
+		sub, err := nc.ChanSubscribe(projections.SubjectReviewPrefix+period, ch)
+		if err != nil {
+			writeJSONError(w, http.StatusServiceUnavailable, "", "change feed unavailable: "+err.Error())
+			return
+		}
+		defer sub.Unsubscribe()
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprint(w, ": watching "+period+"\n\n")
+		flusher.Flush()
+		keepAlive := time.NewTicker(30 * time.Second)
+		defer keepAlive.Stop()
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case m := <-ch:
+				fmt.Fprintf(w, "event: change\ndata: %s\n\n", m.Data)
+			case <-keepAlive.C:
+				fmt.Fprint(w, ": keep-alive\n\n")
+			}
+			flusher.Flush()
+		}
+	})))
+}
