@@ -1,10 +1,10 @@
 package projections
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // The counters view: "Compact in numbers" as of any date (activity time).
@@ -365,37 +365,46 @@ type transition struct {
 
 func tlPrefix(ns byte, subj string) []byte { return cat([]byte{'t', ns}, enc(subj)) }
 
-// transitions lists where a subject's state changes: the state at the end of each date is the
-// value of its last entry that date.
-func transitions(tx *Tx, ns byte, subj string) ([]transition, error) {
+// tlRow is one timeline entry: its key suffix (date then seq8) and value.
+type tlRow struct {
+	key string
+	val string
+}
+
+func loadTimeline(tx *Tx, ns byte, subj string) ([]tlRow, error) {
 	p := tlPrefix(ns, subj)
-	var out []transition
-	prev, curDate, curVal := "", "", ""
-	flush := func() {
-		if curDate != "" && curVal != prev {
-			out = append(out, transition{At: curDate, From: prev, To: curVal})
-			prev = curVal
-		}
-	}
+	var rows []tlRow
 	err := tx.Scan(p, prefixEnd(p), func(k, v []byte) (bool, error) {
-		rest := k[len(p):]
-		if len(rest) < 10 {
+		if len(k)-len(p) < 10 {
 			return false, fmt.Errorf("counters: timeline key %q is corrupt; run compact rebuild counters", k)
 		}
-		if d := string(rest[:10]); d != curDate {
-			flush()
-			curDate = d
-		}
-		curVal = string(v)
+		rows = append(rows, tlRow{key: string(k[len(p):]), val: string(v)})
 		return true, nil
 	})
-	flush()
-	return out, err
+	return rows, err
+}
+
+// transitionsOf lists where a subject's state changes: the state at the end of each date is the
+// value of its last entry that date.
+func transitionsOf(rows []tlRow) []transition {
+	var out []transition
+	prev := ""
+	for i, r := range rows {
+		date := r.key[:10]
+		if i+1 < len(rows) && rows[i+1].key[:10] == date {
+			continue // not the last entry of its date
+		}
+		if r.val != prev {
+			out = append(out, transition{At: date, From: prev, To: r.val})
+			prev = r.val
+		}
+	}
+	return out
 }
 
 // cancelCommon drops the transitions present in both lists: only the difference is emitted.
-func cancelCommon(old, new []transition) ([]transition, []transition) {
-	var o []transition
+func cancelCommon[T comparable](old, new []T) ([]T, []T) {
+	var o []T
 	n := slices.Clone(new)
 	for _, t := range old {
 		if i := slices.Index(n, t); i >= 0 {
@@ -408,24 +417,29 @@ func cancelCommon(old, new []transition) ([]transition, []transition) {
 }
 
 func (p *countersView) timelineChange(tx *Tx, e tlEntry, add bool) error {
-	old, err := transitions(tx, e.NS, e.Subj)
+	rows, err := loadTimeline(tx, e.NS, e.Subj)
 	if err != nil {
 		return err
 	}
-	k := cat(tlPrefix(e.NS, e.Subj), []byte(e.At), u64(e.Seq))
-	if add {
+	old := transitionsOf(rows)
+	suffix := e.At + string(u64(e.Seq))
+	i, found := slices.BinarySearchFunc(rows, suffix, func(r tlRow, k string) int { return strings.Compare(r.key, k) })
+	k := cat(tlPrefix(e.NS, e.Subj), []byte(suffix))
+	switch {
+	case add && found:
+		rows[i].val = e.Val
 		err = tx.Set(k, []byte(e.Val))
-	} else {
+	case add:
+		rows = slices.Insert(rows, i, tlRow{key: suffix, val: e.Val})
+		err = tx.Set(k, []byte(e.Val))
+	case found:
+		rows = slices.Delete(rows, i, i+1)
 		err = tx.Delete(k)
 	}
 	if err != nil {
 		return err
 	}
-	now, err := transitions(tx, e.NS, e.Subj)
-	if err != nil {
-		return err
-	}
-	old, now = cancelCommon(old, now)
+	old, now := cancelCommon(old, transitionsOf(rows))
 	for _, t := range old {
 		if err := p.emit(tx, e.NS, t, -1); err != nil {
 			return err
@@ -487,46 +501,51 @@ type step1 struct {
 	V  int64
 }
 
-// indicator lists where an actor's active focal points rise to ≥1 (+1) or fall to 0 (-1).
-func indicator(tx *Tx, actor string) ([]step1, error) {
-	p := cat([]byte{'a'}, enc(actor))
+type actorRow struct {
+	date string
+	n    int64
+}
+
+// indicatorOf lists where an actor's active focal points rise to ≥1 (+1) or fall to 0 (-1).
+func indicatorOf(rows []actorRow) []step1 {
 	var out []step1
 	var sum int64
-	err := tx.Scan(p, prefixEnd(p), func(k, v []byte) (bool, error) {
+	for _, r := range rows {
 		before := sum
-		sum += int64(getU64(v))
-		at := string(k[len(p):])
+		sum += r.n
 		switch {
 		case before < 1 && sum >= 1:
-			out = append(out, step1{at, 1})
+			out = append(out, step1{r.date, 1})
 		case before >= 1 && sum < 1:
-			out = append(out, step1{at, -1})
+			out = append(out, step1{r.date, -1})
 		}
-		return true, nil
-	})
-	return out, err
+	}
+	return out
 }
 
 func (p *countersView) actorAdd(tx *Tx, actor, at string, delta int64) error {
-	old, err := indicator(tx, actor)
+	pre := cat([]byte{'a'}, enc(actor))
+	var rows []actorRow
+	err := tx.Scan(pre, prefixEnd(pre), func(k, v []byte) (bool, error) {
+		rows = append(rows, actorRow{date: string(k[len(pre):]), n: int64(getU64(v))})
+		return true, nil
+	})
 	if err != nil {
 		return err
 	}
-	k := cat([]byte{'a'}, enc(actor), []byte(at))
-	b, _, err := tx.Get(k)
-	if err != nil {
-		return err
+	old := indicatorOf(rows)
+	i, found := slices.BinarySearchFunc(rows, at, func(r actorRow, d string) int { return strings.Compare(r.date, d) })
+	if !found {
+		rows = slices.Insert(rows, i, actorRow{date: at})
 	}
-	n := int64(getU64(b)) + delta
-	if n == 0 {
+	rows[i].n += delta
+	k := cat(pre, []byte(at))
+	if rows[i].n == 0 {
+		rows = slices.Delete(rows, i, i+1)
 		err = tx.Delete(k)
 	} else {
-		err = tx.Set(k, binary.BigEndian.AppendUint64(nil, uint64(n)))
+		err = tx.Set(k, u64(uint64(rows[i].n)))
 	}
-	if err != nil {
-		return err
-	}
-	now, err := indicator(tx, actor)
 	if err != nil {
 		return err
 	}
@@ -534,11 +553,8 @@ func (p *countersView) actorAdd(tx *Tx, actor, at string, delta int64) error {
 	if actor[0] == 'o' {
 		c = cOrganizations
 	}
+	old, now := cancelCommon(old, indicatorOf(rows))
 	for _, s := range old {
-		if i := slices.Index(now, s); i >= 0 {
-			now = slices.Delete(now, i, i+1)
-			continue
-		}
 		day, _ := dayIndex(s.At)
 		if err := fenwickAdd(tx, day, c, -s.V); err != nil {
 			return err

@@ -3,6 +3,7 @@ package projections
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -70,24 +71,49 @@ func encodeVec(v vec) []byte {
 	return b
 }
 
+// fenwickCache holds the nodes a batch touched: the upper nodes are shared by every date, so a
+// batch reads each once and writes each once, when it is flushed before the commit. It lives
+// and dies with its Tx, so a batch redone after a quarantine starts from the stored nodes.
+type fenwickCache map[int]*vec
+
 // fenwickAdd adds delta to counter c at day.
 func fenwickAdd(tx *Tx, day, c int, delta int64) error {
 	if delta == 0 {
 		return nil
 	}
+	if tx.fenwick == nil {
+		tx.fenwick = fenwickCache{}
+	}
 	for i := day + 1; i <= fenwickSize; i += i & -i {
-		k := fenwickKey(i)
-		b, _, err := tx.Get(k)
-		if err != nil {
-			return err
+		v := tx.fenwick[i]
+		if v == nil {
+			b, _, err := tx.Get(fenwickKey(i))
+			if err != nil {
+				return err
+			}
+			d := decodeVec(b)
+			v = &d
+			tx.fenwick[i] = v
 		}
-		v := decodeVec(b)
 		v[c] += delta
-		if v == (vec{}) {
-			// absent means zero: the tree stays as sparse as the days that have data
-			err = tx.Delete(k)
+	}
+	return nil
+}
+
+// flush writes the touched nodes in key order; a node back at zero is deleted, so the tree
+// stays as sparse as the days that have data.
+func (fc fenwickCache) flush(tx *Tx) error {
+	idx := make([]int, 0, len(fc))
+	for i := range fc {
+		idx = append(idx, i)
+	}
+	slices.Sort(idx)
+	for _, i := range idx {
+		var err error
+		if v := fc[i]; *v == (vec{}) {
+			err = tx.Delete(fenwickKey(i))
 		} else {
-			err = tx.Set(k, encodeVec(v))
+			err = tx.Set(fenwickKey(i), encodeVec(*v))
 		}
 		if err != nil {
 			return err

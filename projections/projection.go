@@ -147,6 +147,20 @@ type Tx struct {
 	b     *pebble.Batch
 	base  []byte // generation prefix: the runtime's seen records live there
 	notes map[string]struct{}
+
+	fenwick fenwickCache // the counters' per-batch node cache (fenwick.go)
+}
+
+// flush writes what projections kept in memory during the batch; the runtime calls it before
+// the checkpoint is written.
+func (t *Tx) flush() error {
+	if t.fenwick != nil {
+		if err := t.fenwick.flush(t); err != nil {
+			return err
+		}
+		t.fenwick = nil
+	}
+	return nil
 }
 
 func newTx(b *pebble.Batch, base []byte) *Tx {

@@ -311,6 +311,9 @@ func (f *follower) applyBatch(ctx context.Context, msgs []jetstream.Msg) error {
 }
 
 func (f *follower) commit(ctx context.Context, b *pebble.Batch, tx *Tx, seq, pending uint64, qe *QuarantineEntry) error {
+	if err := tx.flush(); err != nil {
+		return err
+	}
 	if err := b.Set(sub(f.base, subCheckpoint), u64(seq), nil); err != nil {
 		return err
 	}

@@ -89,6 +89,14 @@ func run(ctx context.Context, args []string) error {
 		return runPublish(ctx, rest)
 	case "replay":
 		return runReplay(ctx, rest)
+	case "counters":
+		return runCounters(ctx, rest)
+	case "status":
+		return runStatus(ctx, rest)
+	case "review":
+		return runReview(ctx, rest)
+	case "rebuild":
+		return runRebuild(ctx, rest)
 	default:
 		return usagef("unknown command %q", cmd)
 	}

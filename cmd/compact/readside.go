@@ -53,6 +53,7 @@ func startReadSide(ctx context.Context, rs readSide) (func(), error) {
 	views.AdminRoutes(rs.mux, rs.auth.Admin)
 	render.Routes(rs.mux, views, public)
 	render.WatchRoutes(rs.mux, rs.node.Conn, public)
+	render.AsKnownRoutes(rs.mux, rs.node.JS, rs.flags.data, rs.auth.History)
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+
+	"compact/projections"
+)
+
+// counterLabels are the review's labels of the counters.
+var counterLabels = map[string]string{
+	"entities":            "Compact entities",
+	"member_states":       "Member States",
+	"organizations":       "International & regional organizations",
+	"focal_points":        "Total focal points",
+	"documents_shared":    "Documents shared",
+	"virtual_visits":      "Virtual visits to the CT Platform",
+	"ta_recommendations":  "CTED TA recommendations",
+	"country_assessments": "CTED country assessments",
+}
+
+func runCounters(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("counters", flag.ContinueOnError)
+	var c clientFlags
+	c.register(fs)
+	asOf := fs.String("as-of", "", "activity date YYYY-MM-DD (default today)")
+	asKnown := fs.String("as-known", "", "ledger time (RFC 3339): the counters as the ledger knew them then (auditor token)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("counters takes no arguments, only flags")
+	}
+	q := url.Values{}
+	if *asOf != "" {
+		q.Set("as_of", *asOf)
+	}
+	path := "/v1/counters"
+	if *asKnown != "" {
+		path += "/as-known"
+		q.Set("t", *asKnown)
+	}
+	resp, err := c.get(ctx, path+"?"+q.Encode())
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		_, err := os.Stdout.Write(body)
+		return err
+	}
+	var cs projections.Counters
+	if err := json.Unmarshal(body, &cs); err != nil {
+		return fmt.Errorf("counters: %w", err)
+	}
+	var m map[string]any
+	json.Unmarshal(body, &m)
+	fmt.Printf("Compact in numbers as of %s (ledger sequence %d)\n\n", cs.AsOf, cs.Seq)
+	for _, name := range projections.CounterNames {
+		v, _ := m[name].(float64)
+		fmt.Printf("%10s  %s\n", thousands(int64(v)), counterLabels[name])
+	}
+	return nil
+}
+
+func thousands(n int64) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+)
+
+func runRebuild(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
+	var c clientFlags
+	c.register(fs)
+	noWait := fs.Bool("no-wait", false, "start the rebuild and return at once")
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	if fs.NArg() > 1 {
+		return usagef("rebuild takes at most one VIEW (counters, review, structure); none rebuilds all")
+	}
+	view := "all"
+	if fs.NArg() == 1 {
+		view = fs.Arg(0)
+	}
+	path := "/v1/admin/rebuild/" + view
+	if *noWait {
+		path += "?wait=false"
+	}
+	resp, err := c.do(ctx, http.MethodPost, path, "", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("rebuild %s: %s: %s (an admin token is needed: --token or COMPACT_TOKEN)", view, resp.Status, serverError(resp.Body))
+	}
+	_, err = io.Copy(os.Stdout, resp.Body)
+	return err
+}

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"compact/projections"
+)
+
+type reviewFlags struct {
+	clientFlags
+	format  string
+	asKnown string
+	diff    string
+	watch   bool
+	out     string
+}
+
+func runReview(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("review", flag.ContinueOnError)
+	var f reviewFlags
+	f.register(fs)
+	fs.StringVar(&f.format, "format", "md", "md, html or json")
+	fs.StringVar(&f.asKnown, "as-known", "", "ledger time (RFC 3339): the review as the ledger knew it then (auditor token)")
+	fs.StringVar(&f.diff, "diff", "", "ledger time (RFC 3339): what changed in the review since then (auditor token)")
+	fs.BoolVar(&f.watch, "watch", false, "re-render whenever the period's review changes (driven by the change feed)")
+	fs.StringVar(&f.out, "o", "", "write to FILE (replaced atomically) instead of standard output")
+	// The period may come before the flags.
+	var period string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		period, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	if period == "" && fs.NArg() == 1 {
+		period = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		return usagef("review takes one PERIOD, e.g. 2025-05 (the first month of a bimonthly period)")
+	}
+	if period == "" {
+		return usagef("review: the PERIOD is required, e.g. 'compact review 2025-05'")
+	}
+	switch f.format {
+	case "md", "html", "json":
+	default:
+		return usagef("--format %q: md, html or json", f.format)
+	}
+	if f.diff != "" {
+		if f.asKnown != "" || f.watch {
+			return usagef("--diff goes alone: it compares the review as known at T with the review now")
+		}
+		return reviewDiff(ctx, &f, period)
+	}
+	if f.watch && f.asKnown != "" {
+		return usagef("--watch follows the live review; --as-known is a fixed past")
+	}
+	if err := renderOnce(ctx, &f, period); err != nil {
+		return err
+	}
+	if !f.watch {
+		return nil
+	}
+	return watchReview(ctx, &f, period)
+}
+
+func reviewPath(period, format, asKnown string) string {
+	q := url.Values{"format": {format}}
+	p := "/v1/reviews/" + url.PathEscape(period)
+	if asKnown != "" {
+		p += "/as-known"
+		q.Set("t", asKnown)
+	}
+	return p + "?" + q.Encode()
+}
+
+func renderOnce(ctx context.Context, f *reviewFlags, period string) error {
+	resp, err := f.get(ctx, reviewPath(period, f.format, f.asKnown))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if f.out == "" {
+		_, err := os.Stdout.Write(body)
+		return err
+	}
+	return writeFileAtomic(f.out, body)
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".compact-review-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// watchReview re-renders on every change event of the period's review, as the server
+// relays them from the change feed (GET /v1/reviews/{period}/changes, Server-Sent Events).
+func watchReview(ctx context.Context, f *reviewFlags, period string) error {
+	resp, err := f.get(ctx, "/v1/reviews/"+url.PathEscape(period)+"/changes")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	fmt.Fprintf(os.Stderr, "compact: watching the %s review; Ctrl-C to stop\n", period)
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var ch projections.ReviewChange
+		if json.Unmarshal([]byte(data), &ch) == nil {
+			fmt.Fprintf(os.Stderr, "compact: review %s changed (version %d, ledger sequence %d)\n", ch.Period, ch.Version, ch.Seq)
+		}
+		if err := renderOnce(ctx, f, period); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("the server closed the change stream")
+}
+
+// reviewDiff compares the review as known at f.diff with the review now.
+func reviewDiff(ctx context.Context, f *reviewFlags, period string) error {
+	fetch := func(asKnown string) (*projections.Review, error) {
+		resp, err := f.get(ctx, reviewPath(period, "json", asKnown))
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		var r projections.Review
+		return &r, json.NewDecoder(resp.Body).Decode(&r)
+	}
+	before, err := fetch(f.diff)
+	if err != nil {
+		return err
+	}
+	now, err := fetch("")
+	if err != nil {
+		return err
+	}
+	changes := DiffReviews(before, now)
+	if f.format == "json" {
+		return json.NewEncoder(os.Stdout).Encode(changes)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Changes to the %s review since %s: %d\n", period, f.diff, len(changes))
+	for _, c := range changes {
+		fmt.Fprintf(&b, "%-9s %s#%s  %s\n", c.Kind, strings.TrimPrefix(c.Source, "/entities/"), c.ID, c.Detail)
+	}
+	_, err = os.Stdout.Write(b.Bytes())
+	return err
+}
+
+// ReviewChange is one difference between two versions of a review.
+type ReviewChange struct {
+	Kind   string `json:"kind"` // added, removed, corrected, moved
+	Source string `json:"source"`
+	ID     string `json:"id"`
+	Detail string `json:"detail"`
+}
+
+// DiffReviews lists the items added, removed (retracted or omitted), corrected and moved
+// between two reviews of the same period, in the newer review's order.
+func DiffReviews(before, now *projections.Review) []ReviewChange {
+	type placed struct {
+		item    projections.Item
+		section string
+	}
+	index := func(r *projections.Review) (map[string]placed, []string) {
+		m := map[string]placed{}
+		var order []string
+		for _, s := range r.Sections {
+			for _, it := range s.Items {
+				k := it.Source + "#" + it.ID
+				m[k] = placed{it, s.ID}
+				order = append(order, k)
+			}
+		}
+		return m, order
+	}
+	old, oldOrder := index(before)
+	cur, curOrder := index(now)
+	var out []ReviewChange
+	for _, k := range curOrder {
+		c := cur[k]
+		o, ok := old[k]
+		switch {
+		case !ok:
+			out = append(out, ReviewChange{"added", c.item.Source, c.item.ID, fmt.Sprintf("%s: %s", c.section, c.item.Title)})
+		case o.item.CorrectedSeq != c.item.CorrectedSeq || o.item.Title != c.item.Title || o.item.Start != c.item.Start || o.item.End != c.item.End:
+			out = append(out, ReviewChange{"corrected", c.item.Source, c.item.ID, fmt.Sprintf("%q → %q", o.item.Title, c.item.Title)})
+		case o.section != c.section:
+			out = append(out, ReviewChange{"moved", c.item.Source, c.item.ID, fmt.Sprintf("%s → %s", o.section, c.section)})
+		}
+	}
+	for _, k := range oldOrder {
+		if _, ok := cur[k]; !ok {
+			o := old[k]
+			out = append(out, ReviewChange{"removed", o.item.Source, o.item.ID, fmt.Sprintf("%s: %s (retracted or omitted)", o.section, o.item.Title)})
+		}
+	}
+	return out
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+
+	"compact/projections"
+)
+
+func runStatus(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	var c clientFlags
+	c.register(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	resp, err := c.get(ctx, "/v1/status")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		_, err := os.Stdout.Write(body)
+		return err
+	}
+	var st projections.Status
+	if err := json.Unmarshal(body, &st); err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	fmt.Printf("stream %s: last sequence %d\n\n", st.Stream, st.StreamLastSeq)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VIEW\tVERSION\tGENERATION\tCHECKPOINT\tLAG\tQUARANTINED\tRUNNING")
+	for _, v := range st.Views {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%v\n", v.View, v.Version, v.Generation, v.Checkpoint, v.Lag, v.Quarantined, v.Running)
+	}
+	return tw.Flush()
+}

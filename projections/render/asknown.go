@@ -1,0 +1,63 @@
+package render
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"compact/projections"
+)
+
+// AsKnownRoutes registers the auditors' reads of the past, each built from the events the
+// ledger had appended up to ledger time t, into a temporary Pebble under tmpDir that is
+// removed after the answer:
+//
+//	GET /v1/reviews/{period}/as-known?t=T[&format=json|md|html]
+//	GET /v1/counters/as-known?t=T[&as_of=DATE]
+//
+// A build replays the ledger from sequence 1, so guard should admit auditors only.
+func AsKnownRoutes(mux *http.ServeMux, js jetstream.JetStream, tmpDir string, guard func(http.Handler) http.Handler) {
+	mux.Handle("GET /v1/reviews/{period}/as-known", guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		withViewsAsKnown(w, r, js, tmpDir, func(v *projections.Views) {
+			(&handlers{src: v}).apiReview(w, r)
+		})
+	})))
+	mux.Handle("GET /v1/counters/as-known", guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		withViewsAsKnown(w, r, js, tmpDir, func(v *projections.Views) {
+			c, err := v.Counters(r.Context(), r.URL.Query().Get("as_of"))
+			if err != nil {
+				writeJSONError(w, http.StatusBadRequest, "as_of", err.Error())
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(c)
+		})
+	})))
+}
+
+func withViewsAsKnown(w http.ResponseWriter, r *http.Request, js jetstream.JetStream, tmpDir string, fn func(*projections.Views)) {
+	t, err := time.Parse(time.RFC3339Nano, r.URL.Query().Get("t"))
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, "t", "t must be an RFC 3339 ledger time, e.g. 2025-07-01T00:00:00Z")
+		return
+	}
+	dir, err := os.MkdirTemp(tmpDir, "as-known-")
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, "", err.Error())
+		return
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Minute)
+	defer cancel()
+	v, err := projections.BuildAsKnown(ctx, js, t, dir)
+	if err != nil {
+		writeJSONError(w, http.StatusServiceUnavailable, "", "building the views as known: "+err.Error())
+		return
+	}
+	defer v.Close(context.Background())
+	fn(v)
+}
