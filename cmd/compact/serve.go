@@ -157,7 +157,7 @@ func runServe(ctx context.Context, args []string) error {
 	log.Info("HTTP listening", "addr", ln.Addr().String())
 
 	if f.demo {
-		if err := loadDemo(ctx, node, f.data, log); err != nil {
+		if err := node.LoadDemo(ctx, log); err != nil {
 			log.Error("loading the demo data", "err", err)
 		}
 	}

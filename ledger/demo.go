@@ -1,4 +1,4 @@
-package main
+package ledger
 
 import (
 	"context"
@@ -14,20 +14,20 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
-	"compact/ledger"
 	"compact/schemas/demo"
 )
 
-// demoCredsDir holds the demo entities' credentials, one JSON file each, so that a
+// DemoCredentialsDir (under the data directory) holds the demo entities' credentials, one JSON file each, so that a
 // newcomer can publish as UNOCT at once (see README).
-const demoCredsDir = "demo-credentials"
+const DemoCredentialsDir = "demo-credentials"
 
-// loadDemo publishes the demo dataset on the first start: it issues credentials for every
+// LoadDemo publishes the demo dataset on the first start: it issues credentials for every
 // demo entity that has none, then publishes each entity's events through the ingest
 // service over NATS, as that entity, like any entity's system would. Re-running it is
 // harmless (the ledger's idempotency makes every event a duplicate), but a marker file
 // skips even that.
-func loadDemo(ctx context.Context, node *ledger.Node, dataDir string, log *slog.Logger) error {
+func (n *Node) LoadDemo(ctx context.Context, log *slog.Logger) error {
+	dataDir := n.cfg.DataDir
 	marker := filepath.Join(dataDir, "demo.loaded")
 	if _, err := os.Stat(marker); err == nil {
 		log.Info("demo data already loaded", "marker", marker)
@@ -37,19 +37,19 @@ func loadDemo(ctx context.Context, node *ledger.Node, dataDir string, log *slog.
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(dataDir, demoCredsDir)
+	dir := filepath.Join(dataDir, DemoCredentialsDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	seeds := map[string]string{}
 	for _, e := range entities {
 		path := filepath.Join(dir, e.Entity+".json")
-		var c ledger.Credentials
+		var c Credentials
 		if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &c) == nil {
 			seeds[e.Entity] = c.NKeySeed
 			continue
 		}
-		creds, err := ledger.AddEntity(dataDir, e.Entity, e.Name, ledger.Role(e.Role))
+		creds, err := AddEntity(dataDir, e.Entity, e.Name, Role(e.Role))
 		if err != nil {
 			return fmt.Errorf("demo entity %s: %w", e.Entity, err)
 		}
@@ -60,11 +60,11 @@ func loadDemo(ctx context.Context, node *ledger.Node, dataDir string, log *slog.
 		seeds[e.Entity] = creds.NKeySeed
 	}
 	// Apply the new entities now rather than waiting for the watcher.
-	if _, err := node.Registry.Reload(); err != nil {
+	if _, err := n.Registry.Reload(); err != nil {
 		return err
 	}
-	if node.Server != nil {
-		if err := node.Server.Reload(); err != nil {
+	if n.Server != nil {
+		if err := n.Server.Reload(); err != nil {
 			return err
 		}
 	}
@@ -95,7 +95,7 @@ func loadDemo(ctx context.Context, node *ledger.Node, dataDir string, log *slog.
 		}
 		nc, ok := conns[entity]
 		if !ok {
-			if nc, err = connectEntity(node.ClientURL(), seeds[entity]); err != nil {
+			if nc, err = connectEntity(n.ClientURL(), seeds[entity]); err != nil {
 				return fmt.Errorf("demo entity %s: connect: %w", entity, err)
 			}
 			conns[entity] = nc
@@ -105,11 +105,11 @@ func loadDemo(ctx context.Context, node *ledger.Node, dataDir string, log *slog.
 			batch = append(batch, r)
 		}
 		body, _ := json.Marshal(batch)
-		msg, err := nc.RequestWithContext(ctx, ledger.IngestSubjectPrefix+entity, body)
+		msg, err := nc.RequestWithContext(ctx, IngestSubjectPrefix+entity, body)
 		if err != nil {
 			return fmt.Errorf("demo: publishing as %s: %w", entity, err)
 		}
-		var reply ledger.Reply
+		var reply Reply
 		if err := json.Unmarshal(msg.Data, &reply); err != nil {
 			return fmt.Errorf("demo: reply %q: %w", msg.Data, err)
 		}
@@ -140,7 +140,7 @@ func sourceEntity(raw []byte) (string, error) {
 	if err := json.Unmarshal(raw, &head); err != nil {
 		return "", err
 	}
-	e, ok := strings.CutPrefix(head.Source, ledger.SourcePrefix)
+	e, ok := strings.CutPrefix(head.Source, SourcePrefix)
 	if !ok {
 		return "", errors.New("source is not /entities/<ENTITY>")
 	}
