@@ -97,6 +97,8 @@ func run(ctx context.Context, args []string) error {
 		return runReview(ctx, rest)
 	case "rebuild":
 		return runRebuild(ctx, rest)
+	case "bench":
+		return runBench(ctx, rest)
 	default:
 		return usagef("unknown command %q", cmd)
 	}

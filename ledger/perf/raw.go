@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -110,22 +111,38 @@ func RawAsync(ctx context.Context, js jetstream.JetStream, subject string, body 
 }
 
 // Ingest publishes n events through the ingest service with publishers concurrent
-// requesters, one event per request each waiting for its reply, as entity systems do.
-// conns are the publishers' connections (reused round-robin); event makes the i-th event.
-func Ingest(ctx context.Context, conns []*nats.Conn, entity string, event func(i int) []byte, n, publishers int) (Result, error) {
+// requesters, each request carrying perRequest events (1: a lone event; more: a JSON
+// array, as an entity's system sends its backlog) and waiting for its reply. conns are
+// the publishers' connections (reused round-robin); event makes the i-th event.
+func Ingest(ctx context.Context, conns []*nats.Conn, entity string, event func(i int) []byte, n, publishers, perRequest int) (Result, error) {
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
 		next     = make(chan int, publishers)
+		subject  = "compact.ingest." + entity
 	)
 	start := time.Now()
 	for p := range publishers {
 		wg.Add(1)
 		go func(nc *nats.Conn) {
 			defer wg.Done()
+			var body []byte
 			for i := range next {
-				msg, err := nc.RequestWithContext(ctx, "compact.ingest."+entity, event(i))
+				body = body[:0]
+				if perRequest == 1 {
+					body = append(body, event(i)...)
+				} else {
+					body = append(body, '[')
+					for j := i; j < min(i+perRequest, n); j++ {
+						if j > i {
+							body = append(body, ',')
+						}
+						body = append(body, event(j)...)
+					}
+					body = append(body, ']')
+				}
+				msg, err := nc.RequestWithContext(ctx, subject, body)
 				if err == nil {
 					err = replyError(msg.Data)
 				}
@@ -140,7 +157,7 @@ func Ingest(ctx context.Context, conns []*nats.Conn, entity string, event func(i
 			}
 		}(conns[p%len(conns)])
 	}
-	for i := range n {
+	for i := 0; i < n; i += perRequest {
 		select {
 		case next <- i:
 		case <-ctx.Done():
@@ -151,7 +168,11 @@ func Ingest(ctx context.Context, conns []*nats.Conn, entity string, event func(i
 	if firstErr != nil {
 		return Result{}, firstErr
 	}
-	return Result{Name: fmt.Sprintf("ingest end to end, %d publisher(s)", publishers), Events: n, Duration: time.Since(start)}, nil
+	name := fmt.Sprintf("ingest end to end, %d publisher(s)", publishers)
+	if perRequest > 1 {
+		name += fmt.Sprintf(", %d events/request", perRequest)
+	}
+	return Result{Name: name, Events: n, Duration: time.Since(start)}, nil
 }
 
 func replyError(b []byte) error {
@@ -183,3 +204,5 @@ func replyError(b []byte) error {
 func Event(entity, id string) []byte {
 	return fmt.Appendf(nil, `{"specversion":"1.0","id":%q,"source":"/entities/%s","type":"compact.training.delivered","time":"2025-06-17T09:00:00Z","data":{"title":"UNODC-OAS and partners held a PCVE workshop to promote multisectoral cooperation in Latin America, with national authorities and civil society","start":"2025-06-17","end":"2025-06-18","organizers":[{"entity":%q},{"org":"Organization of American States","kind":"regional"}],"countries":["COL","PER","ECU"],"region":"Latin America","participants":45,"format":"workshop","links":[{"url":"https://www.unodc.org/pcve","label":"workshop"}]}}`, id, entity, entity)
 }
+
+func numCPU() int { return runtime.NumCPU() }

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"compact/ledger"
+	"compact/ledger/audit"
+)
+
+// TestAuditCommands runs key, verify, prove and verify-proof against a real ledger stream
+// served by audit.Routes.
+func TestAuditCommands(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ns, err := server.NewServer(&server.Options{JetStream: true, StoreDir: t.TempDir(), Port: -1, SyncAlways: true, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	if err := ledger.EnsureStreams(ctx, js, ledger.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 6; i++ {
+		ev := ledger.Event{SpecVersion: "1.0", ID: fmt.Sprintf("cli-%d", i), Source: "/entities/UNODC",
+			Type: "compact.document.shared", Time: "2025-05-01T00:00:00Z", Data: json.RawMessage(`{"document":"d","title":"t","shared_by":{"entity":"UNODC"},"date":"2025-05-01"}`)}
+		body, _ := json.Marshal(&ev)
+		if _, err := js.Publish(ctx, ev.Subject(), body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dataDir := t.TempDir()
+	signer, vkey, err := audit.LoadOrCreateKey(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := audit.Open(ctx, audit.Config{JetStream: js, Dir: filepath.Join(dataDir, "checkpoints"), Signer: signer, VerifierKey: vkey, Every: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	if _, err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	audit.Routes(mux, c, func(h http.Handler) http.Handler { return h })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	_, otherKey, _ := audit.LoadOrCreateKey(t.TempDir())
+
+	proofFile := filepath.Join(t.TempDir(), "proof.json")
+	for _, tc := range []struct {
+		name string
+		run  func(context.Context, []string) error
+		args []string
+		want error // nil, errSilentFailure, or usageError{} (any usage error)
+	}{
+		{"key from the server", runKey, []string{"--server", srv.URL}, nil},
+		{"key from the data dir", runKey, []string{"--data", dataDir}, nil},
+		{"verify over HTTP", runVerify, []string{"--server", srv.URL, "--key", vkey}, nil},
+		{"verify over NATS", runVerify, []string{"--nats-url", ns.ClientURL(), "--key", filepath.Join(dataDir, audit.VerifierKeyFile)}, nil},
+		{"verify with another key", runVerify, []string{"--server", srv.URL, "--key", otherKey, "--json"}, errSilentFailure},
+		{"verify with a malformed key", runVerify, []string{"--server", srv.URL, "--key", "nonsense"}, usageError{}},
+		{"prove", runProve, []string{"--server", srv.URL, "-o", proofFile, "--key", vkey, "cli-5"}, nil},
+		{"verify-proof", runVerifyProof, []string{"--key", vkey, proofFile}, nil},
+		{"verify-proof without a key", runVerifyProof, []string{proofFile}, usageError{}},
+		{"prove without an id", runProve, []string{"--server", srv.URL}, usageError{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("COMPACT_KEY", "")
+			err := tc.run(ctx, tc.args)
+			var ue usageError
+			switch {
+			case tc.want == nil && err != nil:
+				t.Fatal(err)
+			case errors.As(tc.want, &ue) && !errors.As(err, &ue):
+				t.Fatalf("want a usage error, got %v", err)
+			case tc.want == errSilentFailure && !errors.Is(err, errSilentFailure):
+				t.Fatalf("want exit 1, got %v", err)
+			}
+		})
+	}
+	if err := runVerifyProof(ctx, []string{"--key", otherKey, proofFile}); !errors.Is(err, audit.ErrBadProof) {
+		t.Fatalf("verify-proof with another key: %v", err)
+	}
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"compact/ledger/perf"
+)
+
+func runBench(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	quick := fs.Bool("quick", false, "smaller sizes: under two minutes on 2 cores")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	dir := fs.String("dir", "", "scratch directory (default a new temporary one, removed after)")
+	rebuild := fs.Int("rebuild-events", 0, "events in the rebuilt ledger (default 1,000,000; 100,000 with --quick)")
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("bench takes no arguments, only flags")
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "compact-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		*dir = d
+	}
+	rep, err := perf.Run(ctx, perf.Options{Dir: *dir, Quick: *quick, RebuildEvents: *rebuild, Progress: func(s string) {
+		fmt.Fprintf(os.Stderr, "compact bench: %s\n", s)
+	}})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	row := func(name string, v float64, unit string) { fmt.Fprintf(tw, "%s\t%12.1f\t%s\n", name, v, unit) }
+	fmt.Fprintln(tw, "RAW LIMITS\t\t")
+	row("  JetStream durable append, 1 at a time", rep.RawDurableEachPerS, "events/s")
+	row("  JetStream durable append, atomic batches of 1,000", rep.RawDurableBatchPerS, "events/s")
+	row("  JetStream non-durable async publish", rep.RawNonDurablePerS, "events/s")
+	row("  ordered-consumer read", rep.RawReadPerS, "events/s")
+	row("  Pebble writes, Sync batches of 1,000", rep.RawPebbleSyncPerS, "events/s")
+	fmt.Fprintln(tw, "SYSTEM\t\t")
+	row("  ingest, 1 publisher", rep.Ingest1PerS, "events/s")
+	row("  ingest, 64 publishers, 1 event/request", rep.Ingest64SinglePerS, "events/s")
+	row(fmt.Sprintf("  ingest, 64 publishers, %d events/request", rep.IngestRequestEvents), rep.IngestEventsPerS, "events/s")
+	row("  ingest ratio (÷ raw atomic batches)", rep.IngestRatio, "")
+	row(fmt.Sprintf("  rebuild of all views from %d events", rep.RebuildEvents), rep.RebuildEventsPerS, "events/s")
+	row("  rebuild ratio (÷ slower of raw read, raw Pebble)", rep.RebuildRatio, "")
+	row(fmt.Sprintf("  review query p50 (%d items in the period)", rep.ReviewItemsInPeriod), rep.ReviewP50Ms, "ms")
+	row("  review query p99", rep.ReviewP99Ms, "ms")
+	row("  counters query p50", rep.CountersP50Ms, "ms")
+	row("  counters query p99", rep.CountersP99Ms, "ms")
+	row("  peak memory (whole run)", rep.PeakRSSMB, "MiB")
+	row("  peak memory at the end of the rebuild", rep.RebuildPeakRSSMB, "MiB")
+	fmt.Fprintf(tw, "\n%d cores; %s\n", rep.Cores, rep.DurabilityStatement)
+	return tw.Flush()
+}

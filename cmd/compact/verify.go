@@ -1,0 +1,135 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"compact/ledger"
+	"compact/ledger/audit"
+)
+
+// runVerify replays the whole history and checks it against the signed checkpoints. It
+// reads the raw messages from the server (GET /v1/audit/messages) or, with --nats-url,
+// straight from JetStream; either way it recomputes the tree itself and trusts only the
+// verifier key. Exit status 1 when anything differs.
+func runVerify(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	var c clientFlags
+	c.register(fs)
+	keyFlag := fs.String("key", os.Getenv("COMPACT_KEY"), "the ledger's verifier key, or a file holding it (or COMPACT_KEY); get it from the operator out of band")
+	natsURL := fs.String("nats-url", "", "read the streams from this NATS server instead of the HTTP server")
+	creds := fs.String("nats-creds", "", "NATS credentials file (with --nats-url)")
+	nkey := fs.String("nats-nkey", "", "file holding an nkey seed (with --nats-url)")
+	stream := fs.String("stream", ledger.StreamName, "stream to verify (with --nats-url)")
+	hints := fs.Bool("hints", true, "ask the server for its recorded leaf hashes to name the exact message that differs (checked against the signed roots before use)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("verify takes no arguments, only flags")
+	}
+	if *natsURL == "" && (*creds != "" || *nkey != "") {
+		return usagef("--nats-creds and --nats-nkey go with --nats-url")
+	}
+	if *creds != "" && *nkey != "" {
+		return usagef("give --nats-creds or --nats-nkey, not both")
+	}
+	client := &audit.Client{BaseURL: c.server, Token: c.token}
+	key, err := verifierKey(ctx, *keyFlag, client)
+	if err != nil {
+		return err
+	}
+	opts := audit.VerifyOptions{Stream: *stream}
+	serverGiven := false
+	fs.Visit(func(f *flag.Flag) { serverGiven = serverGiven || f.Name == "server" })
+	if *hints && (*natsURL == "" || serverGiven) {
+		opts.Hints = client
+	}
+
+	var rep *audit.Report
+	if *natsURL != "" {
+		js, closeConn, err := connectNATS(*natsURL, *creds, *nkey)
+		if err != nil {
+			return err
+		}
+		defer closeConn()
+		rep, err = audit.Verify(ctx, js, key, opts)
+	} else {
+		rep, err = audit.VerifySource(ctx, client, key, opts)
+	}
+	var he *audit.HistoryError
+	if err != nil && !errors.As(err, &he) {
+		if rep != nil && rep.Messages > 0 {
+			fmt.Fprintf(os.Stderr, "compact: verify stopped after %d messages\n", rep.Messages)
+		}
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+	} else {
+		fmt.Print(rep)
+	}
+	if he != nil {
+		return errSilentFailure
+	}
+	return nil
+}
+
+// verifierKey is --key (a key, or a file holding one); without it, the server's own key,
+// with a warning: a server checked against a key it gave proves only that it is
+// consistent with itself.
+func verifierKey(ctx context.Context, flagValue string, client *audit.Client) (string, error) {
+	if flagValue != "" {
+		if b, err := os.ReadFile(flagValue); err == nil {
+			flagValue = strings.TrimSpace(string(b))
+		}
+		if _, err := audit.NewVerifier(flagValue); err != nil {
+			return "", usagef("--key: %v", err)
+		}
+		return flagValue, nil
+	}
+	key, err := client.Key(ctx)
+	if err != nil {
+		return "", fmt.Errorf("no --key given and the server's key could not be fetched: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "compact: warning: no --key: checking against the key the server gives (%s); "+
+		"pass --key with the key you got from the operator out of band for an independent check\n", key)
+	return key, nil
+}
+
+func connectNATS(url, creds, nkeyFile string) (jetstream.JetStream, func(), error) {
+	opts := []nats.Option{nats.Name("compact verify"), nats.Timeout(10 * time.Second)}
+	switch {
+	case creds != "":
+		opts = append(opts, nats.UserCredentials(creds))
+	case nkeyFile != "":
+		o, err := nats.NkeyOptionFromSeed(nkeyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--nats-nkey: %w", err)
+		}
+		opts = append(opts, o)
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", cmp.Or(url, "(none)"), err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return js, nc.Close, nil
+}

@@ -1,0 +1,412 @@
+package perf
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
+
+	"compact/ledger"
+	"compact/projections"
+	"compact/projections/render"
+)
+
+// Options size a bench run.
+type Options struct {
+	// Dir is a scratch directory; everything is written under it. Required.
+	Dir string
+	// Quick runs the smaller sizes (under two minutes on 2 cores).
+	Quick bool
+	// RebuildEvents overrides the size of the rebuilt ledger (1,000,000; 100,000 with Quick).
+	RebuildEvents int
+	// Progress, if set, receives a line as each measurement starts.
+	Progress func(string)
+}
+
+// Report is the outcome of a bench run. Rates are events per second; latencies milliseconds.
+type Report struct {
+	RawDurableEachPerS  float64 `json:"raw_durable_each_per_s"`
+	RawDurableBatchPerS float64 `json:"raw_durable_batch_per_s"`
+	RawNonDurablePerS   float64 `json:"raw_nondurable_async_per_s"`
+	RawReadPerS         float64 `json:"raw_read_per_s"`
+	RawPebbleSyncPerS   float64 `json:"raw_pebble_sync_batch_per_s"`
+	Ingest1PerS         float64 `json:"ingest_1_publisher_per_s"`
+	Ingest64SinglePerS  float64 `json:"ingest_64_publishers_single_per_s"`
+	IngestEventsPerS    float64 `json:"ingest_events_per_s"`
+	IngestRequestEvents int     `json:"ingest_request_events"`
+	IngestRatio         float64 `json:"ingest_ratio"`
+	RebuildEvents       int     `json:"rebuild_events"`
+	RebuildEventsPerS   float64 `json:"rebuild_events_per_s"`
+	RebuildRatio        float64 `json:"rebuild_ratio"`
+	ReviewP50Ms         float64 `json:"review_p50_ms"`
+	ReviewP99Ms         float64 `json:"review_p99_ms"`
+	CountersP50Ms       float64 `json:"counters_p50_ms"`
+	CountersP99Ms       float64 `json:"counters_p99_ms"`
+	PeakRSSMB           float64 `json:"peak_rss_mb"`
+	RebuildPeakRSSMB    float64 `json:"rebuild_peak_rss_mb"`
+	Cores               int     `json:"cores"`
+	ReviewItemsInPeriod int     `json:"review_items_in_period"`
+	MeasuredAt          string  `json:"measured_at"`
+	DurabilityStatement string  `json:"durability"`
+}
+
+type sizes struct {
+	each, batch, async, ingest1, ingest64, rebuild, queries int
+}
+
+// Run measures the raw limits and the system in one process, one run.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if o.Dir == "" {
+		return nil, errors.New("perf: Options.Dir is required")
+	}
+	sz := sizes{each: 5000, batch: 200_000, async: 200_000, ingest1: 5000, ingest64: 200_000, rebuild: 1_000_000, queries: 2000}
+	if o.Quick {
+		sz = sizes{each: 1500, batch: 50_000, async: 50_000, ingest1: 1500, ingest64: 50_000, rebuild: 100_000, queries: 1000}
+	}
+	if o.RebuildEvents > 0 {
+		sz.rebuild = o.RebuildEvents
+	}
+	say := func(s string) {
+		if o.Progress != nil {
+			o.Progress(s)
+		}
+	}
+	rep := &Report{Cores: numCPU(), MeasuredAt: time.Now().UTC().Format(time.RFC3339),
+		DurabilityStatement: "every durable figure is acknowledged after fsync (server SyncAlways; Pebble Sync)"}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	// The ledger node: embedded server with SyncAlways, per-entity accounts, ingest service.
+	nodeDir := filepath.Join(o.Dir, "node")
+	creds, err := ledger.AddEntity(nodeDir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher)
+	if err != nil {
+		return nil, err
+	}
+	node, err := ledger.StartNode(ctx, ledger.NodeConfig{DataDir: nodeDir, Listen: "127.0.0.1:-1", Ingest: true, Logger: quiet})
+	if err != nil {
+		return nil, err
+	}
+	defer node.Close(context.Background())
+	raw := ledger.StreamConfig(ledger.StreamOptions{})
+	raw.Name, raw.Subjects = "RAW", []string{"raw.>"}
+	if _, err := node.JS.CreateStream(ctx, raw); err != nil {
+		return nil, err
+	}
+	body := Event("UNODC", "raw-0000000000")
+
+	say("raw durable append, one at a time")
+	r, err := RawDurableEach(ctx, node.JS, "raw.each", body, sz.each)
+	if err != nil {
+		return nil, err
+	}
+	rep.RawDurableEachPerS = r.PerSecond()
+	say("raw durable append, atomic batches of 1,000")
+	if r, err = RawAtomicBatches(ctx, node.Conn, "raw.batch", body, sz.batch, 1000); err != nil {
+		return nil, err
+	}
+	rep.RawDurableBatchPerS = r.PerSecond()
+	say("raw non-durable async publish")
+	if r, err = rawAsyncOnNonDurableServer(ctx, filepath.Join(o.Dir, "nondurable"), body, sz.async); err != nil {
+		return nil, err
+	}
+	rep.RawNonDurablePerS = r.PerSecond()
+
+	conns, err := entityConns(node.ClientURL(), creds.NKeySeed, 64)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}()
+	run := 0
+	ingest := func(n, publishers, per int) (Result, error) {
+		run++
+		prefix := fmt.Sprintf("bench%d-", run)
+		return Ingest(ctx, conns, "UNODC", func(i int) []byte {
+			return Event("UNODC", prefix+strconv.Itoa(i))
+		}, n, publishers, per)
+	}
+	say("ingest end to end, 1 publisher")
+	if r, err = ingest(sz.ingest1, 1, 1); err != nil {
+		return nil, err
+	}
+	rep.Ingest1PerS = r.PerSecond()
+	say("ingest end to end, 64 publishers, 1 event per request")
+	if r, err = ingest(sz.ingest64/4, 64, 1); err != nil {
+		return nil, err
+	}
+	rep.Ingest64SinglePerS = r.PerSecond()
+	rep.IngestRequestEvents = 16
+	say("ingest end to end, 64 publishers, 16 events per request")
+	if r, err = ingest(sz.ingest64, 64, rep.IngestRequestEvents); err != nil {
+		return nil, err
+	}
+	rep.IngestEventsPerS = r.PerSecond()
+	rep.IngestRatio = rep.IngestEventsPerS / rep.RawDurableBatchPerS
+
+	// The read side: a ledger of sz.rebuild synthetic events on a server of its own.
+	if err := benchReadSide(ctx, o, sz, rep, say); err != nil {
+		return nil, err
+	}
+	rep.PeakRSSMB = peakRSSMB()
+	return rep, nil
+}
+
+func benchReadSide(ctx context.Context, o Options, sz sizes, rep *Report, say func(string)) error {
+	s, js, nc, err := plainServer(filepath.Join(o.Dir, "readside"), true)
+	if err != nil {
+		return err
+	}
+	defer func() { nc.Close(); s.Shutdown(); s.WaitForShutdown() }()
+	if _, err := js.CreateStream(ctx, ledger.StreamConfig(ledger.StreamOptions{})); err != nil {
+		return err
+	}
+	say(fmt.Sprintf("filling a ledger of %d events", sz.rebuild))
+	h := NewHistory(1)
+	if err := fill(ctx, nc, h, sz.rebuild); err != nil {
+		return err
+	}
+	rep.RebuildEvents = sz.rebuild
+
+	say("raw ordered-consumer read of the whole stream")
+	readPerS, err := rawRead(ctx, js, sz.rebuild)
+	if err != nil {
+		return err
+	}
+	rep.RawReadPerS = readPerS
+	say("raw Pebble writes, Sync batches of 1,000")
+	if rep.RawPebbleSyncPerS, err = rawPebble(filepath.Join(o.Dir, "pebble"), min(sz.rebuild, 200_000), 600); err != nil {
+		return err
+	}
+
+	say(fmt.Sprintf("rebuild of every view from %d events", sz.rebuild))
+	before := peakRSSMB()
+	start := time.Now()
+	views, err := projections.Open(ctx, projections.Config{Dir: filepath.Join(o.Dir, "views"), JS: js, NC: nc, DisableFeed: true})
+	if err != nil {
+		return err
+	}
+	defer views.Close(context.Background())
+	if err := views.Start(ctx); err != nil {
+		return err
+	}
+	if err := views.WaitFor(ctx, uint64(sz.rebuild)); err != nil {
+		return err
+	}
+	rep.RebuildEventsPerS = float64(sz.rebuild) / time.Since(start).Seconds()
+	rep.RebuildRatio = rep.RebuildEventsPerS / min(rep.RawReadPerS, rep.RawPebbleSyncPerS)
+	rep.RebuildPeakRSSMB = max(before, peakRSSMB())
+
+	say("review and counters queries over HTTP")
+	mux := http.NewServeMux()
+	views.Routes(mux, nil)
+	render.Routes(mux, views, nil)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	rev, err := views.Review(ctx, "2025-05")
+	if err != nil {
+		return err
+	}
+	for _, sec := range rev.Sections {
+		rep.ReviewItemsInPeriod += len(sec.Items)
+	}
+	if rep.ReviewP50Ms, rep.ReviewP99Ms, err = latency(ctx, srv.URL+"/v1/reviews/2025-05", sz.queries); err != nil {
+		return err
+	}
+	if rep.CountersP50Ms, rep.CountersP99Ms, err = latency(ctx, srv.URL+"/v1/counters?as_of=2025-06-30", sz.queries); err != nil {
+		return err
+	}
+	return nil
+}
+
+// fill appends n generated events to COMPACT in atomic batches of 1,000.
+func fill(ctx context.Context, nc *nats.Conn, h *History, n int) error {
+	for done := 0; done < n; {
+		k := min(1000, n-done)
+		id := fmt.Sprintf("fill-%d", done)
+		for i := 1; i <= k; i++ {
+			entity, ev := h.Next()
+			m := nats.NewMsg(ledger.EventSubject(entity, typeOf(ev)))
+			m.Data = ev
+			m.Header.Set("Nats-Batch-Id", id)
+			m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i))
+			if i < k {
+				if err := nc.PublishMsg(m); err != nil {
+					return err
+				}
+				continue
+			}
+			m.Header.Set("Nats-Batch-Commit", "1")
+			if _, err := nc.RequestMsgWithContext(ctx, m); err != nil {
+				return err
+			}
+		}
+		done += k
+	}
+	return nil
+}
+
+func typeOf(ev []byte) string {
+	s := string(ev)
+	i := strings.Index(s, `"type":"`)
+	s = s[i+8:]
+	return s[:strings.IndexByte(s, '"')]
+}
+
+func rawRead(ctx context.Context, js jetstream.JetStream, n int) (float64, error) {
+	st, err := js.Stream(ctx, ledger.StreamName)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return 0, err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(1000))
+	if err != nil {
+		return 0, err
+	}
+	defer it.Stop()
+	for i := 0; i < n; i++ {
+		if _, err := it.Next(jetstream.NextContext(ctx)); err != nil {
+			return 0, err
+		}
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+func rawPebble(dir string, n, valueSize int) (float64, error) {
+	db, err := pebble.Open(dir, &pebble.Options{Logger: silentLogger{}})
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	val := make([]byte, valueSize)
+	start := time.Now()
+	for done := 0; done < n; {
+		b := db.NewBatch()
+		for i := 0; i < 1000 && done < n; i++ {
+			b.Set(fmt.Appendf(nil, "k%012d", done), val, nil)
+			done++
+		}
+		if err := b.Commit(pebble.Sync); err != nil {
+			return 0, err
+		}
+		b.Close()
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+func latency(ctx context.Context, url string, n int) (p50, p99 float64, err error) {
+	ds := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return 0, 0, fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		ds = append(ds, time.Since(start))
+	}
+	slices.Sort(ds)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return ms(ds[len(ds)/2]), ms(ds[len(ds)*99/100]), nil
+}
+
+func rawAsyncOnNonDurableServer(ctx context.Context, dir string, body []byte, n int) (Result, error) {
+	s, js, nc, err := plainServer(dir, false)
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() { nc.Close(); s.Shutdown(); s.WaitForShutdown() }()
+	cfg := ledger.StreamConfig(ledger.StreamOptions{})
+	cfg.Name, cfg.Subjects = "RAWASYNC", []string{"raw.>"}
+	if _, err := js.CreateStream(ctx, cfg); err != nil {
+		return Result{}, err
+	}
+	return RawAsync(ctx, js, "raw.async", body, n)
+}
+
+// plainServer starts an in-process nats-server with JetStream in dir.
+func plainServer(dir string, syncAlways bool) (*server.Server, jetstream.JetStream, *nats.Conn, error) {
+	s, err := server.NewServer(&server.Options{JetStream: true, StoreDir: dir, Port: -1, Host: "127.0.0.1",
+		SyncAlways: syncAlways, NoSigs: true, NoLog: true, MaxPayload: ledger.MaxRequestBytes})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	go s.Start()
+	if !s.ReadyForConnections(30 * time.Second) {
+		return nil, nil, nil, errors.New("bench nats-server did not start")
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(s))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	return s, js, nc, err
+}
+
+func entityConns(url, seed string, n int) ([]*nats.Conn, error) {
+	kp, err := nkeys.FromSeed([]byte(seed))
+	if err != nil {
+		return nil, err
+	}
+	pub, _ := kp.PublicKey()
+	var conns []*nats.Conn
+	for range n {
+		nc, err := nats.Connect(url, nats.Nkey(pub, kp.Sign))
+		if err != nil {
+			return nil, err
+		}
+		conns = append(conns, nc)
+	}
+	return conns, nil
+}
+
+// peakRSSMB is the process's peak resident set (VmHWM), in MiB.
+func peakRSSMB() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+type silentLogger struct{}
+
+func (silentLogger) Infof(string, ...any)  {}
+func (silentLogger) Errorf(string, ...any) {}
+func (silentLogger) Fatalf(f string, a ...any) {
+	panic(fmt.Sprintf(f, a...))
+}
