@@ -49,4 +49,17 @@
 //
 // FEED.md documents compact.views.counters, compact.views.review.<period> and the KV bucket
 // COMPACT_VIEWS for reporting jobs.
+//
+// # Processes, HTTP and operations
+//
+// Views needs only a Pebble directory and a JetStream handle (Config), so the read side runs in
+// the ingest process (compact serve --role all) or in its own process against a NATS cluster
+// (--role projections), and any number of read replicas can each keep their own copy. Open
+// prepares, Start follows, Close cancels and waits. BuildAsKnown builds the views as they were
+// known at a ledger time into a fresh directory, for auditors.
+//
+// Routes registers GET /v1/counters, /v1/structure and /v1/status behind the caller's guard;
+// AdminRoutes registers POST /v1/admin/rebuild/{view|all} (what `compact rebuild` calls; it
+// waits for the swap unless ?wait=false) and GET /v1/admin/quarantine/{view} behind the admin
+// check. Metrics (compact_view_*) are registered on Config.Registry.
 package projections

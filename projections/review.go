@@ -18,6 +18,9 @@ import (
 //	k enc(source) enc(id)                     a curation event: which item it acts on, for its own
 //	                                          correction or retraction
 //
+// Who may curate is the ingest's business (only the Secretariat's credentials can publish
+// compact.review.curated); the view applies every curation in the stream.
+//
 // Items are keyed by source+id, so the same event twice on the stream lists once (the runtime
 // also skips it). Reading a period touches only its p, v keys: the cost depends on the size of
 // that period's review, never on the size of the ledger.

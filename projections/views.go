@@ -366,7 +366,9 @@ func BuildAsKnown(ctx context.Context, js jetstream.JetStream, until time.Time, 
 
 type pebbleLogger struct{ l *slog.Logger }
 
-func (p pebbleLogger) Infof(format string, args ...any) { p.l.Debug("pebble: " + fmt.Sprintf(format, args...)) }
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
 func (p pebbleLogger) Errorf(format string, args ...any) {
 	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
 }

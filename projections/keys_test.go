@@ -1,0 +1,48 @@
+package projections
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestKeyEncoding: encoded strings sort like the strings and never collide, NULs included.
+func TestKeyEncoding(t *testing.T) {
+	ss := []string{"", "a", "a\x00", "a\x00b", "a\x01", "ab", "b", "\x00", "\xff"}
+	sorted := slices.Clone(ss)
+	slices.Sort(sorted)
+	encs := make([][]byte, len(sorted))
+	for i, s := range sorted {
+		encs[i] = enc(s)
+		if got := decodeStr(encs[i]); got != s {
+			t.Errorf("decodeStr(enc(%q)) = %q", s, got)
+		}
+	}
+	if !slices.IsSortedFunc(encs, bytes.Compare) {
+		t.Error("encoded strings do not sort like the strings")
+	}
+	// a pair never collides with another split of the same bytes
+	if bytes.Equal(enc("a\x00", "b"), enc("a", "\x00b")) {
+		t.Error("enc(a\\x00, b) collides with enc(a, \\x00b)")
+	}
+	if !bytes.Equal(prefixEnd([]byte{1, 0xff}), []byte{2}) || prefixEnd([]byte{0xff}) != nil {
+		t.Error("prefixEnd")
+	}
+}
+
+type panicky struct{}
+
+func (panicky) Name() string                  { return "panicky" }
+func (panicky) Version() int                  { return 1 }
+func (panicky) Apply(tx *Tx, ev *Event) error { panic("odd data") }
+
+// TestPanicIsQuarantined: a projection that panics on odd data returns an error instead of
+// crashing the process, so the runtime quarantines the event.
+func TestPanicIsQuarantined(t *testing.T) {
+	err := safeApply(panicky{}, nil, &Event{})
+	if !errors.Is(err, ErrInvalidData) || !strings.Contains(err.Error(), "odd data") {
+		t.Fatalf("safeApply of a panicking projection: %v", err)
+	}
+}
