@@ -41,13 +41,13 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	body := perf.Event("UNODC", "raw-0000000000")
 	run := 0
-	for _, publishers := range []int{1, 64} {
-		b.Run(fmt.Sprintf("ingest/publishers=%d", publishers), func(b *testing.B) {
+	for _, c := range []struct{ publishers, perRequest int }{{1, 1}, {64, 1}, {64, 16}} {
+		b.Run(fmt.Sprintf("ingest/publishers=%d/events-per-request=%d", c.publishers, c.perRequest), func(b *testing.B) {
 			run++
 			prefix := fmt.Sprintf("b%d-%d-", run, b.N)
 			r, err := perf.Ingest(ctx, conns, "UNODC", func(i int) []byte {
 				return perf.Event("UNODC", fmt.Sprintf("%s%010d", prefix, i))
-			}, b.N, publishers)
+			}, b.N, c.publishers, c.perRequest)
 			if err != nil {
 				b.Fatal(err)
 			}

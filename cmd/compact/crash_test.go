@@ -197,8 +197,12 @@ func judge(r ledger.Result) (outcome, uint64) {
 	}
 }
 
-func publishNATS(nc *nats.Conn, id string) (outcome, uint64) {
-	msg, err := nc.Request("compact.ingest.UNOCT", perf.Event("UNOCT", id), 5*time.Second)
+func publishNATS(nc *nats.Conn, id string) (outcome, uint64) { return publishNATSAs(nc, "UNOCT", id) }
+
+func perfEvent(entity, id string) []byte { return perf.Event(entity, id) }
+
+func publishNATSAs(nc *nats.Conn, entity, id string) (outcome, uint64) {
+	msg, err := nc.Request("compact.ingest."+entity, perf.Event(entity, id), 5*time.Second)
 	if err != nil {
 		return unknown, 0
 	}
