@@ -73,6 +73,7 @@ func TestAuditCommands(t *testing.T) {
 	_, otherKey, _ := audit.LoadOrCreateKey(t.TempDir())
 
 	proofFile := filepath.Join(t.TempDir(), "proof.json")
+	keptFile := filepath.Join(t.TempDir(), "checkpoint.note")
 	for _, tc := range []struct {
 		name string
 		run  func(context.Context, []string) error
@@ -81,7 +82,8 @@ func TestAuditCommands(t *testing.T) {
 	}{
 		{"key from the server", runKey, []string{"--server", srv.URL}, nil},
 		{"key from the data dir", runKey, []string{"--data", dataDir}, nil},
-		{"verify over HTTP", runVerify, []string{"--server", srv.URL, "--key", vkey}, nil},
+		{"verify over HTTP", runVerify, []string{"--server", srv.URL, "--key", vkey, "--save-checkpoint", keptFile}, nil},
+		{"verify with a kept checkpoint", runVerify, []string{"--server", srv.URL, "--key", vkey, "--checkpoint", keptFile}, nil},
 		{"verify over NATS", runVerify, []string{"--nats-url", ns.ClientURL(), "--key", filepath.Join(dataDir, audit.VerifierKeyFile)}, nil},
 		{"verify with another key", runVerify, []string{"--server", srv.URL, "--key", otherKey, "--json"}, errSilentFailure},
 		{"verify with a malformed key", runVerify, []string{"--server", srv.URL, "--key", "nonsense"}, usageError{}},

@@ -99,6 +99,14 @@ func run(ctx context.Context, args []string) error {
 		return runRebuild(ctx, rest)
 	case "bench":
 		return runBench(ctx, rest)
+	case "verify":
+		return runVerify(ctx, rest)
+	case "prove":
+		return runProve(ctx, rest)
+	case "verify-proof":
+		return runVerifyProof(ctx, rest)
+	case "key":
+		return runKey(ctx, rest)
 	default:
 		return usagef("unknown command %q", cmd)
 	}

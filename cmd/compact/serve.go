@@ -131,6 +131,13 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeReadSide()
+	if node.Ingester != nil {
+		closeCheckpointer, err := startCheckpointer(ctx, readSide{flags: f, node: node, mux: mux, auth: auth, log: log, reg: reg})
+		if err != nil {
+			return err
+		}
+		defer closeCheckpointer()
+	}
 
 	srv := &http.Server{
 		Addr:              f.httpAddr,

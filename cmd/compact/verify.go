@@ -33,6 +33,9 @@ func runVerify(ctx context.Context, args []string) error {
 	stream := fs.String("stream", ledger.StreamName, "stream to verify (with --nats-url)")
 	hints := fs.Bool("hints", true, "ask the server for its recorded leaf hashes to name the exact message that differs (checked against the signed roots before use)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	var kept fileList
+	fs.Var(&kept, "checkpoint", "a checkpoint note you kept from an earlier verify (repeatable): catches a history re-signed from scratch")
+	save := fs.String("save-checkpoint", "", "after a successful verify, write the latest checkpoint note to this file, for --checkpoint next time")
 	if err := fs.Parse(args); err != nil {
 		return usagef("%v", err)
 	}
@@ -51,6 +54,13 @@ func runVerify(ctx context.Context, args []string) error {
 		return err
 	}
 	opts := audit.VerifyOptions{Stream: *stream}
+	for _, f := range kept {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("--checkpoint: %w", err)
+		}
+		opts.Known = append(opts.Known, string(b))
+	}
 	serverGiven := false
 	fs.Visit(func(f *flag.Flag) { serverGiven = serverGiven || f.Name == "server" })
 	if *hints && (*natsURL == "" || serverGiven) {
@@ -85,8 +95,19 @@ func runVerify(ctx context.Context, args []string) error {
 	if he != nil {
 		return errSilentFailure
 	}
+	if *save != "" && rep.Latest != nil {
+		if err := os.WriteFile(*save, []byte(rep.Latest.Note), 0o644); err != nil {
+			return fmt.Errorf("--save-checkpoint: %w", err)
+		}
+	}
 	return nil
 }
+
+// fileList is a repeatable file flag.
+type fileList []string
+
+func (l *fileList) String() string     { return strings.Join(*l, ",") }
+func (l *fileList) Set(v string) error { *l = append(*l, v); return nil }
 
 // verifierKey is --key (a key, or a file holding one); without it, the server's own key,
 // with a warning: a server checked against a key it gave proves only that it is

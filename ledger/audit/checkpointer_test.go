@@ -148,7 +148,7 @@ func TestCheckpointerResumes(t *testing.T) {
 		t.Fatal("resumed state differs from the rebuilt one")
 	}
 	// The rebuild found the published checkpoints already there and signed nothing again.
-	if got, want := checkpointSizes(t, e.js), []uint64{5, 10, 12, 15, 20}; !equalU64(got, want) {
+	if got, want := checkpointSizes(t, e.js), []uint64{5, 10, 12, 17, 20}; !equalU64(got, want) {
 		t.Fatalf("checkpoints %v, want %v", got, want)
 	}
 	if rep, err := Verify(ctx, e.js, vkey, VerifyOptions{}); err != nil || rep.Verified != 20 {
@@ -267,4 +267,36 @@ func atoi(s string) int {
 	n := 0
 	fmt.Sscan(s, &n)
 	return n
+}
+
+// With few events, the interval publishes the checkpoint (no Flush involved).
+func TestCheckpointOnInterval(t *testing.T) {
+	e := newEnv(t)
+	signer, vkey := testKey(t)
+	ctx := ctxT(t)
+	c, err := Open(ctx, Config{JetStream: e.js, Dir: t.TempDir(), Signer: signer, VerifierKey: vkey, Interval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, e.js, 1, 2, 3)
+	for c.Latest() == nil || c.Latest().Size < 3 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no checkpoint of 3 events: %+v", c.Status())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	before := checkpointSizes(t, e.js)
+	if before[len(before)-1] != 3 {
+		t.Fatalf("checkpoints %v", before)
+	}
+	// The tree does not grow: no more checkpoints on later ticks.
+	time.Sleep(200 * time.Millisecond)
+	if got := checkpointSizes(t, e.js); !equalU64(got, before) {
+		t.Fatalf("checkpoints %v after idle ticks, were %v", got, before)
+	}
 }

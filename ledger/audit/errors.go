@@ -19,6 +19,8 @@ var (
 	ErrNotCheckpointed = errors.New("not covered by a checkpoint yet")
 	// ErrEventNotFound: no stored event has that source and id.
 	ErrEventNotFound = errors.New("event not found")
+	// ErrAmbiguousID: several sources have an event with that id; name the source.
+	ErrAmbiguousID = errors.New("id used by several sources")
 	// ErrStateMismatch: the checkpointer's own state contradicts the stream or the
 	// published checkpoints; it stops rather than sign a fork.
 	ErrStateMismatch = errors.New("checkpointer state does not match the ledger")

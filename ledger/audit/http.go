@@ -170,6 +170,8 @@ func (h *handlers) writeProof(w http.ResponseWriter, p *Proof, err error) {
 		ledger.WriteError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, ErrEventNotFound):
 		ledger.WriteError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrAmbiguousID):
+		ledger.WriteError(w, http.StatusConflict, err.Error())
 	default:
 		ledger.WriteError(w, http.StatusInternalServerError, err.Error())
 	}

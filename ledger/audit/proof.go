@@ -165,7 +165,7 @@ func FindEvent(ctx context.Context, js jetstream.JetStream, stream, source, id s
 	for _, h := range hits {
 		list = append(list, fmt.Sprintf("%s (seq %d)", h.source, h.seq))
 	}
-	return 0, fmt.Errorf("id %q is used by %d events: %s; say which source (--entity)", id, len(hits), strings.Join(list, ", "))
+	return 0, fmt.Errorf("%w: id %q is used by %d events: %s; say which source (--entity)", ErrAmbiguousID, id, len(hits), strings.Join(list, ", "))
 }
 
 // VerifyProof checks an inclusion proof with only the verifier key: the checkpoint's

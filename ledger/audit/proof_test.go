@@ -169,7 +169,7 @@ func TestProveAmbiguousID(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := startCheckpointer(t, e.js, t.TempDir(), signer, vkey, 100)
-	if _, err := c.ProveEvent(ctx, "", "evt-0001"); err == nil || !strings.Contains(err.Error(), "--entity") {
+	if _, err := c.ProveEvent(ctx, "", "evt-0001"); !errors.Is(err, ErrAmbiguousID) || !strings.Contains(err.Error(), "--entity") {
 		t.Fatalf("ambiguous id: %v", err)
 	}
 	p, err := c.ProveEvent(ctx, ledger.SourcePrefix+"OSCE", "evt-0001")

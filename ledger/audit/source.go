@@ -77,8 +77,8 @@ type JetStreamSource struct {
 	JS jetstream.JetStream
 	// Stream and CheckpointStream default to COMPACT and COMPACT_CHECKPOINTS.
 	Stream, CheckpointStream string
-	// IdleTimeout bounds the wait for the next message the stream says it has.
-	// Default 30s.
+	// IdleTimeout: after this long without the next message the stream says it has,
+	// the reader checks whether the rest can be read at all. Default 5s.
 	IdleTimeout time.Duration
 }
 
@@ -131,7 +131,7 @@ func formatProof(p []tlog.Hash) string {
 // at the time of the call, through an ordered consumer.
 // filter, when not "", limits it to the matching subjects.
 func readStream(ctx context.Context, js jetstream.JetStream, name, filter string, from uint64, idle time.Duration, fn func(Message, nats.Header) error) error {
-	idle = cmp.Or(idle, 30*time.Second)
+	idle = cmp.Or(idle, 5*time.Second)
 	from = max(from, 1)
 	st, err := js.Stream(ctx, name)
 	if err != nil {
@@ -164,6 +164,7 @@ func readStream(ctx context.Context, js jetstream.JetStream, name, filter string
 	if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 {
 		return nil // nothing matches: do not wait for the idle timeout
 	}
+	next, stalls := from, 0
 	for {
 		nctx, cancel := context.WithTimeout(ctx, idle)
 		m, err := it.Next(jetstream.NextContext(nctx))
@@ -172,11 +173,25 @@ func readStream(ctx context.Context, js jetstream.JetStream, name, filter string
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if errors.Is(err, context.DeadlineExceeded) {
-				return fmt.Errorf("stream %s: no message for %s while reading toward its last seq %d", name, idle, last)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("stream %s: %w", name, err)
 			}
-			return fmt.Errorf("stream %s: %w", name, err)
+			// Nothing came although the stream said it had more. If the rest cannot be
+			// read (the server dropped damaged messages at the end), the readable stream
+			// has ended; if it can, the server is slow: wait a while longer.
+			readable, perr := anyReadable(ctx, st, next, last)
+			if perr != nil {
+				return fmt.Errorf("stream %s: %w", name, perr)
+			}
+			if !readable {
+				return nil
+			}
+			if stalls++; stalls >= 6 {
+				return fmt.Errorf("stream %s: no message for %s while reading toward its last seq %d", name, time.Duration(stalls)*idle, last)
+			}
+			continue
 		}
+		stalls = 0
 		meta, err := m.Metadata()
 		if err != nil {
 			return fmt.Errorf("stream %s: %w", name, err)
@@ -188,5 +203,20 @@ func readStream(ctx context.Context, js jetstream.JetStream, name, filter string
 		if meta.Sequence.Stream >= last || meta.NumPending == 0 {
 			return nil
 		}
+		next = meta.Sequence.Stream + 1
 	}
+}
+
+// anyReadable says whether any message from..last can be read (looking at 1000 at most).
+func anyReadable(ctx context.Context, st jetstream.Stream, from, last uint64) (bool, error) {
+	for seq := from; seq <= last && seq < from+1000; seq++ {
+		_, err := st.GetMsg(ctx, seq)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return false, err
+		}
+	}
+	return false, nil
 }

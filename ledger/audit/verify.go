@@ -23,6 +23,10 @@ type VerifyOptions struct {
 	Stream, CheckpointStream string
 	// Origin every checkpoint must carry. Default: the origin of the first valid one.
 	Origin string
+	// Known are signed checkpoint notes the auditor kept from earlier runs. They are
+	// checked like the stream's, so a checkpoint stream that was replaced or cut short
+	// cannot hide a rewrite of what they cover.
+	Known []string
 	// Hints, when set, lets Verify name the exact first differing message inside a
 	// checkpoint interval. It is not trusted: its hashes are used only if they hash to
 	// the signed root.
@@ -109,6 +113,10 @@ func (r *Report) OK() bool { return len(r.Problems) == 0 }
 // String is the report for people.
 func (r *Report) String() string {
 	var b strings.Builder
+	if r.OK() && r.Checkpoints == 0 {
+		fmt.Fprintf(&b, "OK, but nothing is proven: no checkpoints yet; %d messages read\n", r.Messages)
+		return b.String()
+	}
 	if r.OK() {
 		fmt.Fprintf(&b, "OK: %d messages; 1..%d proven by %d signed checkpoints of %s", r.Messages, r.Verified, r.Checkpoints, r.Origin)
 		if r.Unverified > 0 {
@@ -162,10 +170,11 @@ func VerifySource(ctx context.Context, src Source, verifierKey string, opts Veri
 		return nil, fmt.Errorf("verify: reading the checkpoints: %w", err)
 	}
 	rep := &Report{}
-	targets := rep.checkChain(recs, v, opts.Origin)
+	targets := rep.checkChain(recs, opts.Known, v, opts.Origin)
 	rf := &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
 	r := &replayer{ctx: ctx, rep: rep, hints: opts.Hints, progress: opts.Progress, targets: targets,
-		rf: rf, rng: rf.NewEmptyRange(0), saved: rf.NewEmptyRange(0), next: 1}
+		rf: rf, rng: rf.NewEmptyRange(0), next: 1, haveKnown: len(opts.Known) > 0,
+		all: track{saved: rf.NewEmptyRange(0)}, known: track{saved: rf.NewEmptyRange(0)}}
 	err = src.Messages(ctx, 1, r.message)
 	if err != nil && !errors.Is(err, errStop) {
 		return rep, fmt.Errorf("verify: reading the history (after seq %d): %w", r.next-1, err)
@@ -180,7 +189,7 @@ func VerifySource(ctx context.Context, src Source, verifierKey string, opts Veri
 var emptyRoot = tlog.Hash(sha256.Sum256(nil))
 
 // checkChain checks the checkpoints by themselves and returns the valid ones, by size.
-func (rep *Report) checkChain(recs []CheckpointRecord, v note.Verifier, origin string) []*Checkpoint {
+func (rep *Report) checkChain(recs []CheckpointRecord, known []string, v note.Verifier, origin string) []target {
 	bySize := make(map[uint64]*Checkpoint)
 	var valid []*Checkpoint
 	var prev *Checkpoint
@@ -238,13 +247,54 @@ func (rep *Report) checkChain(recs []CheckpointRecord, v note.Verifier, origin s
 		valid = append(valid, cp)
 		prev = cp
 	}
-	rep.Origin = origin
-	rep.Checkpoints = len(valid)
-	slices.SortFunc(valid, func(a, b *Checkpoint) int { return int64Cmp(a.Size, b.Size) })
-	if len(valid) > 0 {
-		rep.Latest = valid[len(valid)-1]
+	// The auditor's own checkpoints: no consistency proofs, but the replay checks their
+	// roots, and a different root at a size the stream also signed is a fork.
+	var knownTargets []target
+	for i, text := range known {
+		cp, err := OpenCheckpoint([]byte(text), v)
+		switch {
+		case err != nil:
+			rep.Problems = append(rep.Problems, Problem{Kind: ProblemCheckpoint, Detail: fmt.Sprintf("known checkpoint %d: %v", i+1, err)})
+			continue
+		case origin == "":
+			origin = cp.Origin
+		case cp.Origin != origin:
+			rep.Problems = append(rep.Problems, Problem{Kind: ProblemOrigin, Detail: fmt.Sprintf("known checkpoint %d: origin %q, want %q", i+1, cp.Origin, origin)})
+			continue
+		}
+		if other := bySize[cp.Size]; other != nil && other.Root == cp.Root {
+			continue
+		} else if other != nil {
+			// Still a target: the replay then says which of the two the history matches.
+			rep.Problems = append(rep.Problems, Problem{Kind: ProblemFork, CheckpointSeq: other.StreamSeq,
+				Detail: fmt.Sprintf("the stream's checkpoint of size %d has another root than the one you kept: the log was forked", cp.Size)})
+		}
+		if cp.Size == 0 {
+			continue
+		}
+		if bySize[cp.Size] == nil {
+			bySize[cp.Size] = cp
+		}
+		knownTargets = append(knownTargets, target{cp, true})
 	}
-	return valid
+	rep.Origin = origin
+	rep.Checkpoints = len(valid) + len(knownTargets)
+	targets := make([]target, 0, len(valid)+len(knownTargets))
+	for _, cp := range valid {
+		targets = append(targets, target{cp, false})
+	}
+	targets = append(targets, knownTargets...)
+	slices.SortStableFunc(targets, func(a, b target) int { return int64Cmp(a.Size, b.Size) })
+	if len(targets) > 0 {
+		rep.Latest = targets[len(targets)-1].Checkpoint
+	}
+	return targets
+}
+
+// target is a checkpoint the replayed tree must match; known when the auditor kept it.
+type target struct {
+	*Checkpoint
+	known bool
 }
 
 func int64Cmp(a, b uint64) int {
@@ -265,21 +315,32 @@ type replayer struct {
 	rep      *Report
 	hints    LeafHashSource
 	progress func(uint64)
-	targets  []*Checkpoint // valid checkpoints by size
-	ti       int           // next target
+	targets  []target // by size
+	ti       int      // next target
 
-	rf       *compact.RangeFactory
-	rng      *compact.Range // the tree of messages 1..next-1
-	saved    *compact.Range // the tree at m
-	m        uint64         // last size proven by a checkpoint
-	interval []tlog.Hash    // leaves m+1..next-1
-	next     uint64         // next sequence expected
-	stopped  bool
+	rf   *compact.RangeFactory
+	rng  *compact.Range // the tree of messages 1..next-1
+	next uint64         // next sequence expected
+	// all is the history proven by any valid checkpoint; known by the auditor's own
+	// (kept only when there are some). When a kept checkpoint fails, the stream's
+	// checkpoints that agreed with the history are the other branch of a fork, so the
+	// difference is bounded by the kept ones alone.
+	all, known track
+	haveKnown  bool
+	stopped    bool
 }
 
-func (r *replayer) target() *Checkpoint {
+// track is what a failure is bounded by: the last proven size m, the tree there, and the
+// leaves read since.
+type track struct {
+	m        uint64
+	saved    *compact.Range
+	interval []tlog.Hash
+}
+
+func (r *replayer) target() *target {
 	if r.ti < len(r.targets) {
-		return r.targets[r.ti]
+		return &r.targets[r.ti]
 	}
 	return nil
 }
@@ -301,7 +362,10 @@ func (r *replayer) message(msg Message) error {
 	if err := r.rng.Append(h[:], nil); err != nil {
 		return err
 	}
-	r.interval = append(r.interval, h)
+	r.all.interval = append(r.all.interval, h)
+	if r.haveKnown {
+		r.known.interval = append(r.known.interval, h)
+	}
 	r.next++
 	r.rep.Messages++
 	if r.progress != nil {
@@ -313,16 +377,27 @@ func (r *replayer) message(msg Message) error {
 			return err
 		}
 		if !bytes.Equal(root, t.Root[:]) {
-			r.fail(ProblemRoot, msg.Seq, t, fmt.Sprintf("the tree of messages 1..%d has root %x, the signed checkpoint says %x", msg.Seq, root, t.Root[:]))
+			who := "the signed checkpoint"
+			if t.known {
+				who = "the checkpoint you kept"
+			}
+			r.fail(ProblemRoot, msg.Seq, t, fmt.Sprintf("the tree of messages 1..%d has root %x, %s says %x", msg.Seq, root, who, t.Root[:]))
 			return errStop
 		}
-		r.m = msg.Seq
-		r.saved = r.clone(r.rng)
-		r.interval = r.interval[:0]
+		r.all.advance(r, msg.Seq)
+		if t.known {
+			r.known.advance(r, msg.Seq)
+		}
 		r.rep.Verified = msg.Seq
 		r.ti++
 	}
 	return nil
+}
+
+func (tr *track) advance(r *replayer, seq uint64) {
+	tr.m = seq
+	tr.saved = r.clone(r.rng)
+	tr.interval = tr.interval[:0]
 }
 
 func (r *replayer) finish() {
@@ -338,14 +413,22 @@ func (r *replayer) finish() {
 
 // fail records a difference detected at seq k, with the checkpoint t the history was
 // heading for, and narrows it down to one message when it can.
-func (r *replayer) fail(kind ProblemKind, k uint64, t *Checkpoint, detail string) {
+func (r *replayer) fail(kind ProblemKind, k uint64, t *target, detail string) {
 	r.stopped = true
+	tr := &r.all
+	if t != nil && t.known {
+		tr = &r.known
+		if r.all.m > r.known.m {
+			detail += fmt.Sprintf("; the stream's own checkpoints up to size %d agree with this history, so they were signed over it again: the log was forked", r.all.m)
+			r.rep.Verified = r.known.m
+		}
+	}
 	rep := r.rep
-	rep.DiffersAfter = r.m
+	rep.DiffersAfter = tr.m
 	rep.FirstBadSeq = k
-	rep.Exact = k == r.m+1 || t == nil
+	rep.Exact = k == tr.m+1 || t == nil
 	if !rep.Exact && r.hints != nil {
-		detail += r.pinpoint(t, k)
+		detail += r.pinpoint(tr, t.Checkpoint, k)
 	}
 	p := Problem{Kind: kind, Seq: rep.FirstBadSeq, Detail: detail}
 	if t != nil {
@@ -356,15 +439,15 @@ func (r *replayer) fail(kind ProblemKind, k uint64, t *Checkpoint, detail string
 
 // pinpoint uses the hints' leaf hashes of m+1..t.Size, once they are proven to hash to
 // the signed root, to find the first message that differs.
-func (r *replayer) pinpoint(t *Checkpoint, k uint64) string {
-	hs, err := r.hints.LeafHashes(r.ctx, r.m+1, t.Size)
+func (r *replayer) pinpoint(tr *track, t *Checkpoint, k uint64) string {
+	hs, err := r.hints.LeafHashes(r.ctx, tr.m+1, t.Size)
 	if err != nil {
 		return fmt.Sprintf(" (could not get the recorded leaf hashes to narrow it down: %v)", err)
 	}
-	if uint64(len(hs)) != t.Size-r.m {
-		return fmt.Sprintf(" (got %d recorded leaf hashes for %d messages: ignored)", len(hs), t.Size-r.m)
+	if uint64(len(hs)) != t.Size-tr.m {
+		return fmt.Sprintf(" (got %d recorded leaf hashes for %d messages: ignored)", len(hs), t.Size-tr.m)
 	}
-	rng := r.clone(r.saved)
+	rng := r.clone(tr.saved)
 	for _, h := range hs {
 		if err := rng.Append(h[:], nil); err != nil {
 			return fmt.Sprintf(" (%v)", err)
@@ -375,13 +458,13 @@ func (r *replayer) pinpoint(t *Checkpoint, k uint64) string {
 		return " (the recorded leaf hashes do not hash to the signed root either: ignored)"
 	}
 	r.rep.Exact = true
-	for i, h := range r.interval {
+	for i, h := range tr.interval {
 		if h != hs[i] {
-			r.rep.FirstBadSeq = r.m + 1 + uint64(i)
+			r.rep.FirstBadSeq = tr.m + 1 + uint64(i)
 			return fmt.Sprintf("; message %d differs from the one the checkpoint signed", r.rep.FirstBadSeq)
 		}
 	}
-	r.rep.FirstBadSeq = r.m + 1 + uint64(len(r.interval))
+	r.rep.FirstBadSeq = tr.m + 1 + uint64(len(tr.interval))
 	if r.rep.FirstBadSeq != k {
 		return fmt.Sprintf("; message %d is the first one not as signed", r.rep.FirstBadSeq)
 	}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -95,10 +97,16 @@ func hintsFrom(t *testing.T, dir string) treeHints {
 }
 
 // A byte flipped in a stored message on disk: the server notices the record's hash is
-// wrong and stops serving the message, which leaves a hole at its sequence (if it served
-// the altered bytes, the root would differ instead). Either way verify fails and names
-// the sequence.
+// wrong and stops serving the message, which leaves a hole at its sequence, or the end of
+// the stream short of the checkpoint when it was the last (if it served the altered
+// bytes, the root would differ instead). Either way verify fails and names the sequence.
 func TestTamperedMessageOnDisk(t *testing.T) {
+	for _, target := range []int{7, 20} {
+		t.Run(fmt.Sprint("seq ", target), func(t *testing.T) { tamperOnDisk(t, target) })
+	}
+}
+
+func tamperOnDisk(t *testing.T, target int) {
 	e := newEnv(t)
 	signer, vkey := testKey(t)
 	ctx := ctxT(t)
@@ -115,7 +123,8 @@ func TestTamperedMessageOnDisk(t *testing.T) {
 	e.s.Shutdown()
 	e.s.WaitForShutdown()
 
-	_, body := event(7)
+	_, body := event(target)
+	marker := []byte(fmt.Sprintf("number %04d", target))
 	blks, _ := filepath.Glob(filepath.Join(e.storeDir, "jetstream", "$G", "streams", ledger.StreamName, "msgs", "*.blk"))
 	flipped := 0
 	for _, f := range blks {
@@ -127,15 +136,15 @@ func TestTamperedMessageOnDisk(t *testing.T) {
 		if i < 0 {
 			continue
 		}
-		j := i + bytes.Index(body, []byte("number 0007")) + len("number 000")
-		b[j] = '8' // still valid JSON: only the title changes
+		j := i + bytes.Index(body, marker) + len(marker) - 1
+		b[j] ^= 0x01 // one digit of the title: still valid JSON
 		if err := os.WriteFile(f, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		flipped++
 	}
 	if flipped != 1 {
-		t.Fatalf("body of event 7 found in %d of %v", flipped, blks)
+		t.Fatalf("body of event %d found in %d of %v", target, flipped, blks)
 	}
 
 	s2 := startServer(t, e.storeDir)
@@ -145,11 +154,14 @@ func TestTamperedMessageOnDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantKind := ProblemRoot
-	m, err := st.GetMsg(ctx, 7)
+	m, err := st.GetMsg(ctx, uint64(target))
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
-		t.Log("the server drops the corrupt message: the stream has a hole at 7")
+		t.Logf("the server drops the corrupt message %d", target)
 		wantKind = ProblemMissing
+		if target == 20 {
+			wantKind = ProblemTruncated
+		}
 	case err != nil:
 		t.Fatal(err)
 	case bytes.Equal(m.Data, body):
@@ -158,16 +170,38 @@ func TestTamperedMessageOnDisk(t *testing.T) {
 		t.Log("the server serves the altered message")
 	}
 
-	rep, err := Verify(ctx, js, vkey, VerifyOptions{})
+	// The checkpointer notices when it restarts on top of a damaged last message, and
+	// refuses to prove a damaged one.
+	c2, err := Open(ctx, Config{JetStream: js, Dir: pdir, Signer: signer, VerifierKey: vkey, Every: 5})
+	if target == 20 {
+		if !errors.Is(err, ErrStateMismatch) {
+			t.Fatalf("checkpointer opened on a stream whose last folded message is damaged: %v", err)
+		}
+	} else {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c2.Prove(ctx, uint64(target)); err == nil {
+			t.Fatal("proved a damaged message")
+		}
+		if _, err := c2.Prove(ctx, 3); err != nil {
+			t.Fatalf("an intact message: %v", err)
+		}
+		c2.Close(ctx)
+	}
+
+	src := JetStreamSource{JS: js, IdleTimeout: 300 * time.Millisecond}
+	rep, err := VerifySource(ctx, src, vkey, VerifyOptions{})
 	if !errors.Is(err, ErrHistoryDiffers) {
 		t.Fatalf("verify of a tampered history: %v", err)
 	}
-	if rep.Problems[0].Kind != wantKind || rep.DiffersAfter >= 7 || rep.FirstBadSeq < 7 || rep.FirstBadSeq > 10 {
-		t.Fatalf("without hints the report must bracket seq 7: %s", rep)
+	tt := uint64(target)
+	if rep.Problems[0].Kind != wantKind || rep.DiffersAfter >= tt || rep.FirstBadSeq < tt || rep.FirstBadSeq > (tt+4)/5*5 {
+		t.Fatalf("without hints the report must bracket seq %d: %s", target, rep)
 	}
-	rep, err = Verify(ctx, js, vkey, VerifyOptions{Hints: hintsFrom(t, pdir)})
-	if !errors.Is(err, ErrHistoryDiffers) || !rep.Exact || rep.FirstBadSeq != 7 || rep.Problems[0].Seq != 7 {
-		t.Fatalf("with the checkpointer's leaf hashes verify must name seq 7: %v\n%s", err, rep)
+	rep, err = VerifySource(ctx, src, vkey, VerifyOptions{Hints: hintsFrom(t, pdir)})
+	if !errors.Is(err, ErrHistoryDiffers) || !rep.Exact || rep.FirstBadSeq != tt || rep.Problems[0].Seq != tt {
+		t.Fatalf("with the checkpointer's leaf hashes verify must name seq %d: %v\n%s", target, err, rep)
 	}
 	t.Logf("%s", rep)
 }
@@ -281,4 +315,52 @@ func treeOf(t *testing.T, js jetstream.JetStream) treeHints {
 		t.Fatal(err)
 	}
 	return treeHints{tr}
+}
+
+// An operator holding the key rewrites message 14 and re-signs a fresh checkpoint stream:
+// the stream alone cannot tell, but an auditor who kept an earlier checkpoint can.
+func TestRewriteResignedIsCaughtByKnownCheckpoints(t *testing.T) {
+	ctx := ctxT(t)
+	g := newEnv(t)
+	signer, vkey := testKey(t)
+	publish(t, g.js, seqs(1, 18)...)
+	gc := startCheckpointer(t, g.js, t.TempDir(), signer, vkey, 5)
+	kept18 := flush(t, gc).Note // the auditor saved this one
+	publish(t, g.js, 19, 20)
+	kept20 := flush(t, gc).Note
+
+	d := newEnv(t)
+	order := seqs(1, 20)
+	order[13] = 99
+	publish(t, d.js, order...)
+	dc := startCheckpointer(t, d.js, t.TempDir(), signer, vkey, 5)
+	flush(t, dc)
+	if rep, err := Verify(ctx, d.js, vkey, VerifyOptions{}); err != nil {
+		t.Fatalf("the re-signed stream is consistent with itself: %v %s", err, rep)
+	}
+
+	// The kept checkpoint of 18 bounds the difference by itself: d's re-signed
+	// checkpoints of 5..15 prove nothing once one of them contradicts it.
+	rep, err := Verify(ctx, d.js, vkey, VerifyOptions{Known: []string{kept18}})
+	if !errors.Is(err, ErrHistoryDiffers) || rep.Problems[0].Kind != ProblemRoot || rep.DiffersAfter != 0 ||
+		rep.FirstBadSeq != 18 || rep.Exact || rep.Verified != 0 || !strings.Contains(rep.Problems[0].Detail, "forked") {
+		t.Fatalf("with a kept checkpoint of 18: %v\n%s", err, rep)
+	}
+	// The liar's leaf hashes do not hash to the kept root; genuine ones name message 14.
+	rep, _ = Verify(ctx, d.js, vkey, VerifyOptions{Known: []string{kept18}, Hints: dc})
+	if rep.Exact {
+		t.Fatalf("the re-signed ledger's hints were believed: %s", rep)
+	}
+	rep, _ = Verify(ctx, d.js, vkey, VerifyOptions{Known: []string{kept18}, Hints: gc})
+	if !rep.Exact || rep.FirstBadSeq != 14 {
+		t.Fatalf("with genuine hints: %s", rep)
+	}
+
+	rep, err = Verify(ctx, d.js, vkey, VerifyOptions{Known: []string{kept20}})
+	if err == nil || rep.Problems[0].Kind != ProblemFork || rep.FirstBadSeq != 20 || rep.DiffersAfter != 0 {
+		t.Fatalf("with a kept checkpoint of 20: %v\n%s", err, rep)
+	}
+	if _, err := Verify(ctx, g.js, vkey, VerifyOptions{Known: []string{kept18, kept20}}); err != nil {
+		t.Fatalf("the genuine ledger with its own kept checkpoints: %v", err)
+	}
 }

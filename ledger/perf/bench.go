@@ -332,7 +332,6 @@ func latency(ctx context.Context, url string, n int) (p50, p99 float64, err erro
 		ds = append(ds, time.Since(start))
 	}
 	slices.Sort(ds)
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	return ms(ds[len(ds)/2]), ms(ds[len(ds)*99/100]), nil
 }
 

@@ -1,0 +1,105 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"compact/ledger"
+)
+
+func auditorOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer auditor-token" {
+			ledger.WriteError(w, http.StatusUnauthorized, "an auditor token is required")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// doctor rewrites the NDJSON of GET /v1/audit/messages with edit (a lying server).
+func doctor(next http.Handler, edit func(lines [][]byte) [][]byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/audit/messages" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		lines := bytes.SplitAfter(rec.Body.Bytes(), []byte("\n"))
+		w.Write(bytes.Join(edit(lines), nil))
+	})
+}
+
+func TestHTTPAudit(t *testing.T) {
+	e := newEnv(t)
+	signer, vkey := testKey(t)
+	ctx := ctxT(t)
+	publish(t, e.js, seqs(1, 12)...)
+	c := startCheckpointer(t, e.js, t.TempDir(), signer, vkey, 5)
+	flush(t, c)
+	mux := http.NewServeMux()
+	Routes(mux, c, auditorOnly)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	anon := &Client{BaseURL: srv.URL}
+	cl := &Client{BaseURL: srv.URL, Token: "auditor-token"}
+
+	if k, err := anon.Key(ctx); err != nil || k != vkey {
+		t.Fatalf("GET /v1/key: %q %v", k, err)
+	}
+	var he *HTTPError
+	if _, err := anon.Checkpoints(ctx); !errors.As(err, &he) || he.Status != http.StatusUnauthorized {
+		t.Fatalf("checkpoints without a token: %v", err)
+	}
+	rep, err := VerifySource(ctx, cl, vkey, VerifyOptions{Hints: cl})
+	if err != nil || rep.Verified != 12 || rep.Checkpoints != 3 {
+		t.Fatalf("verify over HTTP: %v\n%s", err, rep)
+	}
+
+	for _, q := range []struct {
+		entity, id string
+		seq        uint64
+	}{{"", "", 4}, {entities[5%len(entities)], "evt-0005", 0}, {"", "evt-0006", 0}} {
+		doc, err := cl.Proof(ctx, q.entity, q.id, q.seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := VerifyProof(doc, vkey); err != nil {
+			t.Fatalf("proof %+v: %v", q, err)
+		}
+	}
+	if _, err := cl.Proof(ctx, "UNODC", "evt-0005", 0); !errors.As(err, &he) || he.Status != http.StatusNotFound {
+		t.Fatalf("proof of another entity's id: %v", err)
+	}
+
+	// A server that alters message 8 on the way: verify recomputes and catches it, and the
+	// server's own (genuine) leaf hashes name the message.
+	lying := httptest.NewServer(doctor(mux, func(lines [][]byte) [][]byte {
+		var m messageLine
+		json.Unmarshal(lines[7], &m)
+		m.Data = bytes.Replace(m.Data, []byte("0008"), []byte("0009"), 1)
+		b, _ := json.Marshal(m)
+		lines[7] = append(b, '\n')
+		return lines
+	}))
+	defer lying.Close()
+	lc := &Client{BaseURL: lying.URL, Token: "auditor-token"}
+	rep, err = VerifySource(ctx, lc, vkey, VerifyOptions{Hints: lc})
+	if !errors.Is(err, ErrHistoryDiffers) || !rep.Exact || rep.FirstBadSeq != 8 {
+		t.Fatalf("altered message over HTTP: %v\n%s", err, rep)
+	}
+
+	// A server that drops the end of the answer: an error, not a verdict.
+	cut := httptest.NewServer(doctor(mux, func(lines [][]byte) [][]byte { return lines[:len(lines)-2] }))
+	defer cut.Close()
+	_, err = VerifySource(ctx, &Client{BaseURL: cut.URL, Token: "auditor-token"}, vkey, VerifyOptions{})
+	if err == nil || errors.Is(err, ErrHistoryDiffers) || !strings.Contains(err.Error(), "cut short") {
+		t.Fatalf("cut answer: %v", err)
+	}
+}
