@@ -17,6 +17,8 @@ func runBench(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	dir := fs.String("dir", "", "scratch directory (default a new temporary one, removed after)")
 	rebuild := fs.Int("rebuild-events", 0, "events in the rebuilt ledger (default 1,000,000; 100,000 with --quick)")
+	soak := fs.Duration("soak", 0, "instead: publish at --rate for this long while replaying and querying (at most 10m)")
+	rate := fs.Int("rate", 200, "with --soak: events per second")
 	if err := fs.Parse(args); err != nil {
 		return usagef("%v", err)
 	}
@@ -30,6 +32,17 @@ func runBench(ctx context.Context, args []string) error {
 		}
 		defer os.RemoveAll(d)
 		*dir = d
+	}
+	if *soak > 0 {
+		rep, err := perf.Soak(ctx, perf.SoakOptions{Dir: *dir, Rate: *rate, Duration: *soak})
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(os.Stdout).Encode(rep)
+		}
+		fmt.Println(rep)
+		return nil
 	}
 	rep, err := perf.Run(ctx, perf.Options{Dir: *dir, Quick: *quick, RebuildEvents: *rebuild, Progress: func(s string) {
 		fmt.Fprintf(os.Stderr, "compact bench: %s\n", s)
