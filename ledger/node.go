@@ -164,7 +164,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	if n.JS, err = jetstream.New(n.Conn); err != nil {
 		return nil, err
 	}
-	if err := EnsureStreams(ctx, n.JS, StreamOptions{Replicas: cfg.Replicas, Duplicates: cfg.Duplicates}); err != nil {
+	if err := ensureStreamsPatiently(ctx, n.JS, StreamOptions{Replicas: cfg.Replicas, Duplicates: cfg.Duplicates}, cfg.Logger); err != nil {
 		return nil, err
 	}
 	watchCtx, cancel := context.WithCancel(context.Background())
@@ -230,4 +230,29 @@ func (n *Node) ClientURL() string {
 		return n.Server.ClientURL()
 	}
 	return n.cfg.NATSURL
+}
+
+// ensureStreamsPatiently retries EnsureStreams while JetStream does not answer — a cluster
+// that is still electing its meta leader, or a server still starting — for up to two
+// minutes; a real refusal (a changed stream) fails at once.
+func ensureStreamsPatiently(ctx context.Context, js jetstream.JetStream, o StreamOptions, log *slog.Logger) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := EnsureStreams(actx, js, o)
+		cancel()
+		unanswered := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders) ||
+			errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, nats.ErrTimeout)
+		if err == nil || !unanswered || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		if attempt == 1 {
+			log.Info("waiting for JetStream to answer (a cluster electing its leader?)", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }

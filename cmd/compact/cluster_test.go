@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"compact/ledger"
+)
+
+// threeNodeCluster starts three JetStream nats-servers clustered over loopback and returns
+// their client URL list.
+func threeNodeCluster(t *testing.T) string {
+	t.Helper()
+	ports := make([]int, 6)
+	for i := range ports {
+		ports[i] = freePort(t)
+	}
+	var urls []string
+	var wg sync.WaitGroup
+	for i := range 3 {
+		var routes []*url.URL
+		for j := range 3 {
+			if j != i {
+				routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", ports[3+j])})
+			}
+		}
+		opts := &server.Options{
+			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: ports[i],
+			JetStream: true, StoreDir: t.TempDir(), SyncAlways: true,
+			Cluster: server.ClusterOpts{Name: "compact", Host: "127.0.0.1", Port: ports[3+i]},
+			Routes:  routes, NoLog: true, NoSigs: true, MaxPayload: ledger.MaxRequestBytes,
+		}
+		s, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.Start()
+			if !s.ReadyForConnections(30 * time.Second) {
+				t.Error("cluster member not ready")
+			}
+		}()
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
+	}
+	wg.Wait()
+	return strings.Join(urls, ",")
+}
+
+// TestClusterReadReplicas runs the real binary against a 3-node JetStream cluster: one
+// `serve --role ingest --replicas 3` and two `serve --role projections`, each with its own
+// data directory; events published to the ingest process are served, identically, by both
+// read replicas.
+func TestClusterReadReplicas(t *testing.T) {
+	bin := compactBinary(t)
+	natsURL := threeNodeCluster(t)
+	ingestDir := t.TempDir()
+	pub := addEntityCLI(t, bin, ingestDir, "SECRETARIAT", "secretariat")
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	natsFlags := []string{"--nats-url", natsURL}
+	ingest := startChild(t, bin, ingestDir, freePort(t), freePort(t), &logs, &mu, append(natsFlags, "--replicas", "3", "--role", "ingest")...)
+	r1 := startChild(t, bin, t.TempDir(), freePort(t), freePort(t), &logs, &mu, append(natsFlags, "--replicas", "3", "--role", "projections")...)
+	r2 := startChild(t, bin, t.TempDir(), freePort(t), freePort(t), &logs, &mu, append(natsFlags, "--replicas", "3", "--role", "projections")...)
+
+	var batch []string
+	for i := range 200 {
+		batch = append(batch, fmt.Sprintf(`{"specversion":"1.0","id":"fp-%d","source":"/entities/SECRETARIAT","type":"compact.focal_point.registered","time":"2025-06-01T00:00:00Z","data":{"focal_point":"fp-%d","represents":{"state":%q},"date":"2025-06-%02d"}}`,
+			i, i, []string{"MAR", "NGA", "IRQ", "JOR", "KAZ"}[i%5], 1+i%28))
+	}
+	req, _ := http.NewRequest("POST", ingest.httpURL+"/v1/events", strings.NewReader("["+strings.Join(batch, ",")+"]"))
+	req.Header.Set("Content-Type", ledger.MediaBatch)
+	req.Header.Set("Authorization", "Bearer "+pub.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("publish to the ingest process: %d %s", resp.StatusCode, body)
+	}
+
+	counters := func(c *child) (map[string]any, bool) {
+		resp, err := http.Get(c.httpURL + "/v1/counters?as_of=2025-06-30")
+		if err != nil {
+			return nil, false
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		if json.NewDecoder(resp.Body).Decode(&m) != nil {
+			return nil, false
+		}
+		return m, m["seq"] == float64(200)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		a, okA := counters(r1)
+		b, okB := counters(r2)
+		if okA && okB {
+			if fmt.Sprint(a) != fmt.Sprint(b) {
+				t.Fatalf("the read replicas differ:\n%v\n%v", a, b)
+			}
+			if a["focal_points"] != float64(200) || a["member_states"] != float64(5) {
+				t.Fatalf("counters %v, want 200 focal points of 5 Member States", a)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			mu.Lock()
+			defer mu.Unlock()
+			t.Fatalf("the read replicas did not both reach seq 200: %v / %v\n%s", a, b, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
