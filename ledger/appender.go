@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -153,7 +154,7 @@ func NewAppender(ctx context.Context, cfg AppenderConfig) (*Appender, error) {
 	if a.last, err = cfg.Index.Last(); err != nil {
 		return nil, err
 	}
-	if err := a.catchUp(ctx); err != nil {
+	if err := a.catchUp(ctx, 0); err != nil {
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -274,7 +275,12 @@ func (a *Appender) commit(ctx context.Context, batch []*pendingEvent) {
 		}
 		// Someone else wrote, or we do not know whether our batch landed: either way the
 		// stream is the truth. Catch up, then judge the same events again.
-		cerr := a.catchUp(ctx)
+		var atLeast uint64
+		if conflict {
+			// The stream holds more than we knew: wait for a view that shows it.
+			atLeast = max(a.last+1, conflictSeq(apiErr))
+		}
+		cerr := a.catchUp(ctx, atLeast)
 		if conflict && !uncertain {
 			// A refused conditional append stored nothing: whatever the catch-up found
 			// was written by someone else, and a match is a true duplicate.
@@ -530,6 +536,17 @@ func (a *Appender) publishPipelined(ctx context.Context, ps []*pendingEvent) (ui
 	return last, nil
 }
 
+// conflictSeq is the stream's last sequence as a refused conditional append reports it
+// ("wrong last sequence: 96"), 0 when it does not say.
+func conflictSeq(e *jetstream.APIError) uint64 {
+	if e == nil || e.ErrorCode != errCodeWrongLastSeq {
+		return 0
+	}
+	_, n, _ := strings.Cut(e.Description, ": ")
+	seq, _ := strconv.ParseUint(n, 10, 64)
+	return seq
+}
+
 type pubAckResponse struct {
 	Seq   uint64              `json:"seq"`
 	Count int                 `json:"count"`
@@ -550,23 +567,37 @@ func parsePubAck(b []byte) (uint64, error) {
 	return r.Seq, nil
 }
 
-// catchUp folds every message after a.last into the index.
-func (a *Appender) catchUp(ctx context.Context) error {
+// catchUp folds every message after a.last into the index, up to at least atLeast.
+//
+// On a cluster, a replica that is a step behind may answer the stream info while the stream
+// elects a leader or takes on a new member; a conditional append refused with "wrong last
+// sequence: N" says how far the stream really goes, and catchUp waits for a view that far.
+func (a *Appender) catchUp(ctx context.Context, atLeast uint64) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*a.cfg.Timeout)
 	defer cancel()
-	stream, err := a.js.Stream(ctx, StreamName)
-	if err != nil {
-		return fmt.Errorf("dedup index catch-up: %w", err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("dedup index catch-up: %w", err)
-	}
-	end := info.State.LastSeq
-	if end <= a.last {
+	var (
+		stream jetstream.Stream
+		end    uint64
+	)
+	for {
+		s, info, err := a.streamInfo(ctx)
+		if err != nil {
+			return fmt.Errorf("dedup index catch-up: %w", err)
+		}
+		stream, end = s, info.State.LastSeq
 		if end < a.last {
 			return fmt.Errorf("the stream ends at %d but the dedup index has seen %d: the stream was replaced or truncated; refusing to append (run compact verify)", end, a.last)
 		}
+		if end >= atLeast {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("dedup index catch-up: the stream reports last sequence %d, the append was refused for one past %d: %w", end, atLeast-1, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if end == a.last {
 		return nil
 	}
 	n, err := a.foldRange(ctx, stream, a.last+1, end)
@@ -577,10 +608,47 @@ func (a *Appender) catchUp(ctx context.Context) error {
 	return nil
 }
 
+// streamInfo asks for the stream's state (see askAgain).
+func (a *Appender) streamInfo(ctx context.Context) (stream jetstream.Stream, info *jetstream.StreamInfo, err error) {
+	err = askAgain(ctx, func(ctx context.Context) error {
+		if stream, err = a.js.Stream(ctx, StreamName); err != nil {
+			return err
+		}
+		info, err = stream.Info(ctx)
+		return err
+	})
+	return stream, info, err
+}
+
+// askAgain makes a JetStream API request, asking again every couple of seconds until ctx
+// ends: while a cluster elects a new meta or stream leader a request can go unanswered, and
+// waiting out the whole of ctx on it would stall every publisher long after the election.
+func askAgain(ctx context.Context, request func(context.Context) error) error {
+	const askEvery = 2 * time.Second
+	for {
+		actx, cancel := context.WithTimeout(ctx, askEvery)
+		err := request(actx)
+		unanswered := errors.Is(actx.Err(), context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders)
+		cancel()
+		if err == nil || !unanswered || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 func (a *Appender) foldRange(ctx context.Context, stream jetstream.Stream, from, to uint64) (int, error) {
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   from,
+	var cons jetstream.Consumer
+	err := askAgain(ctx, func(ctx context.Context) (err error) {
+		cons, err = stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+			DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:   from,
+		})
+		return err
 	})
 	if err != nil {
 		return 0, err

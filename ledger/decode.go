@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"mime"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -21,6 +22,8 @@ const (
 	// MaxRequestBytes is the largest request body (HTTP) or message (NATS) the ingest takes.
 	MaxRequestBytes = 8 << 20
 )
+
+var utf8BOM = []byte("\xef\xbb\xbf")
 
 var (
 	idPattern      = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
@@ -78,6 +81,12 @@ func Decode(raw []byte, p Principal, v *schemas.Validator) (*Candidate, *FieldEr
 		return nil, invalid("", "not valid UTF-8")
 	}
 	trimmed := bytes.TrimSpace(raw)
+	if bytes.HasPrefix(trimmed, utf8BOM) {
+		return nil, invalid("", "starts with a byte order mark (U+FEFF): send UTF-8 JSON without one")
+	}
+	if i := bytes.IndexByte(trimmed, 0); i >= 0 {
+		return nil, invalid("", "a NUL byte at byte %d: JSON text never holds one (send UTF-8, not UTF-16)", i)
+	}
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, invalid("", "an event must be a JSON object (a CloudEvent in structured mode)")
 	}
@@ -89,6 +98,9 @@ func Decode(raw []byte, p Principal, v *schemas.Validator) (*Candidate, *FieldEr
 	}
 	if dec.More() || dec.InputOffset() != int64(len(trimmed)) {
 		return nil, invalid("", "trailing data after the event object")
+	}
+	if fe := checkInterop(trimmed); fe != nil {
+		return nil, fe
 	}
 	if fe := checkEnvelope(&ev, p); fe != nil {
 		return nil, fe
@@ -135,7 +147,7 @@ func checkEnvelope(ev *Event, p Principal) *FieldError {
 		return invalid("/type", "required")
 	}
 	if !schemas.Known(ev.Type) {
-		return invalid("/type", "unknown event type %q (the types are in schemas/)", ev.Type)
+		return invalid("/type", "unknown event type %s (the types are in schemas/)", quoteShort(ev.Type))
 	}
 	if !p.Role.CanPublish() {
 		return forbidden("/type", "role %s may not publish events", p.Role)
@@ -192,8 +204,10 @@ func decodeError(err error) *FieldError {
 		return invalid("/"+strings.ReplaceAll(te.Field, ".", "/"), "must be a %s", jsonKind(te.Type.Kind().String()))
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		name = strings.Trim(name, `"`)
-		return invalid("/"+name, "unknown attribute: the ledger takes specversion, id, source, type, subject, time, datacontenttype, dataschema and data")
+		if n, err := strconv.Unquote(name); err == nil {
+			name = n
+		}
+		return invalid("/"+pointerToken(name), "%s", unknownAttribute)
 	}
 	return invalid("", "not valid JSON: %s", jsonErrorText(err))
 }
@@ -212,6 +226,9 @@ func jsonKind(k string) string {
 func jsonErrorText(err error) string {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
+		if strings.HasSuffix(se.Error(), "exceeded max depth") {
+			return fmt.Sprintf("nested more than 10000 levels deep (at byte %d)", se.Offset)
+		}
 		return fmt.Sprintf("%s (at byte %d)", strings.TrimPrefix(se.Error(), "json: "), se.Offset)
 	}
 	return strings.TrimPrefix(err.Error(), "json: ")

@@ -62,8 +62,14 @@ func addEntity(t testing.TB, n *ledger.Node, dir, entity string, role ledger.Rol
 	deadline = time.Now().Add(10 * time.Second)
 	for {
 		nc, err := connectAs(n, creds)
-		if err == nil {
+		if err == nil && role.CanPublish() {
+			// Connecting works once the account exists; the ingest import a moment later.
+			_, err = nc.Request(ledger.IngestSubjectPrefix+entity, []byte("[]"), time.Second)
+		}
+		if nc != nil {
 			nc.Close()
+		}
+		if err == nil {
 			return creds
 		}
 		if time.Now().After(deadline) {
