@@ -19,6 +19,7 @@ func runBench(ctx context.Context, args []string) error {
 	rebuild := fs.Int("rebuild-events", 0, "events in the rebuilt ledger (default 1,000,000; 100,000 with --quick)")
 	soak := fs.Duration("soak", 0, "instead: publish at --rate for this long while replaying and querying (at most 10m)")
 	rate := fs.Int("rate", 200, "with --soak: events per second")
+	scaling := fs.Bool("scaling", false, "instead: ingest rate and query latency as the ledger grows from 10,000 to 1,000,000 events (100,000 with --quick)")
 	if err := fs.Parse(args); err != nil {
 		return usagef("%v", err)
 	}
@@ -43,6 +44,25 @@ func runBench(ctx context.Context, args []string) error {
 		}
 		fmt.Println(rep)
 		return nil
+	}
+	if *scaling {
+		sizes := []int{10_000, 100_000, 1_000_000}
+		if *quick {
+			sizes = sizes[:2]
+		}
+		points, err := perf.Scaling(ctx, *dir, sizes, func(s string) { fmt.Fprintf(os.Stderr, "compact bench: %s\n", s) })
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(os.Stdout).Encode(points)
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "ledger events\tingest events/s\treview p50 ms\treview p99 ms\tcounters p99 ms\t")
+		for _, p := range points {
+			fmt.Fprintf(tw, "%d\t%.0f\t%.2f\t%.2f\t%.2f\t\n", p.LedgerEvents, p.IngestEventsPerS, p.ReviewP50Ms, p.ReviewP99Ms, p.CountersP99Ms)
+		}
+		return tw.Flush()
 	}
 	rep, err := perf.Run(ctx, perf.Options{Dir: *dir, Quick: *quick, RebuildEvents: *rebuild, Progress: func(s string) {
 		fmt.Fprintf(os.Stderr, "compact bench: %s\n", s)

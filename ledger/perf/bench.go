@@ -25,6 +25,7 @@ import (
 	"compact/ledger"
 	"compact/projections"
 	"compact/projections/render"
+	"compact/schemas/demo"
 )
 
 // Options size a bench run.
@@ -178,9 +179,13 @@ func benchReadSide(ctx context.Context, o Options, sz sizes, rep *Report, say fu
 	if _, err := js.CreateStream(ctx, ledger.StreamConfig(ledger.StreamOptions{})); err != nil {
 		return err
 	}
-	say(fmt.Sprintf("filling a ledger of %d events", sz.rebuild))
+	say(fmt.Sprintf("filling a ledger of %d events: the demo's, then a synthetic history", sz.rebuild))
+	nDemo, err := fillDemo(ctx, nc)
+	if err != nil {
+		return err
+	}
 	h := NewHistory(1)
-	if err := fill(ctx, nc, h, sz.rebuild); err != nil {
+	if err := fill(ctx, nc, h, sz.rebuild-nDemo); err != nil {
 		return err
 	}
 	rep.RebuildEvents = sz.rebuild
@@ -234,6 +239,40 @@ func benchReadSide(ctx context.Context, o Options, sz sizes, rep *Report, say fu
 		return err
 	}
 	return nil
+}
+
+// fillDemo appends the demo dataset (the May–June 2025 review's events) to COMPACT in one
+// atomic batch per 1,000, and returns how many it appended.
+func fillDemo(ctx context.Context, nc *nats.Conn) (int, error) {
+	evs, err := demo.Events()
+	if err != nil {
+		return 0, err
+	}
+	for start := 0; start < len(evs); start += 1000 {
+		chunk := evs[start:min(start+1000, len(evs))]
+		id := fmt.Sprintf("demo-%d", start)
+		for i, ev := range chunk {
+			e, err := ledger.DecodeStored(ev)
+			if err != nil {
+				return 0, err
+			}
+			m := nats.NewMsg(e.Subject())
+			m.Data = ev
+			m.Header.Set("Nats-Batch-Id", id)
+			m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
+			if i < len(chunk)-1 {
+				if err := nc.PublishMsg(m); err != nil {
+					return 0, err
+				}
+				continue
+			}
+			m.Header.Set("Nats-Batch-Commit", "1")
+			if _, err := nc.RequestMsgWithContext(ctx, m); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return len(evs), nil
 }
 
 // fill appends n generated events to COMPACT in atomic batches of 1,000.

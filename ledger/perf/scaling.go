@@ -1,0 +1,133 @@
+package perf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+
+	"compact/ledger"
+	"compact/projections"
+	"compact/projections/render"
+)
+
+// ScalingPoint is what one ledger size measured.
+type ScalingPoint struct {
+	LedgerEvents     int     `json:"ledger_events"`
+	IngestEventsPerS float64 `json:"ingest_events_per_s"`
+	ReviewP50Ms      float64 `json:"review_p50_ms"`
+	ReviewP99Ms      float64 `json:"review_p99_ms"`
+	CountersP99Ms    float64 `json:"counters_p99_ms"`
+}
+
+// Scaling grows one ledger through sizes (e.g. 10,000 → 1,000,000 events of the History
+// mix) and, at each, measures ingest through the whole path (64 publishers, 16 events per
+// request; the dedup index holds every id of the ledger) and the review and counters
+// query latency over HTTP: the figures should stay flat as the ledger grows.
+func Scaling(ctx context.Context, dir string, sizes []int, progress func(string)) ([]ScalingPoint, error) {
+	if dir == "" || len(sizes) == 0 {
+		return nil, errors.New("perf: Scaling needs a directory and sizes")
+	}
+	say := func(s string) {
+		if progress != nil {
+			progress(s)
+		}
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	nodeDir := filepath.Join(dir, "scaling")
+	creds, err := ledger.AddEntity(nodeDir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher)
+	if err != nil {
+		return nil, err
+	}
+	node, err := ledger.StartNode(ctx, ledger.NodeConfig{DataDir: nodeDir, Listen: "127.0.0.1:-1", Ingest: true, Logger: quiet})
+	if err != nil {
+		return nil, err
+	}
+	defer node.Close(context.Background())
+	views, err := projections.Open(ctx, projections.Config{Dir: filepath.Join(nodeDir, "views"), JS: node.JS, NC: node.Conn, DisableFeed: true})
+	if err != nil {
+		return nil, err
+	}
+	defer views.Close(context.Background())
+	if err := views.Start(ctx); err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	views.Routes(mux, nil)
+	render.Routes(mux, views, nil)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	conns, err := entityConns(node.ClientURL(), creds.NKeySeed, 64)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}()
+
+	say("publishing the demo dataset (the May-June 2025 review)")
+	if err := node.LoadDemo(ctx, quiet); err != nil {
+		return nil, err
+	}
+	h := NewHistory(7)
+	var out []ScalingPoint
+	lastSeq := func() (uint64, error) {
+		st, err := node.JS.Stream(ctx, ledger.StreamName)
+		if err != nil {
+			return 0, err
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			return 0, err
+		}
+		return info.State.LastSeq, nil
+	}
+	for round, size := range sizes {
+		cur, err := lastSeq()
+		if err != nil {
+			return nil, err
+		}
+		if uint64(size) > cur {
+			say(fmt.Sprintf("growing the ledger to %d events", size))
+			// History goes in through JetStream directly (fast); the dedup index learns
+			// every id of it when the next append finds the stream longer than it knew.
+			if err := fill(ctx, node.Conn, h, size-int(cur)); err != nil {
+				return nil, err
+			}
+		}
+		last, err := lastSeq()
+		if err != nil {
+			return nil, err
+		}
+		if err := views.WaitFor(ctx, last); err != nil {
+			return nil, err
+		}
+		// One warm-up request lets the index catch up with the fill before the clock runs.
+		warm := fmt.Sprintf("warm-%d", round)
+		if _, err := Ingest(ctx, conns[:1], "UNODC", func(int) []byte { return Event("UNODC", warm) }, 1, 1, 1); err != nil {
+			return nil, err
+		}
+		say(fmt.Sprintf("measuring at %d events", size))
+		prefix := "scale" + strconv.Itoa(round) + "-"
+		r, err := Ingest(ctx, conns, "UNODC", func(i int) []byte { return Event("UNODC", prefix+strconv.Itoa(i)) }, 20_000, 64, 16)
+		if err != nil {
+			return nil, err
+		}
+		p := ScalingPoint{LedgerEvents: int(last), IngestEventsPerS: r.PerSecond()}
+		if p.ReviewP50Ms, p.ReviewP99Ms, err = latency(ctx, srv.URL+"/v1/reviews/2025-05", 500); err != nil {
+			return nil, err
+		}
+		if _, p.CountersP99Ms, err = latency(ctx, srv.URL+"/v1/counters?as_of=2025-06-30", 500); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
