@@ -10,19 +10,8 @@ import (
 	"os"
 
 	"compact/projections"
+	"compact/projections/render"
 )
-
-// counterLabels are the review's labels of the counters.
-var counterLabels = map[string]string{
-	"entities":            "Compact entities",
-	"member_states":       "Member States",
-	"organizations":       "International & regional organizations",
-	"focal_points":        "Total focal points",
-	"documents_shared":    "Documents shared",
-	"virtual_visits":      "Virtual visits to the CT Platform",
-	"ta_recommendations":  "CTED TA recommendations",
-	"country_assessments": "CTED country assessments",
-}
 
 func runCounters(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("counters", flag.ContinueOnError)
@@ -68,7 +57,7 @@ func runCounters(ctx context.Context, args []string) error {
 	fmt.Printf("Compact in numbers as of %s (ledger sequence %d)\n\n", cs.AsOf, cs.Seq)
 	for _, name := range projections.CounterNames {
 		v, _ := m[name].(float64)
-		fmt.Printf("%10s  %s\n", thousands(int64(v)), counterLabels[name])
+		fmt.Printf("%10s  %s\n", thousands(int64(v)), render.CounterLabel(name))
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -90,19 +89,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep := &Report{Cores: numCPU(), MeasuredAt: time.Now().UTC().Format(time.RFC3339),
 		DurabilityStatement: "every durable figure is acknowledged after fsync (server SyncAlways; Pebble Sync)"}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-
-	// The ledger node: embedded server with SyncAlways, per-entity accounts, ingest service.
-	nodeDir := filepath.Join(o.Dir, "node")
-	creds, err := ledger.AddEntity(nodeDir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher)
+	rg, err := newRig(ctx, filepath.Join(o.Dir, "node"), 64, false)
 	if err != nil {
 		return nil, err
 	}
-	node, err := ledger.StartNode(ctx, ledger.NodeConfig{DataDir: nodeDir, Listen: "127.0.0.1:-1", Ingest: true, Logger: quiet})
-	if err != nil {
-		return nil, err
-	}
-	defer node.Close(context.Background())
+	defer rg.Close()
+	node, conns := rg.node, rg.conns
 	raw := ledger.StreamConfig(ledger.StreamOptions{})
 	raw.Name, raw.Subjects = "RAW", []string{"raw.>"}
 	if _, err := node.JS.CreateStream(ctx, raw); err != nil {
@@ -127,15 +119,6 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep.RawNonDurablePerS = r.PerSecond()
 
-	conns, err := entityConns(node.ClientURL(), creds.NKeySeed, 64)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		for _, nc := range conns {
-			nc.Close()
-		}
-	}()
 	run := 0
 	ingest := func(n, publishers, per int) (Result, error) {
 		run++
@@ -241,35 +224,24 @@ func benchReadSide(ctx context.Context, o Options, sz sizes, rep *Report, say fu
 	return nil
 }
 
-// fillDemo appends the demo dataset (the May–June 2025 review's events) to COMPACT in one
-// atomic batch per 1,000, and returns how many it appended.
+// fillDemo appends the demo dataset (the May–June 2025 review's events) to COMPACT in
+// atomic batches of 1,000, and returns how many it appended.
 func fillDemo(ctx context.Context, nc *nats.Conn) (int, error) {
 	evs, err := demo.Events()
 	if err != nil {
 		return 0, err
 	}
 	for start := 0; start < len(evs); start += 1000 {
-		chunk := evs[start:min(start+1000, len(evs))]
-		id := fmt.Sprintf("demo-%d", start)
-		for i, ev := range chunk {
+		var msgs []*nats.Msg
+		for _, ev := range evs[start:min(start+1000, len(evs))] {
 			e, err := ledger.DecodeStored(ev)
 			if err != nil {
 				return 0, err
 			}
-			m := nats.NewMsg(e.Subject())
-			m.Data = ev
-			m.Header.Set("Nats-Batch-Id", id)
-			m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
-			if i < len(chunk)-1 {
-				if err := nc.PublishMsg(m); err != nil {
-					return 0, err
-				}
-				continue
-			}
-			m.Header.Set("Nats-Batch-Commit", "1")
-			if _, err := nc.RequestMsgWithContext(ctx, m); err != nil {
-				return 0, err
-			}
+			msgs = append(msgs, &nats.Msg{Subject: e.Subject(), Data: ev})
+		}
+		if err := appendAtomic(ctx, nc, msgs); err != nil {
+			return 0, err
 		}
 	}
 	return len(evs), nil
@@ -278,26 +250,15 @@ func fillDemo(ctx context.Context, nc *nats.Conn) (int, error) {
 // fill appends n generated events to COMPACT in atomic batches of 1,000.
 func fill(ctx context.Context, nc *nats.Conn, h *History, n int) error {
 	for done := 0; done < n; {
-		k := min(1000, n-done)
-		id := fmt.Sprintf("fill-%d", done)
-		for i := 1; i <= k; i++ {
+		msgs := make([]*nats.Msg, min(1000, n-done))
+		for i := range msgs {
 			entity, ev := h.Next()
-			m := nats.NewMsg(ledger.EventSubject(entity, typeOf(ev)))
-			m.Data = ev
-			m.Header.Set("Nats-Batch-Id", id)
-			m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i))
-			if i < k {
-				if err := nc.PublishMsg(m); err != nil {
-					return err
-				}
-				continue
-			}
-			m.Header.Set("Nats-Batch-Commit", "1")
-			if _, err := nc.RequestMsgWithContext(ctx, m); err != nil {
-				return err
-			}
+			msgs[i] = &nats.Msg{Subject: ledger.EventSubject(entity, typeOf(ev)), Data: ev}
 		}
-		done += k
+		if err := appendAtomic(ctx, nc, msgs); err != nil {
+			return err
+		}
+		done += len(msgs)
 	}
 	return nil
 }

@@ -62,13 +62,22 @@ func RawAtomicBatches(ctx context.Context, nc *nats.Conn, subject string, body [
 
 // AtomicBatch publishes k copies of body as one atomic batch and waits for the commit.
 func AtomicBatch(ctx context.Context, nc *nats.Conn, subject string, body []byte, k int) error {
+	msgs := make([]*nats.Msg, k)
+	for i := range msgs {
+		msgs[i] = &nats.Msg{Subject: subject, Data: body}
+	}
+	return appendAtomic(ctx, nc, msgs)
+}
+
+// appendAtomic appends msgs (at most 1,000) as one JetStream atomic batch and waits for
+// the commit's acknowledgement.
+func appendAtomic(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) error {
 	id := nuid.Next()
-	for i := 1; i <= k; i++ {
-		m := nats.NewMsg(subject)
-		m.Data = body
+	for i, m := range msgs {
+		m.Header = nats.Header{}
 		m.Header.Set("Nats-Batch-Id", id)
-		m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i))
-		if i < k {
+		m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
+		if i < len(msgs)-1 {
 			if err := nc.PublishMsg(m); err != nil {
 				return err
 			}

@@ -6,14 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strconv"
-
-	"compact/ledger"
-	"compact/projections"
-	"compact/projections/render"
 )
 
 // ScalingPoint is what one ledger size measured.
@@ -38,39 +32,13 @@ func Scaling(ctx context.Context, dir string, sizes []int, progress func(string)
 			progress(s)
 		}
 	}
+	r, err := newRig(ctx, filepath.Join(dir, "scaling"), 64, true)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	node, views, srv, conns := r.node, r.views, r.srv, r.conns
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	nodeDir := filepath.Join(dir, "scaling")
-	creds, err := ledger.AddEntity(nodeDir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher)
-	if err != nil {
-		return nil, err
-	}
-	node, err := ledger.StartNode(ctx, ledger.NodeConfig{DataDir: nodeDir, Listen: "127.0.0.1:-1", Ingest: true, Logger: quiet})
-	if err != nil {
-		return nil, err
-	}
-	defer node.Close(context.Background())
-	views, err := projections.Open(ctx, projections.Config{Dir: filepath.Join(nodeDir, "views"), JS: node.JS, NC: node.Conn, DisableFeed: true})
-	if err != nil {
-		return nil, err
-	}
-	defer views.Close(context.Background())
-	if err := views.Start(ctx); err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	views.Routes(mux, nil)
-	render.Routes(mux, views, nil)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	conns, err := entityConns(node.ClientURL(), creds.NKeySeed, 64)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		for _, nc := range conns {
-			nc.Close()
-		}
-	}()
 
 	say("publishing the demo dataset (the May-June 2025 review)")
 	if err := node.LoadDemo(ctx, quiet); err != nil {
@@ -78,19 +46,8 @@ func Scaling(ctx context.Context, dir string, sizes []int, progress func(string)
 	}
 	h := NewHistory(7)
 	var out []ScalingPoint
-	lastSeq := func() (uint64, error) {
-		st, err := node.JS.Stream(ctx, ledger.StreamName)
-		if err != nil {
-			return 0, err
-		}
-		info, err := st.Info(ctx)
-		if err != nil {
-			return 0, err
-		}
-		return info.State.LastSeq, nil
-	}
 	for round, size := range sizes {
-		cur, err := lastSeq()
+		cur, err := r.lastSeq(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -102,7 +59,7 @@ func Scaling(ctx context.Context, dir string, sizes []int, progress func(string)
 				return nil, err
 			}
 		}
-		last, err := lastSeq()
+		last, err := r.lastSeq(ctx)
 		if err != nil {
 			return nil, err
 		}

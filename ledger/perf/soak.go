@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -16,8 +14,6 @@ import (
 	"time"
 
 	"compact/ledger"
-	"compact/projections"
-	"compact/projections/render"
 )
 
 // SoakOptions size a soak run.
@@ -62,44 +58,12 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakReport, error) {
 		o.Duration = 30 * time.Second
 	}
 	o.Duration = min(o.Duration, 10*time.Minute)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := filepath.Join(o.Dir, "soak")
-	pub, err := ledger.AddEntity(dir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher)
+	rg, err := newRig(ctx, filepath.Join(o.Dir, "soak"), 16, true)
 	if err != nil {
 		return nil, err
 	}
-	aud, err := ledger.AddEntity(dir, "AUDITOR", "Auditor", ledger.RoleAuditor)
-	if err != nil {
-		return nil, err
-	}
-	node, err := ledger.StartNode(ctx, ledger.NodeConfig{DataDir: dir, Listen: "127.0.0.1:-1", Ingest: true, Logger: quiet})
-	if err != nil {
-		return nil, err
-	}
-	defer node.Close(context.Background())
-	views, err := projections.Open(ctx, projections.Config{Dir: filepath.Join(dir, "views"), JS: node.JS, NC: node.Conn})
-	if err != nil {
-		return nil, err
-	}
-	defer views.Close(context.Background())
-	if err := views.Start(ctx); err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	views.Routes(mux, nil)
-	render.Routes(mux, views, nil)
-	(&ledger.HTTPHandlers{Ingester: node.Ingester, Auth: &ledger.Auth{Registry: node.Registry}, JS: node.JS, Logger: quiet}).Routes(mux)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	conns, err := entityConns(node.ClientURL(), pub.NKeySeed, 16)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		for _, nc := range conns {
-			nc.Close()
-		}
-	}()
+	defer rg.Close()
+	node, views, srv, conns, aud := rg.node, rg.views, rg.srv, rg.conns, rg.aud
 
 	rep := &SoakReport{Rate: o.Rate}
 	runCtx, cancel := context.WithTimeout(ctx, o.Duration)

@@ -22,6 +22,9 @@ var counterLabels = map[string]string{
 	"country_assessments": "CTED country assessments",
 }
 
+// CounterLabel is a counter's label as the review prints it ("Total focal points").
+func CounterLabel(name string) string { return counterLabels[name] }
+
 // Headings the renderers print around the sections the review view supplies.
 const (
 	numbersHeading   = "Counter-Terrorism Compact in numbers"
