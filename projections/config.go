@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,10 +25,18 @@ type Config struct {
 	NC *nats.Conn
 	// Stream is the ledger stream; default ledger.StreamName.
 	Stream string
-	// BatchMaxCount bounds the events applied in one Pebble batch; default 1000.
+	// BatchMaxCount bounds the events applied in one Pebble batch; default 10,000. A view
+	// catching up (a rebuild, a restart after a pause) fills its batches up to it or to
+	// BatchMaxBytes, so that a commit and its fsync serve thousands of events.
 	BatchMaxCount int
-	// BatchMaxWait bounds how long a batch waits for more events after its first; default 50ms.
+	// BatchMaxBytes bounds the message bytes applied in one Pebble batch; default 4 MiB.
+	BatchMaxBytes int
+	// BatchMaxWait bounds how long a batch waits for more events after its first when the
+	// view is at the head of the stream (live); default 50ms. A view catching up never waits.
 	BatchMaxWait time.Duration
+	// FS is the filesystem of the Pebble store; default the disk. Tests give a crash-simulating
+	// one (pebble's vfs.NewCrashableMem).
+	FS vfs.FS
 	// Logger; default discards.
 	Logger *slog.Logger
 	// Registry receives the views' Prometheus metrics; nil keeps them unregistered.
@@ -44,16 +53,19 @@ type Config struct {
 	Until time.Time
 
 	// testHook, when set, is called at "applied" (batch written, not committed) and "committed"
-	// (committed, change message not yet sent); an error aborts the follower's run loop as a
-	// crash would.
-	testHook func(view, point string) error
+	// (committed, change message not yet sent) with the batch's checkpoint; an error aborts the
+	// group's run loop as a crash would.
+	testHook func(view, point string, seq uint64) error
+	// testUntilSeq, with Until, also stops a build as known after this sequence.
+	testUntilSeq uint64
 	// testVersions overrides the projections' versions, to test the start-up rebuild.
 	testVersions map[string]int
 }
 
 // Default values of Config.
 const (
-	DefaultBatchMaxCount = 1000
+	DefaultBatchMaxCount = 10_000
+	DefaultBatchMaxBytes = 4 << 20
 	DefaultBatchMaxWait  = 50 * time.Millisecond
 	DefaultFeedBucket    = "COMPACT_VIEWS"
 )
@@ -68,6 +80,9 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.BatchMaxCount == 0 {
 		c.BatchMaxCount = DefaultBatchMaxCount
+	}
+	if c.BatchMaxBytes == 0 {
+		c.BatchMaxBytes = DefaultBatchMaxBytes
 	}
 	if c.BatchMaxWait == 0 {
 		c.BatchMaxWait = DefaultBatchMaxWait
@@ -95,6 +110,8 @@ func (c *Config) Validate() error {
 		return bad("JS is nil: give a jetstream.JetStream connected to the ledger's NATS")
 	case c.BatchMaxCount < 1:
 		return bad("BatchMaxCount is %d: it must be at least 1", c.BatchMaxCount)
+	case c.BatchMaxBytes < 1:
+		return bad("BatchMaxBytes is %d: it must be at least 1", c.BatchMaxBytes)
 	case c.BatchMaxWait < 0:
 		return bad("BatchMaxWait is %v: it must not be negative", c.BatchMaxWait)
 	case c.FeedReplicas < 1 || c.FeedReplicas > 5:

@@ -200,23 +200,12 @@ func (p *countersView) save(tx *Tx, source, id string, c contribution) error {
 // field relative to data.
 func contributionOf(typ string, raw json.RawMessage, seq uint64) (contribution, error) {
 	var c contribution
-	var d struct {
-		Entity     string  `json:"entity"`
-		Status     string  `json:"status"`
-		Date       string  `json:"date"`
-		FocalPoint string  `json:"focal_point"`
-		Represents *Actor  `json:"represents"`
-		From       string  `json:"from"`
-		To         string  `json:"to"`
-		Count      *int64  `json:"count"`
-		Purpose    string  `json:"purpose"`
-		Start      string  `json:"start"`
-		Organizers []Actor `json:"organizers"`
-		Counter    string  `json:"counter"`
-		Value      *int64  `json:"value"`
-	}
-	if err := decodeData(raw, &d); err != nil {
-		return c, err
+	var d countingData
+	if len(raw) == 0 || raw[0] != '{' || !fastCounting(raw, &d) {
+		d = countingData{}
+		if err := decodeData(raw, &d); err != nil {
+			return c, err
+		}
 	}
 	date := func(field, v string) error {
 		if _, err := dayIndex(v); err != nil {
@@ -372,6 +361,30 @@ type tlRow struct {
 }
 
 func loadTimeline(tx *Tx, ns byte, subj string) ([]tlRow, error) {
+	return tx.memo.tl.load(tx, ns, subj)
+}
+
+// memoMaxRows bounds each of the counters' memos (timelines, actor rows): past it the memo is
+// dropped and filled again from Pebble as it is read. A timeline row costs about 130 bytes of
+// memory with its subject, so the bound keeps each memo under about 70 MB.
+var memoMaxRows = 1 << 19
+
+// timelineMemo holds the timelines of the entities and focal points the follower read or wrote.
+type timelineMemo struct {
+	complete bool
+	subj     map[string][]tlRow // ns + subject → rows in key order
+	rows     int
+}
+
+func (m *timelineMemo) init(empty bool) {
+	m.complete, m.subj, m.rows = empty, map[string][]tlRow{}, 0
+}
+
+func (m *timelineMemo) load(tx *Tx, ns byte, subj string) ([]tlRow, error) {
+	k := string(ns) + subj
+	if rows, ok := m.subj[k]; ok || m.complete {
+		return rows, nil
+	}
 	p := tlPrefix(ns, subj)
 	var rows []tlRow
 	err := tx.Scan(p, prefixEnd(p), func(k, v []byte) (bool, error) {
@@ -381,7 +394,55 @@ func loadTimeline(tx *Tx, ns byte, subj string) ([]tlRow, error) {
 		rows = append(rows, tlRow{key: string(k[len(p):]), val: string(v)})
 		return true, nil
 	})
-	return rows, err
+	if err != nil {
+		return nil, err
+	}
+	m.put(k, rows)
+	return rows, nil
+}
+
+func (m *timelineMemo) put(k string, rows []tlRow) {
+	m.rows += len(rows) - len(m.subj[k])
+	if len(rows) == 0 {
+		delete(m.subj, k)
+	} else {
+		m.subj[k] = rows
+	}
+	if m.rows > memoMaxRows {
+		m.init(false)
+	}
+}
+
+// setRow writes (or, with del, deletes) the row of a subject's timeline with the given key
+// suffix in the memo, if the memo holds the subject, and registers how to undo it.
+func (m *timelineMemo) setRow(tx *Tx, ns byte, subj, suffix, val string, del bool) {
+	k := string(ns) + subj
+	if old, had, changed := m.apply(k, suffix, val, del); changed {
+		tx.onRollback(func() { m.apply(k, suffix, old, !had) })
+	}
+}
+
+func (m *timelineMemo) apply(k, suffix, val string, del bool) (old string, had, changed bool) {
+	rows, ok := m.subj[k]
+	if !ok && !m.complete {
+		return "", false, false
+	}
+	i, found := slices.BinarySearchFunc(rows, suffix, func(r tlRow, k string) int { return strings.Compare(r.key, k) })
+	if found {
+		old = rows[i].val
+	}
+	switch {
+	case del && found:
+		rows = slices.Delete(rows, i, i+1)
+	case del:
+		return "", false, false
+	case found:
+		rows[i].val = val
+	default:
+		rows = slices.Insert(rows, i, tlRow{key: suffix, val: val})
+	}
+	m.put(k, rows)
+	return old, found, true
 }
 
 // transitionsOf lists where a subject's state changes: the state at the end of each date is the
@@ -416,30 +477,50 @@ func cancelCommon[T comparable](old, new []T) ([]T, []T) {
 	return o, n
 }
 
+// stateBefore is the state at the end of the last date before index i of rows ("" when none):
+// the rows before i are of earlier dates.
+func stateBefore(rows []tlRow, i int) string {
+	if i == 0 {
+		return ""
+	}
+	return rows[i-1].val
+}
+
+// window lists the transitions of a stretch of a timeline: from state prev, the end states
+// of the dates given, in order.
+func window(prev string, dates, states []string) []transition {
+	var out []transition
+	for i, d := range dates {
+		if states[i] != prev {
+			out = append(out, transition{At: d, From: prev, To: states[i]})
+			prev = states[i]
+		}
+	}
+	return out
+}
+
+// timelineChange adds or takes back an entry of a subject's timeline and emits what changes in
+// its transitions.
 func (p *countersView) timelineChange(tx *Tx, e tlEntry, add bool) error {
 	rows, err := loadTimeline(tx, e.NS, e.Subj)
 	if err != nil {
 		return err
 	}
-	old := transitionsOf(rows)
 	suffix := e.At + string(u64(e.Seq))
-	i, found := slices.BinarySearchFunc(rows, suffix, func(r tlRow, k string) int { return strings.Compare(r.key, k) })
+	old, now, changed := timelineDelta(rows, e.At, suffix, e.Val, add)
+	if !changed {
+		return nil
+	}
 	k := cat(tlPrefix(e.NS, e.Subj), []byte(suffix))
-	switch {
-	case add && found:
-		rows[i].val = e.Val
+	if add {
 		err = tx.Set(k, []byte(e.Val))
-	case add:
-		rows = slices.Insert(rows, i, tlRow{key: suffix, val: e.Val})
-		err = tx.Set(k, []byte(e.Val))
-	case found:
-		rows = slices.Delete(rows, i, i+1)
+	} else {
 		err = tx.Delete(k)
 	}
 	if err != nil {
 		return err
 	}
-	old, now := cancelCommon(old, transitionsOf(rows))
+	tx.memo.tl.setRow(tx, e.NS, e.Subj, suffix, e.Val, !add)
 	for _, t := range old {
 		if err := p.emit(tx, e.NS, t, -1); err != nil {
 			return err
@@ -451,6 +532,49 @@ func (p *countersView) timelineChange(tx *Tx, e tlEntry, add bool) error {
 		}
 	}
 	return nil
+}
+
+// timelineDelta says what adding (or taking back) the entry with key suffix and value val at
+// date changes in the transitions of a timeline: the transitions to take back and to add.
+// An entry at a date changes only the state at the end of that date, so only the transitions
+// at that date and at the next date with entries can change: only those are computed, from the
+// state before the date. rows is not changed.
+func timelineDelta(rows []tlRow, date, suffix, val string, add bool) (old, now []transition, changed bool) {
+	lo, _ := slices.BinarySearchFunc(rows, date, func(r tlRow, k string) int { return strings.Compare(r.key, k) })
+	hi := lo
+	for hi < len(rows) && rows[hi].key[:10] == date {
+		hi++
+	}
+	i, found := slices.BinarySearchFunc(rows[lo:hi], suffix, func(r tlRow, k string) int { return strings.Compare(r.key, k) })
+	i += lo
+	if !add && !found {
+		return nil, nil, false
+	}
+	// the state at the end of the date, before and after the change
+	var oldDates, oldStates, newDates, newStates []string
+	if hi > lo {
+		oldDates, oldStates = append(oldDates, date), append(oldStates, rows[hi-1].val)
+	}
+	switch last := hi - 1; {
+	case add && (i == hi || (found && i == last)):
+		newDates, newStates = append(newDates, date), append(newStates, val) // the entry ends the date
+	case add || (found && i != last):
+		newDates, newStates = append(newDates, date), append(newStates, rows[last].val)
+	case last > lo: // the date's last entry goes: the one before it ends the date
+		newDates, newStates = append(newDates, date), append(newStates, rows[last-1].val)
+	}
+	if hi < len(rows) {
+		next := rows[hi].key[:10]
+		end := hi
+		for end+1 < len(rows) && rows[end+1].key[:10] == next {
+			end++
+		}
+		oldDates, oldStates = append(oldDates, next), append(oldStates, rows[end].val)
+		newDates, newStates = append(newDates, next), append(newStates, rows[end].val)
+	}
+	prev := stateBefore(rows, lo)
+	old, now = cancelCommon(window(prev, oldDates, oldStates), window(prev, newDates, newStates))
+	return old, now, true
 }
 
 // emit turns a subject's state change into counter deltas.
@@ -494,79 +618,6 @@ func b2i(up bool) int64 {
 
 func countable(v string) bool {
 	return len(v) > 2 && (v[:2] == "s:" || v[:2] == "o:")
-}
-
-type step1 struct {
-	At string
-	V  int64
-}
-
-type actorRow struct {
-	date string
-	n    int64
-}
-
-// indicatorOf lists where an actor's active focal points rise to ≥1 (+1) or fall to 0 (-1).
-func indicatorOf(rows []actorRow) []step1 {
-	var out []step1
-	var sum int64
-	for _, r := range rows {
-		before := sum
-		sum += r.n
-		switch {
-		case before < 1 && sum >= 1:
-			out = append(out, step1{r.date, 1})
-		case before >= 1 && sum < 1:
-			out = append(out, step1{r.date, -1})
-		}
-	}
-	return out
-}
-
-func (p *countersView) actorAdd(tx *Tx, actor, at string, delta int64) error {
-	pre := cat([]byte{'a'}, enc(actor))
-	var rows []actorRow
-	err := tx.Scan(pre, prefixEnd(pre), func(k, v []byte) (bool, error) {
-		rows = append(rows, actorRow{date: string(k[len(pre):]), n: int64(getU64(v))})
-		return true, nil
-	})
-	if err != nil {
-		return err
-	}
-	old := indicatorOf(rows)
-	i, found := slices.BinarySearchFunc(rows, at, func(r actorRow, d string) int { return strings.Compare(r.date, d) })
-	if !found {
-		rows = slices.Insert(rows, i, actorRow{date: at})
-	}
-	rows[i].n += delta
-	k := cat(pre, []byte(at))
-	if rows[i].n == 0 {
-		rows = slices.Delete(rows, i, i+1)
-		err = tx.Delete(k)
-	} else {
-		err = tx.Set(k, u64(uint64(rows[i].n)))
-	}
-	if err != nil {
-		return err
-	}
-	c := cMemberStates
-	if actor[0] == 'o' {
-		c = cOrganizations
-	}
-	old, now := cancelCommon(old, indicatorOf(rows))
-	for _, s := range old {
-		day, _ := dayIndex(s.At)
-		if err := fenwickAdd(tx, day, c, -s.V); err != nil {
-			return err
-		}
-	}
-	for _, s := range now {
-		day, _ := dayIndex(s.At)
-		if err := fenwickAdd(tx, day, c, s.V); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // countersAt reads the counters as of a date from one generation: at most fenwickBits+1 Gets.

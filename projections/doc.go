@@ -4,14 +4,24 @@
 //
 // # Runtime
 //
-// Each view is a Projection (projection.go states the contract). For every view, one follower
-// goroutine reads the stream with an ordered consumer from the view's own checkpoint + 1 and
-// applies events in batches bounded by Config.BatchMaxCount and Config.BatchMaxWait. The view's
-// writes and its checkpoint go into one Pebble batch committed with pebble.Sync; only then is
-// the change message sent. Events at or below the checkpoint are skipped, and so is an event
-// whose source+id the view already applied (a duplicate never counts twice, however late). So a
-// crash at any point leaves a view that, resumed, equals the view rebuilt from sequence 1. The
-// consumer's own state is never the source of truth.
+// Each view is a Projection (projection.go states the contract). The generations being
+// followed are grouped (runtime.go): the live generation of every view in one group, a rebuild
+// in another. A group reads the stream once, with one ordered consumer from the lowest
+// checkpoint of its members + 1, and decodes each message once, in a reader goroutine that
+// keeps chunks ready ahead; its members (one per view) apply each batch in parallel, each in its
+// own Pebble batch with its own checkpoint, committed with pebble.Sync; only then is the change
+// message sent. A batch is bounded by Config.BatchMaxCount and BatchMaxBytes; while the stream
+// has more pending (a rebuild, a restart after a pause) it fills up, so one commit serves
+// thousands of events, and at the head of the stream it waits at most BatchMaxWait. Events at or
+// below a member's checkpoint are skipped, and so is a duplicate: an event whose source+id an
+// earlier event of the stream had (index.go), however late. So a crash at any point leaves a
+// view that, resumed, equals the view rebuilt from sequence 1. The consumer's own state is
+// never the source of truth.
+//
+// The writes of one Apply are held apart until it returns (Tx), so an event that fails is
+// dropped from the batch with all its writes and the batch goes on. What a follower reads most
+// (Fenwick nodes, actor rows, timelines, which items are curated) it keeps in memory (memo.go),
+// changed together with the keys and thrown away whenever a batch does not commit.
 //
 // An event a projection cannot apply (bad data, a correction of an id the view never applied, a
 // correction of a retracted event) is recorded in the view's quarantine with its error and
@@ -28,9 +38,11 @@
 //	m\x00live\x00<view>        {"gen","version"} of the generation queries read
 //	m\x00building\x00<view>    the same, of a rebuild in progress
 //	m\x00nextgen\x00<view>     last generation number handed out
+//	m\x00index                the ledger index's checkpoint (index.go)
+//	x\x00...                  the ledger index: source+id → seq and type of its first event
+//	                          (duplicates, correction targets), shared by every view
 //	v\x00<view>\x00<gen8>k     checkpoint (last stream sequence applied)
 //	v\x00<view>\x00<gen8>c     quarantine count
-//	v\x00<view>\x00<gen8>s...  seen source+id → seq and type (duplicates, correction targets)
 //	v\x00<view>\x00<gen8>q...  quarantine entries by sequence
 //	v\x00<view>\x00<gen8>d...  the projection's own keys (counters.go, review.go, structure.go)
 //
@@ -43,11 +55,13 @@
 //
 // Counters answer as of any date in a bounded number of point reads (a Fenwick tree over days,
 // fenwick.go); the review reads one period with one prefix scan; the structure reads one seek per
-// unit. See the comments at the top of each view's file for its keys and rules.
+// unit. See the comments at the top of each view's file for its keys and rules. The parts of an
+// assembled review are kept in memory under the state of their view (reviewcache.go), so a
+// review asked again costs a few point reads and a copy.
 //
 // # Change feed
 //
-// FEED.md documents compact.views.counters, compact.views.review.<period> and the KV bucket
+// The README (section "The change feed") documents compact.views.counters, compact.views.review.<period> and the KV bucket
 // COMPACT_VIEWS for reporting jobs.
 //
 // # Processes, HTTP and operations

@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// The change feed (FEED.md): after each committed batch that changed them, the counters'
+// The change feed (README, "The change feed"): after each committed batch that changed them, the counters'
 // totals go to SubjectCounters and a changed period's new version to SubjectReviewPrefix+period;
 // the same bodies are kept as the latest values of the KV bucket (keys "counters" and
 // "review.<period>"), so `nats kv watch COMPACT_VIEWS` follows them. The feed is a notification:

@@ -71,54 +71,71 @@ func encodeVec(v vec) []byte {
 	return b
 }
 
-// fenwickCache holds the nodes a batch touched: the upper nodes are shared by every date, so a
-// batch reads each once and writes each once, when it is flushed before the commit. It lives
-// and dies with its Tx, so a batch redone after a quarantine starts from the stored nodes.
-type fenwickCache map[int]*vec
+// fenwickMemo holds the nodes the follower touched: the upper nodes are shared by every date,
+// so they are read once and written once per batch, when it is flushed before the commit.
+type fenwickMemo struct {
+	complete bool // a node not held is zero
+	nodes    map[int]*vec
+	dirty    map[int]struct{} // written since the last flush
+}
+
+func (fm *fenwickMemo) init(empty bool) {
+	fm.complete, fm.nodes, fm.dirty = empty, map[int]*vec{}, map[int]struct{}{}
+}
 
 // fenwickAdd adds delta to counter c at day.
 func fenwickAdd(tx *Tx, day, c int, delta int64) error {
 	if delta == 0 {
 		return nil
 	}
-	if tx.fenwick == nil {
-		tx.fenwick = fenwickCache{}
+	if err := tx.memo.fenwick.add(tx, day, c, delta); err != nil {
+		return err
 	}
+	tx.onRollback(func() { _ = tx.memo.fenwick.add(tx, day, c, -delta) })
+	return nil
+}
+
+func (fm *fenwickMemo) add(tx *Tx, day, c int, delta int64) error {
 	for i := day + 1; i <= fenwickSize; i += i & -i {
-		v := tx.fenwick[i]
+		v := fm.nodes[i]
 		if v == nil {
-			b, _, err := tx.Get(fenwickKey(i))
-			if err != nil {
-				return err
+			v = new(vec)
+			if !fm.complete {
+				b, _, err := tx.reader.Get(fenwickKey(i))
+				if err != nil {
+					return err
+				}
+				*v = decodeVec(b)
 			}
-			d := decodeVec(b)
-			v = &d
-			tx.fenwick[i] = v
+			fm.nodes[i] = v
 		}
 		v[c] += delta
+		fm.dirty[i] = struct{}{}
 	}
 	return nil
 }
 
-// flush writes the touched nodes in key order; a node back at zero is deleted, so the tree
-// stays as sparse as the days that have data.
-func (fc fenwickCache) flush(tx *Tx) error {
-	idx := make([]int, 0, len(fc))
-	for i := range fc {
+// flush writes the nodes changed since the last flush in key order, straight into the batch;
+// a node back at zero is deleted, so the tree stays as sparse as the days that have data.
+func (fm *fenwickMemo) flush(tx *Tx) error {
+	idx := make([]int, 0, len(fm.dirty))
+	for i := range fm.dirty {
 		idx = append(idx, i)
 	}
 	slices.Sort(idx)
 	for _, i := range idx {
+		k := cat(tx.prefix, fenwickKey(i))
 		var err error
-		if v := fc[i]; *v == (vec{}) {
-			err = tx.Delete(fenwickKey(i))
+		if v := fm.nodes[i]; *v == (vec{}) {
+			err = tx.b.Delete(k, nil)
 		} else {
-			err = tx.Set(fenwickKey(i), encodeVec(*v))
+			err = tx.b.Set(k, encodeVec(*v), nil)
 		}
 		if err != nil {
 			return err
 		}
 	}
+	clear(fm.dirty)
 	return nil
 }
 

@@ -18,7 +18,6 @@ const (
 const (
 	subCheckpoint = 'k' // 8 bytes: last stream sequence applied
 	subQCount     = 'c' // 8 bytes: quarantined events
-	subSeen       = 's' // + enc(source) enc(id) → seen record (duplicate detection, lifecycle targets)
 	subQuarantine = 'q' // + seq8 → QuarantineEntry JSON
 	subData       = 'd' // the projection's own keyspace
 )

@@ -46,3 +46,22 @@ func TestPanicIsQuarantined(t *testing.T) {
 		t.Fatalf("safeApply of a panicking projection: %v", err)
 	}
 }
+
+// TestSeenRecord: a seen record gives back the sequence and type it was made of, in its short
+// form (a known type) and its long form (any other type), and reads records of the long form
+// written before the short one existed.
+func TestSeenRecord(t *testing.T) {
+	for _, typ := range append(slices.Clone(seenTypes), "compact.", "compact.some.new_type") {
+		v := encodeSeen(1<<40+7, typ)
+		if got := decodeSeen(v); got != (Original{Seq: 1<<40 + 7, Type: typ}) {
+			t.Errorf("decodeSeen(encodeSeen(%q)) = %+v", typ, got)
+		}
+		if _, known := seenCode[typ]; known != (len(v) == 9) {
+			t.Errorf("%q: record of %d bytes", typ, len(v))
+		}
+		long := append(u64(3), typ...)
+		if got := decodeSeen(long); got != (Original{Seq: 3, Type: typ}) {
+			t.Errorf("decodeSeen of the long form of %q = %+v", typ, got)
+		}
+	}
+}

@@ -56,8 +56,11 @@ type activity struct {
 
 func decodeActivity(raw json.RawMessage) (*activity, error) {
 	var a activity
-	if err := decodeData(raw, &a); err != nil {
-		return nil, err
+	if len(raw) == 0 || raw[0] != '{' || !fastActivity(raw, &a) {
+		a = activity{}
+		if err := decodeData(raw, &a); err != nil {
+			return nil, err
+		}
 	}
 	if a.Title == "" {
 		return nil, invalid("/title", "missing")

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -42,8 +43,8 @@ type Event struct {
 	ledger.Event
 }
 
-// Original is what the runtime remembers of every event a view applied: enough to resolve the
-// target of a correction or retraction.
+// Original is what the runtime remembers of every event of the stream (the first with its
+// source+id): enough to resolve the target of a correction or retraction.
 type Original struct {
 	Seq  uint64
 	Type string
@@ -141,61 +142,262 @@ func (s *reader) Last(lower, upper []byte) (key, val []byte, ok bool, err error)
 }
 
 // Tx is a projection's access to its view during one Apply: reads see every write of earlier
-// events of the batch; writes land in the batch that also carries the checkpoint.
+// events of the batch and of this Apply; writes land in the batch that also carries the
+// checkpoint.
+//
+// The writes of one Apply are held apart (layer) until it returns: when it fails, the runtime
+// drops them, and the rollbacks registered by the projection's memos, so a bad event leaves
+// nothing behind and the batch goes on with the next event, with no redo and no extra commit.
 type Tx struct {
 	reader
 	b     *pebble.Batch
-	base  []byte // generation prefix: the runtime's seen records live there
+	base  []byte // generation prefix
+	f     *follower
+	memo  *memo
+	seq   uint64 // of the event being applied
 	notes map[string]struct{}
 
-	fenwick fenwickCache // the counters' per-batch node cache (fenwick.go)
+	layer    map[string]layerVal // this Apply's writes, by full key
+	batch    map[string]layerVal // the small values the batch wrote or read, by full key
+	evNotes  []string            // this Apply's notes
+	rollback []func()            // undoes this Apply's changes to the memos, in reverse
 }
+
+type layerVal struct {
+	val []byte
+	del bool
+}
+
+func newTx(f *follower, b *pebble.Batch) *Tx {
+	return &Tx{reader: reader{r: b, prefix: sub(f.base, subData)}, b: b, base: f.base, f: f, memo: f.memo,
+		notes: map[string]struct{}{}, layer: map[string]layerVal{}, batch: map[string]layerVal{}}
+}
+
+// keep moves the writes of the Apply that just succeeded into the batch.
+func (t *Tx) keep() error {
+	for k, lv := range t.layer {
+		var err error
+		if lv.del {
+			err = t.b.Delete([]byte(k), nil)
+		} else {
+			err = t.b.Set([]byte(k), lv.val, nil)
+		}
+		if err != nil {
+			return err
+		}
+		t.remember(k, lv)
+	}
+	clear(t.layer)
+	for _, n := range t.evNotes {
+		t.notes[n] = struct{}{}
+	}
+	t.evNotes = t.evNotes[:0]
+	t.rollback = t.rollback[:0]
+	return nil
+}
+
+// drop forgets every change of the Apply that just failed.
+func (t *Tx) drop() {
+	for i := len(t.rollback) - 1; i >= 0; i-- {
+		t.rollback[i]()
+	}
+	t.rollback = t.rollback[:0]
+	clear(t.layer)
+	t.evNotes = t.evNotes[:0]
+}
+
+// onRollback registers how to undo a change to a memo if the current Apply fails.
+func (t *Tx) onRollback(fn func()) { t.rollback = append(t.rollback, fn) }
 
 // flush writes what projections kept in memory during the batch; the runtime calls it before
 // the checkpoint is written.
-func (t *Tx) flush() error {
-	if t.fenwick != nil {
-		if err := t.fenwick.flush(t); err != nil {
+func (t *Tx) flush() error { return t.memo.fenwick.flush(t) }
+
+// Set writes key (relative to the view's prefix).
+func (t *Tx) Set(key, val []byte) error {
+	t.layer[string(cat(t.prefix, key))] = layerVal{val: append([]byte(nil), val...)}
+	return nil
+}
+
+// Delete deletes key (relative to the view's prefix).
+func (t *Tx) Delete(key []byte) error {
+	t.layer[string(cat(t.prefix, key))] = layerVal{del: true}
+	return nil
+}
+
+// batchMemoMax is the largest value Tx.batch keeps: the hot keys are small, the large values
+// (a review item) are read rarely and stay in the Pebble batch only.
+const batchMemoMax = 64
+
+func (t *Tx) remember(k string, lv layerVal) {
+	if len(lv.val) > batchMemoMax {
+		delete(t.batch, k)
+		return
+	}
+	t.batch[k] = lv
+}
+
+// Get returns a copy of the value at key, or ok false. A key the batch wrote or read already
+// is answered from memory: the hot keys (a period's count and version, the latest date) are
+// read once per batch.
+func (t *Tx) Get(key []byte) (val []byte, ok bool, err error) {
+	full := cat(t.prefix, key)
+	lv, found := t.layer[string(full)]
+	if !found {
+		lv, found = t.batch[string(full)]
+	}
+	if !found {
+		val, ok, err = t.reader.Get(key)
+		if err != nil {
+			return nil, false, err
+		}
+		t.remember(string(full), layerVal{val: val, del: !ok})
+		return append([]byte(nil), val...), ok, nil
+	}
+	t.reads++
+	if lv.del {
+		return nil, false, nil
+	}
+	return append([]byte(nil), lv.val...), true, nil
+}
+
+// Scan calls fn for each key in [lower, upper) in order (keys without the prefix); fn returns
+// false to stop. A nil upper means the end of the prefix.
+func (t *Tx) Scan(lower, upper []byte, fn func(key, val []byte) (bool, error)) error {
+	return t.scan(lower, upper, false, fn)
+}
+
+// ScanReverse is Scan from the last key down.
+func (t *Tx) ScanReverse(lower, upper []byte, fn func(key, val []byte) (bool, error)) error {
+	return t.scan(lower, upper, true, fn)
+}
+
+// Last returns the greatest key in [lower, upper) and a copy of its value.
+func (t *Tx) Last(lower, upper []byte) (key, val []byte, ok bool, err error) {
+	err = t.ScanReverse(lower, upper, func(k, v []byte) (bool, error) {
+		key, val, ok = append([]byte(nil), k...), append([]byte(nil), v...), true
+		return false, nil
+	})
+	return key, val, ok, err
+}
+
+// scan merges the Apply's own writes in [lower, upper) into the batch's keys.
+func (t *Tx) scan(lower, upper []byte, reverse bool, fn func(key, val []byte) (bool, error)) error {
+	lo := string(cat(t.prefix, lower))
+	var hi string
+	if upper == nil {
+		hi = string(prefixEnd(t.prefix))
+	} else {
+		hi = string(cat(t.prefix, upper))
+	}
+	var mine []string
+	for k := range t.layer {
+		if k >= lo && k < hi {
+			mine = append(mine, k)
+		}
+	}
+	if len(mine) == 0 {
+		return t.reader.scan(lower, upper, reverse, fn)
+	}
+	slices.Sort(mine)
+	if reverse {
+		slices.Reverse(mine)
+	}
+	// before says whether key a comes before key b in the scan's direction.
+	before := func(a, b string) bool {
+		if reverse {
+			return a > b
+		}
+		return a < b
+	}
+	var pending []layerVal
+	for _, k := range mine {
+		pending = append(pending, t.layer[k])
+	}
+	emit := func(k string, lv layerVal) (bool, error) {
+		t.reads++
+		if lv.del {
+			return true, nil
+		}
+		return fn([]byte(k[len(t.prefix):]), lv.val)
+	}
+	stopped := false
+	err := t.reader.scan(lower, upper, reverse, func(k, v []byte) (bool, error) {
+		full := string(t.prefix) + string(k)
+		for len(mine) > 0 && (before(mine[0], full) || mine[0] == full) {
+			same := mine[0] == full
+			more, err := emit(mine[0], pending[0])
+			mine, pending = mine[1:], pending[1:]
+			if err != nil || !more {
+				stopped = true
+				return false, err
+			}
+			if same {
+				return true, nil // the Apply's own write replaces the stored key
+			}
+		}
+		more, err := fn(k, v)
+		if !more {
+			stopped = true
+		}
+		return more, err
+	})
+	if err != nil || stopped {
+		return err
+	}
+	for i := range mine {
+		more, err := emit(mine[i], pending[i])
+		if err != nil || !more {
 			return err
 		}
-		t.fenwick = nil
 	}
 	return nil
 }
 
-func newTx(b *pebble.Batch, base []byte) *Tx {
-	return &Tx{reader: reader{r: b, prefix: sub(base, subData)}, b: b, base: base, notes: map[string]struct{}{}}
-}
-
-// Set writes key (relative to the view's prefix).
-func (t *Tx) Set(key, val []byte) error { return t.b.Set(cat(t.prefix, key), val, nil) }
-
-// Delete deletes key (relative to the view's prefix).
-func (t *Tx) Delete(key []byte) error { return t.b.Delete(cat(t.prefix, key), nil) }
-
 // Notify records that the batch changed something a change-feed subscriber follows, e.g.
 // "review:2025-05". The runtime hands the notes of a committed batch to the feed.
-func (t *Tx) Notify(note string) { t.notes[note] = struct{}{} }
+func (t *Tx) Notify(note string) { t.evNotes = append(t.evNotes, note) }
 
-// Original returns what the view remembers of the event (source, id), if it applied one.
+// Original returns the first event (source, id) of the stream before the one being applied,
+// if there is one (index.go): an event the view applied, or quarantined.
 func (t *Tx) Original(source, id string) (Original, bool, error) {
-	r := reader{r: t.b, prefix: t.base}
-	v, ok, err := r.Get(sub(nil, subSeen, enc(source, id)))
-	if err != nil || !ok {
-		return Original{}, false, err
-	}
-	return decodeSeen(v), true, nil
+	return t.f.v.lookup(source, id, t.seq)
 }
 
-func (t *Tx) markSeen(ev *Event) error {
-	v := binary.BigEndian.AppendUint64(nil, ev.Seq)
-	v = append(v, ev.Type...)
-	return t.b.Set(sub(t.base, subSeen, enc(ev.Source, ev.ID)), v, nil)
+// seenTypes are the types an entry of the ledger index (index.go) stores as one byte (its
+// index + 1) rather than by name: the entry of nearly every event is then 9 bytes. The list
+// only grows at its end. An entry of another type keeps the name; every type starts with
+// "compact.", so such an entry is at least 16 bytes long and the length says which form it has.
+var seenTypes = []string{
+	"compact.entity.joined", "compact.entity.left", "compact.focal_point.registered",
+	"compact.focal_point.removed", "compact.document.shared", "compact.platform.visits.counted",
+	"compact.recommendations.issued", "compact.counter.opened", "compact.meeting.held",
+	"compact.training.delivered", "compact.visit.conducted", "compact.agreement.signed",
+	"compact.assistance.provided", "compact.publication.released", "compact.statement.made",
+	"compact.announcement.made", TypeCorrected, TypeRetracted, TypeCurated, typeStructure,
+}
+
+var seenCode = func() map[string]byte {
+	m := map[string]byte{}
+	for i, t := range seenTypes {
+		m[t] = byte(i + 1)
+	}
+	return m
+}()
+
+func encodeSeen(seq uint64, typ string) []byte {
+	if c, ok := seenCode[typ]; ok {
+		return append(binary.BigEndian.AppendUint64(make([]byte, 0, 9), seq), c)
+	}
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(typ)), seq), typ...)
 }
 
 func decodeSeen(v []byte) Original {
-	if len(v) < 8 {
+	switch {
+	case len(v) < 8:
 		return Original{}
+	case len(v) == 9 && int(v[8]) >= 1 && int(v[8]) <= len(seenTypes):
+		return Original{Seq: binary.BigEndian.Uint64(v), Type: seenTypes[v[8]-1]}
 	}
 	return Original{Seq: binary.BigEndian.Uint64(v), Type: string(v[8:])}
 }

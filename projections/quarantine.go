@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // QuarantineEntry is an event a view could not apply. It stays in the view's generation: a
@@ -22,11 +20,11 @@ type QuarantineEntry struct {
 	Error      string `json:"error"`
 }
 
-func (f *follower) quarantineEntry(seq uint64, m jetstream.Msg, meta *jetstream.MsgMetadata, ev *Event, err error) *QuarantineEntry {
-	qe := &QuarantineEntry{View: f.view, Seq: seq, Subject: m.Subject(),
-		LedgerTime: meta.Timestamp.UTC().Format(time.RFC3339Nano)}
-	ae := &ApplyError{View: f.view, Seq: seq, Err: err}
-	if ev != nil {
+func (f *follower) quarantineEntry(it *item, err error) *QuarantineEntry {
+	qe := &QuarantineEntry{View: f.view, Seq: it.seq, Subject: it.subject,
+		LedgerTime: it.ts.UTC().Format(time.RFC3339Nano)}
+	ae := &ApplyError{View: f.view, Seq: it.seq, Err: err}
+	if ev := it.ev; ev != nil {
 		qe.Source, qe.ID, qe.Type = ev.Source, ev.ID, ev.Type
 		ae.Source, ae.ID, ae.Type = ev.Source, ev.ID, ev.Type
 	}
@@ -34,8 +32,9 @@ func (f *follower) quarantineEntry(seq uint64, m jetstream.Msg, meta *jetstream.
 	return qe
 }
 
-// quarantine records qe in the batch, with the view's quarantine count.
-func (f *follower) quarantine(tx *Tx, qe *QuarantineEntry) error {
+// quarantine records qe in the batch, with the view's quarantine count; earlier is how many
+// events the batch quarantined before it.
+func (f *follower) quarantine(tx *Tx, qe *QuarantineEntry, earlier uint64) error {
 	b, err := json.Marshal(qe)
 	if err != nil {
 		return err
@@ -43,7 +42,7 @@ func (f *follower) quarantine(tx *Tx, qe *QuarantineEntry) error {
 	if err := tx.b.Set(sub(f.base, subQuarantine, u64(qe.Seq)), b, nil); err != nil {
 		return err
 	}
-	return tx.b.Set(sub(f.base, subQCount), u64(f.qcount.Load()+1), nil)
+	return tx.b.Set(sub(f.base, subQCount), u64(f.qcount.Load()+earlier+1), nil)
 }
 
 // Quarantine lists the events the live generation of a view could not apply, oldest first.

@@ -112,6 +112,12 @@ const historyLen = 6
 // and provenance. Reading it touches that period's keys and a bounded number of counter and
 // structure keys: its cost does not grow with the ledger. A period with no items is an empty
 // review, not an error; a malformed period is ErrBadPeriod.
+//
+// The parts of a review are immutable for a given state of their view, so each is kept in
+// memory (reviewCache) under what identifies that state: the sections under the period's
+// version, the history under the counters' checkpoint, the structure under the structure's. A
+// review asked again costs a snapshot, a few point reads and a copy; only a part whose view
+// changed is read again.
 func (v *Views) Review(ctx context.Context, period string) (*Review, error) {
 	from, to, err := PeriodBounds(period)
 	if err != nil {
@@ -124,42 +130,76 @@ func (v *Views) Review(ctx context.Context, period string) (*Review, error) {
 		if err != nil {
 			return err
 		}
-		var first uint64
-		if out.Sections, out.Version, first, err = reviewRead(rr, period); err != nil {
-			return err
-		}
-		out.Provenance = Provenance{FirstSeq: first, LastSeq: rck, ViewVersion: rg.Version}
-		cr, _, cck, err := s.data(ViewCounters)
+		vb, _, err := rr.Get(cat([]byte{'v'}, []byte(period)))
 		if err != nil {
 			return err
 		}
-		p := period
-		hist := make([]Counters, historyLen)
-		for i := historyLen - 1; i >= 0; i-- {
-			_, last, err := PeriodBounds(p)
+		sk := sectionsKey{gen: rg.Gen, period: period, version: getU64(vb)}
+		sec, ok := v.cache.sections(sk)
+		if !ok {
+			sec.sections, sec.version, sec.firstSeq, err = reviewRead(rr, period)
 			if err != nil {
 				return err
 			}
-			if hist[i], err = countersAt(cr, last); err != nil {
-				return err
-			}
-			hist[i].Seq = cck
-			if p, err = PreviousPeriod(p); err != nil {
-				return err
-			}
+			v.cache.putSections(sk, sec)
 		}
-		out.History, out.Counters = hist, hist[historyLen-1]
-		sr, _, _, err := s.data(ViewStructure)
+		out.Sections, out.Version = cloneSections(sec.sections), sec.version
+		out.Provenance = Provenance{FirstSeq: sec.firstSeq, LastSeq: rck, ViewVersion: rg.Version}
+
+		cr, cg, cck, err := s.data(ViewCounters)
 		if err != nil {
 			return err
 		}
-		out.Structure, err = structureAt(sr, to)
-		return err
+		hk := historyKey{gen: cg.Gen, ck: cck, period: period}
+		hist, ok := v.cache.history(hk)
+		if !ok {
+			if hist, err = historyRead(cr, period, cck); err != nil {
+				return err
+			}
+			v.cache.putHistory(hk, hist)
+		}
+		out.History = slices.Clone(hist)
+		out.Counters = out.History[historyLen-1]
+
+		sr, sg, sck, err := s.data(ViewStructure)
+		if err != nil {
+			return err
+		}
+		stk := structureKey{gen: sg.Gen, ck: sck, asOf: to}
+		st, ok := v.cache.structure(stk)
+		if !ok {
+			if st, err = structureAt(sr, to); err != nil {
+				return err
+			}
+			v.cache.putStructure(stk, st)
+		}
+		out.Structure = cloneStructure(st)
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// historyRead reads the counters as of the last day of a period and the five before it.
+func historyRead(cr *reader, period string, ck uint64) ([]Counters, error) {
+	p := period
+	hist := make([]Counters, historyLen)
+	for i := historyLen - 1; i >= 0; i-- {
+		_, last, err := PeriodBounds(p)
+		if err != nil {
+			return nil, err
+		}
+		if hist[i], err = countersAt(cr, last); err != nil {
+			return nil, err
+		}
+		hist[i].Seq = ck
+		if p, err = PreviousPeriod(p); err != nil {
+			return nil, err
+		}
+	}
+	return hist, nil
 }
 
 // Periods lists the periods that have at least one item, newest first.

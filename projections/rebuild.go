@@ -58,44 +58,59 @@ func (v *Views) StartRebuild(view string) ([]*rebuildJob, error) {
 	case !v.cfg.Until.IsZero():
 		return nil, fmt.Errorf("%w: views built as known at a time are not rebuilt: build them again", ErrConfig)
 	}
+	return v.startRebuildsLocked(names)
+}
+
+// startRebuildsLocked starts rebuilding the views named, all in one new group that reads the
+// stream once for them; a view already being rebuilt keeps its rebuild.
+func (v *Views) startRebuildsLocked(names []string) ([]*rebuildJob, error) {
 	var jobs []*rebuildJob
-	for _, name := range names {
-		j, err := v.startRebuildLocked(name)
-		if err != nil {
+	var g *group
+	b := v.db.NewBatch()
+	defer b.Close()
+	for _, view := range names {
+		if j := v.rebuilds[view]; j != nil {
+			jobs = append(jobs, j)
+			continue
+		}
+		rec := genRecord{Gen: v.nextGen(b, view), Version: v.projs[view].Version()}
+		if err := setJSON(b, []byte(metaBuilding+view), rec); err != nil {
 			return nil, err
 		}
-		jobs = append(jobs, j)
+		if g == nil {
+			g = v.newGroup("rebuild")
+		}
+		f := v.rebuildMember(g, view, rec.Gen)
+		jobs = append(jobs, f.job)
 	}
+	if g == nil {
+		return jobs, nil
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return nil, fmt.Errorf("start rebuild of %v: %w", names, err)
+	}
+	for _, f := range g.members {
+		v.log.Info("views: rebuild started", "view", f.view, "generation", f.gen, "version", f.proj.Version())
+		v.m.rebuilds.WithLabelValues(f.view).Inc()
+		v.rebuilds[f.view] = f.job
+	}
+	v.run(g)
 	return jobs, nil
 }
 
-func (v *Views) startRebuildLocked(view string) (*rebuildJob, error) {
-	if j := v.rebuilds[view]; j != nil {
-		return j, nil
-	}
-	b := v.db.NewBatch()
-	defer b.Close()
-	g := genRecord{Gen: v.nextGen(b, view), Version: v.projs[view].Version()}
-	if err := setJSON(b, []byte(metaBuilding+view), g); err != nil {
-		return nil, err
-	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return nil, fmt.Errorf("start rebuild of %s: %w", view, err)
-	}
-	v.log.Info("views: rebuild started", "view", view, "generation", g.Gen, "version", g.Version)
-	v.m.rebuilds.WithLabelValues(view).Inc()
-	j := v.spawnRebuild(view, g.Gen)
-	v.rebuilds[view] = j
-	return j, nil
-}
-
-func (v *Views) spawnRebuild(view string, gen uint64) *rebuildJob {
+// rebuildMember makes the follower of a rebuilt generation, with its job, in g (nil: none yet).
+func (v *Views) rebuildMember(g *group, view string, gen uint64) *follower {
 	j := &rebuildJob{view: view, gen: gen, done: make(chan struct{})}
-	v.spawn(view, gen, modeBuilding, j)
-	return j
+	f := &follower{v: v, view: view, proj: v.projs[view], gen: gen, base: genPrefix(view, gen),
+		gone: make(chan struct{}), job: j}
+	f.mode.Store(int32(modeBuilding))
+	if g != nil {
+		g.adopt(f)
+	}
+	return f
 }
 
-// maybeSwap runs in the rebuilding follower's goroutine between its batches.
+// maybeSwap runs in the rebuilding follower's group goroutine between its batches.
 func (v *Views) maybeSwap(ctx context.Context, f *follower) error {
 	live, _, err := v.genRec(v.db, metaLive, f.view)
 	if err != nil {

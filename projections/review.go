@@ -2,6 +2,7 @@ package projections
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -10,8 +11,10 @@ import (
 //
 // Keys (inside the view's prefix):
 //
-//	i enc(source) enc(id)                     itemRec: the activity's current data and where it is listed
-//	p <period 7> <section 1> <start 10> <seq8> the listed Item (JSON): a period's review is one prefix scan
+//	i enc(source) enc(id)                     itemRec: where the activity is listed, and what its
+//	                                          listed Item does not say of it (codec.go)
+//	p <period 7> <section 1> <start 10> <seq8> the listed Item (codec.go): a period's review is one
+//	                                          prefix scan
 //	v <period>                                the period's version (u64)
 //	n <period>                                how many items the period lists (u64)
 //	c enc(item source) enc(item id) <seq8>    a Secretariat curation of an item (the last one wins)
@@ -26,21 +29,30 @@ import (
 // that period's review, never on the size of the ledger.
 type reviewView struct{ version int }
 
+// reviewVersion stays 1 across the binary form of codec.go, which reads the JSON values of
+// before: the keys mean what they meant.
 const reviewVersion = 1
 
 func (p *reviewView) Name() string { return ViewReview }
 func (p *reviewView) Version() int { return p.version }
 
+// itemRec is what the view keeps of an activity. A listed activity is its listed Item with
+// Format, Section and Partners, so its data is not kept twice; the record of an activity not
+// listed (omitted by a curation) keeps its data, for when a curation lists it again.
 type itemRec struct {
-	Type      string          `json:"t"`
-	Seq       uint64          `json:"q"`
-	CSeq      uint64          `json:"cq,omitempty"`
-	Data      json.RawMessage `json:"d"`
-	Retracted bool            `json:"x,omitempty"`
+	Type      string
+	Seq       uint64
+	CSeq      uint64
+	Retracted bool
 	// Where it is listed now; Period "" when it is not (omitted or retracted).
-	Period string `json:"p,omitempty"`
-	Sec    int    `json:"s,omitempty"`
-	Start  string `json:"a,omitempty"`
+	Period string
+	Sec    int
+	Start  string
+	// What the listed Item does not carry of the activity and placement needs.
+	Format, Section string
+	Partners        []Actor
+	// Data is the activity (JSON) while it is not listed and not retracted.
+	Data json.RawMessage
 }
 
 type curation struct {
@@ -100,10 +112,11 @@ func (p *reviewView) Apply(tx *Tx, ev *Event) error {
 func (p *reviewView) apply(tx *reviewTx, ev *Event) error {
 	switch {
 	case activityTypes[ev.Type]:
-		if _, err := decodeActivity(ev.Data); err != nil {
+		a, err := decodeActivity(ev.Data)
+		if err != nil {
 			return err
 		}
-		return p.list(tx, ev.Source, ev.ID, &itemRec{Type: ev.Type, Seq: ev.Seq, Data: ev.Data})
+		return p.list(tx, ev.Source, ev.ID, &itemRec{Type: ev.Type, Seq: ev.Seq, Data: ev.Data}, a)
 	case ev.Type == TypeCurated:
 		c, err := decodeCuration(ev.Data)
 		if err != nil {
@@ -163,11 +176,40 @@ func (p *reviewView) loadItem(tx *reviewTx, source, id string) (*itemRec, error)
 	if err != nil || !ok {
 		return nil, err
 	}
-	var rec itemRec
-	if err := json.Unmarshal(b, &rec); err != nil {
+	rec, err := decodeItemRec(b)
+	if err != nil {
 		return nil, fmt.Errorf("review: stored item %s %s is corrupt: %w; run compact rebuild review", source, id, err)
 	}
 	return &rec, nil
+}
+
+// activityOf gives back the activity of an item record: its data when it keeps it, else its
+// listed Item and what the record adds to it.
+func (p *reviewView) activityOf(tx *reviewTx, source, id string, rec *itemRec) (*activity, error) {
+	if rec.Data != nil {
+		return decodeActivity(rec.Data)
+	}
+	corrupt := func(err error) error {
+		return fmt.Errorf("review: item %s %s is listed in %s but its listing cannot be read (%v); run compact rebuild review",
+			source, id, rec.Period, err)
+	}
+	if rec.Period == "" {
+		return nil, corrupt(errors.New("no listing and no data"))
+	}
+	b, ok, err := tx.Get(listKey(rec.Period, rec.Sec, rec.Start, rec.Seq))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, corrupt(errors.New("no listing"))
+	}
+	it, err := decodeItem(b)
+	if err != nil {
+		return nil, corrupt(err)
+	}
+	return &activity{Title: it.Title, Start: it.Start, End: it.End, DatePrecision: it.DatePrecision,
+		Organizers: it.Organizers, Partners: rec.Partners, Countries: it.Countries, Links: it.Links,
+		Section: rec.Section, Format: rec.Format, Speaker: it.Speaker, Role: it.Role, Quote: it.Quote}, nil
 }
 
 func (p *reviewView) loadRef(tx *reviewTx, source, id string) (*curationRef, error) {
@@ -201,11 +243,12 @@ func (p *reviewView) correct(tx *reviewTx, ev *Event, o Original, c correctionDa
 			return &DataError{Field: "/corrects", Err: ErrRetracted,
 				Message: fmt.Sprintf("event %q was retracted; publish a new event instead", c.Corrects)}
 		}
-		if _, err := decodeActivity(c.Data); err != nil {
+		a, err := decodeActivity(c.Data)
+		if err != nil {
 			return prefixField(err, "/data")
 		}
 		rec.Data, rec.CSeq = c.Data, ev.Seq
-		return p.list(tx, ev.Source, c.Corrects, rec)
+		return p.list(tx, ev.Source, c.Corrects, rec, a)
 	case o.Type == TypeCurated:
 		ref, err := p.loadRef(tx, ev.Source, c.Corrects)
 		if err != nil {
@@ -248,7 +291,7 @@ func (p *reviewView) retract(tx *reviewTx, source, id string, o Original) error 
 			return nil
 		}
 		rec.Retracted = true
-		return p.list(tx, source, id, rec)
+		return p.list(tx, source, id, rec, nil)
 	case o.Type == TypeCurated:
 		ref, err := p.loadRef(tx, source, id)
 		if err != nil {
@@ -289,6 +332,7 @@ func (p *reviewView) setCuration(tx *reviewTx, source, id string, ref curationRe
 	if err := tx.Set(cat(curationPrefix(ref.Source, ref.ID), u64(ref.Seq)), b); err != nil {
 		return err
 	}
+	tx.memo.curated.add(enc(ref.Source, ref.ID))
 	if err := p.saveRef(tx, source, id, &ref); err != nil {
 		return err
 	}
@@ -302,11 +346,18 @@ func (p *reviewView) relist(tx *reviewTx, source, id string) error {
 	if err != nil || rec == nil {
 		return err
 	}
-	return p.list(tx, source, id, rec)
+	return p.list(tx, source, id, rec, nil)
 }
 
-// list takes an item out of where it was listed and lists it where its data and curation say.
-func (p *reviewView) list(tx *reviewTx, source, id string, rec *itemRec) error {
+// list takes an item out of where it was listed and lists it where its data and curation say;
+// a is rec.Data decoded, or nil to decode it here.
+func (p *reviewView) list(tx *reviewTx, source, id string, rec *itemRec, a *activity) error {
+	if a == nil && !rec.Retracted {
+		var err error
+		if a, err = p.activityOf(tx, source, id, rec); err != nil {
+			return err
+		}
+	}
 	if rec.Period != "" {
 		if err := tx.Delete(listKey(rec.Period, rec.Sec, rec.Start, rec.Seq)); err != nil {
 			return err
@@ -317,37 +368,29 @@ func (p *reviewView) list(tx *reviewTx, source, id string, rec *itemRec) error {
 		tx.touched[rec.Period] = true
 		rec.Period, rec.Sec, rec.Start = "", 0, ""
 	}
+	rec.Data, rec.Format, rec.Section, rec.Partners = nil, "", "", nil
 	if !rec.Retracted {
-		a, err := decodeActivity(rec.Data)
-		if err != nil {
-			return err
-		}
 		period, _ := PeriodOf(a.Start)
 		sec, how, err := p.decide(tx, source, id, period, rec.Type, a)
 		if err != nil {
 			return err
 		}
 		tx.touched[period] = true
+		rec.Format, rec.Section, rec.Partners = a.Format, a.Section, a.Partners
 		if sec >= 0 {
 			it := makeItem(source, id, rec, a, how)
-			b, err := json.Marshal(it)
-			if err != nil {
-				return err
-			}
-			if err := tx.Set(listKey(period, sec, a.Start, rec.Seq), b); err != nil {
+			if err := tx.Set(listKey(period, sec, a.Start, rec.Seq), encodeItem(&it)); err != nil {
 				return err
 			}
 			if err := p.count(tx, period, +1); err != nil {
 				return err
 			}
 			rec.Period, rec.Sec, rec.Start = period, sec, a.Start
+		} else if rec.Data, err = json.Marshal(a); err != nil {
+			return err
 		}
 	}
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	return tx.Set(itemKey(source, id), b)
+	return tx.Set(itemKey(source, id), encodeItemRec(rec))
 }
 
 func (p *reviewView) count(tx *reviewTx, period string, d int64) error {
@@ -363,13 +406,72 @@ func (p *reviewView) count(tx *reviewTx, period string, d int64) error {
 	return tx.Set(k, u64(uint64(n)))
 }
 
+// curationMemo knows which items may have a curation: a superset of the items with a curation
+// key, so that placing an item that was never curated, nearly every item, needs no read.
+type curationMemo struct {
+	loaded   bool
+	complete bool // items covers every curated item
+	items    map[string]struct{}
+}
+
+// curationMemoMax bounds how many curated items the memo holds; past it, every placement reads.
+var curationMemoMax = 1 << 16
+
+func (m *curationMemo) init(empty bool) {
+	m.loaded, m.complete, m.items = empty, empty, map[string]struct{}{}
+}
+
+// mayHave reports whether the item (enc(source, id)) may have a curation. The first call on a
+// memo that did not start empty reads every curation key once: they are few.
+func (m *curationMemo) mayHave(tx *Tx, item []byte) (bool, error) {
+	if !m.loaded {
+		m.loaded, m.complete = true, true
+		err := tx.Scan([]byte{'c'}, []byte{'d'}, func(k, _ []byte) (bool, error) {
+			if len(k) < 9 {
+				return true, nil
+			}
+			m.items[string(k[1:len(k)-8])] = struct{}{}
+			if len(m.items) > curationMemoMax {
+				m.complete, m.items = false, map[string]struct{}{}
+				return false, nil
+			}
+			return true, nil
+		})
+		if err != nil {
+			m.loaded, m.complete = false, false
+			return true, err
+		}
+	}
+	if !m.complete {
+		return true, nil
+	}
+	_, ok := m.items[string(item)]
+	return ok, nil
+}
+
+// add notes that an item has (or had) a curation. A rollback keeps the note: a superset only
+// costs a read.
+func (m *curationMemo) add(item []byte) {
+	if m.complete {
+		m.items[string(item)] = struct{}{}
+		if len(m.items) > curationMemoMax {
+			m.complete, m.items = false, map[string]struct{}{}
+		}
+	}
+}
+
 // decide places an item: the last curation taken for the item's period wins, then the
 // event's section hint, then the rules. A section of -1 means omitted.
 func (p *reviewView) decide(tx *reviewTx, source, id, period, typ string, a *activity) (int, string, error) {
-	cp := curationPrefix(source, id)
-	_, b, ok, err := tx.Last(cp, prefixEnd(cp))
-	if err != nil {
+	var b []byte
+	ok := false
+	if may, err := tx.memo.curated.mayHave(tx.Tx, enc(source, id)); err != nil {
 		return 0, "", err
+	} else if may {
+		cp := curationPrefix(source, id)
+		if _, b, ok, err = tx.Last(cp, prefixEnd(cp)); err != nil {
+			return 0, "", err
+		}
 	}
 	if ok {
 		var c curation
@@ -410,8 +512,8 @@ func reviewRead(r *reader, period string) (sections []Section, version, firstSeq
 	p := cat([]byte{'p'}, []byte(period))
 	err = r.Scan(p, prefixEnd(p), func(k, v []byte) (bool, error) {
 		sec := int(k[len(p)])
-		var it Item
-		if err := json.Unmarshal(v, &it); err != nil || sec >= len(sections) {
+		it, err := decodeItem(v)
+		if err != nil || sec >= len(sections) {
 			return false, fmt.Errorf("review: stored item %q is corrupt: %v; run compact rebuild review", k, err)
 		}
 		sections[sec].Items = append(sections[sec].Items, it)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,14 +23,54 @@ const (
 	modeOnce                       // a build as known: stops at its end
 )
 
-// idleWait is how long a follower waits for a first event before it looks around (a rebuild
+// idleWait is how long a group waits for a first event before it looks around (a rebuild
 // checks whether it has caught up, a build as known whether it is done).
 const idleWait = 200 * time.Millisecond
 
-// follower is the goroutine that follows the ledger into one generation of one view. Only its
-// own goroutine touches its unexported non-atomic fields.
+// readAhead is how many chunks of decoded messages the reader of a group keeps ready while
+// the members apply the current batch, and chunkMax how many messages a chunk holds.
+const (
+	readAhead = 16
+	chunkMax  = 256
+)
+
+// A group reads the stream once for several generations (its members, one per view): one
+// ordered consumer from the lowest checkpoint + 1 and one decoding of each message, handed to
+// every member. Each member keeps its own checkpoint, skips what it applied already and
+// commits its own batch, so the members of a group are as independent as if each read alone:
+// a rebuild of one view runs in a group of its own beside the live group of all three.
+//
+// The group's goroutine collects batches and has the members apply them, in parallel; a
+// second goroutine, owned by follow, reads and decodes ahead.
+type group struct {
+	v    *Views
+	kind string // for logs: "live", "rebuild" or "as known"
+
+	// build as known: the stream's last sequence when it started, and the time it stops at
+	once   bool
+	endSeq uint64
+	until  time.Time
+
+	mu      sync.Mutex
+	members []*follower
+	leaving []*follower // asked to leave; removed between batches
+	wake    chan struct{}
+
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	// the goroutine's own: messages read but not applied yet (a batch ends at its bounds), the
+	// reader's end (build as known) and error
+	carry   []item
+	ended   bool
+	readErr error
+}
+
+// follower is one member of a group: one generation of one view. Only the group's goroutine
+// touches its unexported non-atomic fields.
 type follower struct {
 	v    *Views
+	g    *group
 	proj Projection
 	view string
 	gen  uint64
@@ -39,16 +80,33 @@ type follower struct {
 	ck     atomic.Uint64 // last committed sequence
 	qcount atomic.Uint64
 	errMsg atomic.Pointer[string]
+	gone   chan struct{} // closed when it left its group or the group ended
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	memo *memo // nil until the group's follow loads it
 
 	job         *rebuildJob // modeBuilding
 	liveStopped bool        // modeBuilding: the old generation's follower was stopped
 	target      uint64      // modeBuilding: swap once ck reaches it
+}
 
-	endSeq     uint64 // modeOnce: the stream's last sequence when the build started
-	reachedEnd bool   // modeOnce
+// item is one stream message as the group's reader decoded it for every member.
+type item struct {
+	seq     uint64
+	pending uint64
+	size    int
+	subject string
+	ts      time.Time
+	ev      *Event // nil when err is set
+	err     error  // the envelope cannot be decoded: every view quarantines it
+	prior   bool   // an earlier event of the stream had this source+id: a duplicate
+}
+
+// chunk is what the reader hands the group: messages, or the end of a build as known, or the
+// error that stopped it.
+type chunk struct {
+	items []item
+	end   bool
+	err   error
 }
 
 func (f *follower) setErr(err error) {
@@ -67,37 +125,95 @@ func (f *follower) lastErr() string {
 	return ""
 }
 
-// stop cancels the follower and waits for its goroutine.
-func (f *follower) stop() {
-	if f.cancel != nil {
-		f.cancel()
+// running reports whether the follower is still following the ledger.
+func (f *follower) running() bool {
+	select {
+	case <-f.gone:
+		return false
+	default:
+		return true
 	}
-	<-f.done
 }
 
-func (f *follower) run(ctx context.Context) {
-	defer close(f.done)
-	defer func() {
-		// a rebuild that ends without swapping in tells whoever waits for it
-		if f.job != nil && followMode(f.mode.Load()) == modeBuilding {
-			f.job.err = fmt.Errorf("rebuild of view %s (generation %d) stopped at seq %d before it caught up: %w; "+
-				"it resumes at the next start", f.view, f.gen, f.ck.Load(), ErrClosed)
-			close(f.job.done)
+// stop takes the follower out of its group and waits until the group no longer applies to it.
+func (f *follower) stop() {
+	g := f.g
+	g.mu.Lock()
+	select {
+	case <-f.gone:
+		g.mu.Unlock()
+		return
+	default:
+	}
+	g.leaving = append(g.leaving, f)
+	g.mu.Unlock()
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-f.gone:
+	case <-g.done:
+	}
+}
+
+func (g *group) snapshot() []*follower {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]*follower(nil), g.members...)
+}
+
+// removeLeaving takes out the members asked to leave; it runs between batches.
+func (g *group) removeLeaving() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, f := range g.leaving {
+		for i, m := range g.members {
+			if m == f {
+				g.members = append(g.members[:i:i], g.members[i+1:]...)
+				close(f.gone)
+				break
+			}
 		}
+	}
+	g.leaving = nil
+}
+
+func (g *group) run(ctx context.Context) {
+	defer close(g.done)
+	defer func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		for _, f := range g.members {
+			close(f.gone)
+			// a rebuild that ends without swapping in tells whoever waits for it
+			if f.job != nil && followMode(f.mode.Load()) == modeBuilding {
+				f.job.err = fmt.Errorf("rebuild of view %s (generation %d) stopped at seq %d before it caught up: %w; "+
+					"it resumes at the next start", f.view, f.gen, f.ck.Load(), ErrClosed)
+				close(f.job.done)
+			}
+		}
+		g.members = nil
 	}()
 	backoff := 100 * time.Millisecond
 	for {
-		err := f.follow(ctx)
+		err := g.follow(ctx)
 		if err == nil || ctx.Err() != nil {
 			return
 		}
-		f.setErr(err)
+		var me *memberError
+		if errors.As(err, &me) {
+			me.f.setErr(err)
+		} else {
+			for _, f := range g.snapshot() {
+				f.setErr(err)
+			}
+		}
 		var abort *hookAbort
 		if errors.As(err, &abort) {
 			return
 		}
-		f.v.log.Error("views: following the ledger failed; retrying", "view", f.view, "generation", f.gen,
-			"checkpoint", f.ck.Load(), "err", err, "retry_in", backoff)
+		g.v.log.Error("views: following the ledger failed; retrying", "group", g.kind, "err", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
 			return
@@ -107,202 +223,324 @@ func (f *follower) run(ctx context.Context) {
 	}
 }
 
-// follow reads the stream with an ordered consumer from the checkpoint + 1 until ctx ends, an
-// error occurs or (build as known) the end is reached.
-func (f *follower) follow(ctx context.Context) error {
-	ck, err := f.v.storedU64(f.v.db, sub(f.base, subCheckpoint))
-	if err != nil {
-		return err
+// memberError says which member an error of the group came from.
+type memberError struct {
+	f   *follower
+	err error
+}
+
+func (e *memberError) Error() string { return e.err.Error() }
+func (e *memberError) Unwrap() error { return e.err }
+
+// follow reads the stream from the lowest checkpoint of the members + 1 until ctx ends, an
+// error occurs, the group has no member left or (build as known) the end is reached.
+func (g *group) follow(ctx context.Context) error {
+	g.removeLeaving()
+	g.carry, g.ended, g.readErr = nil, false, nil
+	members := g.snapshot()
+	if len(members) == 0 {
+		return nil
 	}
-	qc, err := f.v.storedU64(f.v.db, sub(f.base, subQCount))
-	if err != nil {
-		return err
+	from := uint64(0)
+	for i, f := range members {
+		ck, err := g.v.storedU64(g.v.db, sub(f.base, subCheckpoint))
+		if err != nil {
+			return &memberError{f, err}
+		}
+		qc, err := g.v.storedU64(g.v.db, sub(f.base, subQCount))
+		if err != nil {
+			return &memberError{f, err}
+		}
+		f.ck.Store(ck)
+		f.qcount.Store(qc)
+		// what the memo held may not have committed: start it again from the stored keys
+		f.memo = newMemo(ck == 0 && qc == 0)
+		g.v.m.observeCheckpoint(f, ck)
+		if i == 0 || ck < from {
+			from = ck
+		}
 	}
-	f.ck.Store(ck)
-	f.qcount.Store(qc)
-	f.v.m.observeCheckpoint(f, ck)
-	if done, err := f.between(ctx); done || err != nil {
+	// the reader indexes what it reads; it starts early enough to leave no hole in the index
+	// (a store written before the index existed starts it from the beginning)
+	g.v.index.mu.Lock()
+	from = min(from, g.v.index.ck)
+	g.v.index.mu.Unlock()
+	if done, err := g.between(ctx); done || err != nil {
 		return err
 	}
 	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
-	if ck > 0 {
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, ck+1
+	if from > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from+1
 	}
-	cons, err := f.v.cfg.JS.OrderedConsumer(ctx, f.v.cfg.Stream, cfg)
+	cons, err := g.v.cfg.JS.OrderedConsumer(ctx, g.v.cfg.Stream, cfg)
 	if err != nil {
-		return fmt.Errorf("ordered consumer on %s from seq %d: %w", f.v.cfg.Stream, ck+1, err)
+		return fmt.Errorf("ordered consumer on %s from seq %d: %w", g.v.cfg.Stream, from+1, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(min(max(f.v.cfg.BatchMaxCount, 100), 2000)))
+	it, err := cons.Messages(jetstream.PullMaxMessages(2000))
 	if err != nil {
-		return fmt.Errorf("read %s from seq %d: %w", f.v.cfg.Stream, ck+1, err)
+		return fmt.Errorf("read %s from seq %d: %w", g.v.cfg.Stream, from+1, err)
 	}
-	defer it.Stop()
-	f.setErr(nil)
+	rctx, stopReader := context.WithCancel(ctx)
+	in := make(chan chunk, readAhead)
+	var rwg sync.WaitGroup
+	var fs *firsts
+	if from == 0 {
+		fs = newFirsts(0)
+	}
+	rwg.Go(func() { g.read(rctx, it, in, fs) })
+	defer func() {
+		stopReader()
+		rwg.Wait()
+		it.Stop()
+	}()
+	for _, f := range members {
+		f.setErr(nil)
+	}
 	for {
-		if done, err := f.between(ctx); done || err != nil {
+		if done, err := g.between(ctx); done || err != nil {
 			return err
 		}
-		batch, err := f.collect(ctx, it)
+		batch, err := g.collect(ctx, in)
 		if err != nil {
 			return err
 		}
 		if len(batch) > 0 {
-			if err := f.applyBatch(ctx, batch); err != nil {
+			if err := g.apply(ctx, batch); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// between runs between batches: a build as known says whether it is done, a rebuild whether it
-// can swap itself in.
-func (f *follower) between(ctx context.Context) (done bool, err error) {
-	switch followMode(f.mode.Load()) {
-	case modeOnce:
-		return f.reachedEnd || f.ck.Load() >= f.endSeq, nil
-	case modeBuilding:
-		return false, f.v.maybeSwap(ctx, f)
+// read is the group's reader: it takes messages from the consumer, decodes each once and hands
+// them over in chunks. A chunk is sent when full or when the consumer has nothing pending, so
+// a live event waits for nobody.
+func (g *group) read(ctx context.Context, it jetstream.MessagesContext, out chan<- chunk, fs *firsts) {
+	send := func(c chunk) bool {
+		select {
+		case out <- c:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	var items []item
+	for {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() == nil {
+				send(chunk{items: items, err: fmt.Errorf("read %s: %w", g.v.cfg.Stream, err)})
+			}
+			return
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			send(chunk{items: items, err: fmt.Errorf("message on %s has no JetStream metadata: %w", m.Subject(), err)})
+			return
+		}
+		if g.once && (meta.Timestamp.After(g.until) || meta.Sequence.Stream > g.endSeq) {
+			send(chunk{items: items, end: true})
+			return
+		}
+		x := item{seq: meta.Sequence.Stream, pending: meta.NumPending, size: len(m.Data()),
+			subject: m.Subject(), ts: meta.Timestamp}
+		x.ev, x.err = decodeMsg(m, meta)
+		items = append(items, x)
+		end := g.once && x.seq >= g.endSeq
+		if len(items) >= chunkMax || x.pending == 0 || end {
+			if err := g.v.indexChunk(items, fs); err != nil {
+				send(chunk{err: err})
+				return
+			}
+			if !send(chunk{items: items, end: end}) || end {
+				return
+			}
+			items = make([]item, 0, chunkMax)
+		}
+	}
+}
+
+// between runs between batches: members asked to leave go, a build as known says whether it
+// is done, a rebuild whether it can swap itself in.
+func (g *group) between(ctx context.Context) (done bool, err error) {
+	g.removeLeaving()
+	members := g.snapshot()
+	if len(members) == 0 {
+		return true, nil
+	}
+	if g.once {
+		if g.ended && len(g.carry) == 0 {
+			return true, nil
+		}
+		all := true
+		for _, f := range members {
+			all = all && f.ck.Load() >= g.endSeq
+		}
+		return all, nil
+	}
+	for _, f := range members {
+		if followMode(f.mode.Load()) == modeBuilding {
+			if err := g.v.maybeSwap(ctx, f); err != nil {
+				return false, &memberError{f, err}
+			}
+		}
 	}
 	return false, nil
 }
 
 // collect gathers a batch: it waits up to idleWait for a first message, then takes messages
-// until BatchMaxCount or BatchMaxWait after the first.
-func (f *follower) collect(ctx context.Context, it jetstream.MessagesContext) ([]jetstream.Msg, error) {
-	wctx, cancel := context.WithTimeout(ctx, idleWait)
-	m, err := it.Next(jetstream.NextContext(wctx))
-	cancel()
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+// until BatchMaxCount or BatchMaxBytes. While the stream has more pending (catching up) it
+// fills the batch; at the head of the stream it waits at most BatchMaxWait after the first.
+func (g *group) collect(ctx context.Context, in <-chan chunk) ([]item, error) {
+	cfg := &g.v.cfg
+	batch := g.carry
+	g.carry = nil
+	take := func(c chunk) {
+		batch = append(batch, c.items...)
+		g.ended = g.ended || c.end
+		if c.err != nil {
+			g.readErr = c.err
 		}
-		if errors.Is(err, context.DeadlineExceeded) {
+	}
+	if len(batch) == 0 {
+		if err := g.readErr; err != nil {
+			g.readErr = nil
+			return nil, err
+		}
+		if g.ended {
 			return nil, nil
 		}
+		t := time.NewTimer(idleWait)
+		select {
+		case c := <-in:
+			take(c)
+		case <-t.C:
+		case <-g.wake:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+		t.Stop()
+	}
+	size := 0
+	for _, it := range batch {
+		size += it.size
+	}
+	var deadline *time.Timer
+	defer func() {
+		if deadline != nil {
+			deadline.Stop()
+		}
+	}()
+	for len(batch) > 0 && len(batch) < cfg.BatchMaxCount && size < cfg.BatchMaxBytes && !g.ended && g.readErr == nil {
+		var timeout <-chan time.Time
+		if batch[len(batch)-1].pending == 0 {
+			if deadline == nil {
+				deadline = time.NewTimer(cfg.BatchMaxWait)
+			}
+			timeout = deadline.C
+		}
+		n := len(batch)
+		select {
+		case c := <-in:
+			take(c)
+		case <-timeout:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if len(batch) == n && g.readErr == nil && !g.ended {
+			break // waited long enough
+		}
+		for _, it := range batch[n:] {
+			size += it.size
+		}
+	}
+	if len(batch) > cfg.BatchMaxCount {
+		g.carry = append([]item(nil), batch[cfg.BatchMaxCount:]...)
+		batch = batch[:cfg.BatchMaxCount]
+	}
+	if len(batch) == 0 && g.readErr != nil {
+		err := g.readErr
+		g.readErr = nil
 		return nil, err
-	}
-	var batch []jetstream.Msg
-	if !f.accept(m) {
-		return nil, nil
-	}
-	batch = append(batch, m)
-	deadline := time.Now().Add(f.v.cfg.BatchMaxWait)
-	for len(batch) < f.v.cfg.BatchMaxCount && !f.reachedEnd {
-		rem := time.Until(deadline)
-		if rem <= 0 {
-			break
-		}
-		m, err := it.Next(jetstream.NextMaxWait(rem))
-		if err != nil {
-			// a timeout ends the batch; any other error shows again on the next Next
-			break
-		}
-		if !f.accept(m) {
-			break
-		}
-		batch = append(batch, m)
 	}
 	return batch, nil
 }
 
-// accept decides whether a build as known takes a message; other modes take everything.
-func (f *follower) accept(m jetstream.Msg) bool {
-	if followMode(f.mode.Load()) != modeOnce {
-		return true
+// apply has every member apply the batch, each in its own goroutine, and waits for all.
+func (g *group) apply(ctx context.Context, batch []item) error {
+	members := g.snapshot()
+	errs := make([]error, len(members))
+	var wg sync.WaitGroup
+	for i, f := range members[1:] {
+		wg.Go(func() { errs[i+1] = f.applyBatch(ctx, batch) })
 	}
-	meta, err := m.Metadata()
-	if err != nil {
-		return true // applyBatch reports it
+	errs[0] = members[0].applyBatch(ctx, batch)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			members[i].memo = nil
+			var abort *hookAbort
+			if errors.As(err, &abort) {
+				return err
+			}
+			return &memberError{members[i], err}
+		}
 	}
-	if meta.Timestamp.After(f.v.cfg.Until) || meta.Sequence.Stream > f.endSeq {
-		f.reachedEnd = true
-		return false
-	}
-	if meta.Sequence.Stream == f.endSeq {
-		f.reachedEnd = true
-	}
-	return true
+	return nil
 }
 
-// applyBatch applies messages in one Pebble batch with the checkpoint, commits it with Sync and
-// then sends the change feed. An event that cannot be applied ends the batch early: the writes
-// of the events before it are redone in a fresh batch (Apply is deterministic), the event is
-// recorded in the quarantine instead of applied, and that batch is committed; the rest follows
-// in a new batch. So a bad event never blocks the view and never leaves half its writes.
-func (f *follower) applyBatch(ctx context.Context, msgs []jetstream.Msg) error {
+// applyBatch applies the messages the follower has not applied yet in one Pebble batch with
+// its checkpoint, commits it with Sync and then sends the change feed. An event that cannot be
+// applied is dropped with every write its Apply made (Tx.drop) and recorded in the quarantine
+// in the same batch; the batch goes on. So a bad event never blocks the view and never leaves
+// half its writes.
+func (f *follower) applyBatch(ctx context.Context, batch []item) error {
 	start := time.Now()
+	last := f.ck.Load()
+	if batch[len(batch)-1].seq <= last {
+		return nil
+	}
 	b := f.v.db.NewIndexedBatch()
 	defer func() { _ = b.Close() }()
-	tx := newTx(b, f.base)
-	var applied []*Event
-	last := f.ck.Load()
+	tx := newTx(f, b)
+	var quarantined []*QuarantineEntry
 	var pending uint64
 	napplied, ndup := 0, 0
-	for _, m := range msgs {
-		meta, err := m.Metadata()
-		if err != nil {
-			return fmt.Errorf("message on %s has no JetStream metadata: %w", m.Subject(), err)
-		}
-		seq := meta.Sequence.Stream
-		pending = meta.NumPending
-		if seq <= last {
+	for i := range batch {
+		it := &batch[i]
+		if it.seq <= last {
 			continue // at or below the checkpoint: applied already
 		}
-		ev, aerr := decodeMsg(m, meta)
+		pending = it.pending
+		ev, aerr := it.ev, it.err
 		if aerr == nil {
-			_, seen, err := tx.Original(ev.Source, ev.ID)
-			if err != nil {
-				return err
-			}
-			if seen {
+			if it.prior {
 				ndup++
-				last = seq
+				last = it.seq
 				continue
 			}
-			aerr = safeApply(f.proj, tx, ev)
+			tx.seq = it.seq
+			if aerr = safeApply(f.proj, tx, ev); aerr == nil {
+				if err := tx.keep(); err != nil {
+					return err
+				}
+				napplied++
+			} else {
+				tx.drop()
+			}
 		}
-		if aerr == nil {
-			if err := tx.markSeen(ev); err != nil {
+		if aerr != nil {
+			qe := f.quarantineEntry(it, aerr)
+			if err := f.quarantine(tx, qe, uint64(len(quarantined))); err != nil {
 				return err
 			}
-			applied = append(applied, ev)
-			napplied++
-			last = seq
-			continue
+			quarantined = append(quarantined, qe)
 		}
-		// Quarantine seq: redo the batch without it.
-		_ = b.Close()
-		b = f.v.db.NewIndexedBatch()
-		tx = newTx(b, f.base)
-		for _, a := range applied {
-			if err := safeApply(f.proj, tx, a); err != nil {
-				return fmt.Errorf("view %s applied seq %d and then failed to apply it again (%v): the projection is "+
-					"not deterministic; this is a bug: fix it and run compact rebuild %s", f.view, a.Seq, err, f.view)
-			}
-			if err := tx.markSeen(a); err != nil {
-				return err
-			}
-		}
-		if ev != nil {
-			if err := tx.markSeen(ev); err != nil {
-				return err
-			}
-		}
-		qe := f.quarantineEntry(seq, m, meta, ev, aerr)
-		if err := f.quarantine(tx, qe); err != nil {
-			return err
-		}
-		if err := f.commit(ctx, b, tx, seq, pending, qe); err != nil {
-			return err
-		}
-		_ = b.Close()
-		b = f.v.db.NewIndexedBatch()
-		tx = newTx(b, f.base)
-		applied = nil
-		last = seq
+		last = it.seq
 	}
 	if last > f.ck.Load() {
-		if err := f.commit(ctx, b, tx, last, pending, nil); err != nil {
+		if err := f.commit(ctx, b, tx, last, pending, quarantined); err != nil {
 			return err
 		}
 	}
@@ -310,27 +548,27 @@ func (f *follower) applyBatch(ctx context.Context, msgs []jetstream.Msg) error {
 	return nil
 }
 
-func (f *follower) commit(ctx context.Context, b *pebble.Batch, tx *Tx, seq, pending uint64, qe *QuarantineEntry) error {
+func (f *follower) commit(ctx context.Context, b *pebble.Batch, tx *Tx, seq, pending uint64, qs []*QuarantineEntry) error {
 	if err := tx.flush(); err != nil {
 		return err
 	}
 	if err := b.Set(sub(f.base, subCheckpoint), u64(seq), nil); err != nil {
 		return err
 	}
-	if err := f.hook("applied"); err != nil {
+	if err := f.hook("applied", seq); err != nil {
 		return err
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("commit view %s at seq %d: %w", f.view, seq, err)
 	}
 	f.ck.Store(seq)
-	if qe != nil {
-		f.qcount.Add(1)
+	f.qcount.Add(uint64(len(qs)))
+	for _, qe := range qs {
 		f.v.log.Warn("views: event quarantined", "view", f.view, "seq", qe.Seq, "type", qe.Type,
 			"source", qe.Source, "id", qe.ID, "err", qe.Error)
 	}
 	f.v.m.observeCommit(f, seq, pending)
-	if err := f.hook("committed"); err != nil {
+	if err := f.hook("committed", seq); err != nil {
 		return err
 	}
 	if followMode(f.mode.Load()) == modeLive && f.v.feed != nil {
@@ -339,9 +577,9 @@ func (f *follower) commit(ctx context.Context, b *pebble.Batch, tx *Tx, seq, pen
 	return nil
 }
 
-func (f *follower) hook(point string) error {
+func (f *follower) hook(point string, seq uint64) error {
 	if h := f.v.cfg.testHook; h != nil {
-		if err := h(f.view, point); err != nil {
+		if err := h(f.view, point, seq); err != nil {
 			return &hookAbort{point: point}
 		}
 	}
@@ -350,7 +588,7 @@ func (f *follower) hook(point string) error {
 
 // decodeMsg turns a stream message into an Event; odd envelopes are errors (quarantined).
 func decodeMsg(m jetstream.Msg, meta *jetstream.MsgMetadata) (*Event, error) {
-	e, err := ledger.DecodeStored(m.Data())
+	e, err := decodeEnvelope(m.Data())
 	if err != nil {
 		return nil, &DataError{Err: ErrInvalidData, Message: fmt.Sprintf("message body is not a CloudEvent: %v", err)}
 	}

@@ -166,7 +166,7 @@ func TestCrashRecovery(t *testing.T) {
 		var once sync.Once
 		cfg := h.config(dir)
 		cfg.BatchMaxCount = 1 + r.IntN(30)
-		cfg.testHook = func(v, p string) error {
+		cfg.testHook = func(v, p string, _ uint64) error {
 			if v == view && p == point && calls.Add(1) >= after {
 				once.Do(func() { close(crashed) })
 				return errors.New("crash")
@@ -283,4 +283,26 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("defaults: %+v %v", c, err)
 	}
 	_ = fmt.Sprint()
+}
+
+// TestSmallMemos: views whose memos keep forgetting (bounds of a few rows, so they drop what
+// they hold in the middle of batches and read it again from Pebble) and whose reader knows no
+// first events equal views built with the usual bounds, key by key.
+func TestSmallMemos(t *testing.T) {
+	h := newHarness(t)
+	g := newHistGen(43)
+	last := h.publish(g.take(400)...)
+	normal := h.open(h.config(t.TempDir()))
+	h.wait(normal, last)
+
+	defer func(m, c, f int) { memoMaxRows, curationMemoMax, firstsMax = m, c, f }(memoMaxRows, curationMemoMax, firstsMax)
+	memoMaxRows, curationMemoMax, firstsMax = 8, 2, 16
+	cfg := h.config(t.TempDir())
+	cfg.BatchMaxCount = 50
+	small := h.open(cfg)
+	h.wait(small, last)
+	sameViews(t, small, normal)
+	// nothing reads the bounds once the views are closed
+	_ = small.Close(context.Background())
+	_ = normal.Close(context.Background())
 }

@@ -73,11 +73,7 @@ func (v *Views) Status(ctx context.Context) (*Status, error) {
 			}
 			vs.Lag = lag(vs.Checkpoint)
 			if f := live[name]; f != nil && f.gen == g.Gen {
-				select {
-				case <-f.done:
-				default:
-					vs.Running = true
-				}
+				vs.Running = f.running()
 				vs.LastError = f.lastErr()
 			}
 			b, ok, err := v.genRec(s.snap, metaBuilding, name)

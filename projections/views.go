@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -40,6 +41,8 @@ type Views struct {
 	m     *metrics
 	feed  *feed
 	projs map[string]Projection
+	cache reviewCache
+	index indexer
 
 	ctx    context.Context // lives until Close; parent of every follower
 	cancel context.CancelFunc
@@ -50,7 +53,7 @@ type Views struct {
 	closed   bool
 	live     map[string]*follower
 	rebuilds map[string]*rebuildJob
-	once     []*follower // the followers of a build as known
+	once     *group // the group of a build as known
 
 	dbMu     sync.RWMutex // queries hold it shared; Close takes it to close Pebble under nobody
 	dbClosed bool
@@ -63,7 +66,7 @@ func Open(ctx context.Context, cfg Config) (*Views, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	db, err := pebble.Open(cfg.Dir, &pebble.Options{Logger: pebbleLogger{cfg.Logger}})
+	db, err := pebble.Open(cfg.Dir, pebbleOptions(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("open views store %s: %w (is another compact process using it?)", cfg.Dir, err)
 	}
@@ -91,6 +94,9 @@ func Open(ctx context.Context, cfg Config) (*Views, error) {
 		return nil, err
 	}
 	if err := v.initGenerations(); err != nil {
+		return fail(fmt.Errorf("views store %s: %w", cfg.Dir, err))
+	}
+	if err := v.loadIndex(); err != nil {
 		return fail(fmt.Errorf("views store %s: %w", cfg.Dir, err))
 	}
 	if v.m, err = newMetrics(cfg.Registry); err != nil {
@@ -217,10 +223,11 @@ func (v *Views) storedU64(r pebble.Reader, key []byte) (uint64, error) {
 	return getU64(val), nil
 }
 
-// Start begins following the ledger: one follower per view from its checkpoint + 1, plus a
-// rebuild for each view whose stored version differs from the code's (the old generation keeps
-// answering until the new one has caught up) and the resumption of an interrupted rebuild.
-// With Config.Until set it builds the views as known at that time and the followers stop there.
+// Start begins following the ledger: one group follows every view's live generation from its
+// checkpoint + 1, and another rebuilds the views whose stored version differs from the code's
+// (the old generation keeps answering until the new one has caught up) or resumes an
+// interrupted rebuild. With Config.Until set it builds the views as known at that time and the
+// group stops there.
 func (v *Views) Start(ctx context.Context) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -234,12 +241,15 @@ func (v *Views) Start(ctx context.Context) error {
 	if !v.cfg.Until.IsZero() {
 		return v.startOnce(ctx)
 	}
+	live := v.newGroup("live")
+	var resume []*follower
+	var stale []string
 	for _, name := range ViewNames {
-		live, _, err := v.genRec(v.db, metaLive, name)
+		lg, _, err := v.genRec(v.db, metaLive, name)
 		if err != nil {
 			return err
 		}
-		v.live[name] = v.spawn(name, live.Gen, modeLive, nil)
+		v.live[name] = live.add(name, lg.Gen, modeLive, nil)
 		building, ok, err := v.genRec(v.db, metaBuilding, name)
 		if err != nil {
 			return err
@@ -247,13 +257,25 @@ func (v *Views) Start(ctx context.Context) error {
 		switch {
 		case ok:
 			v.log.Info("views: resuming a rebuild", "view", name, "generation", building.Gen)
-			v.rebuilds[name] = v.spawnRebuild(name, building.Gen)
-		case live.Version != v.projs[name].Version():
+			resume = append(resume, v.rebuildMember(nil, name, building.Gen))
+		case lg.Version != v.projs[name].Version():
 			v.log.Info("views: stored version differs from the code, rebuilding beside the live copy",
-				"view", name, "stored", live.Version, "code", v.projs[name].Version())
-			if _, err := v.startRebuildLocked(name); err != nil {
-				return err
-			}
+				"view", name, "stored", lg.Version, "code", v.projs[name].Version())
+			stale = append(stale, name)
+		}
+	}
+	v.run(live)
+	if len(resume) > 0 {
+		g := v.newGroup("rebuild")
+		for _, f := range resume {
+			g.adopt(f)
+			v.rebuilds[f.view] = f.job
+		}
+		v.run(g)
+	}
+	if len(stale) > 0 {
+		if _, err := v.startRebuildsLocked(stale); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -268,42 +290,50 @@ func (v *Views) startOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("views as known: stream %s info: %w", v.cfg.Stream, err)
 	}
+	g := v.newGroup("as known")
+	g.once, g.endSeq, g.until = true, info.State.LastSeq, v.cfg.Until
+	if u := v.cfg.testUntilSeq; u > 0 && u < g.endSeq {
+		g.endSeq = u
+	}
 	for _, name := range ViewNames {
 		live, _, err := v.genRec(v.db, metaLive, name)
 		if err != nil {
 			return err
 		}
-		f := v.newFollower(name, live.Gen, modeOnce, nil)
-		f.endSeq = info.State.LastSeq
-		v.live[name] = f
-		v.once = append(v.once, f)
-		v.run(f)
+		v.live[name] = g.add(name, live.Gen, modeOnce, nil)
 	}
+	v.once = g
+	v.run(g)
 	return nil
 }
 
-// spawn starts a follower of generation gen of a view.
-func (v *Views) spawn(view string, gen uint64, mode followMode, job *rebuildJob) *follower {
-	f := v.newFollower(view, gen, mode, job)
-	v.run(f)
-	return f
+func (v *Views) newGroup(kind string) *group {
+	return &group{v: v, kind: kind, wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-func (v *Views) newFollower(view string, gen uint64, mode followMode, job *rebuildJob) *follower {
-	f := &follower{v: v, view: view, proj: v.projs[view], gen: gen, base: genPrefix(view, gen),
-		done: make(chan struct{}), job: job}
+// add makes generation gen of a view a member of the group (before it runs).
+func (g *group) add(view string, gen uint64, mode followMode, job *rebuildJob) *follower {
+	f := &follower{v: g.v, view: view, proj: g.v.projs[view], gen: gen, base: genPrefix(view, gen),
+		gone: make(chan struct{}), job: job}
 	f.mode.Store(int32(mode))
+	g.adopt(f)
 	return f
 }
 
-func (v *Views) run(f *follower) {
+func (g *group) adopt(f *follower) {
+	f.g = g
+	g.members = append(g.members, f)
+}
+
+// run starts the group's goroutine; Close stops it.
+func (v *Views) run(g *group) {
 	ctx, cancel := context.WithCancel(v.ctx)
-	f.cancel = cancel
+	g.cancel = cancel
 	v.wg.Add(1)
 	go func() {
 		defer v.wg.Done()
 		defer cancel()
-		f.run(ctx)
+		g.run(ctx)
 	}()
 }
 
@@ -353,16 +383,38 @@ func BuildAsKnown(ctx context.Context, js jetstream.JetStream, until time.Time, 
 		_ = v.Close(context.Background())
 		return nil, err
 	}
-	for _, f := range v.once {
-		select {
-		case <-f.done:
-		case <-ctx.Done():
-			_ = v.Close(context.Background())
-			return nil, fmt.Errorf("views as known at %s: %w", until.Format(time.RFC3339Nano), ctx.Err())
-		}
+	select {
+	case <-v.once.done:
+	case <-ctx.Done():
+		_ = v.Close(context.Background())
+		return nil, fmt.Errorf("views as known at %s: %w", until.Format(time.RFC3339Nano), ctx.Err())
 	}
 	return v, nil
 }
+
+// pebbleOptions sizes the store for the views' access pattern. Most point reads during a build
+// look for keys that do not exist (the index entry of a new event), so every level has a Bloom
+// filter and such a read costs no data block. Pebble counts its memtables against the block
+// cache: with the 8 MB default the cache held no block at all once the memtables had grown, so
+// every read went to the file system.
+func pebbleOptions(cfg Config) *pebble.Options {
+	o := &pebble.Options{
+		Logger:       pebbleLogger{cfg.Logger},
+		FS:           cfg.FS,
+		CacheSize:    pebbleCacheBytes,
+		MemTableSize: pebbleMemTableBytes,
+	}
+	o.Levels[0].FilterPolicy = bloom.FilterPolicy(10) // later levels inherit it
+	return o
+}
+
+// Sizes of the Pebble store's memory. Pebble counts its memtables against the block cache, so
+// the cache holds the two memtables it may have at once plus at least 64 MB of blocks: 128 MB
+// in all, well under the 512 MB a projections process is meant to fit in.
+const (
+	pebbleCacheBytes    = 128 << 20
+	pebbleMemTableBytes = 32 << 20
+)
 
 type pebbleLogger struct{ l *slog.Logger }
 

@@ -1,0 +1,158 @@
+package projections
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+
+	"compact/ledger"
+)
+
+// decodeEnvelope decodes the body of a stored event exactly as ledger.DecodeStored does
+// (encoding/json into ledger.Event), in a fraction of its time for the bodies the ledger
+// writes: one flat object of string attributes and a data object. Anything else (an escaped
+// string, an unknown or repeated attribute, a null) is left to DecodeStored, so the result and
+// the errors are always DecodeStored's.
+func decodeEnvelope(body []byte) (*ledger.Event, error) {
+	if e, ok := fastEnvelope(body); ok {
+		return e, nil
+	}
+	return ledger.DecodeStored(body)
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// plainString reads a string that needs no unquoting at b[i] (the opening quote): no escape,
+// no control character, valid UTF-8. It returns the contents and the index after the closing
+// quote.
+func plainString(b []byte, i int) ([]byte, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, 0, false
+	}
+	j := bytes.IndexByte(b[i+1:], '"')
+	if j < 0 {
+		return nil, 0, false
+	}
+	s := b[i+1 : i+1+j]
+	for _, c := range s {
+		if c < 0x20 || c == '\\' {
+			return nil, 0, false
+		}
+	}
+	if !utf8.Valid(s) {
+		return nil, 0, false
+	}
+	return s, i + 2 + j, true
+}
+
+// objectEnd returns the index after the object that starts at b[i], following strings and
+// nesting only; json.Valid checks it afterwards.
+func objectEnd(b []byte, i int) (int, bool) {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1, true
+			}
+		}
+	}
+	return 0, false
+}
+
+func fastEnvelope(b []byte) (*ledger.Event, bool) {
+	var e ledger.Event
+	var seen uint16
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil, false
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		i++
+	} else {
+		for {
+			key, next, ok := plainString(b, i)
+			if !ok {
+				return nil, false
+			}
+			i = skipSpace(b, next)
+			if i >= len(b) || b[i] != ':' {
+				return nil, false
+			}
+			i = skipSpace(b, i+1)
+			var field *string
+			var bit uint16
+			switch string(key) {
+			case "specversion":
+				field, bit = &e.SpecVersion, 1
+			case "id":
+				field, bit = &e.ID, 2
+			case "source":
+				field, bit = &e.Source, 4
+			case "type":
+				field, bit = &e.Type, 8
+			case "subject":
+				field, bit = &e.CESubject, 16
+			case "time":
+				field, bit = &e.Time, 32
+			case "datacontenttype":
+				field, bit = &e.DataContentType, 64
+			case "dataschema":
+				field, bit = &e.DataSchema, 128
+			case "data":
+				bit = 256
+			default:
+				return nil, false // an attribute DecodeStored may match case-insensitively
+			}
+			if seen&bit != 0 {
+				return nil, false
+			}
+			seen |= bit
+			if field != nil {
+				v, next, ok := plainString(b, i)
+				if !ok {
+					return nil, false
+				}
+				*field, i = string(v), next
+			} else {
+				if i >= len(b) || b[i] != '{' {
+					return nil, false
+				}
+				end, ok := objectEnd(b, i)
+				if !ok || !json.Valid(b[i:end]) {
+					return nil, false
+				}
+				e.Data, i = json.RawMessage(bytes.Clone(b[i:end])), end
+			}
+			i = skipSpace(b, i)
+			if i < len(b) && b[i] == ',' {
+				i = skipSpace(b, i+1)
+				continue
+			}
+			if i < len(b) && b[i] == '}' {
+				i++
+				break
+			}
+			return nil, false
+		}
+	}
+	if skipSpace(b, i) != len(b) {
+		return nil, false
+	}
+	return &e, true
+}

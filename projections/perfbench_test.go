@@ -1,0 +1,134 @@
+package projections_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"compact/ledger"
+	"compact/ledger/perf"
+	"compact/projections"
+)
+
+var buildProfile = flag.String("projections.buildprofile", "", "write a CPU profile of the build only (not the filling) of BenchmarkRebuildPerfHistory to this file")
+
+// BenchmarkRebuildPerfHistory builds every view from a ledger of the bench's own synthetic
+// history (ledger/perf: the demo's mix over 26 years, what `compact bench` measures), sized by
+// -projections.events, through Open, Start and WaitFor as the bench does. It reports events/s and
+// the Go heap's peak in use.
+func BenchmarkRebuildPerfHistory(b *testing.B) {
+	n := perfEvents(b)
+	js, nc := perfServer(b)
+	ctx := b.Context()
+	h := perf.NewHistory(1)
+	for done := 0; done < n; {
+		k := min(1000, n-done)
+		id := fmt.Sprintf("fill-%d", done)
+		for i := 1; i <= k; i++ {
+			entity, ev := h.Next()
+			s := string(ev)
+			t := s[strings.Index(s, `"type":"`)+8:]
+			m := nats.NewMsg(ledger.EventSubject(entity, t[:strings.IndexByte(t, '"')]))
+			m.Data = ev
+			m.Header.Set("Nats-Batch-Id", id)
+			m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i))
+			if i < k {
+				if err := nc.PublishMsg(m); err != nil {
+					b.Fatal(err)
+				}
+				continue
+			}
+			m.Header.Set("Nats-Batch-Commit", "1")
+			if _, err := nc.RequestMsgWithContext(ctx, m); err != nil {
+				b.Fatal(err)
+			}
+		}
+		done += k
+	}
+	runtime.GC()
+	if *buildProfile != "" {
+		f, err := os.Create(*buildProfile)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
+	b.ResetTimer()
+	start, cpu0 := time.Now(), cpuTime()
+	for range b.N {
+		v, err := projections.Open(ctx, projections.Config{Dir: b.TempDir(), JS: js, NC: nc, DisableFeed: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := v.Start(ctx); err != nil {
+			b.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+		if err := v.WaitFor(wctx, uint64(n)); err != nil {
+			b.Fatal(err)
+		}
+		cancel()
+		_ = v.Close(context.Background())
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/time.Since(start).Seconds(), "events/s")
+	b.ReportMetric((cpuTime()-cpu0).Seconds()*1e6/float64(n*b.N), "cpu-µs/event")
+}
+
+// cpuTime is the CPU time the process used so far (user and system): on a shared machine it
+// says more about the cost of a build than the wall clock.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// perfEvents reads -projections.events, which the package's own tests define.
+func perfEvents(b *testing.B) int {
+	f := flag.Lookup("projections.events")
+	if f == nil {
+		b.Fatal("flag -projections.events is not defined")
+	}
+	return f.Value.(flag.Getter).Get().(int)
+}
+
+func perfServer(b *testing.B) (jetstream.JetStream, *nats.Conn) {
+	s, err := server.NewServer(&server.Options{JetStream: true, StoreDir: b.TempDir(), Port: -1, Host: "127.0.0.1",
+		NoSigs: true, NoLog: true, MaxPayload: ledger.MaxRequestBytes})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(30 * time.Second) {
+		b.Fatal("nats-server not ready")
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(s))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { nc.Close(); s.Shutdown(); s.WaitForShutdown() })
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := js.CreateStream(b.Context(), ledger.StreamConfig(ledger.StreamOptions{})); err != nil {
+		b.Fatal(err)
+	}
+	return js, nc
+}
