@@ -76,7 +76,13 @@ func runBench(ctx context.Context, args []string) error {
 		return enc.Encode(rep)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	row := func(name string, v float64, unit string) { fmt.Fprintf(tw, "%s\t%12.1f\t%s\n", name, v, unit) }
+	row := func(name string, v float64, unit string) {
+		if unit == "" { // a ratio
+			fmt.Fprintf(tw, "%s\t%12.2f\t\n", name, v)
+			return
+		}
+		fmt.Fprintf(tw, "%s\t%12.1f\t%s\n", name, v, unit)
+	}
 	fmt.Fprintln(tw, "RAW LIMITS\t\t")
 	row("  JetStream durable append, 1 at a time", rep.RawDurableEachPerS, "events/s")
 	row("  JetStream durable append, atomic batches of 1,000", rep.RawDurableBatchPerS, "events/s")
