@@ -25,10 +25,40 @@ const (
 
 var utf8BOM = []byte("\xef\xbb\xbf")
 
-var (
-	idPattern      = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
-	acronymPattern = regexp.MustCompile(`^[A-Z0-9-]{2,24}$`)
-)
+// acronymPattern is an entity acronym, for the registry and the replay; the ingest checks it
+// with isAcronym.
+var acronymPattern = regexp.MustCompile(`^[A-Z0-9-]{2,24}$`)
+
+// isEventID reports whether s is 1-128 characters of A-Z a-z 0-9 . _ : - (the contract's
+// ^[A-Za-z0-9._:-]{1,128}$; a loop, as it runs on every event).
+func isEventID(s string) bool {
+	if len(s) < 1 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// isAcronym reports whether s is 2-24 characters of A-Z 0-9 - (^[A-Z0-9-]{2,24}$).
+func isAcronym(s string) bool {
+	if len(s) < 2 || len(s) > 24 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // Types only the Secretariat may publish.
 var secretariatTypes = map[string]bool{
@@ -44,7 +74,8 @@ type Candidate struct {
 }
 
 // SplitBatch splits a request body into the raw events it carries: a JSON array is a batch,
-// anything else is one event. It fails only when the body as a whole cannot be read.
+// anything else is one event. It fails only when the body as a whole cannot be read. The
+// events may share body's memory.
 func SplitBatch(body []byte) ([]json.RawMessage, error) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
@@ -56,9 +87,14 @@ func SplitBatch(body []byte) ([]json.RawMessage, error) {
 	if !utf8.Valid(body) {
 		return nil, invalid("", "not valid UTF-8")
 	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal(body, &raws); err != nil {
-		return nil, invalid("", "not a valid JSON array of events: %s", jsonErrorText(err))
+	raws, ok := splitFast(body)
+	if !ok {
+		// Not plainly fine: encoding/json says what is wrong, or that it is fine after all
+		// (deep nesting, an escaped member name, or what the interoperability rules refuse
+		// later, event by event).
+		if err := json.Unmarshal(body, &raws); err != nil {
+			return nil, invalid("", "not a valid JSON array of events: %s", jsonErrorText(err))
+		}
 	}
 	if len(raws) == 0 {
 		return nil, invalid("", "empty batch")
@@ -74,6 +110,16 @@ func SplitBatch(body []byte) ([]json.RawMessage, error) {
 // role allows; references to earlier events (corrections, retractions, curation) are
 // checked by the Appender, which knows what the ledger holds.
 func Decode(raw []byte, p Principal, v *schemas.Validator) (*Candidate, *FieldError) {
+	if c, fe, ok := decodeFast(raw, p, v); ok {
+		return c, fe
+	}
+	return decodeReference(raw, p, v)
+}
+
+// decodeReference is Decode by encoding/json, checkInterop and the checks in turn: the
+// reference the fast path must agree with, and the judge of whatever the fast path does
+// not take.
+func decodeReference(raw []byte, p Principal, v *schemas.Validator) (*Candidate, *FieldError) {
 	if len(raw) > MaxEventSize {
 		return nil, &FieldError{Message: fmt.Sprintf("event of %d bytes: at most %d", len(raw), MaxEventSize), Kind: ErrTooLarge}
 	}
@@ -128,7 +174,7 @@ func checkEnvelope(ev *Event, p Principal) *FieldError {
 	switch {
 	case ev.ID == "":
 		return invalid("/id", "required")
-	case !idPattern.MatchString(ev.ID):
+	case !isEventID(ev.ID):
 		return invalid("/id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
 	case strings.Contains(ev.ID, ".."):
 		return invalid("/id", "must not contain \"..\"")
@@ -137,7 +183,7 @@ func checkEnvelope(ev *Event, p Principal) *FieldError {
 		return invalid("/source", "required (/entities/<ENTITY>)")
 	}
 	entity, ok := strings.CutPrefix(ev.Source, SourcePrefix)
-	if !ok || !acronymPattern.MatchString(entity) {
+	if !ok || !isAcronym(entity) {
 		return invalid("/source", "must be /entities/<ENTITY>, ENTITY 2-24 characters of A-Z 0-9 -")
 	}
 	if entity != p.Entity {

@@ -206,11 +206,27 @@ end:
 	if plain && digits <= 15 { // below 10^15 < 2^53: no need to parse
 		return nil
 	}
-	f, err := strconv.ParseFloat(string(sc.raw[start:sc.pos]), 64)
-	if errors.Is(err, strconv.ErrRange) || math.Abs(f) > maxSafeInteger {
+	if numberTooLarge(sc.raw[start:sc.pos]) {
 		return invalid(sc.pointer(), "number too large: a number must lie within ±%d (2^53-1), the largest integer every JSON reader holds exactly", maxSafeInteger)
 	}
 	return nil
+}
+
+// numberTooLarge reports whether a number literal lies beyond ±(2^53-1).
+func numberTooLarge(lit []byte) bool {
+	if len(lit) <= 15 {
+		// At most 15 characters: an integer of at most 15 digits (< 10^15 < 2^53), or a
+		// literal with a point or an exponent, which needs parsing.
+		plain := true
+		for _, c := range lit {
+			plain = plain && (c == '-' || (c >= '0' && c <= '9'))
+		}
+		if plain {
+			return false
+		}
+	}
+	f, err := strconv.ParseFloat(string(lit), 64)
+	return errors.Is(err, strconv.ErrRange) || math.Abs(f) > maxSafeInteger
 }
 
 // decodeName decodes a member name's literal; most have no escapes.
@@ -263,8 +279,8 @@ func checkString(lit []byte, isName bool, pointer func() string) *FieldError {
 
 // hex4 reads four hex digits that encoding/json has already checked.
 func hex4(b []byte) rune {
-	n, _ := strconv.ParseUint(string(b), 16, 32)
-	return rune(n)
+	r, _ := hex4At(b, 0)
+	return r
 }
 
 var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")

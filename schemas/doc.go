@@ -35,4 +35,13 @@
 // [Validator.Validate] returns a [*ValidationError] listing every problem as a JSON pointer
 // relative to the data object and a short message ("/start: not a date (YYYY-MM-DD)",
 // "/colour: unknown field"), most specific first, so that the ingest reply can name the field.
+// [Validator.ValidateValue] does the same for data already decoded.
+//
+// # Cost
+//
+// The ledger validates every event it ingests, so the validator compiles the files into an
+// equivalent but cheaper form: references to definitions copied in place (flatten.go), the
+// contract's patterns matched by loops (pattern.go), long enums looked up in a set
+// (enumset.go). The files publishers read are unchanged; the tests compare the compiled form
+// with the files compiled as they are, verdict and words, on the examples and under fuzzing.
 package schemas

@@ -26,12 +26,27 @@ var overrides = map[string]string{
 	"defs.json#/$defs/opaque_id/pattern": "not an opaque id (1-128 of A-Z, a-z, 0-9, . _ : -; never a name or an e-mail address)",
 	"defs.json#/$defs/source/pattern":    "not an entity source (/entities/<ENTITY>)",
 	"defs.json#/$defs/period/pattern":    "not a review period (YYYY-MM of a period's first month: 01, 03, 05, 07, 09 or 11)",
-	"defs.json#/$defs/actor/oneOf":       `must be exactly one of {"entity"}, {"state"} or {"org", "kind"}`,
 
 	"compact.meeting.held.json#/then/required":               "required when format is working_group_meeting",
 	"compact.review.curated.json#/then/required":             "required when action is place",
 	"compact.structure.updated.json#/then/required":          "required when unit_kind is working_group",
 	"compact.structure.updated.json#/else/properties/pillar": "only for a working group (unit_kind working_group)",
+}
+
+// actorForms is the rule of an actor, in words.
+const actorForms = `must be exactly one of {"entity"}, {"state"} or {"org", "kind"}`
+
+// summaries word the keywords that together state one rule about the object they sit in: their
+// failures are reported as one verdict at the object, like a oneOf's, and dropped when a
+// precise problem at or under it explains them. The actor's form is such a rule: an if/then/else
+// on the key present, whose branches fail with "must have at most 1 field" or "required: kind"
+// where the publisher needs to read what an actor is. Keys are keyword locations, as in
+// overrides; a test checks that each names a keyword of the schemas.
+var summaries = map[string]string{
+	"defs.json#/$defs/actor/then/maxProperties":      actorForms,
+	"defs.json#/$defs/actor/else/then/maxProperties": actorForms,
+	"defs.json#/$defs/actor/else/else/required":      actorForms,
+	"defs.json#/$defs/actor/else/else/maxProperties": actorForms,
 }
 
 // problem is a FieldError while it is being collected; summary marks the verdict of a oneOf or
@@ -43,9 +58,9 @@ type problem struct {
 
 // describe turns the library's error tree into the publisher's list: leaves only, one per
 // field and rule, in plain words.
-func describe(verr *jsonschema.ValidationError) []FieldError {
+func describe(verr *jsonschema.ValidationError, origin origins) []FieldError {
 	var ps []problem
-	collect(verr, &ps)
+	collect(verr, origin, &ps)
 	out := make([]FieldError, 0, len(ps))
 	for _, p := range ps {
 		if p.summary && explained(p, ps) {
@@ -66,23 +81,27 @@ func explained(s problem, ps []problem) bool {
 	return false
 }
 
-func collect(e *jsonschema.ValidationError, ps *[]problem) {
+func collect(e *jsonschema.ValidationError, origin origins, ps *[]problem) {
 	at := pointer(e.InstanceLocation)
 	add := func(field, msg string) {
 		*ps = append(*ps, problem{FieldError: FieldError{Field: field, Message: msg}})
 	}
 	// leaf reports one problem at the error's own field, worded by overrides if they know it.
 	leaf := func(msg string) {
-		if o, ok := overrides[keywordLocation(e)]; ok {
+		if o, ok := overrides[keywordLocation(e, origin)]; ok {
 			msg = o
 		}
 		add(at, msg)
+	}
+	if msg, ok := summaries[keywordLocation(e, origin)]; ok {
+		*ps = append(*ps, problem{FieldError: FieldError{Field: at, Message: msg}, summary: true})
+		return
 	}
 	switch k := e.ErrorKind.(type) {
 	case *kind.Schema, *kind.Group, *kind.Reference, *kind.AllOf:
 		// Wrappers: the causes say what is wrong.
 		for _, c := range e.Causes {
-			collect(c, ps)
+			collect(c, origin, ps)
 		}
 	case *kind.OneOf, *kind.AnyOf:
 		// The causes are the failures of each alternative, which would mostly be noise
@@ -91,13 +110,13 @@ func collect(e *jsonschema.ValidationError, ps *[]problem) {
 		if o, ok := k.(*kind.OneOf); ok && len(o.Subschemas) > 1 {
 			msg = "matches more than one of the allowed forms"
 		}
-		if o, ok := overrides[keywordLocation(e)]; ok {
+		if o, ok := overrides[keywordLocation(e, origin)]; ok {
 			msg = o
 		}
 		*ps = append(*ps, problem{FieldError: FieldError{Field: at, Message: msg}, summary: true})
 	case *kind.Required:
 		msg := "required"
-		if o, ok := overrides[keywordLocation(e)]; ok {
+		if o, ok := overrides[keywordLocation(e, origin)]; ok {
 			msg = o
 		}
 		for _, m := range k.Missing {
@@ -157,14 +176,14 @@ func collect(e *jsonschema.ValidationError, ps *[]problem) {
 	}
 }
 
-// keywordLocation is where the failing keyword sits, relative to baseURL:
-// "defs.json#/$defs/country/enum". It is the key of overrides.
-func keywordLocation(e *jsonschema.ValidationError) string {
+// keywordLocation is where the failing keyword sits in the contract files, relative to
+// baseURL: "defs.json#/$defs/country/enum". It is the key of overrides.
+func keywordLocation(e *jsonschema.ValidationError, origin origins) string {
 	loc := strings.TrimPrefix(e.SchemaURL, baseURL)
 	if kp := e.ErrorKind.KeywordPath(); len(kp) > 0 {
 		loc += "/" + strings.Join(kp, "/")
 	}
-	return loc
+	return origin.resolve(loc)
 }
 
 // pointer is the JSON pointer (RFC 6901) of an instance location.

@@ -15,6 +15,9 @@ type Validator struct {
 	schemas map[string]*jsonschema.Schema
 	// spans lists, per type, the pairs of date fields whose order JSON Schema cannot check.
 	spans map[string][]span
+	// origin maps the keyword locations of the flattened schemas to the contract files' own
+	// (flatten.go), for the overrides.
+	origin origins
 }
 
 // span is a pair of date fields where last must not come before first.
@@ -36,15 +39,51 @@ func (noLoader) Load(url string) (any, error) {
 
 // New compiles every schema; it fails if any schema is broken.
 func New() (*Validator, error) {
+	docs, err := loadDocs()
+	if err != nil {
+		return nil, err
+	}
+	return compile(docs, true)
+}
+
+// compile compiles the schema documents (loadDocs). fast is the validator's way: flattened
+// (flatten.go), the contract's patterns matched by loops (pattern.go), long enums looked up
+// in a set (enumset.go); without it, the
+// documents as they are with the library's defaults, the reference the tests compare with.
+func compile(docs map[string]any, fast bool) (*Validator, error) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	// Draft 2020-12 treats "format" as an annotation; the contract needs it to reject 2025-02-30.
 	c.AssertFormat()
 	c.UseLoader(noLoader{})
+	if fast {
+		c.UseRegexpEngine(compilePattern)
+		vocab, err := enumSetVocab()
+		if err != nil {
+			return nil, err
+		}
+		c.RegisterVocabulary(vocab)
+		c.AssertVocabs()
+	}
 
-	docs, err := loadDocs()
-	if err != nil {
-		return nil, err
+	v := &Validator{
+		schemas: make(map[string]*jsonschema.Schema, len(typeList)),
+		spans:   make(map[string][]span),
+		origin:  origins{},
+	}
+	for _, t := range typeList {
+		props, _ := docs[t+".json"].(map[string]any)["properties"].(map[string]any)
+		for _, s := range candidateSpans {
+			_, hasFirst := props[s.first]
+			_, hasLast := props[s.last]
+			if hasFirst && hasLast {
+				v.spans[t] = append(v.spans[t], s)
+			}
+		}
+	}
+	if fast {
+		v.origin = flatten(docs)
+		setEnums(docs)
 	}
 	for name, doc := range docs {
 		if err := c.AddResource(baseURL+name, doc); err != nil {
@@ -54,24 +93,12 @@ func New() (*Validator, error) {
 	if _, err := c.Compile(baseURL + defsFile); err != nil {
 		return nil, fmt.Errorf("schemas: compiling %s: %w", defsFile, err)
 	}
-	v := &Validator{
-		schemas: make(map[string]*jsonschema.Schema, len(typeList)),
-		spans:   make(map[string][]span),
-	}
 	for _, t := range typeList {
 		sch, err := c.Compile(baseURL + t + ".json")
 		if err != nil {
 			return nil, fmt.Errorf("schemas: compiling %s.json: %w", t, err)
 		}
 		v.schemas[t] = sch
-		props, _ := docs[t+".json"].(map[string]any)["properties"].(map[string]any)
-		for _, s := range candidateSpans {
-			_, hasFirst := props[s.first]
-			_, hasLast := props[s.last]
-			if hasFirst && hasLast {
-				v.spans[t] = append(v.spans[t], s)
-			}
-		}
 	}
 	return v, nil
 }
@@ -127,6 +154,23 @@ func (v *Validator) Validate(typ string, data []byte) error {
 	if err != nil {
 		return &ValidationError{Type: typ, Problems: []FieldError{{Field: "", Message: "not valid JSON: " + err.Error()}}}
 	}
+	return v.validate(typ, sch, doc)
+}
+
+// ValidateValue is [Validator.Validate] for data a caller has already decoded, so that a
+// reader that walks the bytes anyway (the ledger's ingest) need not parse them twice. doc must
+// be what jsonschema.UnmarshalJSON makes of the data: map[string]any, []any, string,
+// json.Number (never float64: 12.5 and 1e400 are judged as written), bool or nil. For the
+// same data the verdict and the problems are Validate's.
+func (v *Validator) ValidateValue(typ string, doc any) error {
+	sch, ok := v.schemas[typ]
+	if !ok {
+		return fmt.Errorf("%w %q: not one of the %d types of the contract (schemas.Types)", ErrUnknownType, typ, len(v.schemas))
+	}
+	return v.validate(typ, sch, doc)
+}
+
+func (v *Validator) validate(typ string, sch *jsonschema.Schema, doc any) error {
 	var problems []FieldError
 	if err := sch.Validate(doc); err != nil {
 		var verr *jsonschema.ValidationError
@@ -134,7 +178,7 @@ func (v *Validator) Validate(typ string, data []byte) error {
 			// Not a validation failure but a failure to validate: say so rather than blame the data.
 			return fmt.Errorf("schemas: validating %s: %w", typ, err)
 		}
-		problems = describe(verr)
+		problems = describe(verr, v.origin)
 	}
 	if obj, ok := doc.(map[string]any); ok {
 		for _, s := range v.spans[typ] {

@@ -1,0 +1,106 @@
+package schemas
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// The validator's regexp engine: the contract's own "pattern"s are matched by plain loops,
+// every other pattern by package regexp, as the library would.
+//
+// A pattern is checked on nearly every string of an event (entities, dates, links), and
+// regexp's matcher costs more than the loop that says the same for these fixed shapes:
+// about a tenth of the validation of a typical event. TestPatternsMatchRegexp and
+// FuzzPatterns hold every loop to what regexp says of its pattern.
+
+// patternMatchers are the loops, keyed by the pattern they stand for, exactly as the schema
+// files write it.
+var patternMatchers = map[string]func(string) bool{
+	`^[A-Z0-9-]{2,24}$`:            func(s string) bool { return runOf(s, 2, 24, isUpperDigitDash) },
+	`^/entities/[A-Z0-9-]{2,24}$`:  isEntitySource,
+	`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`: isDateShape,
+	`^[A-Za-z0-9._:-]{1,128}$`:     func(s string) bool { return runOf(s, 1, 128, isIDByte) },
+	`^[a-z0-9-]{1,64}$`:            func(s string) bool { return runOf(s, 1, 64, isLowerDigitDash) },
+	`^\d{4}-(01|03|05|07|09|11)$`:  isPeriod,
+	`^https?://[^\s]+$`:            isHTTPURL,
+}
+
+// compilePattern is the jsonschema.RegexpEngine of the validator. The pattern is compiled by
+// regexp in any case, so that a broken one fails as it would without the loops.
+func compilePattern(expr string) (jsonschema.Regexp, error) {
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	if m, ok := patternMatchers[expr]; ok {
+		return loopPattern{expr: expr, match: m}, nil
+	}
+	return re, nil
+}
+
+// loopPattern is a pattern matched by a loop; String is the pattern, for the messages.
+type loopPattern struct {
+	expr  string
+	match func(string) bool
+}
+
+func (p loopPattern) String() string            { return p.expr }
+func (p loopPattern) MatchString(s string) bool { return p.match(s) }
+
+// runOf reports whether s is min to max bytes, each one in the class. The classes are ASCII,
+// so a byte is a character and a multi-byte character never matches.
+func runOf(s string, min, max int, in func(byte) bool) bool {
+	if len(s) < min || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !in(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigit(c byte) bool          { return c >= '0' && c <= '9' }
+func isUpperDigitDash(c byte) bool { return c >= 'A' && c <= 'Z' || isDigit(c) || c == '-' }
+func isLowerDigitDash(c byte) bool { return c >= 'a' && c <= 'z' || isDigit(c) || c == '-' }
+func isIDByte(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || isDigit(c) || c == '.' || c == '_' || c == ':' || c == '-'
+}
+
+func isEntitySource(s string) bool {
+	rest, ok := strings.CutPrefix(s, "/entities/")
+	return ok && runOf(rest, 2, 24, isUpperDigitDash)
+}
+
+// isDateShape: YYYY-MM-DD in digits (the calendar is the "date" format's to check).
+func isDateShape(s string) bool {
+	return len(s) == 10 && runOf(s[:4], 4, 4, isDigit) && s[4] == '-' &&
+		runOf(s[5:7], 2, 2, isDigit) && s[7] == '-' && runOf(s[8:], 2, 2, isDigit)
+}
+
+// isPeriod: YYYY-MM with an odd month (\d is ASCII digits only in Go's syntax).
+func isPeriod(s string) bool {
+	if len(s) != 7 || !runOf(s[:4], 4, 4, isDigit) || s[4] != '-' {
+		return false
+	}
+	switch s[5:] {
+	case "01", "03", "05", "07", "09", "11":
+		return true
+	}
+	return false
+}
+
+// isHTTPURL: http:// or https:// and at least one more character, none of them white space
+// as \s means it: tab, newline, form feed, carriage return, space.
+func isHTTPURL(s string) bool {
+	rest, ok := strings.CutPrefix(s, "https://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(s, "http://"); !ok {
+			return false
+		}
+	}
+	return rest != "" && !strings.ContainsAny(rest, "\t\n\f\r ")
+}
