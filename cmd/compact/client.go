@@ -66,3 +66,21 @@ func serverError(r io.Reader) string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// getJSON fetches path and decodes its JSON body into v; it also returns the body as sent,
+// for --json.
+func (c *clientFlags) getJSON(ctx context.Context, path string, v any) ([]byte, error) {
+	resp, err := c.get(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
+	}
+	return body, nil
+}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 
@@ -35,22 +34,13 @@ func runCounters(ctx context.Context, args []string) error {
 		path += "/as-known"
 		q.Set("t", *asKnown)
 	}
-	resp, err := c.get(ctx, path+"?"+q.Encode())
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		_, err := os.Stdout.Write(body)
-		return err
-	}
 	var cs projections.Counters
-	if err := json.Unmarshal(body, &cs); err != nil {
-		return fmt.Errorf("counters: %w", err)
+	body, err := c.getJSON(ctx, path+"?"+q.Encode(), &cs)
+	if err != nil || *asJSON {
+		if err == nil {
+			_, err = os.Stdout.Write(body)
+		}
+		return err
 	}
 	var m map[string]any
 	json.Unmarshal(body, &m)

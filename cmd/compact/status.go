@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"text/tabwriter"
 
@@ -20,22 +18,13 @@ func runStatus(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return usagef("%v", err)
 	}
-	resp, err := c.get(ctx, "/v1/status")
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		_, err := os.Stdout.Write(body)
-		return err
-	}
 	var st projections.Status
-	if err := json.Unmarshal(body, &st); err != nil {
-		return fmt.Errorf("status: %w", err)
+	body, err := c.getJSON(ctx, "/v1/status", &st)
+	if err != nil || *asJSON {
+		if err == nil {
+			_, err = os.Stdout.Write(body)
+		}
+		return err
 	}
 	fmt.Printf("stream %s: last sequence %d\n\n", st.Stream, st.StreamLastSeq)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
