@@ -610,7 +610,7 @@ func (a *Appender) catchUp(ctx context.Context, atLeast uint64) error {
 
 // streamInfo asks for the stream's state (see askAgain).
 func (a *Appender) streamInfo(ctx context.Context) (stream jetstream.Stream, info *jetstream.StreamInfo, err error) {
-	err = askAgain(ctx, func(ctx context.Context) error {
+	err = askAgain(ctx, 2*time.Second, func(ctx context.Context) error {
 		if stream, err = a.js.Stream(ctx, StreamName); err != nil {
 			return err
 		}
@@ -620,30 +620,9 @@ func (a *Appender) streamInfo(ctx context.Context) (stream jetstream.Stream, inf
 	return stream, info, err
 }
 
-// askAgain makes a JetStream API request, asking again every couple of seconds until ctx
-// ends: while a cluster elects a new meta or stream leader a request can go unanswered, and
-// waiting out the whole of ctx on it would stall every publisher long after the election.
-func askAgain(ctx context.Context, request func(context.Context) error) error {
-	const askEvery = 2 * time.Second
-	for {
-		actx, cancel := context.WithTimeout(ctx, askEvery)
-		err := request(actx)
-		unanswered := errors.Is(actx.Err(), context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders)
-		cancel()
-		if err == nil || !unanswered || ctx.Err() != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
 func (a *Appender) foldRange(ctx context.Context, stream jetstream.Stream, from, to uint64) (int, error) {
 	var cons jetstream.Consumer
-	err := askAgain(ctx, func(ctx context.Context) (err error) {
+	err := askAgain(ctx, 2*time.Second, func(ctx context.Context) (err error) {
 		cons, err = stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 			DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 			OptStartSeq:   from,

@@ -236,23 +236,14 @@ func (n *Node) ClientURL() string {
 // that is still electing its meta leader, or a server still starting — for up to two
 // minutes; a real refusal (a changed stream) fails at once.
 func ensureStreamsPatiently(ctx context.Context, js jetstream.JetStream, o StreamOptions, log *slog.Logger) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := EnsureStreams(actx, js, o)
-		cancel()
-		unanswered := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders) ||
-			errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, nats.ErrTimeout)
-		if err == nil || !unanswered || ctx.Err() != nil || time.Now().After(deadline) {
-			return err
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	first := true
+	return askAgain(ctx, 5*time.Second, func(ctx context.Context) error {
+		if !first {
+			log.Debug("asking JetStream again (a cluster electing its leader?)")
 		}
-		if attempt == 1 {
-			log.Info("waiting for JetStream to answer (a cluster electing its leader?)", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+		first = false
+		return EnsureStreams(ctx, js, o)
+	})
 }
