@@ -158,8 +158,13 @@ func hashToken(token string) string {
 }
 
 func readEntities(dataDir string) (*entitiesDoc, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, EntitiesFile))
+	return parseEntities(dataDir, b, err)
+}
+
+// parseEntities parses the entities file's content b, as read with error err.
+func parseEntities(dataDir string, b []byte, err error) (*entitiesDoc, error) {
 	path := filepath.Join(dataDir, EntitiesFile)
-	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return &entitiesDoc{Version: 1}, nil
 	}
@@ -247,21 +252,21 @@ func OpenRegistry(dataDir string) (*Registry, error) {
 
 // Reload re-reads the file if it changed since the last read and reports whether it did.
 func (r *Registry) Reload() (bool, error) {
-	path := filepath.Join(r.dir, EntitiesFile)
-	st, err := os.Stat(path)
-	stamp := ""
-	if err == nil {
-		stamp = fmt.Sprint(st.ModTime().UnixNano(), st.Size(), st.Sys())
-	} else if !errors.Is(err, os.ErrNotExist) {
+	// The stamp is the content's hash: a stat stamp changes when the file is only read
+	// (its access time), and each spurious change would reload every NATS account.
+	b, err := os.ReadFile(filepath.Join(r.dir, EntitiesFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return false, err
 	}
+	sum := sha256.Sum256(b)
+	stamp := hex.EncodeToString(sum[:])
 	r.mu.RLock()
 	same := r.byEntity != nil && stamp == r.stamp
 	r.mu.RUnlock()
 	if same {
 		return false, nil
 	}
-	doc, err := readEntities(r.dir)
+	doc, err := parseEntities(r.dir, b, err)
 	if err != nil {
 		return false, err
 	}

@@ -2,8 +2,10 @@ package schemas
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func meeting(fields string) []byte {
@@ -138,4 +140,25 @@ func mustRead(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// isDate says what time.Parse(time.DateOnly, ·) says: every month and day of leap and common
+// years, the boundaries around them, and shapes that are not dates.
+func TestIsDateIsTimeParse(t *testing.T) {
+	var cases []string
+	for _, y := range []string{"0000", "0004", "1900", "2000", "2023", "2024", "2100", "9999"} {
+		for m := 0; m <= 13; m++ {
+			for d := 0; d <= 32; d++ {
+				cases = append(cases, fmt.Sprintf("%s-%02d-%02d", y, m, d))
+			}
+		}
+	}
+	cases = append(cases, "", "2025-1-01", "2025-01-1", "2025/01/01", "20250-1-01", "2025-01-01 ",
+		" 2025-01-01", "2025-0a-01", "+025-01-01", "-025-01-01", "2025-+1-01", "2025-01-+1", "2025-01-01Z")
+	for _, s := range cases {
+		_, err := time.Parse(time.DateOnly, s)
+		if got, want := isDate(s), err == nil; got != want {
+			t.Errorf("isDate(%q) = %v, time.Parse says %v", s, got, want)
+		}
+	}
 }

@@ -18,6 +18,8 @@ type Validator struct {
 	// origin maps the keyword locations of the flattened schemas to the contract files' own
 	// (flatten.go), for the overrides.
 	origin origins
+	// quick holds, per type, the quick verdict (verdict.go); nil in the reference.
+	quick map[string]*quick
 }
 
 // span is a pair of date fields where last must not come before first.
@@ -100,6 +102,16 @@ func compile(docs map[string]any, fast bool) (*Validator, error) {
 		}
 		v.schemas[t] = sch
 	}
+	if fast {
+		v.quick = make(map[string]*quick, len(typeList))
+		for _, t := range typeList {
+			// A schema the quick verdict cannot compile is the library's alone
+			// (TestQuickVerdictCovers says none is).
+			if q, err := compileQuick(docs, t+".json"); err == nil {
+				v.quick[t] = q
+			}
+		}
+	}
 	return v, nil
 }
 
@@ -172,7 +184,9 @@ func (v *Validator) ValidateValue(typ string, doc any) error {
 
 func (v *Validator) validate(typ string, sch *jsonschema.Schema, doc any) error {
 	var problems []FieldError
-	if err := sch.Validate(doc); err != nil {
+	if q := v.quick[typ]; q != nil && q.verdict(doc) == validV {
+		// Valid for certain: the library would find nothing.
+	} else if err := sch.Validate(doc); err != nil {
 		var verr *jsonschema.ValidationError
 		if !errors.As(err, &verr) {
 			// Not a validation failure but a failure to validate: say so rather than blame the data.
