@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,21 +40,6 @@ type Result struct {
 	Seq       uint64      `json:"seq,omitempty"`
 	Duplicate bool        `json:"duplicate"`
 	Error     *FieldError `json:"error,omitempty"`
-}
-
-// MarshalJSON writes {id, seq, duplicate} or {id, error: {field, message}}.
-func (r Result) MarshalJSON() ([]byte, error) {
-	if r.Error != nil {
-		return json.Marshal(struct {
-			ID    string      `json:"id"`
-			Error *FieldError `json:"error"`
-		}{r.ID, r.Error})
-	}
-	return json.Marshal(struct {
-		ID        string `json:"id"`
-		Seq       uint64 `json:"seq"`
-		Duplicate bool   `json:"duplicate"`
-	}{r.ID, r.Seq, r.Duplicate})
 }
 
 // AppenderConfig configures an Appender.
@@ -111,6 +97,9 @@ func (c *AppenderConfig) Validate() error {
 	if c.MaxBatch < 1 || c.MaxBatch > 1000 {
 		errs = append(errs, fmt.Errorf("AppenderConfig.MaxBatch %d: must be 1..1000 (JetStream's atomic batch limit)", c.MaxBatch))
 	}
+	if c.MinAtomicBatch < 1 || c.MinAtomicBatch > c.MaxBatch {
+		errs = append(errs, fmt.Errorf("AppenderConfig.MinAtomicBatch %d: must be 1..MaxBatch (%d)", c.MinAtomicBatch, c.MaxBatch))
+	}
 	return errors.Join(errs...)
 }
 
@@ -123,6 +112,12 @@ func (c *AppenderConfig) Validate() error {
 // the index check and the append. A lone publisher does not wait for a timer: its event
 // goes out at once; under load, events queue while a batch is in flight and go out
 // together in the next one, so throughput grows with load.
+//
+// One batch is in flight at a time. Sending the next before the last is acknowledged,
+// conditional on the sequence the last will leave, looks free but is not safe with a
+// second writer: when the last is refused because the other writer appended exactly as
+// many events, the next one's condition holds, and it lands without having been checked
+// against what the other writer stored.
 type Appender struct {
 	cfg  AppenderConfig
 	js   jetstream.JetStream
@@ -233,6 +228,7 @@ func (a *Appender) run(ctx context.Context) {
 			}
 		}
 		a.commit(ctx, batch)
+		a.resolveInBatchDuplicates(batch)
 		for _, p := range batch {
 			close(p.done)
 		}
@@ -251,34 +247,49 @@ func (a *Appender) drain() {
 	}
 }
 
-// commit stores the new events of batch and fills every result.
+// commit stores the new events of batch and fills every result (but those of in-batch
+// duplicates: resolveInBatchDuplicates).
 func (a *Appender) commit(ctx context.Context, batch []*pendingEvent) {
-	const maxAttempts = 5
-	defer a.resolveInBatchDuplicates(batch)
 	lastBefore := a.last
+	toStore := a.check(batch, lastBefore)
+	if len(toStore) == 0 {
+		return
+	}
+	first := a.last + 1
+	lastSeq, err := a.publish(ctx, toStore)
+	if err == nil {
+		a.stored(toStore, first, lastSeq)
+		return
+	}
+	a.retry(ctx, batch, lastBefore, err)
+}
+
+// retry learns from the stream what became of a failed append of batch and stores what
+// is still missing, judging the events again each time. lastBefore is the stream's last
+// sequence the batch was first checked against; err is why the append failed.
+func (a *Appender) retry(ctx context.Context, batch []*pendingEvent, lastBefore uint64, err error) {
+	// A refusal for another writer's append is definite and cheap to retry: it is retried
+	// until Timeout has passed, after a growing random pause so that two busy writers do
+	// not keep colliding. Any other failure counts towards maxFailures.
+	const maxFailures = 5
+	deadline := time.Now().Add(a.cfg.Timeout)
 	uncertain := false // an earlier attempt may have stored the batch without our knowing
+	failures := 0
 	for attempt := 1; ; attempt++ {
-		toStore := a.check(batch, lastBefore)
-		if len(toStore) == 0 {
-			return
-		}
-		first := a.last + 1
-		lastSeq, err := a.publish(ctx, toStore)
-		if err == nil {
-			a.stored(toStore, first, lastSeq)
-			return
-		}
 		var apiErr *jetstream.APIError
 		conflict := errors.As(err, &apiErr) && (apiErr.ErrorCode == errCodeWrongLastSeq || apiErr.ErrorCode == errCodeWrongLastSeqConstant)
 		if !conflict {
-			a.cfg.Logger.Warn("append failed; reading the stream to learn the outcome", "events", len(toStore), "err", err)
+			failures++
+			a.cfg.Logger.Warn("append failed; reading the stream to learn the outcome", "events", len(batch), "err", err)
 		}
 		// Someone else wrote, or we do not know whether our batch landed: either way the
 		// stream is the truth. Catch up, then judge the same events again.
 		var atLeast uint64
 		if conflict {
-			// The stream holds more than we knew: wait for a view that shows it.
-			atLeast = max(a.last+1, conflictSeq(apiErr))
+			// The refusal says how far the stream went: wait for a view that shows it (on
+			// a cluster, a replica a step behind may answer). Not a.last+1: a batch
+			// chained behind a refused one is refused too, with nothing new written.
+			atLeast = conflictSeq(apiErr)
 		}
 		cerr := a.catchUp(ctx, atLeast)
 		if conflict && !uncertain {
@@ -287,17 +298,38 @@ func (a *Appender) commit(ctx context.Context, batch []*pendingEvent) {
 			lastBefore = a.last
 		}
 		uncertain = uncertain || !conflict
-		if cerr != nil || attempt == maxAttempts {
+		if cerr != nil || failures == maxFailures || time.Now().After(deadline) {
 			reason := err
 			if cerr != nil {
 				reason = cerr
 			}
-			for _, p := range toStore {
-				if p.res.Seq != 0 {
-					continue // acknowledged before the failure: stored
+			for _, p := range batch {
+				if p.res.Seq != 0 || p.res.Error != nil || p.firstOf != nil {
+					continue // known: stored, refused, or answered with the event it repeats
 				}
-				p.res.Error = unavailable("outcome unknown (%v): re-send the same event, it is stored once", reason)
+				if uncertain || cerr != nil {
+					p.res.Error = unavailable("outcome unknown (%v): re-send the same event, it is stored once", reason)
+				} else {
+					p.res.Error = unavailable("not stored: other writers kept appending to the stream for %v (%v); re-send it", a.cfg.Timeout, reason)
+				}
 			}
+			return
+		}
+		if conflict && attempt > 1 {
+			pause := time.Duration(rand.Int64N(int64(min(attempt, 20)) * int64(time.Millisecond)))
+			select {
+			case <-time.After(pause):
+			case <-ctx.Done():
+			}
+		}
+		toStore := a.check(batch, lastBefore)
+		if len(toStore) == 0 {
+			return
+		}
+		first := a.last + 1
+		var lastSeq uint64
+		if lastSeq, err = a.publish(ctx, toStore); err == nil {
+			a.stored(toStore, first, lastSeq)
 			return
 		}
 	}
@@ -339,8 +371,8 @@ func (a *Appender) check(batch []*pendingEvent, lastBefore uint64) []*pendingEve
 	return toStore
 }
 
-// dupOf marks p as a duplicate of an event earlier in the same batch; its sequence is
-// filled once that event is stored.
+// dupOf marks p as a duplicate of an event earlier in the same batch; its result is
+// filled from that event's once it is settled.
 func (p *pendingEvent) dupOf(first *pendingEvent) { p.res.Seq = 0; p.firstOf = first }
 
 func (a *Appender) resolveInBatchDuplicates(batch []*pendingEvent) {
@@ -451,34 +483,48 @@ func (a *Appender) stored(ps []*pendingEvent, first, last uint64) {
 func (a *Appender) publish(ctx context.Context, ps []*pendingEvent) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
 	defer cancel()
-	expect := strconv.FormatUint(a.last, 10)
-	nc := a.cfg.Conn
 	if len(ps) < a.cfg.MinAtomicBatch {
 		return a.publishPipelined(ctx, ps)
 	}
+	ack, err := a.sendAtomic(ps, a.last)
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case pa := <-ack.Ok():
+		return pa.Sequence, nil
+	case err := <-ack.Err():
+		return 0, err
+	case <-ctx.Done():
+		return 0, fmt.Errorf("%w: %v", errUncertain, ctx.Err())
+	}
+}
+
+// sendAtomic publishes ps as one atomic batch conditional on the stream's last sequence
+// being expect. The commit's acknowledgement arrives on the returned future.
+func (a *Appender) sendAtomic(ps []*pendingEvent, expect uint64) (jetstream.PubAckFuture, error) {
 	batchID := nuid.Next()
 	for i, p := range ps {
-		m := nats.NewMsg(p.c.Event.Subject())
-		m.Data = p.c.Body
-		m.Header.Set(hdrBatchID, batchID)
-		m.Header.Set(hdrBatchSeq, strconv.Itoa(i+1))
+		// The header names are canonical already: a literal saves canonicalizing them
+		// on every message of every batch.
+		m := &nats.Msg{Subject: p.c.Event.Subject(), Data: p.c.Body, Header: nats.Header{
+			hdrBatchID:  {batchID},
+			hdrBatchSeq: {strconv.Itoa(i + 1)},
+		}}
 		if i == 0 {
-			m.Header.Set(hdrExpectedLast, expect)
+			m.Header[hdrExpectedLast] = []string{strconv.FormatUint(expect, 10)}
 		}
 		if i < len(ps)-1 {
-			if err := nc.PublishMsg(m); err != nil {
-				return 0, err
+			if err := a.cfg.Conn.PublishMsg(m); err != nil {
+				return nil, err
 			}
 			continue
 		}
-		m.Header.Set(hdrBatchCommit, "1")
-		resp, err := nc.RequestMsgWithContext(ctx, m)
-		if err != nil {
-			return 0, err
-		}
-		return parsePubAck(resp.Data)
+		m.Header[hdrBatchCommit] = []string{"1"}
+		// No retry on "no responders": the commit alone, sent again, is not the batch.
+		return a.js.PublishMsgAsync(m, jetstream.WithRetryAttempts(0))
 	}
-	panic("unreachable")
+	panic("unreachable: sendAtomic of no events")
 }
 
 // errUncertain says an append ended without telling which events landed: the stream
@@ -545,26 +591,6 @@ func conflictSeq(e *jetstream.APIError) uint64 {
 	_, n, _ := strings.Cut(e.Description, ": ")
 	seq, _ := strconv.ParseUint(n, 10, 64)
 	return seq
-}
-
-type pubAckResponse struct {
-	Seq   uint64              `json:"seq"`
-	Count int                 `json:"count"`
-	Error *jetstream.APIError `json:"error"`
-}
-
-func parsePubAck(b []byte) (uint64, error) {
-	var r pubAckResponse
-	if err := json.Unmarshal(b, &r); err != nil {
-		return 0, fmt.Errorf("unexpected JetStream reply %q: %w", b, err)
-	}
-	if r.Error != nil {
-		return 0, r.Error
-	}
-	if r.Seq == 0 {
-		return 0, fmt.Errorf("unexpected JetStream reply %q", b)
-	}
-	return r.Seq, nil
 }
 
 // catchUp folds every message after a.last into the index, up to at least atLeast.

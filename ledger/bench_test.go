@@ -45,8 +45,8 @@ func BenchmarkIngest(b *testing.B) {
 		b.Run(fmt.Sprintf("ingest/publishers=%d/events-per-request=%d", c.publishers, c.perRequest), func(b *testing.B) {
 			run++
 			prefix := fmt.Sprintf("b%d-%d-", run, b.N)
-			r, err := perf.Ingest(ctx, conns, "UNODC", func(i int) []byte {
-				return perf.Event("UNODC", fmt.Sprintf("%s%010d", prefix, i))
+			r, err := perf.Ingest(ctx, conns, "UNODC", func(dst []byte, i int) []byte {
+				return perf.AppendEvent(dst, "UNODC", fmt.Sprintf("%s%010d", prefix, i))
 			}, b.N, c.publishers, c.perRequest)
 			if err != nil {
 				b.Fatal(err)

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -42,7 +41,7 @@ func StartIngestService(nc *nats.Conn, in *Ingester, reg *Registry, version stri
 		go func() {
 			defer func() { <-sem; s.wg.Done() }()
 			reply := s.handle(ctx, in, reg, entity, req.Data())
-			b, _ := json.Marshal(reply)
+			b, _ := reply.MarshalJSON()
 			if err := req.Respond(b); err != nil {
 				log.Warn("ingest reply not sent", "entity", entity, "err", err)
 			}

@@ -123,8 +123,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	ingest := func(n, publishers, per int) (Result, error) {
 		run++
 		prefix := fmt.Sprintf("bench%d-", run)
-		return Ingest(ctx, conns, "UNODC", func(i int) []byte {
-			return Event("UNODC", prefix+strconv.Itoa(i))
+		return Ingest(ctx, conns, "UNODC", func(dst []byte, i int) []byte {
+			return AppendEvent(dst, "UNODC", prefix+strconv.Itoa(i))
 		}, n, publishers, per)
 	}
 	say("ingest end to end, 1 publisher")

@@ -68,12 +68,12 @@ func Scaling(ctx context.Context, dir string, sizes []int, progress func(string)
 		}
 		// One warm-up request lets the index catch up with the fill before the clock runs.
 		warm := fmt.Sprintf("warm-%d", round)
-		if _, err := Ingest(ctx, conns[:1], "UNODC", func(int) []byte { return Event("UNODC", warm) }, 1, 1, 1); err != nil {
+		if _, err := Ingest(ctx, conns[:1], "UNODC", func(dst []byte, _ int) []byte { return AppendEvent(dst, "UNODC", warm) }, 1, 1, 1); err != nil {
 			return nil, err
 		}
 		say(fmt.Sprintf("measuring at %d events", size))
 		prefix := "scale" + strconv.Itoa(round) + "-"
-		r, err := Ingest(ctx, conns, "UNODC", func(i int) []byte { return Event("UNODC", prefix+strconv.Itoa(i)) }, 20_000, 64, 16)
+		r, err := Ingest(ctx, conns, "UNODC", func(dst []byte, i int) []byte { return AppendEvent(dst, "UNODC", prefix+strconv.Itoa(i)) }, 20_000, 64, 16)
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,163 @@
+package ledger_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"compact/ledger"
+)
+
+// Two writers on one stream (two ingest processes), each with small batches so that their
+// conditional appends collide all the time, publish overlapping ids from many goroutines,
+// with retractions of earlier ids among them. Whatever the interleaving: every id is stored
+// once, every result names the message that holds its id, exactly one result per id says
+// "stored" (the others "duplicate"), no event is refused for the other writer's sake, and
+// every retraction follows what it retracts in the stream.
+func TestTwoBusyWriters(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	ctx := context.Background()
+	p := ledger.Principal{Entity: "UNODC", Role: ledger.RolePublisher}
+	var writers []*ledger.Ingester
+	for i := range 2 {
+		ix, err := ledger.OpenIndex(filepath.Join(t.TempDir(), fmt.Sprint("index", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ix.Close() })
+		nc, err := n.Server.Connect(fmt.Sprint("writer-", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		ap, err := ledger.NewAppender(ctx, ledger.AppenderConfig{Conn: nc, Index: ix, MaxBatch: 24, MinAtomicBatch: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ap.Close(context.Background()) })
+		writers = append(writers, &ledger.Ingester{Appender: ap, Validator: n.Ingester.Validator})
+	}
+
+	const (
+		goroutines = 32
+		requests   = 24
+		ids        = 400
+	)
+	type outcome struct {
+		id  string
+		res ledger.Result
+	}
+	var (
+		mu       sync.Mutex
+		outcomes []outcome
+		wg       sync.WaitGroup
+	)
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 7))
+			for range requests {
+				var events []string
+				var names []string
+				for range 1 + rng.IntN(12) {
+					id := fmt.Sprintf("c-%03d", rng.IntN(ids))
+					events = append(events, activity("UNODC", id, "title of "+id))
+					names = append(names, id)
+				}
+				if rng.IntN(4) == 0 {
+					// Retract an id of this very request: stored before it or with it.
+					target := names[0]
+					id := "r-" + target
+					events = append(events, fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/entities/UNODC","type":"compact.event.retracted","time":"2025-06-30T12:00:00Z","data":{"retracts":%q,"reason":"test"}}`, id, target))
+					names = append(names, id)
+				}
+				w := writers[rng.IntN(len(writers))]
+				rep := w.Ingest(ctx, p, []byte("["+strings.Join(events, ",")+"]"))
+				if rep.Error != nil {
+					t.Errorf("request refused: %v", rep.Error)
+					return
+				}
+				mu.Lock()
+				for i, r := range rep.Results {
+					outcomes = append(outcomes, outcome{names[i], r})
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+
+	// The stream, id by sequence.
+	stream, err := n.JS.Stream(ctx, ledger.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := info.State.LastSeq
+	bySeq := map[uint64]string{}
+	seqOf := map[string]uint64{}
+	retracts := map[string]string{}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range last {
+		msg, err := cons.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		md, _ := msg.Metadata()
+		var ev struct {
+			ID   string `json:"id"`
+			Data struct {
+				Retracts string `json:"retracts"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(msg.Data(), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if prev, ok := seqOf[ev.ID]; ok {
+			t.Errorf("%s stored twice: at %d and %d", ev.ID, prev, md.Sequence.Stream)
+		}
+		seqOf[ev.ID], bySeq[md.Sequence.Stream] = md.Sequence.Stream, ev.ID
+		if ev.Data.Retracts != "" {
+			retracts[ev.ID] = ev.Data.Retracts
+		}
+	}
+	stored := map[string]int{}
+	for _, o := range outcomes {
+		if o.res.Error != nil {
+			t.Errorf("%s: %v", o.id, o.res.Error)
+			continue
+		}
+		if bySeq[o.res.Seq] != o.id {
+			t.Errorf("%s: result says seq %d, which holds %q", o.id, o.res.Seq, bySeq[o.res.Seq])
+		}
+		if !o.res.Duplicate {
+			stored[o.id]++
+		}
+	}
+	for id := range seqOf {
+		if stored[id] != 1 {
+			t.Errorf("%s: %d results say it was stored, want 1", id, stored[id])
+		}
+	}
+	for id, target := range retracts {
+		if seqOf[target] == 0 || seqOf[target] > seqOf[id] {
+			t.Errorf("%s (at %d) retracts %s, stored at %d", id, seqOf[id], target, seqOf[target])
+		}
+	}
+	t.Logf("%d results, %d events in the stream", len(outcomes), len(seqOf))
+}
