@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"strconv"
 )
@@ -38,10 +36,9 @@ func Scaling(ctx context.Context, dir string, sizes []int, progress func(string)
 	}
 	defer r.Close()
 	node, views, srv, conns := r.node, r.views, r.srv, r.conns
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	say("publishing the demo dataset (the May-June 2025 review)")
-	if err := node.LoadDemo(ctx, quiet); err != nil {
+	if _, err := fillDemo(ctx, node.Conn); err != nil {
 		return nil, err
 	}
 	h := NewHistory(7)
