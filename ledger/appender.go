@@ -269,8 +269,8 @@ func (a *Appender) commit(ctx context.Context, batch []*pendingEvent) {
 // sequence the batch was first checked against; err is why the append failed.
 func (a *Appender) retry(ctx context.Context, batch []*pendingEvent, lastBefore uint64, err error) {
 	// A refusal for another writer's append is definite and cheap to retry: it is retried
-	// until Timeout has passed, after a growing random pause so that two busy writers do
-	// not keep colliding. Any other failure counts towards maxFailures.
+	// for Timeout (not counting the catch-ups), after a growing random pause so that two
+	// busy writers do not keep colliding. Any other failure counts towards maxFailures.
 	const maxFailures = 5
 	deadline := time.Now().Add(a.cfg.Timeout)
 	uncertain := false // an earlier attempt may have stored the batch without our knowing
@@ -291,7 +291,11 @@ func (a *Appender) retry(ctx context.Context, batch []*pendingEvent, lastBefore 
 			// chained behind a refused one is refused too, with nothing new written.
 			atLeast = conflictSeq(apiErr)
 		}
+		caughtUp := time.Now()
 		cerr := a.catchUp(ctx, atLeast)
+		// Reading what the others wrote is not contention: a long catch-up (after a
+		// bulk load straight into the stream, say) does not use up the deadline.
+		deadline = deadline.Add(time.Since(caughtUp))
 		if conflict && !uncertain {
 			// A refused conditional append stored nothing: whatever the catch-up found
 			// was written by someone else, and a match is a true duplicate.
@@ -599,6 +603,10 @@ func conflictSeq(e *jetstream.APIError) uint64 {
 // elects a leader or takes on a new member; a conditional append refused with "wrong last
 // sequence: N" says how far the stream really goes, and catchUp waits for a view that far.
 func (a *Appender) catchUp(ctx context.Context, atLeast uint64) error {
+	// 5×Timeout bounds learning where the stream ends; the fold itself takes as long as
+	// the stream is long (a bulk load of a million events straight into the stream), as
+	// long as messages keep coming.
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, 5*a.cfg.Timeout)
 	defer cancel()
 	var (
@@ -626,7 +634,7 @@ func (a *Appender) catchUp(ctx context.Context, atLeast uint64) error {
 	if end == a.last {
 		return nil
 	}
-	n, err := a.foldRange(ctx, stream, a.last+1, end)
+	n, err := a.foldRange(parent, stream, a.last+1, end)
 	if err != nil {
 		return fmt.Errorf("dedup index catch-up: %w", err)
 	}
@@ -646,9 +654,13 @@ func (a *Appender) streamInfo(ctx context.Context) (stream jetstream.Stream, inf
 	return stream, info, err
 }
 
+// foldRange folds messages from..to into the index. No message may take longer than
+// Timeout to come, however long the whole fold takes.
 func (a *Appender) foldRange(ctx context.Context, stream jetstream.Stream, from, to uint64) (int, error) {
+	setup, cancel := context.WithTimeout(ctx, 5*a.cfg.Timeout)
+	defer cancel()
 	var cons jetstream.Consumer
-	err := askAgain(ctx, 2*time.Second, func(ctx context.Context) (err error) {
+	err := askAgain(setup, 2*time.Second, func(ctx context.Context) (err error) {
 		cons, err = stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 			DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 			OptStartSeq:   from,
@@ -677,7 +689,11 @@ func (a *Appender) foldRange(ctx context.Context, stream jetstream.Stream, from,
 		return err
 	}
 	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err := ctx.Err(); err != nil {
+			b.b.Close()
+			return n, err
+		}
+		msg, err := it.Next(jetstream.NextMaxWait(a.cfg.Timeout))
 		if err != nil {
 			b.b.Close()
 			return n, err

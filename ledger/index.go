@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 )
 
 // Index maps every source+id the ledger holds to its stream sequence and type. It is a
@@ -22,9 +23,18 @@ type Index struct {
 
 var indexLastKey = []byte("\x00last")
 
+// indexCacheBytes is the dedup index's block cache (Pebble's default is 8 MB).
+const indexCacheBytes = 64 << 20
+
 // OpenIndex opens (creating if needed) the index in dir.
 func OpenIndex(dir string) (*Index, error) {
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietPebbleLogger{}})
+	// Nearly every lookup is for an id the ledger has never seen, so every level has a
+	// Bloom filter: such a miss costs no data block however large the index grows. The
+	// cache holds the index blocks and filters of a ledger of millions of events.
+	o := &pebble.Options{Logger: quietPebbleLogger{}, Cache: pebble.NewCache(indexCacheBytes)}
+	defer o.Cache.Unref()
+	o.Levels[0].FilterPolicy = bloom.FilterPolicy(10) // later levels inherit it
+	db, err := pebble.Open(dir, o)
 	if err != nil {
 		return nil, fmt.Errorf("open the dedup index %s: %w", dir, err)
 	}

@@ -9,10 +9,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"compact/ledger"
+	"compact/ledger/perf"
 )
 
 // Two writers on one stream (two ingest processes), each with small batches so that their
@@ -160,4 +162,48 @@ func TestTwoBusyWriters(t *testing.T) {
 		}
 	}
 	t.Logf("%d results, %d events in the stream", len(outcomes), len(seqOf))
+}
+
+// After a bulk load straight into the stream (tens of thousands of events no appender saw),
+// the next append catches up however long reading them takes, and is stored: the Timeout
+// bounds a wait for the server, not the length of the stream.
+func TestAppendAfterBulkLoad(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	ctx := context.Background()
+	ix, err := ledger.OpenIndex(filepath.Join(t.TempDir(), "index"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	nc, err := n.Server.Connect("bulk-writer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ap, err := ledger.NewAppender(ctx, ledger.AppenderConfig{Conn: nc, Index: ix, Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ap.Close(ctx)
+
+	const bulk = 40_000
+	subject := ledger.EventSubject("UNODC", "compact.training.delivered")
+	for done := 0; done < bulk; done += 1000 {
+		if err := perf.AtomicBatch(ctx, n.Conn, subject, perf.Event("UNODC", fmt.Sprintf("bulk-%d", done)), 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := &ledger.Ingester{Appender: ap, Validator: n.Ingester.Validator}
+	p := ledger.Principal{Entity: "UNODC", Role: ledger.RolePublisher}
+	start := time.Now()
+	rep := in.Ingest(ctx, p, []byte(activity("UNODC", "after-bulk", "after the bulk load")))
+	if rep.Error != nil || rep.Results[0].Error != nil || rep.Results[0].Seq != bulk+1 {
+		t.Fatalf("after a bulk load of %d: %+v %+v", bulk, rep.Error, rep.Results)
+	}
+	t.Logf("caught up with %d events in %v (Timeout 100ms)", bulk, time.Since(start))
+	rep = in.Ingest(ctx, p, []byte(perf.Event("UNODC", "bulk-0")))
+	if r := rep.Results[0]; r.Error != nil || !r.Duplicate || r.Seq < 1 || r.Seq > 1000 {
+		t.Fatalf("an id of the bulk load: %+v, want a duplicate of one of seqs 1..1000", r)
+	}
 }
