@@ -117,3 +117,12 @@ type quietPebbleLogger struct{}
 func (quietPebbleLogger) Infof(string, ...any)      {}
 func (quietPebbleLogger) Errorf(f string, a ...any) { pebble.DefaultLogger.Errorf(f, a...) }
 func (quietPebbleLogger) Fatalf(f string, a ...any) { pebble.DefaultLogger.Fatalf(f, a...) }
+
+// Compacting reports whether the index's store is compacting or flushing, or owes
+// compaction work: the state right after a bulk catch-up, which measurements wait out.
+func (ix *Index) Compacting() bool { return compacting(ix.db) }
+
+func compacting(db *pebble.DB) bool {
+	m := db.Metrics()
+	return m.Compact.NumInProgress > 0 || m.Flush.NumInProgress > 0 || m.Compact.EstimatedDebt > 0
+}

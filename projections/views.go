@@ -392,6 +392,13 @@ func BuildAsKnown(ctx context.Context, js jetstream.JetStream, until time.Time, 
 	return v, nil
 }
 
+// Compacting reports whether the views' store is compacting or flushing, or owes compaction
+// work: the state right after a build from a long ledger, which measurements wait out.
+func (v *Views) Compacting() bool {
+	m := v.db.Metrics()
+	return m.Compact.NumInProgress > 0 || m.Flush.NumInProgress > 0 || m.Compact.EstimatedDebt > 0
+}
+
 // pebbleOptions sizes the store for the views' access pattern. Most point reads during a build
 // look for keys that do not exist (the index entry of a new event), so every level has a Bloom
 // filter and such a read costs no data block. Pebble counts its memtables against the block

@@ -42,6 +42,9 @@
 // The ledger validates every event it ingests, so the validator compiles the files into an
 // equivalent but cheaper form: references to definitions copied in place (flatten.go), the
 // contract's patterns matched by loops (pattern.go), long enums looked up in a set
-// (enumset.go). The files publishers read are unchanged; the tests compare the compiled form
-// with the files compiled as they are, verdict and words, on the examples and under fuzzing.
+// (enumset.go). On top of that, the quick verdict (verdict.go) compiles the same schemas into
+// plain Go checks that say "valid" only when that is certain; every other event goes to the
+// library, which gives the verdict and the words. The files publishers read are unchanged; the
+// tests compare the compiled form with the files compiled as they are, verdict and words, on
+// the examples and under fuzzing (FuzzFlattened, which CI runs).
 package schemas

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"time"
 )
 
 // ScalingPoint is what one ledger size measured.
@@ -68,6 +69,12 @@ func Scaling(ctx context.Context, dir string, sizes []int, progress func(string)
 		if _, err := Ingest(ctx, conns[:1], "UNODC", func(dst []byte, _ int) []byte { return AppendEvent(dst, "UNODC", warm) }, 1, 1, 1); err != nil {
 			return nil, err
 		}
+		// The fill wrote a ledger's history in seconds; a ledger that grew to this size
+		// over years is not in the middle of compacting it. Measure in that state.
+		say("waiting for the stores to finish compacting the fill")
+		if err := settle(ctx, node.Index.Compacting, views.Compacting); err != nil {
+			return nil, err
+		}
 		say(fmt.Sprintf("measuring at %d events", size))
 		prefix := "scale" + strconv.Itoa(round) + "-"
 		r, err := Ingest(ctx, conns, "UNODC", func(dst []byte, i int) []byte { return AppendEvent(dst, "UNODC", prefix+strconv.Itoa(i)) }, 20_000, 64, 16)
@@ -84,4 +91,25 @@ func Scaling(ctx context.Context, dir string, sizes []int, progress func(string)
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// settle waits until none of the stores is compacting, for at most two minutes (then it
+// measures anyway).
+func settle(ctx context.Context, compacting ...func() bool) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		busy := false
+		for _, c := range compacting {
+			busy = busy || c()
+		}
+		if !busy {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return nil
 }
