@@ -130,23 +130,8 @@ func TestTwoWritersOneStream(t *testing.T) {
 	dir := t.TempDir()
 	n := testNode(t, dir)
 	creds := addEntity(t, n, dir, "UNODC", ledger.RolePublisher)
-	ix, err := ledger.OpenIndex(filepath.Join(t.TempDir(), "index2"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ix.Close()
-	nc2, err := n.Server.Connect("second-writer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc2.Close()
-	ap2, err := ledger.NewAppender(context.Background(), ledger.AppenderConfig{Conn: nc2, Index: ix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ap2.Close(context.Background())
+	in2 := secondWriter(t, n, "second-writer", ledger.AppenderConfig{})
 	p := ledger.Principal{Entity: "UNODC", Role: ledger.RolePublisher}
-	in2 := &ledger.Ingester{Appender: ap2, Validator: n.Ingester.Validator}
 	nc, _ := connectAs(n, creds)
 	defer nc.Close()
 

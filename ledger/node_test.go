@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -183,4 +184,27 @@ func TestPublishOverNATSAndHTTP(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("duplicate: status %d, want 200", status)
 	}
+}
+
+// secondWriter is another Appender on n's stream with an index of its own (a second ingest
+// process), behind an Ingester; it is closed with the test.
+func secondWriter(t testing.TB, n *ledger.Node, name string, cfg ledger.AppenderConfig) *ledger.Ingester {
+	t.Helper()
+	ix, err := ledger.OpenIndex(filepath.Join(t.TempDir(), "index-"+name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ix.Close() })
+	nc, err := n.Server.Connect(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	cfg.Conn, cfg.Index = nc, ix
+	ap, err := ledger.NewAppender(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ap.Close(context.Background()) })
+	return &ledger.Ingester{Appender: ap, Validator: n.Ingester.Validator}
 }

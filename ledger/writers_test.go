@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -30,22 +29,7 @@ func TestTwoBusyWriters(t *testing.T) {
 	p := ledger.Principal{Entity: "UNODC", Role: ledger.RolePublisher}
 	var writers []*ledger.Ingester
 	for i := range 2 {
-		ix, err := ledger.OpenIndex(filepath.Join(t.TempDir(), fmt.Sprint("index", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ix.Close() })
-		nc, err := n.Server.Connect(fmt.Sprint("writer-", i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		ap, err := ledger.NewAppender(ctx, ledger.AppenderConfig{Conn: nc, Index: ix, MaxBatch: 24, MinAtomicBatch: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ap.Close(context.Background()) })
-		writers = append(writers, &ledger.Ingester{Appender: ap, Validator: n.Ingester.Validator})
+		writers = append(writers, secondWriter(t, n, fmt.Sprint("writer-", i), ledger.AppenderConfig{MaxBatch: 24, MinAtomicBatch: 2}))
 	}
 
 	const (
@@ -171,21 +155,7 @@ func TestAppendAfterBulkLoad(t *testing.T) {
 	dir := t.TempDir()
 	n := testNode(t, dir)
 	ctx := context.Background()
-	ix, err := ledger.OpenIndex(filepath.Join(t.TempDir(), "index"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ix.Close()
-	nc, err := n.Server.Connect("bulk-writer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	ap, err := ledger.NewAppender(ctx, ledger.AppenderConfig{Conn: nc, Index: ix, Timeout: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ap.Close(ctx)
+	in := secondWriter(t, n, "bulk-writer", ledger.AppenderConfig{Timeout: 100 * time.Millisecond})
 
 	const bulk = 40_000
 	subject := ledger.EventSubject("UNODC", "compact.training.delivered")
@@ -194,7 +164,6 @@ func TestAppendAfterBulkLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	in := &ledger.Ingester{Appender: ap, Validator: n.Ingester.Validator}
 	p := ledger.Principal{Entity: "UNODC", Role: ledger.RolePublisher}
 	start := time.Now()
 	rep := in.Ingest(ctx, p, []byte(activity("UNODC", "after-bulk", "after the bulk load")))
