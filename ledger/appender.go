@@ -286,10 +286,9 @@ func (a *Appender) retry(ctx context.Context, batch []*pendingEvent, lastBefore 
 		// stream is the truth. Catch up, then judge the same events again.
 		var atLeast uint64
 		if conflict {
-			// The refusal says how far the stream went: wait for a view that shows it (on
-			// a cluster, a replica a step behind may answer). Not a.last+1: a batch
-			// chained behind a refused one is refused too, with nothing new written.
-			atLeast = conflictSeq(apiErr)
+			// The stream holds more than we knew (the refused append expected a.last):
+			// wait for a view that shows it.
+			atLeast = max(a.last+1, conflictSeq(apiErr))
 		}
 		caughtUp := time.Now()
 		cerr := a.catchUp(ctx, atLeast)
