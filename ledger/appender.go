@@ -489,23 +489,6 @@ func (a *Appender) publish(ctx context.Context, ps []*pendingEvent) (uint64, err
 	if len(ps) < a.cfg.MinAtomicBatch {
 		return a.publishPipelined(ctx, ps)
 	}
-	ack, err := a.sendAtomic(ps, a.last)
-	if err != nil {
-		return 0, err
-	}
-	select {
-	case pa := <-ack.Ok():
-		return pa.Sequence, nil
-	case err := <-ack.Err():
-		return 0, err
-	case <-ctx.Done():
-		return 0, fmt.Errorf("%w: %v", errUncertain, ctx.Err())
-	}
-}
-
-// sendAtomic publishes ps as one atomic batch conditional on the stream's last sequence
-// being expect. The commit's acknowledgement arrives on the returned future.
-func (a *Appender) sendAtomic(ps []*pendingEvent, expect uint64) (jetstream.PubAckFuture, error) {
 	batchID := nuid.Next()
 	for i, p := range ps {
 		// The header names are canonical already: a literal saves canonicalizing them
@@ -515,19 +498,41 @@ func (a *Appender) sendAtomic(ps []*pendingEvent, expect uint64) (jetstream.PubA
 			hdrBatchSeq: {strconv.Itoa(i + 1)},
 		}}
 		if i == 0 {
-			m.Header[hdrExpectedLast] = []string{strconv.FormatUint(expect, 10)}
+			m.Header[hdrExpectedLast] = []string{strconv.FormatUint(a.last, 10)}
 		}
 		if i < len(ps)-1 {
 			if err := a.cfg.Conn.PublishMsg(m); err != nil {
-				return nil, err
+				return 0, err
 			}
 			continue
 		}
 		m.Header[hdrBatchCommit] = []string{"1"}
-		// No retry on "no responders": the commit alone, sent again, is not the batch.
-		return a.js.PublishMsgAsync(m, jetstream.WithRetryAttempts(0))
+		resp, err := a.cfg.Conn.RequestMsgWithContext(ctx, m)
+		if err != nil {
+			return 0, err
+		}
+		return parsePubAck(resp.Data)
 	}
-	panic("unreachable: sendAtomic of no events")
+	panic("unreachable: publish of no events")
+}
+
+type pubAckResponse struct {
+	Seq   uint64              `json:"seq"`
+	Error *jetstream.APIError `json:"error"`
+}
+
+func parsePubAck(b []byte) (uint64, error) {
+	var r pubAckResponse
+	if err := json.Unmarshal(b, &r); err != nil {
+		return 0, fmt.Errorf("unexpected JetStream reply %q: %w", b, err)
+	}
+	if r.Error != nil {
+		return 0, r.Error
+	}
+	if r.Seq == 0 {
+		return 0, fmt.Errorf("unexpected JetStream reply %q", b)
+	}
+	return r.Seq, nil
 }
 
 // errUncertain says an append ended without telling which events landed: the stream
