@@ -1,6 +1,7 @@
 package perf
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -185,6 +186,12 @@ func Ingest(ctx context.Context, conns []*nats.Conn, entity string, event func(d
 }
 
 func replyError(b []byte) error {
+	// The load generator shares the machine with what it measures: a reply that names no
+	// error and no duplicate (the ids and the hand-written reply hold no such text
+	// otherwise) needs no parse.
+	if !bytes.Contains(b, []byte(`"error"`)) && !bytes.Contains(b, []byte(`"duplicate":true`)) && bytes.HasPrefix(b, []byte(`{"results":[`)) {
+		return nil
+	}
 	var r struct {
 		Results []struct {
 			Duplicate bool
