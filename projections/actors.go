@@ -265,7 +265,7 @@ func (p *countersView) actorAdd(tx *Tx, actor, at string, delta int64) error {
 	if n+delta == 0 {
 		err = tx.Delete(k)
 	} else {
-		err = tx.Set(k, u64(uint64(n+delta)))
+		err = tx.setOwn(k, u64(uint64(n+delta)))
 	}
 	if err != nil {
 		return err

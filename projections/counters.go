@@ -193,7 +193,7 @@ func (p *countersView) save(tx *Tx, source, id string, c contribution) error {
 	if err != nil {
 		return err
 	}
-	return tx.Set(k, b)
+	return tx.setOwn(k, b)
 }
 
 // contributionOf computes what an event of type typ with data contributes. Its errors name the
@@ -344,7 +344,7 @@ func (p *countersView) noteDate(tx *Tx, date string) error {
 	if err != nil || string(cur) >= date {
 		return err
 	}
-	return tx.Set([]byte{'m'}, []byte(date))
+	return tx.setOwn([]byte{'m'}, []byte(date))
 }
 
 type transition struct {
@@ -513,7 +513,7 @@ func (p *countersView) timelineChange(tx *Tx, e tlEntry, add bool) error {
 	}
 	k := cat(tlPrefix(e.NS, e.Subj), []byte(suffix))
 	if add {
-		err = tx.Set(k, []byte(e.Val))
+		err = tx.setOwn(k, []byte(e.Val))
 	} else {
 		err = tx.Delete(k)
 	}

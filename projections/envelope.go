@@ -14,10 +14,25 @@ import (
 // string, an unknown or repeated attribute, a null) is left to DecodeStored, so the result and
 // the errors are always DecodeStored's.
 func decodeEnvelope(body []byte) (*ledger.Event, error) {
-	if e, ok := fastEnvelope(body); ok {
-		return e, nil
+	var e ledger.Event
+	if err := decodeEnvelopeInto(body, &e); err != nil {
+		return nil, err
 	}
-	return ledger.DecodeStored(body)
+	return &e, nil
+}
+
+// decodeEnvelopeInto is decodeEnvelope into e, so that the runtime allocates the event once,
+// with its Event.
+func decodeEnvelopeInto(body []byte, e *ledger.Event) error {
+	if fastEnvelopeInto(body, e) {
+		return nil
+	}
+	d, err := ledger.DecodeStored(body)
+	if err != nil {
+		return err
+	}
+	*e = *d
+	return nil
 }
 
 func skipSpace(b []byte, i int) int {
@@ -34,20 +49,22 @@ func plainString(b []byte, i int) ([]byte, int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return nil, 0, false
 	}
-	j := bytes.IndexByte(b[i+1:], '"')
-	if j < 0 {
-		return nil, 0, false
-	}
-	s := b[i+1 : i+1+j]
-	for _, c := range s {
-		if c < 0x20 || c == '\\' {
+	ascii := true // the attributes are: one pass, and no UTF-8 check
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			s := b[i+1 : j]
+			if !ascii && !utf8.Valid(s) {
+				return nil, 0, false
+			}
+			return s, j + 1, true
+		case c < 0x20 || c == '\\':
 			return nil, 0, false
+		case c >= 0x80:
+			ascii = false
 		}
 	}
-	if !utf8.Valid(s) {
-		return nil, 0, false
-	}
-	return s, i + 2 + j, true
+	return nil, 0, false
 }
 
 // objectEnd returns the index after the object that starts at b[i], following strings and
@@ -76,10 +93,20 @@ func objectEnd(b []byte, i int) (int, bool) {
 
 func fastEnvelope(b []byte) (*ledger.Event, bool) {
 	var e ledger.Event
+	if !fastEnvelopeInto(b, &e) {
+		return nil, false
+	}
+	return &e, true
+}
+
+// fastEnvelopeInto decodes b into e, when it is an envelope fastEnvelope reads; e is changed
+// either way.
+func fastEnvelopeInto(b []byte, e *ledger.Event) bool {
+	*e = ledger.Event{}
 	var seen uint16
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
-		return nil, false
+		return false
 	}
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
@@ -88,11 +115,11 @@ func fastEnvelope(b []byte) (*ledger.Event, bool) {
 		for {
 			key, next, ok := plainString(b, i)
 			if !ok {
-				return nil, false
+				return false
 			}
 			i = skipSpace(b, next)
 			if i >= len(b) || b[i] != ':' {
-				return nil, false
+				return false
 			}
 			i = skipSpace(b, i+1)
 			var field *string
@@ -117,25 +144,25 @@ func fastEnvelope(b []byte) (*ledger.Event, bool) {
 			case "data":
 				bit = 256
 			default:
-				return nil, false // an attribute DecodeStored may match case-insensitively
+				return false // an attribute DecodeStored may match case-insensitively
 			}
 			if seen&bit != 0 {
-				return nil, false
+				return false
 			}
 			seen |= bit
 			if field != nil {
 				v, next, ok := plainString(b, i)
 				if !ok {
-					return nil, false
+					return false
 				}
 				*field, i = string(v), next
 			} else {
 				if i >= len(b) || b[i] != '{' {
-					return nil, false
+					return false
 				}
 				end, ok := objectEnd(b, i)
 				if !ok || !json.Valid(b[i:end]) {
-					return nil, false
+					return false
 				}
 				e.Data, i = json.RawMessage(bytes.Clone(b[i:end])), end
 			}
@@ -148,11 +175,11 @@ func fastEnvelope(b []byte) (*ledger.Event, bool) {
 				i++
 				break
 			}
-			return nil, false
+			return false
 		}
 	}
 	if skipSpace(b, i) != len(b) {
-		return nil, false
+		return false
 	}
-	return &e, true
+	return true
 }

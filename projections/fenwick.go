@@ -3,7 +3,6 @@ package projections
 import (
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -101,7 +100,7 @@ func (fm *fenwickMemo) add(tx *Tx, day, c int, delta int64) error {
 		if v == nil {
 			v = new(vec)
 			if !fm.complete {
-				b, _, err := tx.reader.Get(fenwickKey(i))
+				b, _, err := tx.Get(fenwickKey(i))
 				if err != nil {
 					return err
 				}
@@ -115,25 +114,17 @@ func (fm *fenwickMemo) add(tx *Tx, day, c int, delta int64) error {
 	return nil
 }
 
-// flush writes the nodes changed since the last flush in key order, straight into the batch;
-// a node back at zero is deleted, so the tree stays as sparse as the days that have data.
+// flush writes the nodes changed since the last flush into the batch; a node back at zero is
+// deleted, so the tree stays as sparse as the days that have data.
 func (fm *fenwickMemo) flush(tx *Tx) error {
-	idx := make([]int, 0, len(fm.dirty))
 	for i := range fm.dirty {
-		idx = append(idx, i)
-	}
-	slices.Sort(idx)
-	for _, i := range idx {
-		k := cat(tx.prefix, fenwickKey(i))
-		var err error
+		var w value
 		if v := fm.nodes[i]; *v == (vec{}) {
-			err = tx.b.Delete(k, nil)
+			w.del = true
 		} else {
-			err = tx.b.Set(k, encodeVec(*v), nil)
+			w.val = encodeVec(*v)
 		}
-		if err != nil {
-			return err
-		}
+		tx.batch.put(string(cat(tx.prefix, fenwickKey(i))), w)
 	}
 	clear(fm.dirty)
 	return nil

@@ -61,8 +61,9 @@ func (v *Views) indexChunk(items []item, fs *firsts) error {
 	defer ix.mu.Unlock()
 	b := v.db.NewBatch()
 	defer b.Close()
-	pending := map[string]uint64{}
+	pending := make(map[string]uint64, len(items))
 	last := uint64(0)
+	var k, seen []byte // reused: the batch copies them
 	for i := range items {
 		it := &items[i]
 		last = max(last, it.seq)
@@ -73,7 +74,7 @@ func (v *Views) indexChunk(items []item, fs *firsts) error {
 		if first && it.seq <= ix.ck {
 			continue // indexed already, as its own first
 		}
-		k := indexKey(it.ev.Source, it.ev.ID)
+		k = appendStr(appendStr(append(k[:0], indexSpace...), it.ev.Source), it.ev.ID)
 		if !first {
 			if s, ok := pending[string(k)]; ok {
 				it.prior = s < it.seq
@@ -94,7 +95,8 @@ func (v *Views) indexChunk(items []item, fs *firsts) error {
 			}
 		}
 		pending[string(k)] = it.seq
-		if err := b.Set(k, encodeSeen(it.seq, it.ev.Type), nil); err != nil {
+		seen = appendSeen(seen[:0], it.seq, it.ev.Type)
+		if err := b.Set(k, seen, nil); err != nil {
 			return err
 		}
 	}

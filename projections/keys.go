@@ -1,6 +1,9 @@
 package projections
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"strings"
+)
 
 // Key layout of the one Pebble that holds every view (see doc.go for the picture).
 //
@@ -68,19 +71,25 @@ func prefixEnd(p []byte) []byte {
 // another: 0x00 is escaped as 0x00 0xff and the string ends with 0x00 0x01. Odd data (a NUL in
 // an org name) can then never make two keys collide.
 func appendStr(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if s[i] == 0 {
-			b = append(b, 0, 0xff)
-			continue
+	for {
+		i := strings.IndexByte(s, 0)
+		if i < 0 {
+			break
 		}
-		b = append(b, s[i])
+		b = append(append(b, s[:i]...), 0, 0xff)
+		s = s[i+1:]
 	}
-	return append(b, 0, 1)
+	return append(append(b, s...), 0, 1)
 }
 
-// enc encodes strings with appendStr, one after the other.
+// enc encodes strings with appendStr, one after the other, in one allocation unless a string
+// holds a NUL.
 func enc(ss ...string) []byte {
-	var b []byte
+	n := 0
+	for _, s := range ss {
+		n += len(s) + 2
+	}
+	b := make([]byte, 0, n)
 	for _, s := range ss {
 		b = appendStr(b, s)
 	}

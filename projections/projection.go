@@ -57,8 +57,8 @@ const (
 	TypeCurated   = "compact.review.curated"
 )
 
-// reader is read access to one key prefix of a Pebble reader (a snapshot for queries, an
-// indexed batch for Apply). reads counts keys visited, so tests can show that a query's cost
+// reader is read access to one key prefix of a Pebble reader (a snapshot for queries, the DB
+// for Apply). reads counts keys visited, so tests can show that a query's cost
 // does not grow with the ledger.
 type reader struct {
 	r      pebble.Reader
@@ -145,49 +145,44 @@ func (s *reader) Last(lower, upper []byte) (key, val []byte, ok bool, err error)
 // events of the batch and of this Apply; writes land in the batch that also carries the
 // checkpoint.
 //
-// The writes of one Apply are held apart (layer) until it returns: when it fails, the runtime
-// drops them, and the rollbacks registered by the projection's memos, so a bad event leaves
-// nothing behind and the batch goes on with the next event, with no redo and no extra commit.
+// The writes of one Apply can be undone until it returns: when it fails, the runtime drops
+// them, and the rollbacks registered by the projection's memos, so a bad event leaves nothing
+// behind and the batch goes on with the next event, with no redo and no extra commit. Every
+// write of the batch is held in its overlay (overlay.go) and goes into a Pebble batch when it is
+// committed; the reader reads the DB, which does not see them.
 type Tx struct {
-	reader
-	b     *pebble.Batch
-	base  []byte // generation prefix
-	f     *follower
-	memo  *memo
-	seq   uint64 // of the event being applied
-	notes map[string]struct{}
+	reader        // the DB as of the last commit
+	base   []byte // generation prefix
+	f      *follower
+	memo   *memo
+	seq    uint64 // of the event being applied
+	notes  map[string]struct{}
 
-	layer    map[string]layerVal // this Apply's writes, by full key
-	batch    map[string]layerVal // the small values the batch wrote or read, by full key
-	evNotes  []string            // this Apply's notes
-	rollback []func()            // undoes this Apply's changes to the memos, in reverse
+	batch    overlay  // every write of the batch, this Apply's included
+	evNotes  []string // this Apply's notes
+	rollback []func() // undoes this Apply's changes to the memos, in reverse
+	kbuf     []byte   // the full key of the current Get or Set
 }
 
-type layerVal struct {
-	val []byte
-	del bool
-}
-
-func newTx(f *follower, b *pebble.Batch) *Tx {
-	return &Tx{reader: reader{r: b, prefix: sub(f.base, subData)}, b: b, base: f.base, f: f, memo: f.memo,
-		notes: map[string]struct{}{}, layer: map[string]layerVal{}, batch: map[string]layerVal{}}
-}
-
-// keep moves the writes of the Apply that just succeeded into the batch.
-func (t *Tx) keep() error {
-	for k, lv := range t.layer {
-		var err error
-		if lv.del {
-			err = t.b.Delete([]byte(k), nil)
-		} else {
-			err = t.b.Set([]byte(k), lv.val, nil)
-		}
-		if err != nil {
-			return err
-		}
-		t.remember(k, lv)
+// batchTx returns the follower's Tx, empty, for a new batch. It is the same Tx from batch to
+// batch, so that its overlay keeps the room a batch needs rather than grow again each time.
+func (f *follower) batchTx() *Tx {
+	t := f.tx
+	if t == nil {
+		t = &Tx{reader: reader{r: f.v.db, prefix: sub(f.base, subData)}, base: f.base, f: f}
+		t.batch.init()
+		f.tx = t
 	}
-	clear(t.layer)
+	t.memo, t.seq, t.reads = f.memo, 0, 0
+	t.notes = map[string]struct{}{} // handed to the feed
+	t.batch.reset()
+	t.evNotes, t.rollback = t.evNotes[:0], t.rollback[:0]
+	return t
+}
+
+// keep ends the Apply that just succeeded: its writes stay in the batch.
+func (t *Tx) keep() error {
+	t.batch.keep()
 	for _, n := range t.evNotes {
 		t.notes[n] = struct{}{}
 	}
@@ -202,63 +197,96 @@ func (t *Tx) drop() {
 		t.rollback[i]()
 	}
 	t.rollback = t.rollback[:0]
-	clear(t.layer)
+	t.batch.rollback()
 	t.evNotes = t.evNotes[:0]
 }
 
 // onRollback registers how to undo a change to a memo if the current Apply fails.
 func (t *Tx) onRollback(fn func()) { t.rollback = append(t.rollback, fn) }
 
-// flush writes what projections kept in memory during the batch; the runtime calls it before
-// the checkpoint is written.
-func (t *Tx) flush() error { return t.memo.fenwick.flush(t) }
+// flush writes what projections kept in memory during the batch into the overlay, then returns
+// a Pebble batch of every write of the overlay, in key order; the runtime calls it once the
+// checkpoint is in the overlay, and commits the batch.
+func (t *Tx) flush() (*pebble.Batch, error) {
+	if err := t.memo.fenwick.flush(t); err != nil {
+		return nil, err
+	}
+	b := t.f.v.db.NewBatchWithSize(t.batch.size)
+	for _, k := range t.batch.all() {
+		ov := t.batch.vals[k]
+		t.kbuf = append(t.kbuf[:0], k...)
+		var err error
+		if ov.del {
+			err = b.Delete(t.kbuf, nil)
+		} else {
+			err = b.Set(t.kbuf, ov.val, nil)
+		}
+		if err != nil {
+			_ = b.Close()
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// full sets kbuf to the full key of key (relative to the view's prefix).
+func (t *Tx) full(key []byte) []byte {
+	t.kbuf = append(append(t.kbuf[:0], t.prefix...), key...)
+	return t.kbuf
+}
 
 // Set writes key (relative to the view's prefix).
 func (t *Tx) Set(key, val []byte) error {
-	t.layer[string(cat(t.prefix, key))] = layerVal{val: append([]byte(nil), val...)}
+	t.batch.set(t.full(key), value{val: append([]byte(nil), val...)})
+	return nil
+}
+
+// setOwn is Set of a val the caller hands over: it never uses it again, so it is not copied.
+// The views of this package build every value they write afresh.
+func (t *Tx) setOwn(key, val []byte) error {
+	t.batch.set(t.full(key), value{val: val})
 	return nil
 }
 
 // Delete deletes key (relative to the view's prefix).
 func (t *Tx) Delete(key []byte) error {
-	t.layer[string(cat(t.prefix, key))] = layerVal{del: true}
+	t.batch.set(t.full(key), value{del: true})
 	return nil
 }
 
-// batchMemoMax is the largest value Tx.batch keeps: the hot keys are small, the large values
-// (a review item) are read rarely and stay in the Pebble batch only.
+// batchMemoMax is the largest value read from the DB that the overlay keeps: the hot keys are
+// small, the large values (a review item) are read rarely.
 const batchMemoMax = 64
-
-func (t *Tx) remember(k string, lv layerVal) {
-	if len(lv.val) > batchMemoMax {
-		delete(t.batch, k)
-		return
-	}
-	t.batch[k] = lv
-}
 
 // Get returns a copy of the value at key, or ok false. A key the batch wrote or read already
 // is answered from memory: the hot keys (a period's count and version, the latest date) are
 // read once per batch.
 func (t *Tx) Get(key []byte) (val []byte, ok bool, err error) {
-	full := cat(t.prefix, key)
-	lv, found := t.layer[string(full)]
-	if !found {
-		lv, found = t.batch[string(full)]
-	}
-	if !found {
-		val, ok, err = t.reader.Get(key)
-		if err != nil {
-			return nil, false, err
-		}
-		t.remember(string(full), layerVal{val: val, del: !ok})
-		return append([]byte(nil), val...), ok, nil
-	}
+	full := t.full(key)
 	t.reads++
-	if lv.del {
+	if ov, found := t.batch.get(string(full)); found {
+		if ov.del {
+			return nil, false, nil
+		}
+		return append([]byte(nil), ov.val...), true, nil
+	}
+	v, closer, err := t.r.Get(full)
+	if errors.Is(err, pebble.ErrNotFound) {
+		t.batch.cache(string(full), value{del: true})
 		return nil, false, nil
 	}
-	return append([]byte(nil), lv.val...), true, nil
+	if err != nil {
+		return nil, false, err
+	}
+	val = append([]byte(nil), v...)
+	if err := closer.Close(); err != nil {
+		return nil, false, err
+	}
+	if len(val) > batchMemoMax {
+		return val, true, nil
+	}
+	t.batch.cache(string(full), value{val: val})
+	return append([]byte(nil), val...), true, nil
 }
 
 // Scan calls fn for each key in [lower, upper) in order (keys without the prefix); fn returns
@@ -281,7 +309,7 @@ func (t *Tx) Last(lower, upper []byte) (key, val []byte, ok bool, err error) {
 	return key, val, ok, err
 }
 
-// scan merges the Apply's own writes in [lower, upper) into the batch's keys.
+// scan merges the writes of the batch in [lower, upper) into the DB's keys.
 func (t *Tx) scan(lower, upper []byte, reverse bool, fn func(key, val []byte) (bool, error)) error {
 	lo := string(cat(t.prefix, lower))
 	var hi string
@@ -290,16 +318,10 @@ func (t *Tx) scan(lower, upper []byte, reverse bool, fn func(key, val []byte) (b
 	} else {
 		hi = string(cat(t.prefix, upper))
 	}
-	var mine []string
-	for k := range t.layer {
-		if k >= lo && k < hi {
-			mine = append(mine, k)
-		}
-	}
+	mine := t.batch.written(nil, lo, hi)
 	if len(mine) == 0 {
 		return t.reader.scan(lower, upper, reverse, fn)
 	}
-	slices.Sort(mine)
 	if reverse {
 		slices.Reverse(mine)
 	}
@@ -310,16 +332,17 @@ func (t *Tx) scan(lower, upper []byte, reverse bool, fn func(key, val []byte) (b
 		}
 		return a < b
 	}
-	var pending []layerVal
-	for _, k := range mine {
-		pending = append(pending, t.layer[k])
+	// the values now: fn may write
+	pending := make([]value, len(mine))
+	for i, k := range mine {
+		pending[i] = t.batch.vals[k].value
 	}
-	emit := func(k string, lv layerVal) (bool, error) {
+	emit := func(k string, v value) (bool, error) {
 		t.reads++
-		if lv.del {
+		if v.del {
 			return true, nil
 		}
-		return fn([]byte(k[len(t.prefix):]), lv.val)
+		return fn([]byte(k[len(t.prefix):]), v.val)
 	}
 	stopped := false
 	err := t.reader.scan(lower, upper, reverse, func(k, v []byte) (bool, error) {
@@ -333,7 +356,7 @@ func (t *Tx) scan(lower, upper []byte, reverse bool, fn func(key, val []byte) (b
 				return false, err
 			}
 			if same {
-				return true, nil // the Apply's own write replaces the stored key
+				return true, nil // a write of the batch replaces the stored key
 			}
 		}
 		more, err := fn(k, v)
@@ -386,10 +409,15 @@ var seenCode = func() map[string]byte {
 }()
 
 func encodeSeen(seq uint64, typ string) []byte {
+	return appendSeen(make([]byte, 0, 8+len(typ)), seq, typ)
+}
+
+func appendSeen(b []byte, seq uint64, typ string) []byte {
+	b = binary.BigEndian.AppendUint64(b, seq)
 	if c, ok := seenCode[typ]; ok {
-		return append(binary.BigEndian.AppendUint64(make([]byte, 0, 9), seq), c)
+		return append(b, c)
 	}
-	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(typ)), seq), typ...)
+	return append(b, typ...)
 }
 
 func decodeSeen(v []byte) Original {

@@ -39,10 +39,9 @@ func (f *follower) quarantine(tx *Tx, qe *QuarantineEntry, earlier uint64) error
 	if err != nil {
 		return err
 	}
-	if err := tx.b.Set(sub(f.base, subQuarantine, u64(qe.Seq)), b, nil); err != nil {
-		return err
-	}
-	return tx.b.Set(sub(f.base, subQCount), u64(f.qcount.Load()+earlier+1), nil)
+	tx.batch.put(string(sub(f.base, subQuarantine, u64(qe.Seq))), value{val: b})
+	tx.batch.put(string(sub(f.base, subQCount)), value{val: u64(f.qcount.Load() + earlier + 1)})
+	return nil
 }
 
 // Quarantine lists the events the live generation of a view could not apply, oldest first.

@@ -101,7 +101,7 @@ func (p *reviewView) Apply(tx *Tx, ev *Event) error {
 		if err != nil {
 			return err
 		}
-		if err := tx.Set(k, u64(getU64(b)+1)); err != nil {
+		if err := tx.setOwn(k, u64(getU64(b)+1)); err != nil {
 			return err
 		}
 		tx.Notify("review:" + period)
@@ -320,7 +320,7 @@ func (p *reviewView) saveRef(tx *reviewTx, source, id string, ref *curationRef) 
 	if err != nil {
 		return err
 	}
-	return tx.Set(curationRefKey(source, id), b)
+	return tx.setOwn(curationRefKey(source, id), b)
 }
 
 // setCuration records curation event (source, id) acting on ref's item and relists the item.
@@ -329,7 +329,7 @@ func (p *reviewView) setCuration(tx *reviewTx, source, id string, ref curationRe
 	if err != nil {
 		return err
 	}
-	if err := tx.Set(cat(curationPrefix(ref.Source, ref.ID), u64(ref.Seq)), b); err != nil {
+	if err := tx.setOwn(cat(curationPrefix(ref.Source, ref.ID), u64(ref.Seq)), b); err != nil {
 		return err
 	}
 	tx.memo.curated.add(enc(ref.Source, ref.ID))
@@ -379,7 +379,7 @@ func (p *reviewView) list(tx *reviewTx, source, id string, rec *itemRec, a *acti
 		rec.Format, rec.Section, rec.Partners = a.Format, a.Section, a.Partners
 		if sec >= 0 {
 			it := makeItem(source, id, rec, a, how)
-			if err := tx.Set(listKey(period, sec, a.Start, rec.Seq), encodeItem(&it)); err != nil {
+			if err := tx.setOwn(listKey(period, sec, a.Start, rec.Seq), encodeItem(&it)); err != nil {
 				return err
 			}
 			if err := p.count(tx, period, +1); err != nil {
@@ -390,7 +390,7 @@ func (p *reviewView) list(tx *reviewTx, source, id string, rec *itemRec, a *acti
 			return err
 		}
 	}
-	return tx.Set(itemKey(source, id), encodeItemRec(rec))
+	return tx.setOwn(itemKey(source, id), encodeItemRec(rec))
 }
 
 func (p *reviewView) count(tx *reviewTx, period string, d int64) error {
@@ -403,7 +403,7 @@ func (p *reviewView) count(tx *reviewTx, period string, d int64) error {
 	if n <= 0 {
 		return tx.Delete(k)
 	}
-	return tx.Set(k, u64(uint64(n)))
+	return tx.setOwn(k, u64(uint64(n)))
 }
 
 // curationMemo knows which items may have a curation: a superset of the items with a curation

@@ -64,6 +64,7 @@ type group struct {
 	carry   []item
 	ended   bool
 	readErr error
+	buf     []item // the room of the last batch, for the next
 }
 
 // follower is one member of a group: one generation of one view. Only the group's goroutine
@@ -83,6 +84,7 @@ type follower struct {
 	gone   chan struct{} // closed when it left its group or the group ended
 
 	memo *memo // nil until the group's follow loads it
+	tx   *Tx   // kept from batch to batch for its memory (batchTx)
 
 	job         *rebuildJob // modeBuilding
 	liveStopped bool        // modeBuilding: the old generation's follower was stopped
@@ -305,7 +307,10 @@ func (g *group) follow(ctx context.Context) error {
 			return err
 		}
 		if len(batch) > 0 {
-			if err := g.apply(ctx, batch); err != nil {
+			err := g.apply(ctx, batch)
+			clear(batch) // the next batch reuses the room, not the events
+			g.buf = batch[:0]
+			if err != nil {
 				return err
 			}
 		}
@@ -393,7 +398,7 @@ func (g *group) between(ctx context.Context) (done bool, err error) {
 // fills the batch; at the head of the stream it waits at most BatchMaxWait after the first.
 func (g *group) collect(ctx context.Context, in <-chan chunk) ([]item, error) {
 	cfg := &g.v.cfg
-	batch := g.carry
+	batch := append(g.buf[:0], g.carry...)
 	g.carry = nil
 	take := func(c chunk) {
 		batch = append(batch, c.items...)
@@ -501,9 +506,7 @@ func (f *follower) applyBatch(ctx context.Context, batch []item) error {
 	if batch[len(batch)-1].seq <= last {
 		return nil
 	}
-	b := f.v.db.NewIndexedBatch()
-	defer func() { _ = b.Close() }()
-	tx := newTx(f, b)
+	tx := f.batchTx()
 	var quarantined []*QuarantineEntry
 	var pending uint64
 	napplied, ndup := 0, 0
@@ -540,7 +543,7 @@ func (f *follower) applyBatch(ctx context.Context, batch []item) error {
 		last = it.seq
 	}
 	if last > f.ck.Load() {
-		if err := f.commit(ctx, b, tx, last, pending, quarantined); err != nil {
+		if err := f.commit(ctx, tx, last, pending, quarantined); err != nil {
 			return err
 		}
 	}
@@ -548,13 +551,13 @@ func (f *follower) applyBatch(ctx context.Context, batch []item) error {
 	return nil
 }
 
-func (f *follower) commit(ctx context.Context, b *pebble.Batch, tx *Tx, seq, pending uint64, qs []*QuarantineEntry) error {
-	if err := tx.flush(); err != nil {
+func (f *follower) commit(ctx context.Context, tx *Tx, seq, pending uint64, qs []*QuarantineEntry) error {
+	tx.batch.put(string(sub(f.base, subCheckpoint)), value{val: u64(seq)})
+	b, err := tx.flush()
+	if err != nil {
 		return err
 	}
-	if err := b.Set(sub(f.base, subCheckpoint), u64(seq), nil); err != nil {
-		return err
-	}
+	defer func() { _ = b.Close() }()
 	if err := f.hook("applied", seq); err != nil {
 		return err
 	}
@@ -588,8 +591,9 @@ func (f *follower) hook(point string, seq uint64) error {
 
 // decodeMsg turns a stream message into an Event; odd envelopes are errors (quarantined).
 func decodeMsg(m jetstream.Msg, meta *jetstream.MsgMetadata) (*Event, error) {
-	e, err := decodeEnvelope(m.Data())
-	if err != nil {
+	ev := &Event{Seq: meta.Sequence.Stream, LedgerTime: meta.Timestamp, Subject: m.Subject()}
+	e := &ev.Event
+	if err := decodeEnvelopeInto(m.Data(), e); err != nil {
 		return nil, &DataError{Err: ErrInvalidData, Message: fmt.Sprintf("message body is not a CloudEvent: %v", err)}
 	}
 	switch {
@@ -600,5 +604,5 @@ func decodeMsg(m jetstream.Msg, meta *jetstream.MsgMetadata) (*Event, error) {
 	case !strings.HasPrefix(e.Type, ledger.TypePrefix):
 		return nil, &DataError{Err: ErrInvalidData, Message: fmt.Sprintf("envelope: type %q is not a compact. type", e.Type)}
 	}
-	return &Event{Seq: meta.Sequence.Stream, LedgerTime: meta.Timestamp, Subject: m.Subject(), Event: *e}, nil
+	return ev, nil
 }

@@ -150,7 +150,7 @@ func (p *structureView) saveRef(tx *Tx, source, id string, ref unitRef) error {
 	if err != nil {
 		return err
 	}
-	return tx.Set(cat([]byte{'e'}, enc(source, id)), b)
+	return tx.setOwn(cat([]byte{'e'}, enc(source, id)), b)
 }
 
 func (p *structureView) write(tx *Tx, source, id string, ref unitRef, u *Unit) error {
@@ -158,10 +158,10 @@ func (p *structureView) write(tx *Tx, source, id string, ref unitRef, u *Unit) e
 	if err != nil {
 		return err
 	}
-	if err := tx.Set(unitKey(ref.Unit, ref.At, ref.Seq), b); err != nil {
+	if err := tx.setOwn(unitKey(ref.Unit, ref.At, ref.Seq), b); err != nil {
 		return err
 	}
-	if err := tx.Set(cat([]byte{'n'}, enc(ref.Unit)), nil); err != nil {
+	if err := tx.setOwn(cat([]byte{'n'}, enc(ref.Unit)), nil); err != nil {
 		return err
 	}
 	tx.Notify(ViewStructure)
