@@ -26,6 +26,7 @@ func runBench(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("bench takes no arguments, only flags")
 	}
+	tuneGC() // the raw limits and the system measure under the same settings
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "compact-bench-")
 		if err != nil {

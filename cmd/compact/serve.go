@@ -91,6 +91,7 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	tuneGC()
 	log, err := newLogger(f.logLevel)
 	if err != nil {
 		return err
