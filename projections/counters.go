@@ -189,7 +189,7 @@ func (p *countersView) save(tx *Tx, source, id string, c contribution) error {
 	if len(c.Deltas) == 0 && c.TL == nil && !c.Retracted {
 		return tx.Delete(k)
 	}
-	b, err := json.Marshal(c)
+	b, err := marshalContribution(c)
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,6 @@
 package projections
 
-import (
-	"fmt"
-	"time"
-)
+import "fmt"
 
 // FormatDates writes an item's dates as the review prints them:
 //
@@ -17,13 +14,13 @@ import (
 // (one day, or one month with precision "month"). Dates it cannot parse are returned as given,
 // so a bad record still shows something rather than nothing.
 func FormatDates(start, end, precision string) string {
-	s, err := time.Parse(time.DateOnly, start)
+	s, err := parseDateOnly(start)
 	if err != nil {
 		return start
 	}
 	e := s
 	if end != "" {
-		if e, err = time.Parse(time.DateOnly, end); err != nil || e.Before(s) {
+		if e, err = parseDateOnly(end); err != nil || e.Before(s) {
 			e = s
 		}
 	}

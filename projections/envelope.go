@@ -3,6 +3,7 @@ package projections
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"unicode/utf8"
 
 	"compact/ledger"
@@ -68,7 +69,7 @@ func plainString(b []byte, i int) ([]byte, int, bool) {
 }
 
 // objectEnd returns the index after the object that starts at b[i], following strings and
-// nesting only; json.Valid checks it afterwards.
+// nesting only: b is valid JSON already (validValueEnd checked the data).
 func objectEnd(b []byte, i int) (int, bool) {
 	depth := 0
 	for ; i < len(b); i++ {
@@ -104,6 +105,11 @@ func fastEnvelope(b []byte) (*ledger.Event, bool) {
 func fastEnvelopeInto(b []byte, e *ledger.Event) bool {
 	*e = ledger.Event{}
 	var seen uint16
+	// the attributes' values, made strings at the end in one allocation: they are read and
+	// dropped with the event, so sharing one backing array costs no memory that lasts
+	var fields [8]*string
+	var vals [8][]byte
+	nf, size := 0, 0
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return false
@@ -155,13 +161,14 @@ func fastEnvelopeInto(b []byte, e *ledger.Event) bool {
 				if !ok {
 					return false
 				}
-				*field, i = string(v), next
+				fields[nf], vals[nf], i = field, v, next
+				nf, size = nf+1, size+len(v)
 			} else {
 				if i >= len(b) || b[i] != '{' {
 					return false
 				}
-				end, ok := objectEnd(b, i)
-				if !ok || !json.Valid(b[i:end]) {
+				end, ok := validValueEnd(b, i)
+				if !ok {
 					return false
 				}
 				e.Data, i = json.RawMessage(bytes.Clone(b[i:end])), end
@@ -180,6 +187,15 @@ func fastEnvelopeInto(b []byte, e *ledger.Event) bool {
 	}
 	if skipSpace(b, i) != len(b) {
 		return false
+	}
+	var all strings.Builder
+	all.Grow(size)
+	for _, v := range vals[:nf] {
+		all.Write(v)
+	}
+	s := all.String()
+	for f, field := range fields[:nf] {
+		*field, s = s[:len(vals[f])], s[len(vals[f]):]
 	}
 	return true
 }

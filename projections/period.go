@@ -9,7 +9,7 @@ import (
 
 // ParseDate parses a YYYY-MM-DD date; the error wraps ErrBadDate.
 func ParseDate(s string) (time.Time, error) {
-	t, err := time.Parse(time.DateOnly, s)
+	t, err := parseDateOnly(s)
 	if err != nil || len(s) != len(time.DateOnly) {
 		return time.Time{}, fmt.Errorf("%w: %q is not a date YYYY-MM-DD", ErrBadDate, s)
 	}
@@ -28,7 +28,13 @@ func PeriodOf(date string) (string, error) {
 func periodOfTime(t time.Time) string {
 	m := int(t.Month())
 	m -= (m - 1) % 2
-	return fmt.Sprintf("%04d-%02d", t.Year(), m)
+	y := t.Year()
+	if y < 0 || y > 9999 {
+		return fmt.Sprintf("%04d-%02d", y, m)
+	}
+	// as Sprintf writes it, without its cost on every activity
+	b := [7]byte{byte('0' + y/1000), byte('0' + y/100%10), byte('0' + y/10%10), byte('0' + y%10), '-', byte('0' + m/10), byte('0' + m%10)}
+	return string(b[:])
 }
 
 // ParsePeriod checks a period and returns its first day; the error wraps ErrBadPeriod.

@@ -82,20 +82,23 @@ func listKey(period string, sec int, start string, seq uint64) []byte {
 // reviewTx carries the periods an Apply changed, so each version goes up once per event.
 type reviewTx struct {
 	*Tx
-	touched map[string]bool
+	touched []string // without repeats; an event touches one or two
+}
+
+func (t *reviewTx) touch(period string) {
+	if !slices.Contains(t.touched, period) {
+		t.touched = append(t.touched, period)
+	}
 }
 
 func (p *reviewView) Apply(tx *Tx, ev *Event) error {
-	rt := &reviewTx{Tx: tx, touched: map[string]bool{}}
+	var periods [2]string
+	rt := &reviewTx{Tx: tx, touched: periods[:0]}
 	if err := p.apply(rt, ev); err != nil {
 		return err
 	}
-	periods := make([]string, 0, len(rt.touched))
-	for period := range rt.touched {
-		periods = append(periods, period)
-	}
-	slices.Sort(periods)
-	for _, period := range periods {
+	slices.Sort(rt.touched)
+	for _, period := range rt.touched {
 		k := cat([]byte{'v'}, []byte(period))
 		b, _, err := tx.Get(k)
 		if err != nil {
@@ -365,7 +368,7 @@ func (p *reviewView) list(tx *reviewTx, source, id string, rec *itemRec, a *acti
 		if err := p.count(tx, rec.Period, -1); err != nil {
 			return err
 		}
-		tx.touched[rec.Period] = true
+		tx.touch(rec.Period)
 		rec.Period, rec.Sec, rec.Start = "", 0, ""
 	}
 	rec.Data, rec.Format, rec.Section, rec.Partners = nil, "", "", nil
@@ -375,7 +378,7 @@ func (p *reviewView) list(tx *reviewTx, source, id string, rec *itemRec, a *acti
 		if err != nil {
 			return err
 		}
-		tx.touched[period] = true
+		tx.touch(period)
 		rec.Format, rec.Section, rec.Partners = a.Format, a.Section, a.Partners
 		if sec >= 0 {
 			it := makeItem(source, id, rec, a, how)

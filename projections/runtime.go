@@ -338,17 +338,17 @@ func (g *group) read(ctx context.Context, it jetstream.MessagesContext, out chan
 			}
 			return
 		}
-		meta, err := m.Metadata()
+		meta, err := msgAckMeta(m)
 		if err != nil {
 			send(chunk{items: items, err: fmt.Errorf("message on %s has no JetStream metadata: %w", m.Subject(), err)})
 			return
 		}
-		if g.once && (meta.Timestamp.After(g.until) || meta.Sequence.Stream > g.endSeq) {
+		if g.once && (meta.ts.After(g.until) || meta.seq > g.endSeq) {
 			send(chunk{items: items, end: true})
 			return
 		}
-		x := item{seq: meta.Sequence.Stream, pending: meta.NumPending, size: len(m.Data()),
-			subject: m.Subject(), ts: meta.Timestamp}
+		x := item{seq: meta.seq, pending: meta.pending, size: len(m.Data()),
+			subject: m.Subject(), ts: meta.ts}
 		x.ev, x.err = decodeMsg(m, meta)
 		items = append(items, x)
 		end := g.once && x.seq >= g.endSeq
@@ -590,8 +590,8 @@ func (f *follower) hook(point string, seq uint64) error {
 }
 
 // decodeMsg turns a stream message into an Event; odd envelopes are errors (quarantined).
-func decodeMsg(m jetstream.Msg, meta *jetstream.MsgMetadata) (*Event, error) {
-	ev := &Event{Seq: meta.Sequence.Stream, LedgerTime: meta.Timestamp, Subject: m.Subject()}
+func decodeMsg(m jetstream.Msg, meta ackMeta) (*Event, error) {
+	ev := &Event{Seq: meta.seq, LedgerTime: meta.ts, Subject: m.Subject()}
 	e := &ev.Event
 	if err := decodeEnvelopeInto(m.Data(), e); err != nil {
 		return nil, &DataError{Err: ErrInvalidData, Message: fmt.Sprintf("message body is not a CloudEvent: %v", err)}
