@@ -68,8 +68,8 @@ func plainString(b []byte, i int) ([]byte, int, bool) {
 	return nil, 0, false
 }
 
-// objectEnd returns the index after the object that starts at b[i], following strings and
-// nesting only: b is valid JSON already (validValueEnd checked the data).
+// objectEnd returns the index after the object or array that starts at b[i], following
+// strings and nesting only: it does not check the JSON (validValueEnd does).
 func objectEnd(b []byte, i int) (int, bool) {
 	depth := 0
 	for ; i < len(b); i++ {

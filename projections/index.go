@@ -35,7 +35,12 @@ const (
 )
 
 func indexKey(source, id string) []byte {
-	return append([]byte(indexSpace), enc(source, id)...)
+	return appendIndexKey(make([]byte, 0, len(indexSpace)+len(source)+len(id)+4), source, id)
+}
+
+// appendIndexKey appends indexKey(source, id) to b.
+func appendIndexKey(b []byte, source, id string) []byte {
+	return appendStr(appendStr(append(b, indexSpace...), source), id)
 }
 
 // indexer writes the index; Views has one, shared by the readers of every group.
@@ -74,7 +79,7 @@ func (v *Views) indexChunk(items []item, fs *firsts) error {
 		if first && it.seq <= ix.ck {
 			continue // indexed already, as its own first
 		}
-		k = appendStr(appendStr(append(k[:0], indexSpace...), it.ev.Source), it.ev.ID)
+		k = appendIndexKey(k[:0], it.ev.Source, it.ev.ID)
 		if !first {
 			if s, ok := pending[string(k)]; ok {
 				it.prior = s < it.seq
