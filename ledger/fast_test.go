@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -46,6 +47,15 @@ func fastSeeds(tb testing.TB) [][]byte {
 }
 
 const fastBase = `{"specversion":"1.0","id":"v-1","source":"/entities/UNODC","type":"compact.meeting.held","time":"2025-05-05T09:00:00Z","data":{"title":"TITLE","start":"2025-05-05","organizers":[{"entity":"UNODC"}],"format":"conference"}}`
+
+// manyMembers is n members "m0":0, "m1":1… of an object.
+func manyMembers(n int) string {
+	ms := make([]string, n)
+	for i := range ms {
+		ms[i] = fmt.Sprintf(`"m%d":%d`, i, i)
+	}
+	return strings.Join(ms, ",")
+}
 
 func fastVariants() [][]byte {
 	var out [][]byte
@@ -101,6 +111,15 @@ func fastVariants() [][]byte {
 		{`"1.0"`, `"1.1"`},
 		{`{"title"`, `{"colour":"red","title"`},
 		{`"2025-05-05","organizers"`, `"2025-02-30","organizers"`},
+		// a name written twice in the data (the fast path leaves it to the reference path)
+		{`"format":"conference"`, `"format":"nonsense","format":"conference"`},
+		{`"format":"conference"`, `"format":"conference","format":"nonsense"`},
+		{`"start":"2025-05-05",`, `"start":"2025-05-05","end":"2025-05-01","end":"2025-05-06",`},
+		{`"start":"2025-05-05",`, `"start":"2025-05-05","end":"2025-05-06","end":"2025-05-01",`},
+		{`[{"entity":"UNODC"}]`, `[{"entity":"nonsense","entity":"UNODC"}]`},
+		{`[{"entity":"UNODC"}]`, `[{"entity":"UNODC"},{"entity":"OSCE","entity":"UNODC"}]`},
+		{`"format":"conference"`, `"format":"nonsense",` + manyMembers(20) + `,"format":"conference"`},
+		{`[{"entity":"UNODC"}]`, `[{"entity":"nonsense",` + manyMembers(20) + `,"entity":"UNODC"}]`},
 		{`,"data":{"title":"TITLE","start":"2025-05-05","organizers":[{"entity":"UNODC"}],"format":"conference"}`, ``},
 		{`,"data":{"title":"TITLE","start":"2025-05-05","organizers":[{"entity":"UNODC"}],"format":"conference"}`, `,"data":null`},
 		{`,"data":{"title":"TITLE","start":"2025-05-05","organizers":[{"entity":"UNODC"}],"format":"conference"}`, `,"data":[]`},

@@ -2,9 +2,11 @@ package schemas
 
 // checkSpan reports a span whose last date comes before its first. Either date missing or not a
 // real date is left to the schema, which reports it at its own field.
-func checkSpan(obj map[string]any, s span) (FieldError, bool) {
-	first, ok1 := obj[s.first].(string)
-	last, ok2 := obj[s.last].(string)
+func checkSpan(obj Object, s span) (FieldError, bool) {
+	fv, _ := obj.Get(s.first)
+	lv, _ := obj.Get(s.last)
+	first, ok1 := fv.(string)
+	last, ok2 := lv.(string)
 	if !ok1 || !ok2 || !isDate(first) || !isDate(last) {
 		return FieldError{}, false
 	}

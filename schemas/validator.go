@@ -171,9 +171,10 @@ func (v *Validator) Validate(typ string, data []byte) error {
 
 // ValidateValue is [Validator.Validate] for data a caller has already decoded, so that a
 // reader that walks the bytes anyway (the ledger's ingest) need not parse them twice. doc must
-// be what jsonschema.UnmarshalJSON makes of the data: map[string]any, []any, string,
-// json.Number (never float64: 12.5 and 1e400 are judged as written), bool or nil. For the
-// same data the verdict and the problems are Validate's.
+// be what jsonschema.UnmarshalJSON makes of the data — []any, string, json.Number (never
+// float64: 12.5 and 1e400 are judged as written), bool or nil — with each object an [Object]
+// (cheapest) or a map[string]any. For the same data the verdict and the problems are
+// Validate's.
 func (v *Validator) ValidateValue(typ string, doc any) error {
 	sch, ok := v.schemas[typ]
 	if !ok {
@@ -184,9 +185,10 @@ func (v *Validator) ValidateValue(typ string, doc any) error {
 
 func (v *Validator) validate(typ string, sch *jsonschema.Schema, doc any) error {
 	var problems []FieldError
+	doc = toObjects(doc) // what the quick verdict reads
 	if q := v.quick[typ]; q != nil && q.verdict(doc) == validV {
 		// Valid for certain: the library would find nothing.
-	} else if err := sch.Validate(doc); err != nil {
+	} else if err := sch.Validate(toMaps(doc)); err != nil {
 		var verr *jsonschema.ValidationError
 		if !errors.As(err, &verr) {
 			// Not a validation failure but a failure to validate: say so rather than blame the data.
@@ -194,7 +196,7 @@ func (v *Validator) validate(typ string, sch *jsonschema.Schema, doc any) error 
 		}
 		problems = describe(verr, v.origin)
 	}
-	if obj, ok := doc.(map[string]any); ok {
+	if obj, ok := doc.(Object); ok {
 		for _, s := range v.spans[typ] {
 			if p, bad := checkSpan(obj, s); bad {
 				problems = append(problems, p)

@@ -139,12 +139,12 @@ func (c *quickCompiler) keyword(file string, s map[string]any, k string, kv any)
 			return nil, err
 		}
 		return func(v any) verdict {
-			obj, ok := v.(map[string]any)
+			obj, ok := v.(Object)
 			if !ok {
 				return validV
 			}
 			for _, n := range names {
-				if _, ok := obj[n]; !ok {
+				if _, ok := obj.Get(n); !ok {
 					return invalidV
 				}
 			}
@@ -164,16 +164,16 @@ func (c *quickCompiler) keyword(file string, s map[string]any, k string, kv any)
 			deps[name] = names
 		}
 		return func(v any) verdict {
-			obj, ok := v.(map[string]any)
+			obj, ok := v.(Object)
 			if !ok {
 				return validV
 			}
 			for name, needs := range deps {
-				if _, ok := obj[name]; !ok {
+				if _, ok := obj.Get(name); !ok {
 					continue
 				}
 				for _, n := range needs {
-					if _, ok := obj[n]; !ok {
+					if _, ok := obj.Get(n); !ok {
 						return invalidV
 					}
 				}
@@ -212,6 +212,9 @@ func (c *quickCompiler) keyword(file string, s map[string]any, k string, kv any)
 			arr, ok := v.([]any)
 			if !ok || len(arr) < 2 {
 				return validV
+			}
+			if len(arr) <= 8 {
+				return fewUnique(arr)
 			}
 			seen := make(map[string]bool, len(arr))
 			var buf []byte
@@ -360,20 +363,20 @@ func (c *quickCompiler) properties(file string, s map[string]any) (func(any) ver
 		}
 	}
 	return func(v any) verdict {
-		obj, ok := v.(map[string]any)
+		obj, ok := v.(Object)
 		if !ok {
 			return validV
 		}
 		r := validV
-		for name, x := range obj {
-			q, ok := props[name]
+		for i := range obj {
+			q, ok := props[obj[i].Name]
 			if !ok {
 				if additional == nil {
 					continue
 				}
 				q = additional
 			}
-			if r = both(r, q.verdict(x)); r == invalidV {
+			if r = both(r, q.verdict(obj[i].Value)); r == invalidV {
 				return r
 			}
 		}
@@ -460,7 +463,7 @@ func typeCheck(kv any) (func(any) verdict, error) {
 			t = tNull
 		case bool:
 			t = tBoolean
-		case map[string]any:
+		case Object:
 			t = tObject
 		case []any:
 			t = tArray
@@ -512,7 +515,7 @@ func sizeCheck(k string, n int) func(any) verdict {
 	switch k {
 	case "minProperties", "maxProperties":
 		return func(v any) verdict {
-			if obj, ok := v.(map[string]any); ok {
+			if obj, ok := v.(Object); ok {
 				return holds(len(obj))
 			}
 			return validV
@@ -674,27 +677,53 @@ func canonical(b []byte, v any) ([]byte, bool) {
 			}
 		}
 		return b, true
-	case map[string]any:
+	case Object:
 		b = binary.AppendUvarint(append(b, '{'), uint64(len(v)))
 		if len(v) == 1 {
-			for k, x := range v {
-				return canonical(appendString(b, k), x)
-			}
+			return canonical(appendString(b, v[0].Name), v[0].Value)
 		}
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
+		// the members in name order, without allocating for an object of a few
+		var small [8]int
+		order := small[:0]
+		if len(v) > len(small) {
+			order = make([]int, 0, len(v))
 		}
-		slices.Sort(keys)
-		for _, k := range keys {
+		for i := range v {
+			order = append(order, i)
+		}
+		slices.SortFunc(order, func(x, y int) int { return strings.Compare(v[x].Name, v[y].Name) })
+		for _, i := range order {
 			var ok bool
-			if b, ok = canonical(appendString(b, k), v[k]); !ok {
+			if b, ok = canonical(appendString(b, v[i].Name), v[i].Value); !ok {
 				return b, false
 			}
 		}
 		return b, true
 	}
 	return b, false
+}
+
+// fewUnique is uniqueItems for an array of a few: the canonical writings side by side in one
+// buffer, compared pairwise.
+func fewUnique(arr []any) verdict {
+	var stack [512]byte
+	buf := stack[:0]
+	var ends [9]int
+	for i, x := range arr {
+		var ok bool
+		if buf, ok = canonical(buf, x); !ok {
+			return undecided // equal numbers may be written apart: the library's
+		}
+		ends[i+1] = len(buf)
+	}
+	for i := range arr {
+		for j := i + 1; j < len(arr); j++ {
+			if string(buf[ends[i]:ends[i+1]]) == string(buf[ends[j]:ends[j+1]]) {
+				return invalidV
+			}
+		}
+	}
+	return validV
 }
 
 func appendString(b []byte, s string) []byte {

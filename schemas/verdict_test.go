@@ -42,7 +42,7 @@ func TestQuickVerdictCovers(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", ex.Name, err)
 		}
-		got := q.verdict(doc)
+		got := q.verdict(toObjects(doc))
 		if ex.Valid && got != validV {
 			t.Errorf("%s: a valid example is not decided quickly (verdict %d)", ex.Name, got)
 		}
