@@ -103,6 +103,13 @@ func runBench(ctx context.Context, args []string) error {
 	row("  counters query p99", rep.CountersP99Ms, "ms")
 	row("  peak memory (whole run)", rep.PeakRSSMB, "MiB")
 	row("  peak memory at the end of the rebuild", rep.RebuildPeakRSSMB, "MiB")
+	fmt.Fprintln(tw, "CPU PER EVENT (the whole process, server included)\t\t")
+	row("  raw atomic batches of 1,000", rep.RawDurableBatchCPUUs, "µs")
+	row("  ingest, 64 publishers", rep.IngestCPUUs, "µs")
+	row("  ingest CPU ratio (raw ÷ ingest)", rep.IngestCPURatio, "")
+	row("  raw ordered-consumer read", rep.RawReadCPUUs, "µs")
+	row("  rebuild", rep.RebuildCPUUs, "µs")
+	row("  rebuild CPU ratio (raw read ÷ rebuild)", rep.RebuildCPURatio, "")
 	fmt.Fprintf(tw, "\n%d cores; %s\n", rep.Cores, rep.DurabilityStatement)
 	return tw.Flush()
 }

@@ -1,0 +1,52 @@
+package perf
+
+import (
+	"context"
+	"math"
+	"testing"
+)
+
+// Run end to end at its quick sizes over a small ledger: every figure is measured, each ratio
+// is its two figures' quotient, and the rebuilt views answer the May–June 2025 review as the
+// demo's events make it (52 items). The figures themselves are the benchmark's, not the test's.
+func TestRunQuick(t *testing.T) {
+	rep, err := Run(context.Background(), Options{Dir: t.TempDir(), Quick: true, RebuildEvents: 5000,
+		Progress: func(s string) { t.Log(s) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	measured := map[string]float64{
+		"raw_durable_each_per_s": rep.RawDurableEachPerS, "raw_durable_batch_per_s": rep.RawDurableBatchPerS,
+		"raw_nondurable_async_per_s": rep.RawNonDurablePerS, "raw_read_per_s": rep.RawReadPerS,
+		"raw_pebble_sync_batch_per_s": rep.RawPebbleSyncPerS, "ingest_1_publisher_per_s": rep.Ingest1PerS,
+		"ingest_64_publishers_single_per_s": rep.Ingest64SinglePerS, "ingest_events_per_s": rep.IngestEventsPerS,
+		"rebuild_events_per_s": rep.RebuildEventsPerS, "review_p99_ms": rep.ReviewP99Ms, "counters_p99_ms": rep.CountersP99Ms,
+		"peak_rss_mb": rep.PeakRSSMB, "raw_durable_batch_cpu_us": rep.RawDurableBatchCPUUs, "ingest_cpu_us": rep.IngestCPUUs,
+		"raw_read_cpu_us": rep.RawReadCPUUs, "rebuild_cpu_us": rep.RebuildCPUUs,
+	}
+	for name, v := range measured {
+		if !(v > 0) || math.IsInf(v, 0) {
+			t.Errorf("%s = %v: not measured", name, v)
+		}
+	}
+	ratios := []struct {
+		name      string
+		got, want float64
+	}{
+		{"ingest_ratio", rep.IngestRatio, rep.IngestEventsPerS / rep.RawDurableBatchPerS},
+		{"rebuild_ratio", rep.RebuildRatio, rep.RebuildEventsPerS / min(rep.RawReadPerS, rep.RawPebbleSyncPerS)},
+		{"ingest_cpu_ratio", rep.IngestCPURatio, rep.RawDurableBatchCPUUs / rep.IngestCPUUs},
+		{"rebuild_cpu_ratio", rep.RebuildCPURatio, rep.RawReadCPUUs / rep.RebuildCPUUs},
+	}
+	for _, r := range ratios {
+		if math.Abs(r.got-r.want) > 1e-9*r.want || !(r.got > 0) {
+			t.Errorf("%s = %v, want %v", r.name, r.got, r.want)
+		}
+	}
+	if rep.RebuildEvents != 5000 || rep.IngestRequestEvents != 16 || rep.Cores < 1 {
+		t.Errorf("sizes: rebuild %d events, %d events per request, %d cores", rep.RebuildEvents, rep.IngestRequestEvents, rep.Cores)
+	}
+	if rep.ReviewItemsInPeriod != 52 {
+		t.Errorf("the rebuilt review of 2025-05 has %d items, want the 52 of the demo", rep.ReviewItemsInPeriod)
+	}
+}
