@@ -41,7 +41,7 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	body := perf.Event("UNODC", "raw-0000000000")
 	run := 0
-	for _, c := range []struct{ publishers, perRequest int }{{1, 1}, {64, 1}, {64, 16}} {
+	for _, c := range []struct{ publishers, perRequest int }{{1, 1}, {64, 1}, {64, 16}, {64, 32}, {64, 64}} {
 		b.Run(fmt.Sprintf("ingest/publishers=%d/events-per-request=%d", c.publishers, c.perRequest), func(b *testing.B) {
 			run++
 			prefix := fmt.Sprintf("b%d-%d-", run, b.N)

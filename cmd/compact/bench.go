@@ -95,6 +95,8 @@ func runBench(ctx context.Context, args []string) error {
 	row("  ingest, 64 publishers, 1 event/request", rep.Ingest64SinglePerS, "events/s")
 	row(fmt.Sprintf("  ingest, 64 publishers, %d events/request", rep.IngestRequestEvents), rep.IngestEventsPerS, "events/s")
 	row("  ingest ratio (÷ raw atomic batches)", rep.IngestRatio, "")
+	row(fmt.Sprintf("  ingest, 64 publishers, %d events/request", rep.IngestLargeRequestEvents), rep.IngestLargePerS, "events/s")
+	row("  its ratio (÷ raw atomic batches)", rep.IngestLargeRatio, "")
 	row(fmt.Sprintf("  rebuild of all views from %d events", rep.RebuildEvents), rep.RebuildEventsPerS, "events/s")
 	row("  rebuild ratio (÷ slower of raw read, raw Pebble)", rep.RebuildRatio, "")
 	row(fmt.Sprintf("  review query p50 (%d items in the period)", rep.ReviewItemsInPeriod), rep.ReviewP50Ms, "ms")

@@ -20,7 +20,8 @@ func TestRunQuick(t *testing.T) {
 		"raw_nondurable_async_per_s": rep.RawNonDurablePerS, "raw_read_per_s": rep.RawReadPerS,
 		"raw_pebble_sync_batch_per_s": rep.RawPebbleSyncPerS, "ingest_1_publisher_per_s": rep.Ingest1PerS,
 		"ingest_64_publishers_single_per_s": rep.Ingest64SinglePerS, "ingest_events_per_s": rep.IngestEventsPerS,
-		"rebuild_events_per_s": rep.RebuildEventsPerS, "review_p99_ms": rep.ReviewP99Ms, "counters_p99_ms": rep.CountersP99Ms,
+		"ingest_large_requests_per_s": rep.IngestLargePerS,
+		"rebuild_events_per_s":        rep.RebuildEventsPerS, "review_p99_ms": rep.ReviewP99Ms, "counters_p99_ms": rep.CountersP99Ms,
 		"peak_rss_mb": rep.PeakRSSMB, "raw_durable_batch_cpu_us": rep.RawDurableBatchCPUUs, "ingest_cpu_us": rep.IngestCPUUs,
 		"raw_read_cpu_us": rep.RawReadCPUUs, "rebuild_cpu_us": rep.RebuildCPUUs,
 	}
@@ -34,6 +35,7 @@ func TestRunQuick(t *testing.T) {
 		got, want float64
 	}{
 		{"ingest_ratio", rep.IngestRatio, rep.IngestEventsPerS / rep.RawDurableBatchPerS},
+		{"ingest_large_requests_ratio", rep.IngestLargeRatio, rep.IngestLargePerS / rep.RawDurableBatchPerS},
 		{"rebuild_ratio", rep.RebuildRatio, rep.RebuildEventsPerS / min(rep.RawReadPerS, rep.RawPebbleSyncPerS)},
 		{"ingest_cpu_ratio", rep.IngestCPURatio, rep.RawDurableBatchCPUUs / rep.IngestCPUUs},
 		{"rebuild_cpu_ratio", rep.RebuildCPURatio, rep.RawReadCPUUs / rep.RebuildCPUUs},
@@ -43,8 +45,9 @@ func TestRunQuick(t *testing.T) {
 			t.Errorf("%s = %v, want %v", r.name, r.got, r.want)
 		}
 	}
-	if rep.RebuildEvents != 5000 || rep.IngestRequestEvents != 16 || rep.Cores < 1 {
-		t.Errorf("sizes: rebuild %d events, %d events per request, %d cores", rep.RebuildEvents, rep.IngestRequestEvents, rep.Cores)
+	if rep.RebuildEvents != 5000 || rep.IngestRequestEvents != 16 || rep.IngestLargeRequestEvents != 64 || rep.Cores < 1 {
+		t.Errorf("sizes: rebuild %d events, %d and %d events per request, %d cores", rep.RebuildEvents,
+			rep.IngestRequestEvents, rep.IngestLargeRequestEvents, rep.Cores)
 	}
 	if rep.ReviewItemsInPeriod != 52 {
 		t.Errorf("the rebuilt review of 2025-05 has %d items, want the 52 of the demo", rep.ReviewItemsInPeriod)
