@@ -107,7 +107,7 @@ func runBench(ctx context.Context, args []string) error {
 	row("  peak memory at the end of the rebuild", rep.RebuildPeakRSSMB, "MiB")
 	fmt.Fprintln(tw, "CPU PER EVENT (the whole process, server included)\t\t")
 	row("  raw atomic batches of 1,000", rep.RawDurableBatchCPUUs, "µs")
-	row("  ingest, 64 publishers", rep.IngestCPUUs, "µs")
+	row(fmt.Sprintf("  ingest, 64 publishers, %d events/request", rep.IngestRequestEvents), rep.IngestCPUUs, "µs")
 	row("  ingest CPU ratio (raw ÷ ingest)", rep.IngestCPURatio, "")
 	row("  raw ordered-consumer read", rep.RawReadCPUUs, "µs")
 	row("  rebuild", rep.RebuildCPUUs, "µs")
