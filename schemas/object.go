@@ -73,20 +73,14 @@ func hasMaps(v any) bool {
 	return false
 }
 
-// toMaps returns v with every Object in it made a map[string]any, what the library
-// validates.
+// toMaps returns v, a tree of toObjects, with every Object in it made a map[string]any: what
+// the library validates.
 func toMaps(v any) any {
 	switch v := v.(type) {
 	case Object:
 		m := make(map[string]any, len(v))
 		for _, mb := range v {
 			m[mb.Name] = toMaps(mb.Value)
-		}
-		return m
-	case map[string]any:
-		m := make(map[string]any, len(v))
-		for name, x := range v {
-			m[name] = toMaps(x)
 		}
 		return m
 	case []any:

@@ -1,10 +1,14 @@
 package schemas
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 func TestValidateUnknownType(t *testing.T) {
@@ -163,6 +167,53 @@ func TestValidateConcurrently(t *testing.T) {
 func errString(err error) string {
 	if err == nil {
 		return "accepted"
+	}
+	return err.Error()
+}
+
+// ValidateValue gives Validate's verdict and words whether the data's objects come as Objects,
+// as maps, or mixed, on every example.
+func TestValidateValueObjects(t *testing.T) {
+	exs, err := Examples()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := Default()
+	for _, ex := range exs {
+		var env struct {
+			Type string
+			Data json.RawMessage
+		}
+		if err := json.Unmarshal(ex.Event, &env); err != nil {
+			t.Fatal(err)
+		}
+		if len(env.Data) == 0 {
+			continue
+		}
+		want := errText(v.Validate(env.Type, env.Data))
+		maps, err := jsonschema.UnmarshalJSON(bytes.NewReader(env.Data))
+		if err != nil {
+			t.Fatalf("%s: %v", ex.Name, err)
+		}
+		objects := toObjects(maps)
+		mixed := maps
+		if o, ok := objects.(Object); ok {
+			mixed = append(Object(nil), o...) // the top an Object, the members' objects maps
+			for i := range o {
+				mixed.(Object)[i].Value = toMaps(o[i].Value)
+			}
+		}
+		for name, doc := range map[string]any{"maps": maps, "objects": objects, "mixed": mixed} {
+			if got := errText(v.ValidateValue(env.Type, doc)); got != want {
+				t.Errorf("%s, %s: ValidateValue says %q, Validate %q", ex.Name, name, got, want)
+			}
+		}
+	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
 	}
 	return err.Error()
 }
