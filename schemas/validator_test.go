@@ -2,7 +2,6 @@ package schemas
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -180,13 +179,7 @@ func TestValidateValueObjects(t *testing.T) {
 	}
 	v := Default()
 	for _, ex := range exs {
-		var env struct {
-			Type string
-			Data json.RawMessage
-		}
-		if err := json.Unmarshal(ex.Event, &env); err != nil {
-			t.Fatal(err)
-		}
+		env := decodeEnvelope(t, ex)
 		if len(env.Data) == 0 {
 			continue
 		}

@@ -2,7 +2,6 @@ package schemas
 
 import (
 	"bytes"
-	"encoding/json"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -27,13 +26,7 @@ func TestQuickVerdictCovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ex := range exs {
-		var env struct {
-			Type string
-			Data json.RawMessage
-		}
-		if err := json.Unmarshal(ex.Event, &env); err != nil {
-			t.Fatal(err)
-		}
+		env := decodeEnvelope(t, ex)
 		q := Default().quick[env.Type]
 		if q == nil {
 			continue // reported above
