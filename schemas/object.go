@@ -30,23 +30,28 @@ func toObjects(v any) any {
 	if !hasMaps(v) {
 		return v
 	}
+	return objectify(v)
+}
+
+// objectify is toObjects for a tree with maps: it copies every composite value.
+func objectify(v any) any {
 	switch v := v.(type) {
 	case map[string]any:
 		o := make(Object, 0, len(v))
 		for name, x := range v {
-			o = append(o, Member{name, toObjects(x)})
+			o = append(o, Member{name, objectify(x)})
 		}
 		return o
 	case Object:
 		o := make(Object, len(v))
 		for i, m := range v {
-			o[i] = Member{m.Name, toObjects(m.Value)}
+			o[i] = Member{m.Name, objectify(m.Value)}
 		}
 		return o
 	case []any:
 		a := make([]any, len(v))
 		for i, x := range v {
-			a[i] = toObjects(x)
+			a[i] = objectify(x)
 		}
 		return a
 	}
