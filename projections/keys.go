@@ -3,6 +3,7 @@ package projections
 import (
 	"encoding/binary"
 	"strings"
+	"unsafe"
 )
 
 // Key layout of the one Pebble that holds every view (see doc.go for the picture).
@@ -117,3 +118,7 @@ func cat(parts ...[]byte) []byte {
 	}
 	return b
 }
+
+// unsafeBytes is s as a byte slice without a copy, for a callee that only reads it and keeps
+// no reference (a Pebble batch's Set copies the key).
+func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

@@ -86,10 +86,11 @@ func testTxModel(t *testing.T, seed uint64) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := b.Commit(pebble.Sync); err != nil {
+			err = b.Commit(pebble.Sync)
+			tx.committed(err) // the batch is reset for the next flush, as the runtime does
+			if err != nil {
 				t.Fatal(err)
 			}
-			_ = b.Close()
 			tx, committed = nil, batch
 			checkStored(t, db, committed)
 		}

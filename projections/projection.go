@@ -162,7 +162,14 @@ type Tx struct {
 	evNotes  []string // this Apply's notes
 	rollback []func() // undoes this Apply's changes to the memos, in reverse
 	kbuf     []byte   // the full key of the current Get or Set
+
+	// pb is the Pebble batch flush fills, reset and reused after each commit: a fresh batch of
+	// a catch-up's megabytes is fresh memory, which the kernel faults in page by page.
+	pb *pebble.Batch
 }
+
+// batchRetainMax bounds the room a follower's Pebble batch keeps from one commit to the next.
+const batchRetainMax = 64 << 20
 
 // batchTx returns the follower's Tx, empty, for a new batch. It is the same Tx from batch to
 // batch, so that its overlay keeps the room a batch needs rather than grow again each time.
@@ -211,22 +218,42 @@ func (t *Tx) flush() (*pebble.Batch, error) {
 	if err := t.memo.fenwick.flush(t); err != nil {
 		return nil, err
 	}
-	b := t.f.v.db.NewBatchWithSize(t.batch.size)
+	b := t.pb
+	if b == nil {
+		b = t.f.v.db.NewBatchWithSize(t.batch.size, pebble.WithMaxRetainedSizeBytes(batchRetainMax))
+		t.pb = b
+	}
 	for _, k := range t.batch.all() {
 		ov := t.batch.vals[k]
-		t.kbuf = append(t.kbuf[:0], k...)
 		var err error
 		if ov.del {
-			err = b.Delete(t.kbuf, nil)
+			err = b.Delete(unsafeBytes(k), nil)
 		} else {
-			err = b.Set(t.kbuf, ov.val, nil)
+			err = b.Set(unsafeBytes(k), ov.val, nil)
 		}
 		if err != nil {
-			_ = b.Close()
+			t.dropBatch()
 			return nil, err
 		}
 	}
 	return b, nil
+}
+
+// committed readies the Pebble batch for the next flush once the runtime is done with it:
+// reset for reuse after a commit, closed and forgotten after a failure.
+func (t *Tx) committed(err error) {
+	if err != nil || t.pb == nil {
+		t.dropBatch()
+		return
+	}
+	t.pb.Reset()
+}
+
+func (t *Tx) dropBatch() {
+	if t.pb != nil {
+		_ = t.pb.Close()
+		t.pb = nil
+	}
 }
 
 // full sets kbuf to the full key of key (relative to the view's prefix).

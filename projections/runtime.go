@@ -557,11 +557,13 @@ func (f *follower) commit(ctx context.Context, tx *Tx, seq, pending uint64, qs [
 	if err != nil {
 		return err
 	}
-	defer func() { _ = b.Close() }()
 	if err := f.hook("applied", seq); err != nil {
+		tx.committed(err)
 		return err
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	err = b.Commit(pebble.Sync)
+	tx.committed(err)
+	if err != nil {
 		return fmt.Errorf("commit view %s at seq %d: %w", f.view, seq, err)
 	}
 	f.ck.Store(seq)
