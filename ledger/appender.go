@@ -113,6 +113,13 @@ func (c *AppenderConfig) Validate() error {
 // goes out at once; under load, events queue while a batch is in flight and go out
 // together in the next one, so throughput grows with load.
 //
+// While a batch is in flight, the writer takes the events that arrive and checks them as the
+// next batch, against the index and against the batch in flight (as if it had landed, which
+// it will whole or not at all): when the acknowledgement comes, the next batch goes out at
+// once and the index learns of the last one after, so that the stream's loop, which stages
+// and commits one batch at a time, does not sit idle through the writer's bookkeeping. If the
+// batch in flight fails, the next one is checked again from scratch.
+//
 // One batch is in flight at a time. Sending the next before the last is acknowledged,
 // conditional on the sequence the last will leave, looks free but is not safe with a
 // second writer: when the last is refused because the other writer appended exactly as
@@ -126,6 +133,12 @@ type Appender struct {
 	queue  chan *pendingEvent
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// the acknowledgements of atomic batches sent with send: a subscription of the writer's
+	// own on inbox.*, each batch answered on inbox.<batch id>
+	inbox  string
+	acks   chan *nats.Msg
+	ackSub *nats.Subscription
 }
 
 type pendingEvent struct {
@@ -145,18 +158,23 @@ func NewAppender(ctx context.Context, cfg AppenderConfig) (*Appender, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Appender{cfg: cfg, js: js, queue: make(chan *pendingEvent, 4*cfg.MaxBatch)}
+	a := &Appender{cfg: cfg, js: js, queue: make(chan *pendingEvent, 4*cfg.MaxBatch),
+		inbox: cfg.Conn.NewInbox(), acks: make(chan *nats.Msg, 16)}
 	if a.last, err = cfg.Index.Last(); err != nil {
 		return nil, err
 	}
 	if err := a.catchUp(ctx, 0); err != nil {
 		return nil, err
 	}
+	if a.ackSub, err = cfg.Conn.ChanSubscribe(a.inbox+".*", a.acks); err != nil {
+		return nil, fmt.Errorf("subscribe to the append acknowledgements: %w", err)
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
+		defer func() { _ = a.ackSub.Unsubscribe() }()
 		a.run(runCtx)
 	}()
 	return a, nil
@@ -208,29 +226,54 @@ func unavailable(format string, args ...any) *FieldError {
 }
 
 func (a *Appender) run(ctx context.Context) {
-	batch := make([]*pendingEvent, 0, a.cfg.MaxBatch)
+	next := newPrepared(a.cfg.MaxBatch)
+	var fl *flight // the atomic batch in flight
 	for {
-		batch = batch[:0]
+		if fl == nil {
+			if len(next.batch) == 0 {
+				select {
+				case p := <-a.queue:
+					a.take(next, p, nil)
+				case <-ctx.Done():
+					a.drain()
+					return
+				}
+			}
+			a.takeQueued(next, nil)
+			pr := next
+			next = newPrepared(a.cfg.MaxBatch)
+			fl = a.start(ctx, pr)
+			continue
+		}
+		if fl.sendErr != nil {
+			fl, next = a.landed(ctx, fl, next, 0, fl.sendErr)
+			continue
+		}
+		var queue <-chan *pendingEvent
+		if len(next.batch) < a.cfg.MaxBatch {
+			queue = a.queue
+		}
 		select {
-		case p := <-a.queue:
-			batch = append(batch, p)
+		case p := <-queue:
+			a.take(next, p, fl.inBatch)
+		case m := <-a.acks:
+			if m.Subject != a.inbox+"."+fl.id {
+				continue // the late answer to a batch given up on, settled from the stream since
+			}
+			lastSeq, err := parseAckMsg(m)
+			fl, next = a.landed(ctx, fl, next, lastSeq, err)
+		case <-fl.timer.C:
+			fl, next = a.landed(ctx, fl, next, 0, fmt.Errorf("no acknowledgement of the atomic batch in %v: %w", a.cfg.Timeout, context.DeadlineExceeded))
 		case <-ctx.Done():
+			a.landed(ctx, fl, nil, 0, ctx.Err())
+			for _, p := range next.batch {
+				if p.res.Seq == 0 && p.res.Error == nil && p.firstOf == nil {
+					p.res.Error = unavailable("not stored: the ledger is shutting down")
+				}
+			}
+			a.finish(next.batch)
 			a.drain()
 			return
-		}
-	gather:
-		for len(batch) < a.cfg.MaxBatch {
-			select {
-			case p := <-a.queue:
-				batch = append(batch, p)
-			default:
-				break gather
-			}
-		}
-		a.commit(ctx, batch)
-		a.resolveInBatchDuplicates(batch)
-		for _, p := range batch {
-			close(p.done)
 		}
 	}
 }
@@ -247,21 +290,111 @@ func (a *Appender) drain() {
 	}
 }
 
-// commit stores the new events of batch and fills every result (but those of in-batch
-// duplicates: resolveInBatchDuplicates).
-func (a *Appender) commit(ctx context.Context, batch []*pendingEvent) {
-	lastBefore := a.last
-	toStore := a.check(batch, lastBefore)
-	if len(toStore) == 0 {
-		return
+// finish answers every event of batch: its result is settled.
+func (a *Appender) finish(batch []*pendingEvent) {
+	a.resolveInBatchDuplicates(batch)
+	for _, p := range batch {
+		close(p.done)
 	}
-	first := a.last + 1
-	lastSeq, err := a.publish(ctx, toStore)
-	if err == nil {
-		a.stored(toStore, first, lastSeq)
-		return
+}
+
+// prepared is a batch being taken from the queue and checked: its events, those to store,
+// and those by source+id.
+type prepared struct {
+	batch   []*pendingEvent
+	toStore []*pendingEvent
+	inBatch map[string]*pendingEvent
+}
+
+func newPrepared(n int) *prepared {
+	return &prepared{batch: make([]*pendingEvent, 0, n), inBatch: make(map[string]*pendingEvent, n)}
+}
+
+// flight is an atomic batch sent and not acknowledged yet.
+type flight struct {
+	*prepared
+	id         string
+	first      uint64 // the sequence its first event gets if it lands
+	lastBefore uint64 // the stream's last sequence when it was checked and sent
+	sendErr    error  // sending failed part way: nothing was committed
+	timer      *time.Timer
+}
+
+// take adds p to pr and checks it, with the events of the batch in flight, if any, counted as
+// stored.
+func (a *Appender) take(pr *prepared, p *pendingEvent, inFlight map[string]*pendingEvent) {
+	pr.batch = append(pr.batch, p)
+	a.judge(pr, p, a.last, inFlight)
+}
+
+// takeQueued takes what is waiting in the queue into pr, up to MaxBatch, without waiting.
+func (a *Appender) takeQueued(pr *prepared, inFlight map[string]*pendingEvent) {
+	for len(pr.batch) < a.cfg.MaxBatch {
+		select {
+		case p := <-a.queue:
+			a.take(pr, p, inFlight)
+		default:
+			return
+		}
 	}
-	a.retry(ctx, batch, lastBefore, err)
+}
+
+// start appends a checked batch: an atomic batch is sent and returned in flight; fewer
+// events than MinAtomicBatch (or none to store) are settled before start returns, nil.
+func (a *Appender) start(ctx context.Context, pr *prepared) *flight {
+	if len(pr.toStore) >= a.cfg.MinAtomicBatch {
+		return a.send(pr)
+	}
+	if len(pr.toStore) > 0 {
+		lastBefore, first := a.last, a.last+1
+		lastSeq, err := a.publish(ctx, pr.toStore)
+		if err == nil {
+			a.stored(pr.toStore, first, lastSeq)
+		} else {
+			a.retry(ctx, pr.batch, lastBefore, err)
+		}
+	}
+	a.finish(pr.batch)
+	return nil
+}
+
+// landed settles the batch in flight with the outcome of its append (lastSeq, or err) and
+// returns the batch now in flight and the one to prepare next. On success the next batch
+// goes out before the index learns of the last one: the stream's loop waits for nothing
+// else. next may be nil (shutting down): nothing more is sent.
+func (a *Appender) landed(ctx context.Context, fl *flight, next *prepared, lastSeq uint64, err error) (*flight, *prepared) {
+	fl.timer.Stop()
+	if err != nil {
+		a.retry(ctx, fl.batch, fl.lastBefore, err)
+		a.finish(fl.batch)
+		if next != nil {
+			a.rejudge(next) // it was checked as if the failed batch had landed
+		}
+		return nil, next
+	}
+	a.last = lastSeq
+	var nf *flight
+	if next != nil {
+		a.takeQueued(next, fl.inBatch)
+		if len(next.toStore) >= a.cfg.MinAtomicBatch {
+			nf, next = a.send(next), newPrepared(a.cfg.MaxBatch)
+		}
+	}
+	a.stored(fl.toStore, fl.first, lastSeq)
+	a.finish(fl.batch)
+	return nf, next
+}
+
+// rejudge checks every event of pr again from the start.
+func (a *Appender) rejudge(pr *prepared) {
+	pr.toStore = pr.toStore[:0]
+	clear(pr.inBatch)
+	for _, p := range pr.batch {
+		p.res, p.firstOf = Result{ID: p.c.Event.ID}, nil
+	}
+	for _, p := range pr.batch {
+		a.judge(pr, p, a.last, nil)
+	}
 }
 
 // retry learns from the stream what became of a failed append of batch and stores what
@@ -343,35 +476,45 @@ func (a *Appender) retry(ctx context.Context, batch []*pendingEvent, lastBefore 
 // sequence when the batch was taken: an event found in the index above it was stored by
 // this very batch in an attempt whose acknowledgement was lost, so it is no duplicate.
 func (a *Appender) check(batch []*pendingEvent, lastBefore uint64) []*pendingEvent {
-	var toStore []*pendingEvent
-	inBatch := make(map[string]*pendingEvent, len(batch))
+	pr := &prepared{inBatch: make(map[string]*pendingEvent, len(batch))}
 	for _, p := range batch {
-		if p.res.Error != nil || p.res.Seq != 0 {
-			continue
-		}
-		ev := p.c.Event
-		key := ev.Source + "\x00" + ev.ID
-		if e, ok, err := a.cfg.Index.Lookup(ev.Source, ev.ID); err != nil {
-			p.res.Error = unavailable("not stored: dedup index: %v", err)
-			continue
-		} else if ok {
-			p.res.Seq, p.res.Duplicate = e.Seq, e.Seq <= lastBefore
-			continue
-		}
-		if first, ok := inBatch[key]; ok {
-			p.res.Duplicate = true
-			p.res.Error = nil
-			p.dupOf(first)
-			continue
-		}
-		if fe := a.checkReferences(ev, inBatch); fe != nil {
-			p.res.Error = fe
-			continue
-		}
-		inBatch[key] = p
-		toStore = append(toStore, p)
+		a.judge(pr, p, lastBefore, nil)
 	}
-	return toStore
+	return pr.toStore
+}
+
+// judge checks one event as check does, p coming after the events of pr; the events of
+// inFlight (a batch sent and not acknowledged yet) count as stored.
+func (a *Appender) judge(pr *prepared, p *pendingEvent, lastBefore uint64, inFlight map[string]*pendingEvent) {
+	if p.res.Error != nil || p.res.Seq != 0 {
+		return
+	}
+	ev := p.c.Event
+	key := ev.Source + "\x00" + ev.ID
+	if first, ok := inFlight[key]; ok {
+		p.res.Duplicate = true
+		p.dupOf(first)
+		return
+	}
+	if e, ok, err := a.cfg.Index.Lookup(ev.Source, ev.ID); err != nil {
+		p.res.Error = unavailable("not stored: dedup index: %v", err)
+		return
+	} else if ok {
+		p.res.Seq, p.res.Duplicate = e.Seq, e.Seq <= lastBefore
+		return
+	}
+	if first, ok := pr.inBatch[key]; ok {
+		p.res.Duplicate = true
+		p.res.Error = nil
+		p.dupOf(first)
+		return
+	}
+	if fe := a.checkReferences(ev, pr.inBatch, inFlight); fe != nil {
+		p.res.Error = fe
+		return
+	}
+	pr.inBatch[key] = p
+	pr.toStore = append(pr.toStore, p)
 }
 
 // dupOf marks p as a duplicate of an event earlier in the same batch; its result is
@@ -409,7 +552,7 @@ var lifecycleTypes = map[string]bool{
 // checkReferences checks that a correction, retraction or curation points at an event
 // the ledger holds (or that comes earlier in the same batch), and that a correction's
 // replacement data is valid for the original's type.
-func (a *Appender) checkReferences(ev *Event, inBatch map[string]*pendingEvent) *FieldError {
+func (a *Appender) checkReferences(ev *Event, inBatch, inFlight map[string]*pendingEvent) *FieldError {
 	switch ev.Type {
 	case "compact.event.corrected", "compact.event.retracted", "compact.review.curated":
 	default:
@@ -429,7 +572,7 @@ func (a *Appender) checkReferences(ev *Event, inBatch map[string]*pendingEvent) 
 		}
 		source, id, field = r.Item.Source, r.Item.ID, "/data/item"
 	}
-	typ, ok, err := a.lookupType(source, id, inBatch)
+	typ, ok, err := a.lookupType(source, id, inBatch, inFlight)
 	if err != nil {
 		return unavailable("not stored: dedup index: %v", err)
 	}
@@ -450,8 +593,11 @@ func (a *Appender) checkReferences(ev *Event, inBatch map[string]*pendingEvent) 
 	return nil
 }
 
-func (a *Appender) lookupType(source, id string, inBatch map[string]*pendingEvent) (string, bool, error) {
+func (a *Appender) lookupType(source, id string, inBatch, inFlight map[string]*pendingEvent) (string, bool, error) {
 	if p, ok := inBatch[source+"\x00"+id]; ok {
+		return p.c.Event.Type, true, nil
+	}
+	if p, ok := inFlight[source+"\x00"+id]; ok {
 		return p.c.Event.Type, true, nil
 	}
 	e, ok, err := a.cfg.Index.Lookup(source, id)
@@ -514,6 +660,40 @@ func (a *Appender) publish(ctx context.Context, ps []*pendingEvent) (uint64, err
 		return parsePubAck(resp.Data)
 	}
 	panic("unreachable: publish of no events")
+}
+
+// send sends pr as one atomic batch conditional on the stream's last sequence being a.last,
+// without waiting: the acknowledgement comes on a.acks.
+func (a *Appender) send(pr *prepared) *flight {
+	fl := &flight{prepared: pr, id: nuid.Next(), first: a.last + 1, lastBefore: a.last, timer: time.NewTimer(a.cfg.Timeout)}
+	for i, p := range pr.toStore {
+		m := &nats.Msg{Subject: p.c.Event.Subject(), Data: p.c.Body, Header: nats.Header{
+			hdrBatchID:  {fl.id},
+			hdrBatchSeq: {strconv.Itoa(i + 1)},
+		}}
+		if i == 0 {
+			m.Header[hdrExpectedLast] = []string{strconv.FormatUint(a.last, 10)}
+		}
+		if i == len(pr.toStore)-1 {
+			m.Header[hdrBatchCommit] = []string{"1"}
+			m.Reply = a.inbox + "." + fl.id
+		}
+		if err := a.cfg.Conn.PublishMsg(m); err != nil {
+			// never committed: the server drops the partial batch when it times out
+			fl.sendErr = fmt.Errorf("%w: %v", errUncertain, err)
+			break
+		}
+	}
+	return fl
+}
+
+// parseAckMsg reads the answer to an atomic batch's commit: the server's PubAck, or a "no
+// responders" status when no stream listens on the subjects.
+func parseAckMsg(m *nats.Msg) (uint64, error) {
+	if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
+		return 0, nats.ErrNoResponders
+	}
+	return parsePubAck(m.Data)
 }
 
 type pubAckResponse struct {

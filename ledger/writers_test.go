@@ -176,3 +176,60 @@ func TestAppendAfterBulkLoad(t *testing.T) {
 		t.Fatalf("an id of the bulk load: %+v, want a duplicate of one of seqs 1..1000", r)
 	}
 }
+
+// While a batch is in flight the writer checks the next one as if the batch had landed: an
+// event that repeats one in flight is a duplicate with its sequence, and a retraction of an
+// event in flight is accepted. Each round sends a batch and, while it may still be in flight,
+// such a pair (again while the retraction's target is unknown, i.e. the pair came first);
+// whenever the pair arrives, the outcome must be the same.
+func TestNextBatchCheckedAgainstTheOneInFlight(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	ctx := context.Background()
+	p := ledger.Principal{Entity: "UNODC", Role: ledger.RolePublisher}
+	w := secondWriter(t, n, "writer", ledger.AppenderConfig{MinAtomicBatch: 2})
+	for round := range 30 {
+		var events []string
+		for i := range 40 {
+			events = append(events, activity("UNODC", fmt.Sprintf("f-%d-%d", round, i), "title"))
+		}
+		last := fmt.Sprintf("f-%d-39", round)
+		retraction := fmt.Sprintf(`{"specversion":"1.0","id":"x-%d","source":"/entities/UNODC","type":"compact.event.retracted","time":"2025-06-30T12:00:00Z","data":{"retracts":"f-%d-0","reason":"test"}}`, round, round)
+		batch := make(chan ledger.Reply, 1)
+		go func() { batch <- w.Ingest(ctx, p, []byte("["+strings.Join(events, ",")+"]")) }()
+		time.Sleep(time.Duration(round%6) * 200 * time.Microsecond)
+		var copies []ledger.Result // every result for the event sent twice
+		var x ledger.Result
+		for {
+			pair := w.Ingest(ctx, p, []byte("["+activity("UNODC", last, "title")+","+retraction+"]"))
+			if pair.Error != nil {
+				t.Fatalf("round %d: pair refused: %v", round, pair.Error)
+			}
+			copies = append(copies, pair.Results[0])
+			if x = pair.Results[1]; x.Error == nil || !strings.Contains(x.Error.Message, "no event") {
+				break
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		rep := <-batch
+		if rep.Error != nil {
+			t.Fatalf("round %d: batch refused: %v", round, rep.Error)
+		}
+		copies = append(copies, rep.Results[39])
+		stored := 0
+		for _, c := range copies {
+			if c.Error != nil || c.Seq != copies[0].Seq {
+				t.Fatalf("round %d: results for %s disagree: %+v", round, last, copies)
+			}
+			if !c.Duplicate {
+				stored++
+			}
+		}
+		if stored != 1 {
+			t.Fatalf("round %d: %d results say %s was stored: %+v", round, stored, last, copies)
+		}
+		if first := rep.Results[0]; x.Error != nil || first.Error != nil || x.Seq <= first.Seq {
+			t.Fatalf("round %d: retraction %+v of %+v", round, x, first)
+		}
+	}
+}
