@@ -257,13 +257,11 @@ func (a *Appender) run(ctx context.Context) {
 		case p := <-queue:
 			a.take(next, p, fl.inBatch)
 		case m := <-a.acks:
-			if m.Subject != a.inbox+"."+fl.id {
-				continue // the late answer to a batch given up on, settled from the stream since
+			if lastSeq, ok, err := fl.answer(m); ok {
+				fl, next = a.landed(ctx, fl, next, lastSeq, err)
 			}
-			lastSeq, err := parseAckMsg(m)
-			fl, next = a.landed(ctx, fl, next, lastSeq, err)
 		case <-fl.timer.C:
-			fl, next = a.landed(ctx, fl, next, 0, fmt.Errorf("no acknowledgement of the atomic batch in %v: %w", a.cfg.Timeout, context.DeadlineExceeded))
+			fl, next = a.landed(ctx, fl, next, 0, fl.noAnswer(a.cfg.Timeout))
 		case <-ctx.Done():
 			a.landed(ctx, fl, nil, 0, ctx.Err())
 			for _, p := range next.batch {
@@ -316,6 +314,7 @@ type flight struct {
 	id         string
 	first      uint64 // the sequence its first event gets if it lands
 	lastBefore uint64 // the stream's last sequence when it was checked and sent
+	reply      string // the inbox subject its commit is answered on
 	sendErr    error  // sending failed part way: nothing was committed
 	timer      *time.Timer
 }
@@ -635,38 +634,33 @@ func (a *Appender) publish(ctx context.Context, ps []*pendingEvent) (uint64, err
 	if len(ps) < a.cfg.MinAtomicBatch {
 		return a.publishPipelined(ctx, ps)
 	}
-	batchID := nuid.Next()
-	for i, p := range ps {
-		// The header names are canonical already: a literal saves canonicalizing them
-		// on every message of every batch.
-		m := &nats.Msg{Subject: p.c.Event.Subject(), Data: p.c.Body, Header: nats.Header{
-			hdrBatchID:  {batchID},
-			hdrBatchSeq: {strconv.Itoa(i + 1)},
-		}}
-		if i == 0 {
-			m.Header[hdrExpectedLast] = []string{strconv.FormatUint(a.last, 10)}
-		}
-		if i < len(ps)-1 {
-			if err := a.cfg.Conn.PublishMsg(m); err != nil {
-				return 0, err
-			}
-			continue
-		}
-		m.Header[hdrBatchCommit] = []string{"1"}
-		resp, err := a.cfg.Conn.RequestMsgWithContext(ctx, m)
-		if err != nil {
-			return 0, err
-		}
-		return parsePubAck(resp.Data)
+	fl := a.send(&prepared{toStore: ps})
+	defer fl.timer.Stop()
+	if fl.sendErr != nil {
+		return 0, fl.sendErr
 	}
-	panic("unreachable: publish of no events")
+	for {
+		select {
+		case m := <-a.acks:
+			if lastSeq, ok, err := fl.answer(m); ok {
+				return lastSeq, err
+			}
+		case <-fl.timer.C:
+			return 0, fl.noAnswer(a.cfg.Timeout)
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
 }
 
 // send sends pr as one atomic batch conditional on the stream's last sequence being a.last,
-// without waiting: the acknowledgement comes on a.acks.
+// without waiting: the acknowledgement comes on a.acks (flight.answer).
 func (a *Appender) send(pr *prepared) *flight {
 	fl := &flight{prepared: pr, id: nuid.Next(), first: a.last + 1, lastBefore: a.last, timer: time.NewTimer(a.cfg.Timeout)}
+	fl.reply = a.inbox + "." + fl.id
 	for i, p := range pr.toStore {
+		// The header names are canonical already: a literal saves canonicalizing them
+		// on every message of every batch.
 		m := &nats.Msg{Subject: p.c.Event.Subject(), Data: p.c.Body, Header: nats.Header{
 			hdrBatchID:  {fl.id},
 			hdrBatchSeq: {strconv.Itoa(i + 1)},
@@ -676,7 +670,7 @@ func (a *Appender) send(pr *prepared) *flight {
 		}
 		if i == len(pr.toStore)-1 {
 			m.Header[hdrBatchCommit] = []string{"1"}
-			m.Reply = a.inbox + "." + fl.id
+			m.Reply = fl.reply
 		}
 		if err := a.cfg.Conn.PublishMsg(m); err != nil {
 			// never committed: the server drops the partial batch when it times out
@@ -687,13 +681,22 @@ func (a *Appender) send(pr *prepared) *flight {
 	return fl
 }
 
-// parseAckMsg reads the answer to an atomic batch's commit: the server's PubAck, or a "no
-// responders" status when no stream listens on the subjects.
-func parseAckMsg(m *nats.Msg) (uint64, error) {
-	if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
-		return 0, nats.ErrNoResponders
+// answer reads m if it answers fl's commit (ok): the server's PubAck, or a "no responders"
+// status when no stream listens on the subjects. Any other message on the inbox is the late
+// answer to a batch given up on, settled from the stream since.
+func (fl *flight) answer(m *nats.Msg) (lastSeq uint64, ok bool, err error) {
+	if m.Subject != fl.reply {
+		return 0, false, nil
 	}
-	return parsePubAck(m.Data)
+	if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
+		return 0, true, nats.ErrNoResponders
+	}
+	lastSeq, err = parsePubAck(m.Data)
+	return lastSeq, true, err
+}
+
+func (fl *flight) noAnswer(after time.Duration) error {
+	return fmt.Errorf("no acknowledgement of the atomic batch in %v: %w", after, context.DeadlineExceeded)
 }
 
 type pubAckResponse struct {
