@@ -557,6 +557,9 @@ func formatCheck(kv any) (func(any) verdict, error) {
 			if !ok {
 				return validV
 			}
+			if plainHTTPURL(s) {
+				return validV
+			}
 			u, err := url.Parse(s)
 			if err != nil || !u.IsAbs() || strings.Contains(u.Hostname(), ":") {
 				return undecided
@@ -706,6 +709,9 @@ func canonical(b []byte, v any) ([]byte, bool) {
 // fewUnique is uniqueItems for an array of a few: the canonical writings side by side in one
 // buffer, compared pairwise.
 func fewUnique(arr []any) verdict {
+	if v, ok := fewUniqueStrings(arr); ok {
+		return v
+	}
 	var stack [512]byte
 	buf := stack[:0]
 	var ends [9]int
@@ -752,4 +758,54 @@ func count(x any) (int, error) {
 		return 0, fmt.Errorf("schemas: quick verdict: %v is not a count", x)
 	}
 	return strconv.Atoi(string(n))
+}
+
+// fewUniqueStrings decides uniqueItems for a few items that are all strings (a list of
+// countries, say) without encoding them: strings are equal only when they are the same.
+func fewUniqueStrings(arr []any) (verdict, bool) {
+	for _, x := range arr {
+		if _, ok := x.(string); !ok {
+			return undecided, false
+		}
+	}
+	for i := range arr {
+		for j := i + 1; j < len(arr); j++ {
+			if arr[i].(string) == arr[j].(string) {
+				return invalidV, true
+			}
+		}
+	}
+	return validV, true
+}
+
+// plainHTTPURL reports a URL that net/url parses as absolute with a plain host, for certain:
+// http or https, a host of letters, digits, dots and hyphens, and a path of unreserved
+// characters and slashes. Anything else (a query, an escape, a port, a user) goes to
+// url.Parse.
+func plainHTTPURL(s string) bool {
+	rest, ok := strings.CutPrefix(s, "https://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(s, "http://"); !ok {
+			return false
+		}
+	}
+	host, path, _ := strings.Cut(rest, "/")
+	if host == "" {
+		return false
+	}
+	for i := 0; i < len(host); i++ {
+		switch c := host[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '-':
+		default:
+			return false
+		}
+	}
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '-', c == '_', c == '~', c == '/':
+		default:
+			return false
+		}
+	}
+	return true
 }
