@@ -658,15 +658,20 @@ func (a *Appender) publish(ctx context.Context, ps []*pendingEvent) (uint64, err
 func (a *Appender) send(pr *prepared) *flight {
 	fl := &flight{prepared: pr, id: nuid.Next(), first: a.last + 1, lastBefore: a.last, timer: time.NewTimer(a.cfg.Timeout)}
 	fl.reply = a.inbox + "." + fl.id
+	// One message and one header, rewritten for each event: PublishMsg encodes them into the
+	// connection's buffer before it returns. The header names are canonical already: a
+	// literal saves canonicalizing them on every message of every batch.
+	seq := []string{""}
+	m := &nats.Msg{Header: nats.Header{
+		hdrBatchID:      {fl.id},
+		hdrBatchSeq:     seq,
+		hdrExpectedLast: {strconv.FormatUint(a.last, 10)},
+	}}
 	for i, p := range pr.toStore {
-		// The header names are canonical already: a literal saves canonicalizing them
-		// on every message of every batch.
-		m := &nats.Msg{Subject: p.c.Event.Subject(), Data: p.c.Body, Header: nats.Header{
-			hdrBatchID:  {fl.id},
-			hdrBatchSeq: {strconv.Itoa(i + 1)},
-		}}
-		if i == 0 {
-			m.Header[hdrExpectedLast] = []string{strconv.FormatUint(a.last, 10)}
+		m.Subject, m.Data = p.c.Event.Subject(), p.c.Body
+		seq[0] = batchSeqText(i + 1)
+		if i == 1 {
+			delete(m.Header, hdrExpectedLast) // the first message carries the condition
 		}
 		if i == len(pr.toStore)-1 {
 			m.Header[hdrBatchCommit] = []string{"1"}
@@ -679,6 +684,22 @@ func (a *Appender) send(pr *prepared) *flight {
 		}
 	}
 	return fl
+}
+
+// batchSeqTexts holds the Nats-Batch-Sequence values of a batch, written once.
+var batchSeqTexts = func() []string {
+	t := make([]string, 1001)
+	for i := range t {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+func batchSeqText(i int) string {
+	if i < len(batchSeqTexts) {
+		return batchSeqTexts[i]
+	}
+	return strconv.Itoa(i)
 }
 
 // answer reads m if it answers fl's commit (ok): the server's PubAck, or a "no responders"
