@@ -155,25 +155,20 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	rep.Ingest64SinglePerS = r.PerSecond()
-	// The ratio's two sides, raw atomic batches and the 64 × 16 ingest, run in alternating
-	// rounds and each side's rounds are summed: a shared host's speed drifts by tens of percent
-	// within a minute, and two measurements taken apart would measure the drift as much as
-	// the system.
+	// The ratio's two sides in alternating rounds, each side's rounds summed (Report).
 	rep.IngestRequestEvents = 16
 	say("raw atomic batches of 1,000 and ingest with 64 publishers × 16 events, alternating")
 	var rawN, ingN int
 	var rawT, ingT, rawCPU, ingCPU time.Duration
 	for round := range ratioRounds {
-		k := sz.batch/ratioRounds + boolInt(round < sz.batch%ratioRounds)
 		cpu := cpuTime()
-		if r, err = RawAtomicBatches(ctx, node.Conn, "raw.batch", body, k, 1000); err != nil {
+		if r, err = RawAtomicBatches(ctx, node.Conn, "raw.batch", body, part(sz.batch, round), 1000); err != nil {
 			return nil, err
 		}
 		rawCPU += cpuTime() - cpu
 		rawN, rawT = rawN+r.Events, rawT+r.Duration
-		k = sz.ingest64/ratioRounds + boolInt(round < sz.ingest64%ratioRounds)
 		cpu = cpuTime()
-		if r, err = ingest(k, 64, rep.IngestRequestEvents); err != nil {
+		if r, err = ingest(part(sz.ingest64, round), 64, rep.IngestRequestEvents); err != nil {
 			return nil, err
 		}
 		ingCPU += cpuTime() - cpu
@@ -453,17 +448,13 @@ func entityConns(url, seed string, n int) ([]*nats.Conn, error) {
 	return conns, nil
 }
 
-// cpuPerEvent is the CPU time used since since, in µs per event of n.
 // ratioRounds is how many alternating rounds the two sides of ingest_ratio run in.
 const ratioRounds = 4
 
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
+// part is the i-th of ratioRounds near-equal parts of n.
+func part(n, i int) int { return n*(i+1)/ratioRounds - n*i/ratioRounds }
 
+// cpuPerEvent is the CPU time used since since, in µs per event of n.
 func cpuPerEvent(since time.Duration, n int) float64 {
 	return (cpuTime() - since).Seconds() * 1e6 / float64(n)
 }
