@@ -862,8 +862,13 @@ func (a *Appender) streamInfo(ctx context.Context) (stream jetstream.Stream, inf
 	return stream, info, err
 }
 
+// foldWaitMin is the least a catch-up waits for a message: the first comes only once the
+// ordered consumer exists and its first pull is answered, which a Timeout meant for one
+// append (a test's 100 ms, say) does not always cover on a busy machine.
+const foldWaitMin = time.Second
+
 // foldRange folds messages from..to into the index. No message may take longer than
-// Timeout to come, however long the whole fold takes.
+// Timeout (at least foldWaitMin) to come, however long the whole fold takes.
 func (a *Appender) foldRange(ctx context.Context, stream jetstream.Stream, from, to uint64) (int, error) {
 	setup, cancel := context.WithTimeout(ctx, 5*a.cfg.Timeout)
 	defer cancel()
@@ -901,7 +906,7 @@ func (a *Appender) foldRange(ctx context.Context, stream jetstream.Stream, from,
 			b.b.Close()
 			return n, err
 		}
-		msg, err := it.Next(jetstream.NextMaxWait(a.cfg.Timeout))
+		msg, err := it.Next(jetstream.NextMaxWait(max(a.cfg.Timeout, foldWaitMin)))
 		if err != nil {
 			b.b.Close()
 			return n, err
