@@ -122,6 +122,10 @@ func (quietPebbleLogger) Fatalf(f string, a ...any) { pebble.DefaultLogger.Fatal
 // compaction work: the state right after a bulk catch-up, which measurements wait out.
 func (ix *Index) Compacting() bool { return compacting(ix.db) }
 
+// Flush writes what the index holds in memory to its tables and waits for it: a measurement
+// starts from that known state rather than wherever the last writes left the memtable.
+func (ix *Index) Flush() error { return ix.db.Flush() }
+
 func compacting(db *pebble.DB) bool {
 	m := db.Metrics()
 	return m.Compact.NumInProgress > 0 || m.Flush.NumInProgress > 0 || m.Compact.EstimatedDebt > 0

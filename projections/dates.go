@@ -1,6 +1,9 @@
 package projections
 
-import "fmt"
+import (
+	"strconv"
+	"time"
+)
 
 // FormatDates writes an item's dates as the review prints them:
 //
@@ -24,24 +27,44 @@ func FormatDates(start, end, precision string) string {
 			e = s
 		}
 	}
+	// Appended by hand rather than with fmt: a build formats the dates of every activity.
+	b := make([]byte, 0, 40)
 	if precision == "month" {
 		switch {
 		case s.Year() == e.Year() && s.Month() == e.Month():
 			return s.Month().String()
 		case s.Year() == e.Year():
-			return fmt.Sprintf("%s-%s", s.Month(), e.Month())
+			b = append(append(append(b, s.Month().String()...), '-'), e.Month().String()...)
 		default:
-			return fmt.Sprintf("%s %d-%s %d", s.Month(), s.Year(), e.Month(), e.Year())
+			b = appendMonthYear(append(appendMonthYear(b, s), '-'), e)
 		}
+		return string(b)
 	}
 	switch {
 	case s.Equal(e):
-		return fmt.Sprintf("%d %s", s.Day(), s.Month())
+		b = appendDayMonth(b, s)
 	case s.Year() == e.Year() && s.Month() == e.Month():
-		return fmt.Sprintf("%d-%d %s", s.Day(), e.Day(), s.Month())
+		b = strconv.AppendInt(append(strconv.AppendInt(b, int64(s.Day()), 10), '-'), int64(e.Day()), 10)
+		b = append(append(b, ' '), s.Month().String()...)
 	case s.Year() == e.Year():
-		return fmt.Sprintf("%d %s-%d %s", s.Day(), s.Month(), e.Day(), e.Month())
+		b = appendDayMonth(append(appendDayMonth(b, s), '-'), e)
 	default:
-		return fmt.Sprintf("%d %s %d-%d %s %d", s.Day(), s.Month(), s.Year(), e.Day(), e.Month(), e.Year())
+		b = appendDayMonthYear(append(appendDayMonthYear(b, s), '-'), e)
 	}
+	return string(b)
+}
+
+// appendDayMonth appends "25 June".
+func appendDayMonth(b []byte, t time.Time) []byte {
+	return append(append(strconv.AppendInt(b, int64(t.Day()), 10), ' '), t.Month().String()...)
+}
+
+// appendDayMonthYear appends "25 June 2025".
+func appendDayMonthYear(b []byte, t time.Time) []byte {
+	return strconv.AppendInt(append(appendDayMonth(b, t), ' '), int64(t.Year()), 10)
+}
+
+// appendMonthYear appends "June 2025".
+func appendMonthYear(b []byte, t time.Time) []byte {
+	return strconv.AppendInt(append(append(b, t.Month().String()...), ' '), int64(t.Year()), 10)
 }

@@ -399,6 +399,11 @@ func (v *Views) Compacting() bool {
 	return m.Compact.NumInProgress > 0 || m.Flush.NumInProgress > 0 || m.Compact.EstimatedDebt > 0
 }
 
+// Flush writes what the views' store holds in memory to its tables and waits for it: a
+// measurement starts from that known state rather than wherever the last writes left the
+// memtable.
+func (v *Views) Flush() error { return v.db.Flush() }
+
 // pebbleOptions sizes the store for the views' access pattern. Most point reads during a build
 // look for keys that do not exist (the index entry of a new event), so every level has a Bloom
 // filter and such a read costs no data block. Pebble counts its memtables against the block

@@ -19,12 +19,16 @@ func runBench(ctx context.Context, args []string) error {
 	rebuild := fs.Int("rebuild-events", 0, "events in the rebuilt ledger (default 1,000,000; 100,000 with --quick)")
 	soak := fs.Duration("soak", 0, "instead: publish at --rate for this long while replaying and querying (at most 10m)")
 	rate := fs.Int("rate", 200, "with --soak: events per second")
+	profile := fs.String("profile", "", "with --scaling: write heap and CPU profiles of each size to this directory")
 	scaling := fs.Bool("scaling", false, "instead: ingest rate and query latency as the ledger grows from 10,000 to 1,000,000 events (100,000 with --quick)")
 	if err := fs.Parse(args); err != nil {
 		return usagef("%v", err)
 	}
 	if fs.NArg() > 0 {
 		return usagef("bench takes no arguments, only flags")
+	}
+	if *profile != "" && !*scaling {
+		return usagef("--profile goes with --scaling")
 	}
 	tuneGC() // the raw limits and the system measure under the same settings
 	if *dir == "" {
@@ -51,7 +55,8 @@ func runBench(ctx context.Context, args []string) error {
 		if *quick {
 			sizes = sizes[:2]
 		}
-		points, err := perf.Scaling(ctx, *dir, sizes, func(s string) { fmt.Fprintf(os.Stderr, "compact bench: %s\n", s) })
+		points, err := perf.Scaling(ctx, perf.ScalingOptions{Dir: *dir, Sizes: sizes, ProfileDir: *profile,
+			Progress: func(s string) { fmt.Fprintf(os.Stderr, "compact bench: %s\n", s) }})
 		if err != nil {
 			return err
 		}

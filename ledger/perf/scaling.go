@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"time"
 )
@@ -18,17 +21,29 @@ type ScalingPoint struct {
 	CountersP99Ms    float64 `json:"counters_p99_ms"`
 }
 
+// ScalingOptions says where and how far Scaling grows its ledger.
+type ScalingOptions struct {
+	Dir      string       // scratch directory (required)
+	Sizes    []int        // ledger sizes to measure at, ascending (required)
+	Progress func(string) // told what is being done; may be nil
+	// ProfileDir, when set, receives at each size heap-<size>.pprof (the heap in use once the
+	// stores have settled, after a collection) and cpu-<size>.pprof (the measurement: ingest
+	// and queries), for `go tool pprof`.
+	ProfileDir string
+}
+
 // Scaling grows one ledger through sizes (e.g. 10,000 → 1,000,000 events of the History
 // mix) and, at each, measures ingest through the whole path (64 publishers, 16 events per
 // request; the dedup index holds every id of the ledger) and the review and counters
 // query latency over HTTP: the figures should stay flat as the ledger grows.
-func Scaling(ctx context.Context, dir string, sizes []int, progress func(string)) ([]ScalingPoint, error) {
+func Scaling(ctx context.Context, o ScalingOptions) ([]ScalingPoint, error) {
+	dir, sizes := o.Dir, o.Sizes
 	if dir == "" || len(sizes) == 0 {
 		return nil, errors.New("perf: Scaling needs a directory and sizes")
 	}
 	say := func(s string) {
-		if progress != nil {
-			progress(s)
+		if o.Progress != nil {
+			o.Progress(s)
 		}
 	}
 	rg, err := newRig(ctx, filepath.Join(dir, "scaling"), 64, true)
@@ -72,7 +87,14 @@ func Scaling(ctx context.Context, dir string, sizes []int, progress func(string)
 		// The fill wrote a ledger's history in seconds; a ledger that grew to this size
 		// over years is not in the middle of compacting it. Measure in that state.
 		say("waiting for the stores to finish compacting the fill")
+		if err := errors.Join(node.Index.Flush(), views.Flush()); err != nil {
+			return nil, err
+		}
 		if err := settle(ctx, node.Index.Compacting, views.Compacting); err != nil {
+			return nil, err
+		}
+		stop, err := startProfiles(o.ProfileDir, size)
+		if err != nil {
 			return nil, err
 		}
 		say(fmt.Sprintf("measuring at %d events", size))
@@ -97,9 +119,40 @@ func Scaling(ctx context.Context, dir string, sizes []int, progress func(string)
 		if _, p.CountersP99Ms, err = latency(ctx, srv.URL+"/v1/counters?as_of=2025-06-30", 500); err != nil {
 			return nil, err
 		}
+		if err := stop(); err != nil {
+			return nil, err
+		}
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// startProfiles, when dir is set, writes the heap in use (after a collection) to
+// dir/heap-<size>.pprof and starts a CPU profile to dir/cpu-<size>.pprof, which stop ends.
+func startProfiles(dir string, size int) (stop func() error, err error) {
+	if dir == "" {
+		return func() error { return nil }, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	runtime.GC()
+	hf, err := os.Create(filepath.Join(dir, fmt.Sprintf("heap-%d.pprof", size)))
+	if err != nil {
+		return nil, err
+	}
+	if err := errors.Join(pprof.Lookup("heap").WriteTo(hf, 0), hf.Close()); err != nil {
+		return nil, fmt.Errorf("perf: heap profile: %w", err)
+	}
+	cf, err := os.Create(filepath.Join(dir, fmt.Sprintf("cpu-%d.pprof", size)))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(cf); err != nil {
+		cf.Close()
+		return nil, fmt.Errorf("perf: CPU profile: %w", err)
+	}
+	return func() error { pprof.StopCPUProfile(); return cf.Close() }, nil
 }
 
 // settle waits until none of the stores is compacting, for at most two minutes (then it

@@ -2,13 +2,16 @@ package perf
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
 // Scaling runs end to end on two small sizes: the ledger grows through them, and each point
 // has an ingest rate and query latencies (the figures themselves are the benchmark's).
 func TestScalingSmall(t *testing.T) {
-	points, err := Scaling(context.Background(), t.TempDir(), []int{3000, 6000}, func(s string) { t.Log(s) })
+	prof := t.TempDir()
+	points, err := Scaling(context.Background(), ScalingOptions{Dir: t.TempDir(), Sizes: []int{3000, 6000}, Progress: func(s string) { t.Log(s) }, ProfileDir: prof})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -18,6 +21,11 @@ func TestScalingSmall(t *testing.T) {
 	for _, p := range points {
 		if p.LedgerEvents < 3000 || p.IngestEventsPerS <= 0 || p.ReviewP99Ms <= 0 || p.CountersP99Ms <= 0 {
 			t.Errorf("point %+v: every figure must be measured", p)
+		}
+	}
+	for _, name := range []string{"heap-3000.pprof", "cpu-3000.pprof", "heap-6000.pprof", "cpu-6000.pprof"} {
+		if fi, err := os.Stat(filepath.Join(prof, name)); err != nil || fi.Size() == 0 {
+			t.Errorf("profile %s: %v (want a non-empty file)", name, err)
 		}
 	}
 }
