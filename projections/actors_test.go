@@ -6,7 +6,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 )
 
@@ -94,19 +93,19 @@ func TestTimelineDelta(t *testing.T) {
 		seq := uint64(r.IntN(40))
 		if r.IntN(3) == 0 && len(rows) > 0 { // often an entry that is there
 			row := rows[r.IntN(len(rows))]
-			date, seq = row.key[:10], binary.BigEndian.Uint64([]byte(row.key[10:]))
+			date, seq = row.date(), binary.BigEndian.Uint64(row.key[10:])
 		}
 		suffix := date + string(u64(seq))
 		val := vals[r.IntN(len(vals))]
 		add := r.IntN(3) > 0
 		before := transitionsOf(rows)
 		old, now, changed := timelineDelta(rows, date, suffix, val, add)
-		j, found := slices.BinarySearchFunc(rows, suffix, func(r tlRow, k string) int { return strings.Compare(r.key, k) })
+		j, found := slices.BinarySearchFunc(rows, suffix, tlRow.cmp)
 		switch {
 		case add && found:
 			rows[j].val = val
 		case add:
-			rows = slices.Insert(rows, j, tlRow{key: suffix, val: val})
+			rows = slices.Insert(rows, j, newTLRow(suffix, val))
 		case found:
 			rows = slices.Delete(rows, j, j+1)
 		}

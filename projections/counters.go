@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unique"
 )
 
 // The counters view: "Compact in numbers" as of any date (activity time).
@@ -354,19 +355,41 @@ type transition struct {
 
 func tlPrefix(ns byte, subj string) []byte { return cat([]byte{'t', ns}, enc(subj)) }
 
-// tlRow is one timeline entry: its key suffix (date then seq8) and value.
+// tlRow is one timeline entry: its key suffix (date then seq8) and value. The memo of a long
+// ledger holds hundreds of thousands of them, so a row is kept as plain bytes and an interned
+// value (a handful of states are shared by every row): no object of its own for the
+// collector to mark.
 type tlRow struct {
-	key string
+	key [tlKeyLen]byte
 	val string
 }
+
+// tlKeyLen is the length of a timeline row's key suffix: a date (YYYY-MM-DD) and a sequence.
+const tlKeyLen = 10 + 8
+
+// newTLRow makes a row of a key suffix of tlKeyLen bytes (the caller checks) and a value.
+func newTLRow(suffix, val string) tlRow {
+	r := tlRow{val: unique.Make(val).Value()}
+	copy(r.key[:], suffix)
+	return r
+}
+
+// cmp compares the row's key suffix with k.
+func (r tlRow) cmp(k string) int { return strings.Compare(string(r.key[:]), k) }
+
+// date is the row's date.
+func (r *tlRow) date() string { return string(r.key[:10]) }
+
+// sameDate reports whether the row is of date d.
+func (r *tlRow) sameDate(d string) bool { return string(r.key[:10]) == d }
 
 func loadTimeline(tx *Tx, ns byte, subj string) ([]tlRow, error) {
 	return tx.memo.tl.load(tx, ns, subj)
 }
 
 // memoMaxRows bounds each of the counters' memos (timelines, actor rows): past it the memo is
-// dropped and filled again from Pebble as it is read. A timeline row costs about 130 bytes of
-// memory with its subject, so the bound keeps each memo under about 70 MB.
+// dropped and filled again from Pebble as it is read. A timeline row costs about 40 bytes of
+// memory, its subject's entry some 60 more, so the bound keeps each memo well under 70 MB.
 var memoMaxRows = 1 << 19
 
 // timelineMemo holds the timelines of the entities and focal points the follower read or wrote.
@@ -388,10 +411,10 @@ func (m *timelineMemo) load(tx *Tx, ns byte, subj string) ([]tlRow, error) {
 	p := tlPrefix(ns, subj)
 	var rows []tlRow
 	err := tx.Scan(p, prefixEnd(p), func(k, v []byte) (bool, error) {
-		if len(k)-len(p) < 10 {
+		if len(k)-len(p) != tlKeyLen {
 			return false, fmt.Errorf("counters: timeline key %q is corrupt; run compact rebuild counters", k)
 		}
-		rows = append(rows, tlRow{key: string(k[len(p):]), val: string(v)})
+		rows = append(rows, newTLRow(string(k[len(p):]), string(v)))
 		return true, nil
 	})
 	if err != nil {
@@ -427,7 +450,7 @@ func (m *timelineMemo) apply(k, suffix, val string, del bool) (old string, had, 
 	if !ok && !m.complete {
 		return "", false, false
 	}
-	i, found := slices.BinarySearchFunc(rows, suffix, func(r tlRow, k string) int { return strings.Compare(r.key, k) })
+	i, found := slices.BinarySearchFunc(rows, suffix, tlRow.cmp)
 	if found {
 		old = rows[i].val
 	}
@@ -437,9 +460,9 @@ func (m *timelineMemo) apply(k, suffix, val string, del bool) (old string, had, 
 	case del:
 		return "", false, false
 	case found:
-		rows[i].val = val
+		rows[i].val = unique.Make(val).Value()
 	default:
-		rows = slices.Insert(rows, i, tlRow{key: suffix, val: val})
+		rows = slices.Insert(rows, i, newTLRow(suffix, val))
 	}
 	m.put(k, rows)
 	return old, found, true
@@ -451,12 +474,11 @@ func transitionsOf(rows []tlRow) []transition {
 	var out []transition
 	prev := ""
 	for i, r := range rows {
-		date := r.key[:10]
-		if i+1 < len(rows) && rows[i+1].key[:10] == date {
+		if i+1 < len(rows) && [10]byte(rows[i+1].key[:10]) == [10]byte(r.key[:10]) {
 			continue // not the last entry of its date
 		}
 		if r.val != prev {
-			out = append(out, transition{At: date, From: prev, To: r.val})
+			out = append(out, transition{At: r.date(), From: prev, To: r.val})
 			prev = r.val
 		}
 	}
@@ -507,6 +529,9 @@ func (p *countersView) timelineChange(tx *Tx, e tlEntry, add bool) error {
 		return err
 	}
 	suffix := e.At + string(u64(e.Seq))
+	if len(suffix) != tlKeyLen {
+		return invalid("/date", "%q is not a date (YYYY-MM-DD)", e.At)
+	}
 	old, now, changed := timelineDelta(rows, e.At, suffix, e.Val, add)
 	if !changed {
 		return nil
@@ -540,12 +565,12 @@ func (p *countersView) timelineChange(tx *Tx, e tlEntry, add bool) error {
 // at that date and at the next date with entries can change: only those are computed, from the
 // state before the date. rows is not changed.
 func timelineDelta(rows []tlRow, date, suffix, val string, add bool) (old, now []transition, changed bool) {
-	lo, _ := slices.BinarySearchFunc(rows, date, func(r tlRow, k string) int { return strings.Compare(r.key, k) })
+	lo, _ := slices.BinarySearchFunc(rows, date, tlRow.cmp)
 	hi := lo
-	for hi < len(rows) && rows[hi].key[:10] == date {
+	for hi < len(rows) && rows[hi].sameDate(date) {
 		hi++
 	}
-	i, found := slices.BinarySearchFunc(rows[lo:hi], suffix, func(r tlRow, k string) int { return strings.Compare(r.key, k) })
+	i, found := slices.BinarySearchFunc(rows[lo:hi], suffix, tlRow.cmp)
 	i += lo
 	if !add && !found {
 		return nil, nil, false
@@ -564,9 +589,9 @@ func timelineDelta(rows []tlRow, date, suffix, val string, add bool) (old, now [
 		newDates, newStates = append(newDates, date), append(newStates, rows[last-1].val)
 	}
 	if hi < len(rows) {
-		next := rows[hi].key[:10]
+		next := rows[hi].date()
 		end := hi
-		for end+1 < len(rows) && rows[end+1].key[:10] == next {
+		for end+1 < len(rows) && rows[end+1].sameDate(next) {
 			end++
 		}
 		oldDates, oldStates = append(oldDates, next), append(oldStates, rows[end].val)

@@ -44,6 +44,12 @@ var firstsMax = 2 << 20
 // read, that it never saw it: the duplicate check of nearly every event of a build costs a map
 // lookup in the reader's goroutine rather than a Pebble read in each view's. A hash it held
 // (a duplicate, or a collision) is looked up in Pebble.
+//
+// The reader drops the set when it reaches the head of the stream: from there events come a
+// few at a time and a Pebble lookup (a Bloom filter answers it for a new id) costs little,
+// while the set of a long ledger's ids (~40 MB at a million) would stay in the heap for the
+// life of the process, and a collector kept under a memory limit runs more often the more
+// the heap holds.
 type firsts struct {
 	seed maphash.Seed
 	set  map[uint64]struct{}

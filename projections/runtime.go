@@ -357,6 +357,9 @@ func (g *group) read(ctx context.Context, it jetstream.MessagesContext, out chan
 				send(chunk{err: err})
 				return
 			}
+			if x.pending == 0 {
+				fs = nil // at the head: see firsts
+			}
 			if !send(chunk{items: items, end: end}) || end {
 				return
 			}
