@@ -34,34 +34,42 @@ func newMemo(empty bool) *memo {
 	return m
 }
 
-// firstsMax bounds the reader's set of the events it saw: past it, every event is looked up
-// in Pebble (a bloom filter makes a miss cheap there too).
+// firstsMax bounds how many ids the reader's filter of first events takes: past it the filter
+// would answer "seen" too often to save anything, so every event is looked up in Pebble (whose
+// Bloom filters make a miss cheap there too).
 var firstsMax = 2 << 20
 
-// firsts is the set, kept by a group's reader while it reads the stream from sequence 1, of the
-// source+id (hashed) of every event it decoded. An event whose hash it did not hold yet is the
-// first with that source+id, so a member that started from an empty generation knows, with no
-// read, that it never saw it: the duplicate check of nearly every event of a build costs a map
-// lookup in the reader's goroutine rather than a Pebble read in each view's. A hash it held
-// (a duplicate, or a collision) is looked up in Pebble.
+// firsts is a filter, kept by a group's reader while it reads the stream from sequence 1, of the
+// source+id of every event it decoded: a blocked Bloom filter. An event whose source+id it
+// certainly does not hold is the first with that source+id, so a member that started from an
+// empty generation knows, with no read, that it never saw it: the duplicate check of nearly
+// every event of a build costs a few bit tests in the reader's goroutine rather than a Pebble
+// read in each view's. An event it may hold (a duplicate, or a false positive: about 1% at
+// firstsMax ids) is looked up in Pebble.
 //
-// The reader drops the set when it reaches the head of the stream: from there events come a
-// few at a time and a Pebble lookup (a Bloom filter answers it for a new id) costs little,
-// while the set of a long ledger's ids (~40 MB at a million) would stay in the heap for the
-// life of the process, and a collector kept under a memory limit runs more often the more
-// the heap holds.
+// A map of the ids' hashes answered the same, exactly, but held ~40 MB at a million ids for
+// as long as the reader ran, and a collector kept under a memory limit runs more often the
+// more the heap holds; the filter is 2.5 MB (10 bits an id at firstsMax), one cache line per
+// question.
 type firsts struct {
-	seed maphash.Seed
-	set  map[uint64]struct{}
+	seed   maphash.Seed
+	blocks [][8]uint64 // 512 bits each
+	n      int         // ids added
 }
 
-func newFirsts(expect uint64) *firsts {
-	return &firsts{seed: maphash.MakeSeed(), set: make(map[uint64]struct{}, min(expect, uint64(firstsMax)))}
+// firstsProbes is how many bits of its block an id sets: with 10 bits an id, 7 probes keep
+// a blocked filter's false positives near 1%.
+const firstsProbes = 7
+
+func newFirsts() *firsts {
+	bits := firstsMax * 10
+	return &firsts{seed: maphash.MakeSeed(), blocks: make([][8]uint64, max(1, bits/512))}
 }
 
-// first reports whether (source, id) is new to the set, and adds it. A nil set knows nothing.
+// first reports whether (source, id) is certainly new to the filter, and adds it. A nil filter
+// knows nothing.
 func (fs *firsts) first(source, id string) bool {
-	if fs == nil || len(fs.set) >= firstsMax {
+	if fs == nil || fs.n >= firstsMax {
 		return false
 	}
 	var h maphash.Hash
@@ -69,10 +77,20 @@ func (fs *firsts) first(source, id string) bool {
 	h.WriteString(source)
 	h.WriteByte(0)
 	h.WriteString(id)
-	k := h.Sum64()
-	if _, ok := fs.set[k]; ok {
+	x := h.Sum64()
+	b := &fs.blocks[(x>>32)*uint64(len(fs.blocks))>>32] // the high half picks the block
+	seen := true
+	for i := range uint64(firstsProbes) {
+		bit := (x + i*(x>>32|1)) & 511 // double hashing within the block
+		w, m := bit>>6, uint64(1)<<(bit&63)
+		if b[w]&m == 0 {
+			seen = false
+			b[w] |= m
+		}
+	}
+	if seen {
 		return false
 	}
-	fs.set[k] = struct{}{}
+	fs.n++
 	return true
 }

@@ -287,7 +287,7 @@ func (g *group) follow(ctx context.Context) error {
 	var rwg sync.WaitGroup
 	var fs *firsts
 	if from == 0 {
-		fs = newFirsts(0)
+		fs = newFirsts()
 	}
 	rwg.Go(func() { g.read(rctx, it, in, fs) })
 	defer func() {
@@ -357,13 +357,12 @@ func (g *group) read(ctx context.Context, it jetstream.MessagesContext, out chan
 				send(chunk{err: err})
 				return
 			}
-			if x.pending == 0 {
-				fs = nil // at the head: see firsts
-			}
 			if !send(chunk{items: items, end: end}) || end {
 				return
 			}
-			items = make([]item, 0, chunkMax)
+			// At the head of the stream chunks are a few events each: room for as many as the
+			// last one held, not for chunkMax.
+			items = make([]item, 0, min(chunkMax, max(8, len(items))))
 		}
 	}
 }
