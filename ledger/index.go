@@ -118,15 +118,18 @@ func (quietPebbleLogger) Infof(string, ...any)      {}
 func (quietPebbleLogger) Errorf(f string, a ...any) { pebble.DefaultLogger.Errorf(f, a...) }
 func (quietPebbleLogger) Fatalf(f string, a ...any) { pebble.DefaultLogger.Fatalf(f, a...) }
 
-// Compacting reports whether the index's store is compacting or flushing, or owes
-// compaction work: the state right after a bulk catch-up, which measurements wait out.
+// Compacting reports whether the index's store is compacting or flushing now: the state
+// right after a bulk catch-up, which measurements wait out.
 func (ix *Index) Compacting() bool { return compacting(ix.db) }
 
 // Flush writes what the index holds in memory to its tables and waits for it: a measurement
 // starts from that known state rather than wherever the last writes left the memtable.
 func (ix *Index) Flush() error { return ix.db.Flush() }
 
+// compacting reports whether db is flushing or compacting. Pebble's estimated compaction debt
+// is no sign of work to come: it stays above zero while level 0 holds any table, and Pebble
+// compacts level 0 only from a number of tables on.
 func compacting(db *pebble.DB) bool {
 	m := db.Metrics()
-	return m.Compact.NumInProgress > 0 || m.Flush.NumInProgress > 0 || m.Compact.EstimatedDebt > 0
+	return m.Compact.NumInProgress > 0 || m.Flush.NumInProgress > 0
 }

@@ -392,11 +392,13 @@ func BuildAsKnown(ctx context.Context, js jetstream.JetStream, until time.Time, 
 	return v, nil
 }
 
-// Compacting reports whether the views' store is compacting or flushing, or owes compaction
-// work: the state right after a build from a long ledger, which measurements wait out.
+// Compacting reports whether the views' store is compacting or flushing now: the state right
+// after a build from a long ledger, which measurements wait out. (Pebble's estimated debt is
+// no sign of work to come: it stays above zero while level 0 holds any table, below the number
+// of tables from which Pebble compacts level 0.)
 func (v *Views) Compacting() bool {
 	m := v.db.Metrics()
-	return m.Compact.NumInProgress > 0 || m.Flush.NumInProgress > 0 || m.Compact.EstimatedDebt > 0
+	return m.Compact.NumInProgress > 0 || m.Flush.NumInProgress > 0
 }
 
 // Flush writes what the views' store holds in memory to its tables and waits for it: a

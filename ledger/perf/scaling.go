@@ -155,22 +155,27 @@ func startProfiles(dir string, size int) (stop func() error, err error) {
 	return func() error { pprof.StopCPUProfile(); return cf.Close() }, nil
 }
 
-// settle waits until none of the stores is compacting, for at most two minutes (then it
-// measures anyway).
+// settle waits until none of the stores has flushed or compacted for a second, for at most
+// two minutes (then it measures anyway): one compaction often follows another, so a single
+// quiet moment is not the end of the work.
 func settle(ctx context.Context, compacting ...func() bool) error {
+	const poll, quietFor = 100 * time.Millisecond, time.Second
 	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
+	quiet := time.Duration(0)
+	for quiet < quietFor && time.Now().Before(deadline) {
 		busy := false
 		for _, c := range compacting {
 			busy = busy || c()
 		}
-		if !busy {
-			return nil
+		if busy {
+			quiet = 0
+		} else {
+			quiet += poll
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(poll):
 		}
 	}
 	return nil
