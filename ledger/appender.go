@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -26,6 +27,9 @@ const (
 	hdrBatchSeq     = "Nats-Batch-Sequence"
 	hdrBatchCommit  = "Nats-Batch-Commit"
 	hdrExpectedLast = "Nats-Expected-Last-Sequence"
+	// hdrWriter names the writer that appended an event outside an atomic batch (whose
+	// Nats-Batch-Id names it otherwise): see Appender.wrote.
+	hdrWriter = "Compact-Writer"
 )
 
 // JetStream API error codes the Appender reacts to.
@@ -130,6 +134,18 @@ type Appender struct {
 	js   jetstream.JetStream
 	last uint64 // the stream's last sequence as the index knows it; writer goroutine only
 
+	// writer names this Appender in what it appends: its batch ids are writer-<n>, its other
+	// appends carry hdrWriter. batches counts the batch ids handed out.
+	writer  string
+	batches uint64
+	// others, during a retry, holds the sequences after othersAfter that the catch-up found
+	// appended by another writer (writer goroutine only; nil outside a retry).
+	others      map[uint64]bool
+	othersAfter uint64
+	// loseAcks makes the writer ignore the next acknowledgements of its atomic batches, as if
+	// they were lost on the way (tests only, see export_test.go).
+	loseAcks atomic.Int32
+
 	queue  chan *pendingEvent
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -159,7 +175,7 @@ func NewAppender(ctx context.Context, cfg AppenderConfig) (*Appender, error) {
 		return nil, err
 	}
 	a := &Appender{cfg: cfg, js: js, queue: make(chan *pendingEvent, 4*cfg.MaxBatch),
-		inbox: cfg.Conn.NewInbox(), acks: make(chan *nats.Msg, 16)}
+		inbox: cfg.Conn.NewInbox(), acks: make(chan *nats.Msg, 16), writer: nuid.Next()}
 	if a.last, err = cfg.Index.Last(); err != nil {
 		return nil, err
 	}
@@ -257,6 +273,9 @@ func (a *Appender) run(ctx context.Context) {
 		case p := <-queue:
 			a.take(next, p, fl.inBatch)
 		case m := <-a.acks:
+			if a.lost() {
+				continue
+			}
 			if lastSeq, ok, err := fl.answer(m); ok {
 				fl, next = a.landed(ctx, fl, next, lastSeq, err)
 			}
@@ -407,6 +426,9 @@ func (a *Appender) retry(ctx context.Context, batch []*pendingEvent, lastBefore 
 	deadline := time.Now().Add(a.cfg.Timeout)
 	uncertain := false // an earlier attempt may have stored the batch without our knowing
 	failures := 0
+	// What the catch-ups find after lastBefore that another writer appended (check).
+	a.others, a.othersAfter = map[uint64]bool{}, lastBefore
+	defer func() { a.others = nil }()
 	for attempt := 1; ; attempt++ {
 		var apiErr *jetstream.APIError
 		conflict := errors.As(err, &apiErr) && (apiErr.ErrorCode == errCodeWrongLastSeq || apiErr.ErrorCode == errCodeWrongLastSeqConstant)
@@ -473,13 +495,40 @@ func (a *Appender) retry(ctx context.Context, batch []*pendingEvent, lastBefore 
 // check fills the results of events already in the ledger, of events that break a
 // reference rule, and returns the events to store. lastBefore is the stream's last
 // sequence when the batch was taken: an event found in the index above it was stored by
-// this very batch in an attempt whose acknowledgement was lost, so it is no duplicate.
+// this very batch in an attempt whose acknowledgement was lost, and is no duplicate,
+// unless the stored message names another writer (a.others): then that writer stored it
+// while this one did not know.
 func (a *Appender) check(batch []*pendingEvent, lastBefore uint64) []*pendingEvent {
 	pr := &prepared{inBatch: make(map[string]*pendingEvent, len(batch))}
 	for _, p := range batch {
 		a.judge(pr, p, lastBefore, nil)
+		if p.res.Seq > lastBefore && a.others[p.res.Seq] {
+			p.res.Duplicate = true
+		}
 	}
 	return pr.toStore
+}
+
+// wrote reports whether this Appender appended the stream message with headers h: its batch
+// id, or its writer header, names this writer.
+func (a *Appender) wrote(h nats.Header) bool {
+	if id := h.Get(hdrBatchID); id != "" {
+		return strings.HasPrefix(id, a.writer+"-")
+	}
+	return h.Get(hdrWriter) == a.writer
+}
+
+// lost reports whether an acknowledgement is to be ignored (loseAcks, tests only).
+func (a *Appender) lost() bool {
+	for {
+		n := a.loseAcks.Load()
+		if n <= 0 {
+			return false
+		}
+		if a.loseAcks.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
 }
 
 // judge checks one event as check does, p coming after the events of pr; the events of
@@ -642,6 +691,9 @@ func (a *Appender) publish(ctx context.Context, ps []*pendingEvent) (uint64, err
 	for {
 		select {
 		case m := <-a.acks:
+			if a.lost() {
+				continue
+			}
 			if lastSeq, ok, err := fl.answer(m); ok {
 				return lastSeq, err
 			}
@@ -656,7 +708,8 @@ func (a *Appender) publish(ctx context.Context, ps []*pendingEvent) (uint64, err
 // send sends pr as one atomic batch conditional on the stream's last sequence being a.last,
 // without waiting: the acknowledgement comes on a.acks (flight.answer).
 func (a *Appender) send(pr *prepared) *flight {
-	fl := &flight{prepared: pr, id: nuid.Next(), first: a.last + 1, lastBefore: a.last, timer: time.NewTimer(a.cfg.Timeout)}
+	a.batches++
+	fl := &flight{prepared: pr, id: a.writer + "-" + strconv.FormatUint(a.batches, 36), first: a.last + 1, lastBefore: a.last, timer: time.NewTimer(a.cfg.Timeout)}
 	fl.reply = a.inbox + "." + fl.id
 	// One message and one header, rewritten for each event: PublishMsg encodes them into the
 	// connection's buffer before it returns. The header names are canonical already: a
@@ -753,6 +806,7 @@ func (a *Appender) publishPipelined(ctx context.Context, ps []*pendingEvent) (ui
 	for i, p := range ps {
 		m := nats.NewMsg(p.c.Event.Subject())
 		m.Data = p.c.Body
+		m.Header[hdrWriter] = []string{a.writer}
 		f, err := a.js.PublishMsgAsync(m, jetstream.WithExpectLastSequence(a.last+uint64(i)))
 		if err != nil {
 			sendErr = err
@@ -922,6 +976,9 @@ func (a *Appender) foldRange(ctx context.Context, stream jetstream.Stream, from,
 			return n, fmt.Errorf("stream message %d is not an event: %w", md.Sequence.Stream, err)
 		}
 		b.add(head.Source, head.ID, md.Sequence.Stream, head.Type)
+		if a.others != nil && md.Sequence.Stream > a.othersAfter && !a.wrote(msg.Headers()) {
+			a.others[md.Sequence.Stream] = true
+		}
 		n++
 		if md.Sequence.Stream >= to {
 			return n, flush(md.Sequence.Stream)

@@ -233,3 +233,49 @@ func TestNextBatchCheckedAgainstTheOneInFlight(t *testing.T) {
 		}
 	}
 }
+
+// An append whose acknowledgement is lost is learnt from the stream, and each result says who
+// stored the event: this writer (stored) or another (a duplicate), as the stored message's
+// batch id or writer header tells. Writer B's index is behind the stream: A stores x-1, then
+// B is asked for x-1 and x-2, sends them on its stale view, and never hears the refusal. B's
+// catch-up finds x-1 after the sequence it checked against: A's, so a duplicate, not an
+// attempt of B's whose answer was lost. Then B's own batch (y-1) lands and its answer is
+// lost: the stream shows B's batch id, so y-1 is stored, not a duplicate.
+func TestLostAckTellsWhoStored(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	ctx := context.Background()
+	p := ledger.Principal{Entity: "UNODC", Role: ledger.RolePublisher}
+	b := secondWriter(t, n, "b", ledger.AppenderConfig{MinAtomicBatch: 1, Timeout: 300 * time.Millisecond})
+
+	rep := n.Ingester.Ingest(ctx, p, []byte(activity("UNODC", "x-1", "stored by A")))
+	if rep.Error != nil || rep.Results[0].Error != nil || rep.Results[0].Duplicate {
+		t.Fatalf("A: %+v %+v", rep.Error, rep.Results)
+	}
+	first := rep.Results[0].Seq
+
+	ledger.LoseAcks(b.Appender, 1)
+	rep = b.Ingest(ctx, p, []byte("["+activity("UNODC", "x-1", "sent to B too")+","+activity("UNODC", "x-2", "B's own")+"]"))
+	if rep.Error != nil {
+		t.Fatal(rep.Error)
+	}
+	x1, x2 := rep.Results[0], rep.Results[1]
+	if x1.Error != nil || x1.Seq != first || !x1.Duplicate {
+		t.Errorf("x-1 through B: %+v, want a duplicate of seq %d (A stored it)", x1, first)
+	}
+	if x2.Error != nil || x2.Seq <= first || x2.Duplicate {
+		t.Errorf("x-2 through B: %+v, want stored after seq %d", x2, first)
+	}
+
+	ledger.LoseAcks(b.Appender, 1)
+	rep = b.Ingest(ctx, p, []byte(activity("UNODC", "y-1", "B's, answer lost")))
+	if rep.Error != nil {
+		t.Fatal(rep.Error)
+	}
+	if y := rep.Results[0]; y.Error != nil || y.Seq <= x2.Seq || y.Duplicate {
+		t.Errorf("y-1 through B, its acknowledgement lost: %+v, want stored after seq %d", y, x2.Seq)
+	}
+	if got := readLedger(t, n.JS); len(got) != 3 {
+		t.Errorf("the stream holds %d events, want 3 (x-1, x-2, y-1)", len(got))
+	}
+}
