@@ -8,6 +8,7 @@ import (
 	"os"
 	"text/tabwriter"
 
+	"compact/ledger"
 	"compact/ledger/perf"
 )
 
@@ -30,7 +31,7 @@ func runBench(ctx context.Context, args []string) error {
 	if *profile != "" && !*scaling {
 		return usagef("--profile goes with --scaling")
 	}
-	tuneGC() // the raw limits and the system measure under the same settings
+	ledger.TuneGC() // the raw limits and the system measure under the same settings
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "compact-bench-")
 		if err != nil {

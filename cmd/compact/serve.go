@@ -91,7 +91,7 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	tuneGC()
+	ledger.TuneGC()
 	log, err := newLogger(f.logLevel)
 	if err != nil {
 		return err

@@ -1,12 +1,13 @@
-package main
+package ledger
 
 import (
 	"os"
 	"runtime/debug"
 )
 
-// The garbage collector's defaults for the long-running commands (serve, bench), unless the
-// standard GOGC or GOMEMLIMIT environment variables say otherwise.
+// The garbage collector's defaults for a ledger process (compact serve and compact bench, and
+// the Go benchmarks, see TuneGC), unless the standard GOGC or GOMEMLIMIT environment variables
+// say otherwise.
 //
 // Every event allocates a few kilobytes on its way through (the request, the decoded event,
 // the messages of the atomic batch, the server's copies) while the heap that stays alive is
@@ -25,8 +26,10 @@ const (
 	defaultMemoryLimit = 256 << 20
 )
 
-// tuneGC applies the defaults above unless GOGC or GOMEMLIMIT is set.
-func tuneGC() {
+// TuneGC applies the defaults above unless GOGC or GOMEMLIMIT is set. It changes the whole
+// process: the commands call it first, the packages' benchmarks (TestMain, with -test.bench)
+// too, so that `go test -bench` measures under the settings `compact bench` reports.
+func TuneGC() {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
