@@ -125,8 +125,12 @@ func (d *decoder) actors() []Actor {
 	return out
 }
 
-// itemFormat is the first byte of a listed item's value.
-const itemFormat = 1
+// itemFormat is the first byte of a listed item's value: 2 since items keep the summary (the
+// last field); an item of format 1 has none.
+const (
+	itemFormat   = 2
+	itemFormatV1 = 1
+)
 
 func encodeItem(it *Item) []byte {
 	e := encoder{b: make([]byte, 0, 256)}
@@ -152,6 +156,7 @@ func encodeItem(it *Item) []byte {
 	e.str(it.Speaker)
 	e.str(it.Role)
 	e.str(it.Quote)
+	e.str(it.Summary)
 	return e.b
 }
 
@@ -162,7 +167,7 @@ func decodeItem(b []byte) (Item, error) {
 		err := json.Unmarshal(b, &it)
 		return it, err
 	}
-	if len(b) == 0 || b[0] != itemFormat {
+	if len(b) == 0 || (b[0] != itemFormat && b[0] != itemFormatV1) {
 		return it, errCorrupt
 	}
 	d := decoder{b: b[1:]}
@@ -177,6 +182,9 @@ func decodeItem(b []byte) (Item, error) {
 		}
 	}
 	it.Placement, it.Speaker, it.Role, it.Quote = d.str(), d.str(), d.str(), d.str()
+	if b[0] == itemFormat {
+		it.Summary = d.str()
+	}
 	if d.err == nil && len(d.b) > 0 {
 		d.err = errCorrupt
 	}

@@ -35,7 +35,7 @@ func TestItemCodec(t *testing.T) {
 	for range 2000 {
 		it := Item{Source: randStr(r), ID: randStr(r), Seq: r.Uint64() >> r.IntN(64), CorrectedSeq: uint64(r.IntN(3)),
 			Type: randStr(r), Title: randStr(r), Start: randStr(r), End: randStr(r), DatePrecision: randStr(r),
-			Dates: randStr(r), Organizers: randActors(r), Placement: randStr(r), Speaker: randStr(r), Role: randStr(r),
+			Dates: randStr(r), Organizers: randActors(r), Placement: randStr(r), Speaker: randStr(r), Role: randStr(r), Summary: randStr(r),
 			Quote: randStr(r)}
 		for range r.IntN(3) {
 			it.Countries = append(it.Countries, randStr(r))
@@ -67,6 +67,14 @@ func TestItemCodec(t *testing.T) {
 		}
 		if _, err := decodeItem(append(b, 0)); err == nil {
 			t.Fatalf("an item with a byte after its end read without error")
+		}
+		// An item written before summaries were kept (format 1) reads with none.
+		old := it
+		old.Summary = ""
+		v1 := encodeItem(&old)
+		v1 = append([]byte{itemFormatV1}, v1[1:len(v1)-1]...) // the empty summary is one byte
+		if got, err := decodeItem(v1); err != nil || !reflect.DeepEqual(got, old) {
+			t.Fatalf("a format-1 item %+v read back as %+v (%v)", old, got, err)
 		}
 	}
 }

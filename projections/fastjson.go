@@ -252,7 +252,7 @@ func fastLinks(val []byte, into *[]Link) bool {
 }
 
 var activityFields = []string{"title", "start", "end", "date_precision", "organizers", "partners", "countries",
-	"links", "section", "format", "speaker", "role", "quote"}
+	"links", "section", "format", "speaker", "role", "quote", "summary"}
 
 // fastActivity decodes an activity as json.Unmarshal into activity would, or says it cannot.
 func fastActivity(raw []byte, a *activity) bool {
@@ -289,6 +289,8 @@ func fastActivity(raw []byte, a *activity) bool {
 			return fastStr(v, &a.Role)
 		case 12:
 			return fastStr(v, &a.Quote)
+		case 13:
+			return fastStr(v, &a.Summary)
 		}
 		return true
 	})

@@ -56,6 +56,7 @@ type Item struct {
 	CorrectedSeq  uint64   `json:"corrected_seq,omitempty"` // sequence of the latest correction applied
 	Type          string   `json:"type"`
 	Title         string   `json:"title"`
+	Summary       string   `json:"summary,omitempty"` // what the entity said of it beyond the title
 	Start         string   `json:"start"`
 	End           string   `json:"end,omitempty"`
 	DatePrecision string   `json:"date_precision,omitempty"` // "day" (default) or "month"

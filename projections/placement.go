@@ -40,6 +40,7 @@ var activityTypes = map[string]bool{
 // activity is the part of an activity's data the review uses.
 type activity struct {
 	Title         string   `json:"title"`
+	Summary       string   `json:"summary"`
 	Start         string   `json:"start"`
 	End           string   `json:"end"`
 	DatePrecision string   `json:"date_precision"`

@@ -29,9 +29,10 @@ import (
 // that period's review, never on the size of the ledger.
 type reviewView struct{ version int }
 
-// reviewVersion stays 1 across the binary form of codec.go, which reads the JSON values of
-// before: the keys mean what they meant.
-const reviewVersion = 1
+// reviewVersion is 2 since items keep the activity's summary: a view stored by version 1 reads
+// as before (its items end before the summary) and is rebuilt at start-up to fill them in. (The
+// binary form of codec.go did not change the version: it reads the JSON values of before.)
+const reviewVersion = 2
 
 func (p *reviewView) Name() string { return ViewReview }
 func (p *reviewView) Version() int { return p.version }
@@ -210,7 +211,7 @@ func (p *reviewView) activityOf(tx *reviewTx, source, id string, rec *itemRec) (
 	if err != nil {
 		return nil, corrupt(err)
 	}
-	return &activity{Title: it.Title, Start: it.Start, End: it.End, DatePrecision: it.DatePrecision,
+	return &activity{Title: it.Title, Summary: it.Summary, Start: it.Start, End: it.End, DatePrecision: it.DatePrecision,
 		Organizers: it.Organizers, Partners: rec.Partners, Countries: it.Countries, Links: it.Links,
 		Section: rec.Section, Format: rec.Format, Speaker: it.Speaker, Role: it.Role, Quote: it.Quote}, nil
 }
@@ -499,7 +500,7 @@ func (p *reviewView) decide(tx *reviewTx, source, id, period, typ string, a *act
 func makeItem(source, id string, rec *itemRec, a *activity, how string) Item {
 	return Item{
 		Source: source, ID: id, Seq: rec.Seq, CorrectedSeq: rec.CSeq, Type: rec.Type,
-		Title: a.Title, Start: a.Start, End: a.End, DatePrecision: a.DatePrecision,
+		Title: a.Title, Summary: a.Summary, Start: a.Start, End: a.End, DatePrecision: a.DatePrecision,
 		Dates:      FormatDates(a.Start, a.End, a.DatePrecision),
 		Organizers: a.Organizers, Countries: a.Countries, Links: a.Links, Placement: how,
 		Speaker: a.Speaker, Role: a.Role, Quote: a.Quote,

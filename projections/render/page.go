@@ -192,8 +192,9 @@ func prepare(r *projections.Review) *page {
 			if dates == "" && it.Start != "" {
 				dates = projections.FormatDates(it.Start, it.End, it.DatePrecision)
 			}
-			segs, trailing := splitLinks(it.Title, it.Links)
-			sec.Items = append(sec.Items, item{N: n, Title: it.Title, Segments: segs, Trailing: trailing, Links: it.Links, Dates: dates})
+			text := itemText(it)
+			segs, trailing := splitLinks(text, it.Links)
+			sec.Items = append(sec.Items, item{N: n, Title: text, Segments: segs, Trailing: trailing, Links: it.Links, Dates: dates})
 			p.Refs = append(p.Refs, ref{N: n, Entity: strings.TrimPrefix(it.Source, "/entities/"), Source: it.Source,
 				ID: it.ID, Seq: it.Seq, CorrectedSeq: it.CorrectedSeq})
 		}
@@ -383,4 +384,20 @@ func longDate(d string) string {
 		return d
 	}
 	return fmt.Sprintf("%d %s %d", t.Day(), t.Month(), t.Year())
+}
+
+// itemText is an item as the review prints it: the title, then the summary as the sentences
+// that follow it (the seed's retreat: "… Pact for the Future. The retreat gathered … (25
+// June)"); the dates follow in parentheses, so the summary's last full stop goes.
+func itemText(it projections.Item) string {
+	sum := strings.TrimSpace(it.Summary)
+	if sum == "" {
+		return it.Title
+	}
+	sum = strings.TrimSuffix(sum, ".")
+	title := strings.TrimSpace(it.Title)
+	if strings.HasSuffix(title, ".") || strings.HasSuffix(title, "!") || strings.HasSuffix(title, "?") {
+		return title + " " + sum
+	}
+	return title + ". " + sum
 }
