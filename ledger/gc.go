@@ -27,8 +27,9 @@ const (
 )
 
 // TuneGC applies the defaults above unless GOGC or GOMEMLIMIT is set. It changes the whole
-// process: the commands call it first, the packages' benchmarks (TestMain, with -test.bench)
-// too, so that `go test -bench` measures under the settings `compact bench` reports.
+// process: the commands call it first, and the benchmarks of the whole system (ingest, soak,
+// rebuild, queries) at their start, so that `go test -bench` measures under the settings
+// `compact bench` reports (tests, which run before benchmarks, keep Go's defaults).
 func TuneGC() {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return
@@ -36,3 +37,4 @@ func TuneGC() {
 	debug.SetGCPercent(defaultGCPercent)
 	debug.SetMemoryLimit(defaultMemoryLimit)
 }
+

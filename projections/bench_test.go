@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"compact/ledger"
 )
 
 var benchEvents = flag.Int("projections.events", 2000, "events in the ledger for BenchmarkRebuild and BenchmarkReviewQuery")
@@ -13,6 +15,7 @@ var benchEvents = flag.Int("projections.events", 2000, "events in the ledger for
 // BenchmarkRebuild measures building every view from sequence 1 over -projections.events
 // events (a random mixed history); it reports events/s.
 func BenchmarkRebuild(b *testing.B) {
+	ledger.TuneGC() // as compact bench measures
 	h := newHarness(b)
 	g := newHistGen(1)
 	n := *benchEvents
@@ -38,6 +41,7 @@ func BenchmarkRebuild(b *testing.B) {
 // BenchmarkReviewQuery measures reading one period's review (sections, counters and history,
 // structure) from a ledger of -projections.events events.
 func BenchmarkReviewQuery(b *testing.B) {
+	ledger.TuneGC() // as compact bench measures
 	h := newHarness(b)
 	g := newHistGen(2)
 	n := *benchEvents

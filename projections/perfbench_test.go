@@ -29,6 +29,7 @@ var buildProfile = flag.String("projections.buildprofile", "", "write a CPU prof
 // -projections.events, through Open, Start and WaitFor as the bench does. It reports events/s and
 // the Go heap's peak in use.
 func BenchmarkRebuildPerfHistory(b *testing.B) {
+	ledger.TuneGC() // as compact bench measures
 	n := perfEvents(b)
 	js, nc := perfServer(b)
 	ctx := b.Context()

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"testing"
 	"time"
+
+	"compact/ledger"
 )
 
 var (
@@ -17,6 +19,7 @@ var (
 //
 //	go test ./ledger/perf -run '^$' -bench Soak -benchtime 1x -soak.rate 500 -soak.duration 60s
 func BenchmarkSoak(b *testing.B) {
+	ledger.TuneGC() // as compact bench measures
 	rep, err := Soak(context.Background(), SoakOptions{Dir: b.TempDir(), Rate: *soakRate, Duration: *soakDuration})
 	if err != nil {
 		b.Fatal(err)
