@@ -37,4 +37,3 @@ func TuneGC() {
 	debug.SetGCPercent(defaultGCPercent)
 	debug.SetMemoryLimit(defaultMemoryLimit)
 }
-
