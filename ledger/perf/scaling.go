@@ -51,7 +51,7 @@ func Scaling(ctx context.Context, o ScalingOptions) ([]ScalingPoint, error) {
 		return nil, err
 	}
 	defer rg.Close()
-	node, views, srv, conns := rg.node, rg.views, rg.srv, rg.conns
+	node, views, conns := rg.node, rg.views, rg.conns
 
 	say("publishing the demo dataset (the May-June 2025 review)")
 	if _, err := fillDemo(ctx, node.Conn); err != nil {
@@ -98,33 +98,42 @@ func Scaling(ctx context.Context, o ScalingOptions) ([]ScalingPoint, error) {
 			return nil, err
 		}
 		say(fmt.Sprintf("measuring at %d events", size))
-		prefix := "scale" + strconv.Itoa(round) + "-"
-		r, err := Ingest(ctx, conns, "UNODC", func(dst []byte, i int) []byte { return AppendEvent(dst, "UNODC", prefix+strconv.Itoa(i)) }, 20_000, 64, 16)
+		p, err := measureAt(ctx, rg, "scale"+strconv.Itoa(round)+"-", last)
+		if serr := stop(); err == nil {
+			err = serr
+		}
 		if err != nil {
-			return nil, err
-		}
-		p := ScalingPoint{LedgerEvents: int(last), IngestEventsPerS: r.PerSecond()}
-		// The queries read the period as of the ledger's end: the views first apply what the
-		// ingest appended, as they do at every size. Reads under a steady write load are the
-		// soak's (--soak).
-		if last, err = rg.lastSeq(ctx); err != nil {
-			return nil, err
-		}
-		if err := views.WaitFor(ctx, last); err != nil {
-			return nil, err
-		}
-		if p.ReviewP50Ms, p.ReviewP99Ms, err = latency(ctx, srv.URL+"/v1/reviews/2025-05", 500); err != nil {
-			return nil, err
-		}
-		if _, p.CountersP99Ms, err = latency(ctx, srv.URL+"/v1/counters?as_of=2025-06-30", 500); err != nil {
-			return nil, err
-		}
-		if err := stop(); err != nil {
 			return nil, err
 		}
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// measureAt measures one size of Scaling: ingest of new events (ids from prefix) through the
+// whole path, then the review and counters queries once the views have applied them.
+func measureAt(ctx context.Context, rg *rig, prefix string, last uint64) (ScalingPoint, error) {
+	r, err := Ingest(ctx, rg.conns, "UNODC", func(dst []byte, i int) []byte { return AppendEvent(dst, "UNODC", prefix+strconv.Itoa(i)) }, 20_000, 64, 16)
+	if err != nil {
+		return ScalingPoint{}, err
+	}
+	p := ScalingPoint{LedgerEvents: int(last), IngestEventsPerS: r.PerSecond()}
+	// The queries read the period as of the ledger's end: the views first apply what the
+	// ingest appended, as they do at every size. Reads under a steady write load are the
+	// soak's (--soak).
+	if last, err = rg.lastSeq(ctx); err != nil {
+		return ScalingPoint{}, err
+	}
+	if err := rg.views.WaitFor(ctx, last); err != nil {
+		return ScalingPoint{}, err
+	}
+	if p.ReviewP50Ms, p.ReviewP99Ms, err = latency(ctx, rg.srv.URL+"/v1/reviews/2025-05", 500); err != nil {
+		return ScalingPoint{}, err
+	}
+	if _, p.CountersP99Ms, err = latency(ctx, rg.srv.URL+"/v1/counters?as_of=2025-06-30", 500); err != nil {
+		return ScalingPoint{}, err
+	}
+	return p, nil
 }
 
 // startProfiles, when dir is set, writes the heap in use (after a collection) to
