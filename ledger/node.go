@@ -184,7 +184,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 		return nil, err
 	}
 	n.Ingester = &Ingester{Appender: n.Appender, Validator: schemas.Default(), Metrics: n.Metrics}
-	if n.Service, err = StartIngestService(n.Conn, n.Ingester, reg, cfg.Version, cfg.Logger); err != nil {
+	if n.Service, err = StartIngestService(ctx, n.Conn, n.Ingester, reg, cfg.Version, cfg.Logger); err != nil {
 		return nil, err
 	}
 	return n, nil

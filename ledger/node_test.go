@@ -208,3 +208,20 @@ func secondWriter(t testing.TB, n *ledger.Node, name string, cfg ledger.Appender
 	t.Cleanup(func() { ap.Close(context.Background()) })
 	return &ledger.Ingester{Appender: ap, Validator: n.Ingester.Validator}
 }
+
+// A started node answers at once: StartNode returns only after the server holds the ingest
+// service's subscription. Without that, a publisher quick off the mark got "no responders"
+// (seen under -race, right after a restart).
+func TestStartedNodeHasTheIngestSubscription(t *testing.T) {
+	for i := range 3 {
+		n := testNode(t, t.TempDir())
+		acc, err := n.Server.NATS().LookupAccount(ledger.LedgerAccount)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !acc.SubscriptionInterest(ledger.IngestSubjectPrefix + "UNODC") {
+			t.Fatalf("start %d: the server has no subscription on %sUNODC when StartNode returns", i, ledger.IngestSubjectPrefix)
+		}
+		n.Close(context.Background())
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -22,11 +23,13 @@ type IngestService struct {
 	wg     sync.WaitGroup
 }
 
-// StartIngestService registers the service on nc (a connection of the ledger's account).
-// Requests are handled concurrently (up to maxInFlight at once), so that events from
-// many publishers meet in the Appender's group commit.
-func StartIngestService(nc *nats.Conn, in *Ingester, reg *Registry, version string, log *slog.Logger) (*IngestService, error) {
-	ctx, cancel := context.WithCancel(context.Background())
+// StartIngestService registers the service on nc (a connection of the ledger's account)
+// and returns once the server has its subscription: a publisher that connects after it
+// returns gets an answer, not "no responders". Requests are handled concurrently (up to
+// maxInFlight at once), so that events from many publishers meet in the Appender's group
+// commit.
+func StartIngestService(ctx context.Context, nc *nats.Conn, in *Ingester, reg *Registry, version string, log *slog.Logger) (*IngestService, error) {
+	handlerCtx, cancel := context.WithCancel(context.Background())
 	s := &IngestService{cancel: cancel}
 	const maxInFlight = 1024
 	sem := make(chan struct{}, maxInFlight)
@@ -34,13 +37,13 @@ func StartIngestService(nc *nats.Conn, in *Ingester, reg *Registry, version stri
 		entity := strings.TrimPrefix(req.Subject(), IngestSubjectPrefix)
 		select {
 		case sem <- struct{}{}:
-		case <-ctx.Done():
+		case <-handlerCtx.Done():
 			return
 		}
 		s.wg.Add(1)
 		go func() {
 			defer func() { <-sem; s.wg.Done() }()
-			reply := s.handle(ctx, in, reg, entity, req.Data())
+			reply := s.handle(handlerCtx, in, reg, entity, req.Data())
 			b, _ := reply.MarshalJSON()
 			if err := req.Respond(b); err != nil {
 				log.Warn("ingest reply not sent", "entity", entity, "err", err)
@@ -65,7 +68,27 @@ func StartIngestService(nc *nats.Conn, in *Ingester, reg *Registry, version stri
 		return nil, fmt.Errorf("start the ingest service: %w", err)
 	}
 	s.svc = svc
+	// The subscription is only buffered in the client so far; a round trip makes the
+	// server hold it before the node reports itself started.
+	if err := flush(ctx, nc); err != nil {
+		_ = svc.Stop()
+		cancel()
+		return nil, fmt.Errorf("start the ingest service: the server did not confirm its subscription: %w", err)
+	}
 	return s, nil
+}
+
+// flushTimeout bounds a flush when the caller's context has no deadline of its own.
+const flushTimeout = 10 * time.Second
+
+// flush waits until the server has processed everything nc sent before it.
+func flush(ctx context.Context, nc *nats.Conn) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, flushTimeout)
+		defer cancel()
+	}
+	return nc.FlushWithContext(ctx)
 }
 
 func (s *IngestService) handle(ctx context.Context, in *Ingester, reg *Registry, entity string, body []byte) Reply {

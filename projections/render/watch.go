@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"time"
@@ -37,6 +38,15 @@ func WatchRoutes(mux *http.ServeMux, nc *nats.Conn, guard func(http.Handler) htt
 			return
 		}
 		defer sub.Unsubscribe()
+		// The comment below tells the client it is watching: the server must hold the
+		// subscription by then, or a change made right after it would be missed.
+		fctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		err = nc.FlushWithContext(fctx)
+		cancel()
+		if err != nil {
+			writeJSONError(w, http.StatusServiceUnavailable, "", "change feed unavailable: "+err.Error())
+			return
+		}
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Cache-Control", "no-cache")
 		w.WriteHeader(http.StatusOK)
