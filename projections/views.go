@@ -418,7 +418,7 @@ func (v *Views) Flush() error { return v.db.Flush() }
 // at 8 files rather than 4 and an Lbase of 512 MB (the views of a million events fit in it)
 // cut that work: a build from 1,000,000 events went from ~88k to ~113k events/s, with review
 // and counters reads right after it no slower (measured with `compact bench --quick
-// --rebuild-events 1000000`, README "Performance").
+// --rebuild-events 1000000`, ledger/perf/NOTES.md).
 func pebbleOptions(cfg Config) *pebble.Options {
 	o := &pebble.Options{
 		Logger:                pebbleLogger{cfg.Logger},
