@@ -123,7 +123,12 @@ func (h *HTTPHandlers) postEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	reply := h.Ingester.Ingest(r.Context(), p, body)
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(replyStatus(reply))
+	status := replyStatus(reply)
+	if status == http.StatusServiceUnavailable {
+		// the stream is out of reach for now; nothing of the request was stored
+		w.Header().Set("Retry-After", "1")
+	}
+	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(reply)
 }
 

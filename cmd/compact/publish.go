@@ -8,7 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"strconv"
+	"time"
 
 	"compact/ledger"
 )
@@ -18,6 +21,7 @@ func runPublish(ctx context.Context, args []string) error {
 	var c clientFlags
 	c.register(fs)
 	batch := fs.Int("batch", 500, "events per request")
+	retries := fs.Int("retries", 5, "times to send a request again when the server answers 429 or 503 (it is idempotent: events already stored come back as duplicates)")
 	if err := fs.Parse(args); err != nil {
 		return usagef("%v", err)
 	}
@@ -43,18 +47,19 @@ func runPublish(ctx context.Context, args []string) error {
 	if *batch < 1 || *batch > ledger.MaxBatchEvents {
 		return usagef("--batch must be 1..%d", ledger.MaxBatchEvents)
 	}
+	if *retries < 0 {
+		return usagef("--retries must be 0 or more")
+	}
 	rejected := 0
 	out := json.NewEncoder(os.Stdout)
 	for start := 0; start < len(events); start += *batch {
 		chunk := events[start:min(start+*batch, len(events))]
 		body, _ := json.Marshal(chunk)
-		resp, err := c.do(ctx, "POST", "/v1/events", ledger.MediaBatch, bytes.NewReader(body))
+		resp, raw, err := postWithRetries(ctx, &c, body, *retries)
 		if err != nil {
 			return err
 		}
 		var reply ledger.Reply
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
 		if err := json.Unmarshal(raw, &reply); err != nil || (reply.Error == nil && len(reply.Results) != len(chunk)) {
 			return fmt.Errorf("POST /v1/events: %s: %s", resp.Status, bytes.TrimSpace(raw))
 		}
@@ -100,3 +105,41 @@ func readEvents(r io.Reader) ([]json.RawMessage, error) {
 		out = append(out, v)
 	}
 }
+
+// postWithRetries posts one request of events, sending it again while the server answers
+// 429 (over the token's rate) or 503 (the ledger unavailable), at most retries times. It
+// waits as long as Retry-After says, else 250 ms doubling up to 10 s. Sending again is safe:
+// the ledger deduplicates by source and id, so an event stored by an earlier try is
+// answered as a duplicate with its sequence. Any other answer is returned as it is.
+func postWithRetries(ctx context.Context, c *clientFlags, body []byte, retries int) (*http.Response, []byte, error) {
+	backoff := 250 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		resp, err := c.do(ctx, http.MethodPost, "/v1/events", ledger.MediaBatch, bytes.NewReader(body))
+		if err != nil {
+			return nil, nil, err
+		}
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("POST /v1/events: reading the answer: %w", err)
+		}
+		if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable || attempt == retries {
+			return resp, raw, nil
+		}
+		wait := backoff
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
+			wait = min(time.Duration(s)*time.Second, maxRetryWait)
+		}
+		backoff = min(2*backoff, 10*time.Second)
+		fmt.Fprintf(os.Stderr, "compact: POST /v1/events: %s; sending again in %v (%d of %d)\n", resp.Status, wait, attempt+1, retries)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+}
+
+// maxRetryWait bounds a Retry-After: a server asking for longer is answered with an error
+// after the last try rather than a silent wait.
+const maxRetryWait = time.Minute

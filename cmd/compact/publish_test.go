@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"compact/ledger"
+)
+
+// publishCLI runs `compact publish` against c with the token of creds and returns its
+// results (stdout, a JSON object a line), its standard error and its exit code.
+func publishCLI(t *testing.T, bin string, c *child, creds ledger.Credentials, input string, args ...string) ([]ledger.Result, string, int) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "events")
+	if err := os.WriteFile(file, []byte(input), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, append(append([]string{"publish", "--server", c.httpURL, "--token", creds.Token}, args...), file)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	var results []ledger.Result
+	for line := range strings.Lines(stdout.String()) {
+		var r struct {
+			ID        string `json:"id"`
+			Seq       uint64 `json:"seq"`
+			Duplicate bool   `json:"duplicate"`
+			Error     *struct{ Field, Message string }
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("stdout line %q: %v", line, err)
+		}
+		res := ledger.Result{ID: r.ID, Seq: r.Seq, Duplicate: r.Duplicate}
+		if r.Error != nil {
+			res.Error = &ledger.FieldError{Field: r.Error.Field, Message: r.Error.Message}
+		}
+		results = append(results, res)
+	}
+	return results, stderr.String(), code
+}
+
+func trainingEvent(id, title string) string {
+	return fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/entities/UNOCT","type":"compact.training.delivered","time":"2025-06-24T09:00:00Z","data":{"title":%q,"start":"2025-06-24","end":"2025-06-27","organizers":[{"entity":"UNOCT"}],"countries":["KHM"],"format":"training"}}`, id, title)
+}
+
+// `compact publish` reads one event, a JSON array or JSON Lines; prints a result per event;
+// exits 1 and says how many were rejected when any was; and publishing again is answered with
+// duplicates of the first sequences.
+func TestPublishCLI(t *testing.T) {
+	bin := compactBinary(t)
+	dir := t.TempDir()
+	creds := addEntityCLI(t, bin, dir, "UNOCT", "publisher")
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	c := startChild(t, bin, dir, freePort(t), freePort(t), &logs, &mu)
+
+	bad := strings.Replace(trainingEvent("p-3", "x"), `"title":"x",`, "", 1)
+	lines := trainingEvent("p-1", "one") + "\n" + trainingEvent("p-2", "two") + "\n" + bad + "\n"
+	res, stderr, code := publishCLI(t, bin, c, creds, lines, "--batch", "2")
+	if code != 1 || !strings.Contains(stderr, "1 of 3 events rejected") {
+		t.Fatalf("exit %d, stderr %q: want 1 and the count of rejected events", code, stderr)
+	}
+	if len(res) != 3 || res[0].Seq == 0 || res[1].Seq != res[0].Seq+1 || res[2].Error == nil || res[2].Error.Field != "/data/title" {
+		t.Fatalf("results %+v: want two stored in order and the third refused naming /data/title", res)
+	}
+
+	again, _, code := publishCLI(t, bin, c, creds, "["+trainingEvent("p-1", "one")+","+trainingEvent("p-2", "two")+"]")
+	if code != 0 || len(again) != 2 || !again[0].Duplicate || again[0].Seq != res[0].Seq || !again[1].Duplicate || again[1].Seq != res[1].Seq {
+		t.Fatalf("publishing again: exit %d, %+v; want duplicates of %d and %d", code, again, res[0].Seq, res[1].Seq)
+	}
+
+	one, _, code := publishCLI(t, bin, c, creds, trainingEvent("p-4", "four"))
+	if code != 0 || len(one) != 1 || one[0].Seq != res[1].Seq+1 || one[0].Duplicate {
+		t.Fatalf("one event: exit %d, %+v", code, one)
+	}
+}
+
+// Over its token's rate the server answers 429 with Retry-After; `compact publish` waits as
+// told and sends again, so every event is stored; with --retries 0 it stops at the first 429.
+func TestPublishCLIWaitsOutTheRateLimit(t *testing.T) {
+	bin := compactBinary(t)
+	dir := t.TempDir()
+	creds := addEntityCLI(t, bin, dir, "UNOCT", "publisher")
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	// one request a second, bursts of two
+	c := startChild(t, bin, dir, freePort(t), freePort(t), &logs, &mu, "--rate-limit", "1")
+
+	var in strings.Builder
+	for i := range 4 {
+		in.WriteString(trainingEvent(fmt.Sprintf("r-%d", i), fmt.Sprintf("training %d", i)) + "\n")
+	}
+	res, stderr, code := publishCLI(t, bin, c, creds, in.String(), "--batch", "1")
+	if code != 0 || len(res) != 4 {
+		t.Fatalf("exit %d, %d results, stderr %q: want all 4 stored", code, len(res), stderr)
+	}
+	for i, r := range res {
+		if r.Error != nil || r.Duplicate || r.Seq != uint64(i+1) {
+			t.Fatalf("result %d: %+v", i, r)
+		}
+	}
+	if !strings.Contains(stderr, "429 Too Many Requests; sending again in 1s") {
+		t.Fatalf("stderr %q: want the 429 and the wait it was told", stderr)
+	}
+
+	_, stderr, code = publishCLI(t, bin, c, creds, trainingEvent("r-8", "eight")+"\n"+trainingEvent("r-9", "nine")+"\n"+trainingEvent("r-10", "ten"), "--batch", "1", "--retries", "0")
+	if code != 1 || !strings.Contains(stderr, "429") {
+		t.Fatalf("--retries 0: exit %d, stderr %q: want the 429 as the error", code, stderr)
+	}
+}
