@@ -19,17 +19,9 @@ func runEntities(ctx context.Context, args []string) error {
 	role := fs.String("role", "publisher", "publisher, secretariat, auditor or admin")
 	data := fs.String("data", "data", "data directory of the ledger")
 	asJSON := fs.Bool("json", false, `print {"entity","role","token","nkey_seed"}`)
-	// Accept the acronym before or after the flags.
-	var acronym string
-	rest := args[1:]
-	if len(rest) > 0 && len(rest[0]) > 0 && rest[0][0] != '-' {
-		acronym, rest = rest[0], rest[1:]
-	}
-	if err := fs.Parse(rest); err != nil {
-		return usagef("%v", err)
-	}
-	if acronym == "" && fs.NArg() > 0 {
-		acronym = fs.Arg(0)
+	acronym, err := parseWithOneArg(fs, args[1:], "one ACRONYM")
+	if err != nil {
+		return err
 	}
 	if acronym == "" {
 		return usagef("entities add: the entity's acronym is required, e.g. 'compact entities add UNOCT --name \"UN Office of Counter-Terrorism\"'")

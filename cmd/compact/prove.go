@@ -24,7 +24,7 @@ func runProve(ctx context.Context, args []string) error {
 		fmt.Fprintln(fs.Output(), "Usage: compact prove [flags] ID   (or compact prove --seq N)")
 		fs.PrintDefaults()
 	}
-	id, err := parseWithOneArg(fs, args)
+	id, err := parseWithOneArg(fs, args, "one event ID")
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func runVerifyProof(_ context.Context, args []string) error {
 		fmt.Fprintln(fs.Output(), "Usage: compact verify-proof --key KEY FILE|-")
 		fs.PrintDefaults()
 	}
-	file, err := parseWithOneArg(fs, args)
+	file, err := parseWithOneArg(fs, args, "one proof FILE, or - for standard input")
 	if err != nil {
 		return err
 	}
@@ -97,22 +97,4 @@ func runVerifyProof(_ context.Context, args []string) error {
 	fmt.Printf("OK: event %s of %s (seq %d, subject %s) is in %s at tree size %d\n",
 		p.Event.ID, src, p.Event.Seq, p.Subject, cp.Origin, cp.Size)
 	return nil
-}
-
-// parseWithOneArg parses flags before and after at most one positional argument.
-func parseWithOneArg(fs *flag.FlagSet, args []string) (string, error) {
-	if err := fs.Parse(args); err != nil {
-		return "", usagef("%v", err)
-	}
-	if fs.NArg() == 0 {
-		return "", nil
-	}
-	arg := fs.Arg(0)
-	if err := fs.Parse(fs.Args()[1:]); err != nil {
-		return "", usagef("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return "", usagef("%s takes one argument; unexpected %q", fs.Name(), fs.Arg(0))
-	}
-	return arg, nil
 }

@@ -22,15 +22,16 @@ func runPublish(ctx context.Context, args []string) error {
 	c.register(fs)
 	batch := fs.Int("batch", 500, "events per request")
 	retries := fs.Int("retries", 5, "times to send a request again when the server answers 429 or 503 (it is idempotent: events already stored come back as duplicates)")
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
+	file, err := parseWithOneArg(fs, args, "one FILE, or - for standard input")
+	if err != nil {
+		return err
 	}
-	if fs.NArg() != 1 {
+	if file == "" {
 		return usagef("publish: want one FILE, or - for standard input")
 	}
 	var in io.Reader = os.Stdin
-	if fs.Arg(0) != "-" {
-		f, err := os.Open(fs.Arg(0))
+	if file != "-" {
+		f, err := os.Open(file)
 		if err != nil {
 			return err
 		}
@@ -42,7 +43,7 @@ func runPublish(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(events) == 0 {
-		return fmt.Errorf("%s holds no events", fs.Arg(0))
+		return fmt.Errorf("%s holds no events", file)
 	}
 	if *batch < 1 || *batch > ledger.MaxBatchEvents {
 		return usagef("--batch must be 1..%d", ledger.MaxBatchEvents)

@@ -14,15 +14,12 @@ func runRebuild(ctx context.Context, args []string) error {
 	var c clientFlags
 	c.register(fs)
 	noWait := fs.Bool("no-wait", false, "start the rebuild and return at once")
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
+	view, err := parseWithOneArg(fs, args, "at most one VIEW (counters, review, structure; none rebuilds all)")
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 1 {
-		return usagef("rebuild takes at most one VIEW (counters, review, structure); none rebuilds all")
-	}
-	view := "all"
-	if fs.NArg() == 1 {
-		view = fs.Arg(0)
+	if view == "" {
+		view = "all"
 	}
 	path := "/v1/admin/rebuild/" + view
 	if *noWait {

@@ -34,18 +34,9 @@ func runReview(ctx context.Context, args []string) error {
 	fs.StringVar(&f.diff, "diff", "", "ledger time (RFC 3339): what changed in the review since then (auditor token)")
 	fs.BoolVar(&f.watch, "watch", false, "re-render whenever the period's review changes (driven by the change feed)")
 	fs.StringVar(&f.out, "o", "", "write to FILE (replaced atomically) instead of standard output")
-	// The period may come before the flags.
-	var period string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		period, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
-	}
-	if period == "" && fs.NArg() == 1 {
-		period = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		return usagef("review takes one PERIOD, e.g. 2025-05 (the first month of a bimonthly period)")
+	period, err := parseWithOneArg(fs, args, "one PERIOD, e.g. 2025-05 (the first month of a bimonthly period)")
+	if err != nil {
+		return err
 	}
 	if period == "" {
 		return usagef("review: the PERIOD is required, e.g. 'compact review 2025-05'")

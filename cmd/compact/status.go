@@ -18,6 +18,9 @@ func runStatus(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return usagef("%v", err)
 	}
+	if fs.NArg() > 0 {
+		return usagef("status takes no arguments, only flags")
+	}
 	var st projections.Status
 	body, err := c.getJSON(ctx, "/v1/status", &st)
 	if err != nil || *asJSON {
