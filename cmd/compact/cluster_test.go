@@ -21,10 +21,7 @@ import (
 // their client URL list.
 func threeNodeCluster(t *testing.T) string {
 	t.Helper()
-	ports := make([]int, 6)
-	for i := range ports {
-		ports[i] = freePort(t)
-	}
+	ports := freePorts(t, 6)
 	var urls []string
 	var wg sync.WaitGroup
 	for i := range 3 {
@@ -71,9 +68,11 @@ func TestClusterReadReplicas(t *testing.T) {
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	natsFlags := []string{"--nats-url", natsURL}
-	ingest := startChild(t, bin, ingestDir, freePort(t), freePort(t), &logs, &mu, append(natsFlags, "--replicas", "3", "--role", "ingest")...)
-	r1 := startChild(t, bin, t.TempDir(), freePort(t), freePort(t), &logs, &mu, append(natsFlags, "--replicas", "3", "--role", "projections")...)
-	r2 := startChild(t, bin, t.TempDir(), freePort(t), freePort(t), &logs, &mu, append(natsFlags, "--replicas", "3", "--role", "projections")...)
+	// six at once, distinct; with --nats-url the NATS ports go unused
+	ports := freePorts(t, 6)
+	ingest := startChild(t, bin, ingestDir, ports[0], ports[1], &logs, &mu, append(natsFlags, "--replicas", "3", "--role", "ingest")...)
+	r1 := startChild(t, bin, t.TempDir(), ports[2], ports[3], &logs, &mu, append(natsFlags, "--replicas", "3", "--role", "projections")...)
+	r2 := startChild(t, bin, t.TempDir(), ports[4], ports[5], &logs, &mu, append(natsFlags, "--replicas", "3", "--role", "projections")...)
 
 	var batch []string
 	for i := range 200 {

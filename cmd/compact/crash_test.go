@@ -53,14 +53,30 @@ func compactBinary(t testing.TB) string {
 	return binPath
 }
 
-func freePort(t testing.TB) int {
+// freePorts reserves n distinct loopback ports and releases them together: reserving one at
+// a time, the second could be the first again once it was released (TestTLS once got the same
+// port for HTTP and NATS).
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ports := make([]int, n)
+	ls := make([]net.Listener, n)
+	for i := range ls {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls[i], ports[i] = l, l.Addr().(*net.TCPAddr).Port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+// httpAndNATSPorts is two distinct free ports: one for HTTP, one for NATS.
+func httpAndNATSPorts(t testing.TB) (int, int) {
+	p := freePorts(t, 2)
+	return p[0], p[1]
 }
 
 // child is a `compact serve` running as a child process on loopback ports.
@@ -220,7 +236,7 @@ func publishNATSAs(nc *nats.Conn, entity, id string) (outcome, uint64) {
 func TestCrashNoAcknowledgedEventLost(t *testing.T) {
 	bin := compactBinary(t)
 	dataDir := t.TempDir()
-	httpPort, natsPort := freePort(t), freePort(t)
+	httpPort, natsPort := httpAndNATSPorts(t)
 	var logs bytes.Buffer
 	var logMu sync.Mutex
 	pub := addEntityCLI(t, bin, dataDir, "UNODC", "publisher")

@@ -66,7 +66,9 @@ func TestPublishCLI(t *testing.T) {
 	creds := addEntityCLI(t, bin, dir, "UNOCT", "publisher")
 	var logs bytes.Buffer
 	var mu sync.Mutex
-	c := startChild(t, bin, dir, freePort(t), freePort(t), &logs, &mu)
+	httpPort, natsPort := httpAndNATSPorts(t)
+
+	c := startChild(t, bin, dir, httpPort, natsPort, &logs, &mu)
 
 	bad := strings.Replace(trainingEvent("p-3", "x"), `"title":"x",`, "", 1)
 	lines := trainingEvent("p-1", "one") + "\n" + trainingEvent("p-2", "two") + "\n" + bad + "\n"
@@ -98,7 +100,9 @@ func TestPublishCLIWaitsOutTheRateLimit(t *testing.T) {
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	// one request a second, bursts of two
-	c := startChild(t, bin, dir, freePort(t), freePort(t), &logs, &mu, "--rate-limit", "1")
+	httpPort, natsPort := httpAndNATSPorts(t)
+
+	c := startChild(t, bin, dir, httpPort, natsPort, &logs, &mu, "--rate-limit", "1")
 
 	var in strings.Builder
 	for i := range 4 {

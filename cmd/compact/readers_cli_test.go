@@ -38,7 +38,9 @@ func TestReaderCommands(t *testing.T) {
 	admin := addEntityCLI(t, bin, dir, "OPS", "admin")
 	var logs bytes.Buffer
 	var mu sync.Mutex
-	c := startChild(t, bin, dir, freePort(t), freePort(t), &logs, &mu, "--demo")
+	httpPort, natsPort := httpAndNATSPorts(t)
+
+	c := startChild(t, bin, dir, httpPort, natsPort, &logs, &mu, "--demo")
 	srv := []string{"--server", c.httpURL}
 
 	// status: wait until every view has applied the whole demo

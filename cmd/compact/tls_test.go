@@ -60,7 +60,7 @@ func TestTLS(t *testing.T) {
 	dir := t.TempDir()
 	cert, key, pool := selfSigned(t, t.TempDir())
 	pub := addEntityCLI(t, bin, dir, "UNODC", "publisher")
-	httpPort, natsPort := freePort(t), freePort(t)
+	httpPort, natsPort := httpAndNATSPorts(t)
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	cmd := exec.Command(bin, "serve", "--data", dir, "--listen", fmt.Sprintf("127.0.0.1:%d", natsPort),

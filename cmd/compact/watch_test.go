@@ -24,7 +24,9 @@ func TestReviewWatch(t *testing.T) {
 	pub := addEntityCLI(t, bin, dir, "UNOCT", "publisher")
 	var logs bytes.Buffer
 	var mu sync.Mutex
-	c := startChild(t, bin, dir, freePort(t), freePort(t), &logs, &mu)
+	httpPort, natsPort := httpAndNATSPorts(t)
+
+	c := startChild(t, bin, dir, httpPort, natsPort, &logs, &mu)
 	publish := func(id, title string) {
 		t.Helper()
 		ev := fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/entities/UNOCT","type":"compact.training.delivered","time":"2025-06-24T09:00:00Z","data":{"title":%q,"start":"2025-06-24","end":"2025-06-27","organizers":[{"entity":"UNOCT"}],"countries":["KHM"],"format":"training"}}`, id, title)
