@@ -71,8 +71,7 @@ func StartIngestService(ctx context.Context, nc *nats.Conn, in *Ingester, reg *R
 	// The subscription is only buffered in the client so far; a round trip makes the
 	// server hold it before the node reports itself started.
 	if err := flush(ctx, nc); err != nil {
-		_ = svc.Stop()
-		cancel()
+		_ = s.Stop(ctx) // and wait for any request taken meanwhile
 		return nil, fmt.Errorf("start the ingest service: the server did not confirm its subscription: %w", err)
 	}
 	return s, nil
