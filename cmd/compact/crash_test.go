@@ -73,6 +73,14 @@ func freePorts(t testing.TB, n int) []int {
 	return ports
 }
 
+// serveChild starts `compact serve` on dir on two free ports of its own, its output kept in
+// the child (startChild, for a test that restarts on the same ports or shares a log).
+func serveChild(t testing.TB, bin, dir string, extra ...string) *child {
+	t.Helper()
+	httpPort, natsPort := httpAndNATSPorts(t)
+	return startChild(t, bin, dir, httpPort, natsPort, new(bytes.Buffer), new(sync.Mutex), extra...)
+}
+
 // httpAndNATSPorts is two distinct free ports: one for HTTP, one for NATS.
 func httpAndNATSPorts(t testing.TB) (int, int) {
 	p := freePorts(t, 2)

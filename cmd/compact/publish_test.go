@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"compact/ledger"
@@ -64,11 +63,7 @@ func TestPublishCLI(t *testing.T) {
 	bin := compactBinary(t)
 	dir := t.TempDir()
 	creds := addEntityCLI(t, bin, dir, "UNOCT", "publisher")
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	httpPort, natsPort := httpAndNATSPorts(t)
-
-	c := startChild(t, bin, dir, httpPort, natsPort, &logs, &mu)
+	c := serveChild(t, bin, dir)
 
 	bad := strings.Replace(trainingEvent("p-3", "x"), `"title":"x",`, "", 1)
 	lines := trainingEvent("p-1", "one") + "\n" + trainingEvent("p-2", "two") + "\n" + bad + "\n"
@@ -97,12 +92,8 @@ func TestPublishCLIWaitsOutTheRateLimit(t *testing.T) {
 	bin := compactBinary(t)
 	dir := t.TempDir()
 	creds := addEntityCLI(t, bin, dir, "UNOCT", "publisher")
-	var logs bytes.Buffer
-	var mu sync.Mutex
 	// one request a second, bursts of two
-	httpPort, natsPort := httpAndNATSPorts(t)
-
-	c := startChild(t, bin, dir, httpPort, natsPort, &logs, &mu, "--rate-limit", "1")
+	c := serveChild(t, bin, dir, "--rate-limit", "1")
 
 	var in strings.Builder
 	for i := range 4 {

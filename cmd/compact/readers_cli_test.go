@@ -7,7 +7,6 @@ import (
 	"errors"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,11 +35,7 @@ func TestReaderCommands(t *testing.T) {
 	bin := compactBinary(t)
 	dir := t.TempDir()
 	admin := addEntityCLI(t, bin, dir, "OPS", "admin")
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	httpPort, natsPort := httpAndNATSPorts(t)
-
-	c := startChild(t, bin, dir, httpPort, natsPort, &logs, &mu, "--demo")
+	c := serveChild(t, bin, dir, "--demo")
 	srv := []string{"--server", c.httpURL}
 
 	// status: wait until every view has applied the whole demo

@@ -22,11 +22,7 @@ func TestReviewWatch(t *testing.T) {
 	bin := compactBinary(t)
 	dir := t.TempDir()
 	pub := addEntityCLI(t, bin, dir, "UNOCT", "publisher")
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	httpPort, natsPort := httpAndNATSPorts(t)
-
-	c := startChild(t, bin, dir, httpPort, natsPort, &logs, &mu)
+	c := serveChild(t, bin, dir)
 	publish := func(id, title string) {
 		t.Helper()
 		ev := fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/entities/UNOCT","type":"compact.training.delivered","time":"2025-06-24T09:00:00Z","data":{"title":%q,"start":"2025-06-24","end":"2025-06-27","organizers":[{"entity":"UNOCT"}],"countries":["KHM"],"format":"training"}}`, id, title)
