@@ -141,6 +141,6 @@ func postWithRetries(ctx context.Context, c *clientFlags, body []byte, retries i
 	}
 }
 
-// maxRetryWait bounds a Retry-After: a server asking for longer is answered with an error
-// after the last try rather than a silent wait.
+// maxRetryWait caps a Retry-After: however long the server asks for, the command waits at
+// most this long before its next try.
 const maxRetryWait = time.Minute
