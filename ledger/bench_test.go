@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"compact/ledger"
+	"compact/ledger/natstest"
 	"compact/ledger/perf"
 )
 
@@ -82,20 +81,8 @@ func BenchmarkIngest(b *testing.B) {
 // nonDurableJetStream is a server with JetStream's default (periodic) fsync, for the
 // non-durable ceiling.
 func nonDurableJetStream(tb testing.TB) jetstream.JetStream {
-	s, err := server.NewServer(&server.Options{JetStream: true, StoreDir: tb.TempDir(), Port: -1, NoSigs: true, NoLog: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		tb.Fatal("server not ready")
-	}
-	tb.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	nc, err := nats.Connect("", nats.InProcessServer(s))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
+	s := natstest.Start(tb)
+	nc, _ := natstest.Connect(tb, s, nats.InProcessServer(s))
 	js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
 	cfg := ledger.StreamConfig(ledger.StreamOptions{})
 	cfg.Name, cfg.Subjects = "RAWASYNC", []string{"raw.>"}

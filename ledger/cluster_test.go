@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"compact/ledger"
+	"compact/ledger/natstest"
 )
 
 // natsCluster is three nats-servers with JetStream, clustered over loopback routes, each
@@ -30,28 +30,9 @@ type natsCluster struct {
 	srvs []*server.Server // nil while shut down
 }
 
-// freePorts reserves n distinct loopback ports and releases them: routes need every
-// member's address before any member starts.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	ls := make([]net.Listener, n)
-	for i := range ls {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls[i], ports[i] = l, l.Addr().(*net.TCPAddr).Port
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
-
 func startCluster(t *testing.T, size int) *natsCluster {
 	t.Helper()
-	ports := freePorts(t, 2*size)
+	ports := natstest.FreePorts(t, 2*size)
 	c := &natsCluster{t: t, opts: make([]*server.Options, size), srvs: make([]*server.Server, size)}
 	for i := range size {
 		var routes []*url.URL

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"compact/ledger"
+	"compact/ledger/natstest"
 )
 
 // harness is a real in-process nats-server with the COMPACT stream.
@@ -30,30 +31,10 @@ type harness struct {
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
-	opts := &server.Options{JetStream: true, StoreDir: t.TempDir(), Port: -1, Host: "127.0.0.1", NoLog: true, NoSigs: true}
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := natstest.Start(t)
+	nc, js := natstest.Connect(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	t.Cleanup(func() {
-		cancel()
-		nc.Close()
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
+	t.Cleanup(cancel)
 	if _, err := js.CreateStream(ctx, ledger.StreamConfig(ledger.StreamOptions{})); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"compact/ledger"
+	"compact/ledger/natstest"
 	"compact/ledger/perf"
 	"compact/projections"
 )
@@ -110,24 +111,8 @@ func perfEvents(b *testing.B) int {
 }
 
 func perfServer(b *testing.B) (jetstream.JetStream, *nats.Conn) {
-	s, err := server.NewServer(&server.Options{JetStream: true, StoreDir: b.TempDir(), Port: -1, Host: "127.0.0.1",
-		NoSigs: true, NoLog: true, MaxPayload: ledger.MaxRequestBytes})
-	if err != nil {
-		b.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(30 * time.Second) {
-		b.Fatal("nats-server not ready")
-	}
-	nc, err := nats.Connect("", nats.InProcessServer(s))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { nc.Close(); s.Shutdown(); s.WaitForShutdown() })
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := natstest.Start(b, func(o *server.Options) { o.MaxPayload = ledger.MaxRequestBytes })
+	nc, js := natstest.Connect(b, s, nats.InProcessServer(s))
 	if _, err := js.CreateStream(b.Context(), ledger.StreamConfig(ledger.StreamOptions{})); err != nil {
 		b.Fatal(err)
 	}

@@ -11,12 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"compact/ledger"
 	"compact/ledger/audit"
+	"compact/ledger/natstest"
 )
 
 // TestAuditCommands runs key, verify, prove and verify-proof against a real ledger stream
@@ -24,21 +21,8 @@ import (
 func TestAuditCommands(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ns, err := server.NewServer(&server.Options{JetStream: true, StoreDir: t.TempDir(), Port: -1, SyncAlways: true, NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	ns := natstest.Start(t, natstest.SyncAlways)
+	_, js := natstest.Connect(t, ns)
 	if err := ledger.EnsureStreams(ctx, js, ledger.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}

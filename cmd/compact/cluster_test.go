@@ -15,13 +15,14 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"compact/ledger"
+	"compact/ledger/natstest"
 )
 
 // threeNodeCluster starts three JetStream nats-servers clustered over loopback and returns
 // their client URL list.
 func threeNodeCluster(t *testing.T) string {
 	t.Helper()
-	ports := freePorts(t, 6)
+	ports := natstest.FreePorts(t, 6)
 	var urls []string
 	var wg sync.WaitGroup
 	for i := range 3 {
@@ -69,7 +70,7 @@ func TestClusterReadReplicas(t *testing.T) {
 	var mu sync.Mutex
 	natsFlags := []string{"--nats-url", natsURL}
 	// six at once, distinct; with --nats-url the NATS ports go unused
-	ports := freePorts(t, 6)
+	ports := natstest.FreePorts(t, 6)
 	ingest := startChild(t, bin, ingestDir, ports[0], ports[1], &logs, &mu, append(natsFlags, "--replicas", "3", "--role", "ingest")...)
 	r1 := startChild(t, bin, t.TempDir(), ports[2], ports[3], &logs, &mu, append(natsFlags, "--replicas", "3", "--role", "projections")...)
 	r2 := startChild(t, bin, t.TempDir(), ports[4], ports[5], &logs, &mu, append(natsFlags, "--replicas", "3", "--role", "projections")...)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"compact/ledger"
+	"compact/ledger/natstest"
 	"compact/ledger/perf"
 )
 
@@ -53,26 +53,6 @@ func compactBinary(t testing.TB) string {
 	return binPath
 }
 
-// freePorts reserves n distinct loopback ports and releases them together: reserving one at
-// a time, the second could be the first again once it was released (TestTLS once got the same
-// port for HTTP and NATS).
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	ls := make([]net.Listener, n)
-	for i := range ls {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls[i], ports[i] = l, l.Addr().(*net.TCPAddr).Port
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
-
 // serveChild starts `compact serve` on dir on two free ports of its own, its output kept in
 // the child (startChild, for a test that restarts on the same ports or shares a log).
 func serveChild(t testing.TB, bin, dir string, extra ...string) *child {
@@ -83,7 +63,7 @@ func serveChild(t testing.TB, bin, dir string, extra ...string) *child {
 
 // httpAndNATSPorts is two distinct free ports: one for HTTP, one for NATS.
 func httpAndNATSPorts(t testing.TB) (int, int) {
-	p := freePorts(t, 2)
+	p := natstest.FreePorts(t, 2)
 	return p[0], p[1]
 }
 

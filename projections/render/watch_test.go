@@ -10,37 +10,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"compact/ledger/natstest"
 	"compact/projections"
 )
-
-// natsConn starts a real nats-server in process and connects to it.
-func natsConn(t *testing.T) *nats.Conn {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
-}
 
 // The change stream says it is watching only once the subscription is in place: a change
 // published the moment the client reads that line reaches it. Changes of other periods
 // do not.
 func TestWatchStreamsChanges(t *testing.T) {
-	nc := natsConn(t)
+	nc, _ := natstest.Connect(t, natstest.Start(t))
 	mux := http.NewServeMux()
 	WatchRoutes(mux, nc, nil)
 	srv := httptest.NewServer(mux)
