@@ -23,6 +23,8 @@ import (
 	"compact/projections"
 )
 
+var buildBatch = flag.Int("projections.batch", 0, "BenchmarkRebuildPerfHistory: the views' BatchMaxCount (0: the default)")
+
 var buildProfile = flag.String("projections.buildprofile", "", "write a CPU profile of the build only (not the filling) of BenchmarkRebuildPerfHistory to this file")
 
 // BenchmarkRebuildPerfHistory builds every view from a ledger of the bench's own synthetic
@@ -73,7 +75,7 @@ func BenchmarkRebuildPerfHistory(b *testing.B) {
 	b.ResetTimer()
 	start, cpu0 := time.Now(), cpuTime()
 	for range b.N {
-		v, err := projections.Open(ctx, projections.Config{Dir: b.TempDir(), JS: js, NC: nc, DisableFeed: true})
+		v, err := projections.Open(ctx, projections.Config{Dir: b.TempDir(), JS: js, NC: nc, DisableFeed: true, BatchMaxCount: *buildBatch})
 		if err != nil {
 			b.Fatal(err)
 		}
