@@ -78,17 +78,22 @@ func (r *rig) lastSeq(ctx context.Context) (uint64, error) {
 	return info.State.LastSeq, nil
 }
 
+// Close stops everything the rig started; a second Close does nothing.
 func (r *rig) Close() {
 	if r.srv != nil {
 		r.srv.Close()
+		r.srv = nil
 	}
 	if r.views != nil {
 		r.views.Close(context.Background())
+		r.views = nil
 	}
 	for _, nc := range r.conns {
 		nc.Close()
 	}
+	r.conns = nil
 	if r.node != nil {
 		r.node.Close(context.Background())
+		r.node = nil
 	}
 }
