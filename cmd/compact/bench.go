@@ -118,6 +118,11 @@ func runBench(ctx context.Context, args []string) error {
 	row("  raw ordered-consumer read", rep.RawReadCPUUs, "µs")
 	row("  rebuild", rep.RebuildCPUUs, "µs")
 	row("  rebuild CPU ratio (raw read ÷ rebuild)", rep.RebuildCPURatio, "")
+	fmt.Fprintf(tw, "CORES BUSY (CPU time ÷ wall time, of %d)\t\t\n", rep.Cores)
+	row("  raw atomic batches of 1,000", rep.RawDurableBatchCores, "")
+	row(fmt.Sprintf("  ingest, 64 publishers, %d events/request", rep.IngestRequestEvents), rep.IngestCores, "")
+	row("  raw ordered-consumer read", rep.RawReadCores, "")
+	row("  rebuild", rep.RebuildCores, "")
 	fmt.Fprintf(tw, "\n%d cores; %s\n", rep.Cores, rep.DurabilityStatement)
 	return tw.Flush()
 }

@@ -45,6 +45,22 @@ func TestRunQuick(t *testing.T) {
 			t.Errorf("%s = %v, want %v", r.name, r.got, r.want)
 		}
 	}
+	busy := []struct {
+		name      string
+		got, want float64
+	}{
+		{"raw_durable_batch_cores", rep.RawDurableBatchCores, rep.RawDurableBatchCPUUs * rep.RawDurableBatchPerS / 1e6},
+		{"ingest_cores", rep.IngestCores, rep.IngestCPUUs * rep.IngestEventsPerS / 1e6},
+		{"raw_read_cores", rep.RawReadCores, rep.RawReadCPUUs * rep.RawReadPerS / 1e6},
+		{"rebuild_cores", rep.RebuildCores, rep.RebuildCPUUs * rep.RebuildEventsPerS / 1e6},
+	}
+	for _, b := range busy {
+		// Not bounded by the cores here: over this test's short measurements the kernel's
+		// accounting of CPU time (by clock ticks) can exceed the wall time times the cores.
+		if math.Abs(b.got-b.want) > 1e-9*b.want || !(b.got > 0) {
+			t.Errorf("%s = %v, want %v", b.name, b.got, b.want)
+		}
+	}
 	if rep.RebuildEvents != 5000 || rep.IngestRequestEvents != 16 || rep.IngestLargeRequestEvents != 64 || rep.Cores < 1 {
 		t.Errorf("sizes: rebuild %d events, %d and %d events per request, %d cores", rep.RebuildEvents,
 			rep.IngestRequestEvents, rep.IngestLargeRequestEvents, rep.Cores)
