@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"text/tabwriter"
 
@@ -82,7 +83,13 @@ func runBench(ctx context.Context, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	return writeReport(os.Stdout, rep)
+}
+
+// writeReport prints a bench report as the table `compact bench` shows: rates, ratios,
+// latencies and memory, then the CPU an event and the cores busy on each side.
+func writeReport(w io.Writer, rep *perf.Report) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(name string, v float64, unit string) {
 		if unit == "" { // a ratio
 			fmt.Fprintf(tw, "%s\t%12.2f\t\n", name, v)
