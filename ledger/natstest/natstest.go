@@ -46,8 +46,9 @@ func StoreDir(dir string) func(*server.Options) {
 	return func(o *server.Options) { o.StoreDir = dir }
 }
 
-// Connect connects to s over TCP and closes the connection when the test ends (before the
-// server stops: cleanups run last registered first).
+// Connect connects to s (over TCP, unless opts say otherwise: nats.InProcessServer(s)) and
+// closes the connection when the test ends, before the server stops (cleanups run last
+// registered first).
 func Connect(tb testing.TB, s *server.Server, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
 	tb.Helper()
 	nc, err := nats.Connect(s.ClientURL(), opts...)
