@@ -16,13 +16,17 @@ const readyWait = 30 * time.Second
 
 // Start starts a nats-server with JetStream and stops it (and waits for it) when the test
 // ends; a test may shut it down earlier, to restart on the same store. The options, before
-// configure changes them: StoreDir tb.TempDir(), host 127.0.0.1, a free port, no logs, no
-// signal handlers, the server's default fsync (configure with SyncAlways for the ledger's).
+// configure changes them: host 127.0.0.1, a free port, no logs, no signal handlers, the
+// server's default fsync (configure with SyncAlways for the ledger's); the store in
+// tb.TempDir() unless configure names one.
 func Start(tb testing.TB, configure ...func(*server.Options)) *server.Server {
 	tb.Helper()
-	opts := &server.Options{JetStream: true, StoreDir: tb.TempDir(), Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true}
+	opts := &server.Options{JetStream: true, Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true}
 	for _, c := range configure {
 		c(opts)
+	}
+	if opts.StoreDir == "" {
+		opts.StoreDir = tb.TempDir()
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
