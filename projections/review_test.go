@@ -150,7 +150,7 @@ func TestReviewLifecycle(t *testing.T) {
 		t.Errorf("retracted omit: b in %q by %q, want back by rule", sec, placement(it))
 	}
 
-	r = step(curate("c3", "2025-05", "UNODC", "late", "place", "whats_new"))
+	step(curate("c3", "2025-05", "UNODC", "late", "place", "whats_new"))
 	r = step(act("UNODC", "late", "compact.training.delivered", "2025-05-20", nil))
 	if sec, it := where(r, "UNODC", "late"); sec != "whats_new" || it.Placement != "curated" {
 		t.Errorf("a curation that came before its item: in %q by %q", sec, placement(it))
@@ -200,7 +200,7 @@ func TestReviewLifecycle(t *testing.T) {
 	}
 
 	dup := act("UNODC", "f", "compact.training.delivered", "2025-05-25", nil)
-	r = step(dup)
+	step(dup)
 	r = step(dup)
 	if n := count(r, "UNODC", "f"); n != 1 {
 		t.Errorf("an event published twice is listed %d times", n)

@@ -132,7 +132,7 @@ func TestActors(t *testing.T) {
 }
 
 func TestDefaultIsOneValidator(t *testing.T) {
-	if Default() != Default() {
+	if a, b := Default(), Default(); a != b {
 		t.Error("Default compiled the schemas twice")
 	}
 }

@@ -16,6 +16,9 @@ import (
 	"compact/ledger/natstest"
 )
 
+// errAny stands for any error in TestAuditCommands' table.
+var errAny = errors.New("any error")
+
 // TestAuditCommands runs key, verify, prove and verify-proof against a real ledger stream
 // served by audit.Routes.
 func TestAuditCommands(t *testing.T) {
@@ -70,6 +73,8 @@ func TestAuditCommands(t *testing.T) {
 		{"verify with a kept checkpoint", runVerify, []string{"--server", srv.URL, "--key", vkey, "--checkpoint", keptFile}, nil},
 		{"verify over NATS", runVerify, []string{"--nats-url", ns.ClientURL(), "--key", filepath.Join(dataDir, audit.VerifierKeyFile)}, nil},
 		{"verify with another key", runVerify, []string{"--server", srv.URL, "--key", otherKey, "--json"}, errSilentFailure},
+		{"verify over NATS with another key", runVerify, []string{"--nats-url", ns.ClientURL(), "--key", otherKey, "--server", srv.URL}, errSilentFailure},
+		{"verify over NATS from a stream that is not there", runVerify, []string{"--nats-url", ns.ClientURL(), "--key", vkey, "--stream", "NOSUCH"}, errAny},
 		{"verify with a malformed key", runVerify, []string{"--server", srv.URL, "--key", "nonsense"}, usageError{}},
 		{"prove", runProve, []string{"--server", srv.URL, "-o", proofFile, "--key", vkey, "cli-5"}, nil},
 		{"verify-proof", runVerifyProof, []string{"--key", vkey, proofFile}, nil},
@@ -87,6 +92,10 @@ func TestAuditCommands(t *testing.T) {
 				t.Fatalf("want a usage error, got %v", err)
 			case tc.want == errSilentFailure && !errors.Is(err, errSilentFailure):
 				t.Fatalf("want exit 1, got %v", err)
+			case tc.want == errAny && err != nil:
+				t.Logf("error, as wanted: %v", err)
+			case tc.want == errAny && err == nil:
+				t.Fatal("want an error, got none")
 			}
 		})
 	}

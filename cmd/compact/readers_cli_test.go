@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -107,6 +108,17 @@ func TestReaderCommands(t *testing.T) {
 	out, _, code = runBin(t, bin, append([]string{"replay", "--from-seq", "1", "--token", admin.Token}, srv...)...)
 	if lines := countLines(out); code != 0 || uint64(lines) != st.StreamLastSeq {
 		t.Fatalf("replay --from-seq 1: exit %d, %d lines, the stream holds %d", code, lines, st.StreamLastSeq)
+	}
+	// a replay whose output cannot be written fails, rather than leave a short file behind an exit 0
+	if full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0); err == nil {
+		cmd := exec.Command(bin, append([]string{"replay", "--from-seq", "1", "--token", admin.Token}, srv...)...)
+		var stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = full, &stderr
+		err := cmd.Run()
+		full.Close()
+		if ee := (*exec.ExitError)(nil); !errors.As(err, &ee) || !strings.Contains(stderr.String(), "no space left") {
+			t.Fatalf("replay into a full device: %v, %q: want exit 1 naming the write error", err, stderr.String())
+		}
 	}
 	if _, stderr, code = runBin(t, bin, append([]string{"replay"}, srv...)...); code != 1 || !strings.Contains(stderr, "401") {
 		t.Fatalf("replay without a token: exit %d, %q: want the server's 401", code, stderr)

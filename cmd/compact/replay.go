@@ -52,8 +52,9 @@ func runReplay(ctx context.Context, args []string) error {
 		defer bar.Finish()
 		body = io.TeeReader(body, bar)
 	}
+	// The writer's error is sticky: a write that failed (a full disk, a closed pipe) fails the
+	// final Flush, so a short output never ends with exit status 0.
 	w := bufio.NewWriterSize(os.Stdout, 64<<10)
-	defer w.Flush()
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 0, 128<<10), 1<<20)
 	for sc.Scan() {
@@ -64,7 +65,16 @@ func runReplay(ctx context.Context, args []string) error {
 			return fmt.Errorf("replay stopped: %s", serverError(bytes.NewReader(line)))
 		}
 		w.Write(line)
-		w.WriteByte('\n')
+		if err := w.WriteByte('\n'); err != nil {
+			return fmt.Errorf("replay: write the output: %w", err)
+		}
 	}
-	return sc.Err()
+	if err := sc.Err(); err != nil {
+		w.Flush()
+		return fmt.Errorf("replay: read the server's answer: %w", err)
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("replay: write the output: %w", err)
+	}
+	return nil
 }

@@ -69,9 +69,9 @@ func runVerify(ctx context.Context, args []string) error {
 
 	var rep *audit.Report
 	if *natsURL != "" {
-		js, closeConn, err := connectNATS(*natsURL, *creds, *nkey)
-		if err != nil {
-			return err
+		js, closeConn, cerr := connectNATS(*natsURL, *creds, *nkey)
+		if cerr != nil {
+			return cerr
 		}
 		defer closeConn()
 		rep, err = audit.Verify(ctx, js, key, opts)
@@ -88,9 +88,11 @@ func runVerify(ctx context.Context, args []string) error {
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		enc.Encode(rep)
-	} else {
-		fmt.Print(rep)
+		if err := enc.Encode(rep); err != nil {
+			return fmt.Errorf("verify: write the report: %w", err)
+		}
+	} else if _, err := fmt.Print(rep); err != nil {
+		return fmt.Errorf("verify: write the report: %w", err)
 	}
 	if he != nil {
 		return errSilentFailure
