@@ -62,7 +62,9 @@ func startReadSide(ctx context.Context, rs readSide) (func(), error) {
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		views.Close(ctx)
+		if err := views.Close(ctx); err != nil {
+			rs.log.Error("closing the views", "err", err)
+		}
 	}, nil
 }
 
@@ -114,6 +116,8 @@ func startCheckpointer(ctx context.Context, rs readSide) (func(), error) {
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		cp.Close(ctx)
+		if err := cp.Close(ctx); err != nil {
+			rs.log.Error("closing the checkpointer", "err", err)
+		}
 	}, nil
 }

@@ -110,7 +110,9 @@ func runServe(ctx context.Context, args []string) error {
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		node.Close(ctx)
+		if err := node.Close(ctx); err != nil {
+			log.Error("closing the ledger node", "err", err)
+		}
 	}()
 	log.Info("ledger started", "nats", node.ClientURL(), "data", f.data, "role", f.role)
 
