@@ -172,6 +172,10 @@ func (h *handlers) writeProof(w http.ResponseWriter, p *Proof, err error) {
 		ledger.WriteError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, ErrAmbiguousID):
 		ledger.WriteError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, ErrStateMismatch), errors.Is(err, ErrClosed):
+		// the checkpointer stopped (a fork, a lost message) or is not running: no retry
+		// will help until an operator acts on the reason given
+		ledger.WriteError(w, http.StatusServiceUnavailable, err.Error())
 	default:
 		ledger.WriteError(w, http.StatusInternalServerError, err.Error())
 	}

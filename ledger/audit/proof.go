@@ -49,9 +49,23 @@ func (c *Checkpointer) Prove(ctx context.Context, seq uint64) (*Proof, error) {
 	if seq == 0 {
 		return nil, errors.New("prove: sequences start at 1")
 	}
+	c.mu.Lock()
+	stopped := c.err
+	c.mu.Unlock()
+	if stopped != nil {
+		// The loop stopped on a contradiction (a fork, a lost message): no proof against
+		// the checkpoints is worth giving, and "retry later" would never come true.
+		return nil, fmt.Errorf("prove: %w: %w", ErrClosed, stopped)
+	}
 	latest := c.Latest()
 	if latest == nil || latest.Size < seq {
-		if cp, err := c.Flush(ctx); err == nil && cp != nil {
+		cp, err := c.Flush(ctx)
+		switch {
+		case errors.Is(err, ErrClosed) && !errors.Is(err, ErrStateMismatch):
+			// not started or closed: prove against what is published
+		case err != nil:
+			return nil, fmt.Errorf("prove: checkpoint the stream first: %w", err)
+		case cp != nil:
 			latest = cp
 		}
 	}
@@ -67,6 +81,9 @@ func (c *Checkpointer) Prove(ctx context.Context, seq uint64) (*Proof, error) {
 	c.mu.Unlock()
 	if folded < latest.Size {
 		return nil, fmt.Errorf("prove: this checkpointer has folded %d messages, behind the latest checkpoint (size %d); retry when it has caught up", folded, latest.Size)
+	}
+	if err := c.checkFork(latest); err != nil {
+		return nil, fmt.Errorf("prove: %w", err)
 	}
 	st, err := c.js.Stream(ctx, c.cfg.Stream)
 	if err != nil {
