@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -68,6 +69,23 @@ func TestKeyIsCreatedOnceAndKept(t *testing.T) {
 	v, _ := NewVerifier(v1)
 	if _, err := OpenCheckpoint([]byte(cp.Note), v); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Two processes starting at once on a fresh data directory both start, with the same key.
+func TestKeyCreatedByTwoAtOnce(t *testing.T) {
+	for round := range 100 {
+		dir := t.TempDir()
+		var wg sync.WaitGroup
+		var keys [2]string
+		var errs [2]error
+		for i := range 2 {
+			wg.Go(func() { _, keys[i], errs[i] = LoadOrCreateKey(dir) })
+		}
+		wg.Wait()
+		if errs[0] != nil || errs[1] != nil || keys[0] != keys[1] {
+			t.Fatalf("round %d: %q %v, %q %v", round, keys[0], errs[0], keys[1], errs[1])
+		}
 	}
 }
 

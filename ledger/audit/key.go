@@ -50,11 +50,18 @@ func LoadOrCreateKey(dataDir string) (note.Signer, string, error) {
 	}
 	pubPath := filepath.Join(dataDir, VerifierKeyFile)
 	pub, err := os.ReadFile(pubPath)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if err := writeFileAtomic(pubPath, []byte(vkey+"\n"), 0o644); err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
+		err = writeFileAtomic(pubPath, []byte(vkey+"\n"), 0o644)
+		if err == nil {
+			return signer, vkey, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
 			return nil, "", fmt.Errorf("ledger verifier key: %w", err)
 		}
+		// another process starting at once wrote it first: check theirs like any other
+		pub, err = os.ReadFile(pubPath)
+	}
+	switch {
 	case err != nil:
 		return nil, "", fmt.Errorf("ledger verifier key: %w", err)
 	case strings.TrimSpace(string(pub)) != vkey:
