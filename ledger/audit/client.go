@@ -126,6 +126,8 @@ func (c *Client) Messages(ctx context.Context, from uint64, fn func(Message) err
 		switch {
 		case l.Error != "":
 			return fmt.Errorf("GET /v1/audit/messages: the server failed: %s", l.Error)
+		case l.End && l.StreamLastSeq > max(l.LastSeq, max(from, 1)-1):
+			return &UnreadableError{Stream: "the server's ledger stream", From: max(l.LastSeq, max(from, 1)-1) + 1, Last: l.StreamLastSeq}
 		case l.End:
 			return nil
 		}

@@ -26,7 +26,24 @@ var (
 	ErrStateMismatch = errors.New("checkpointer state does not match the ledger")
 	// ErrClosed: the checkpointer is not running (not started, closed, or stopped on an error).
 	ErrClosed = errors.New("checkpointer not running")
+	// ErrUnreadable: the stream counts messages that cannot be read (lost or damaged).
+	ErrUnreadable = errors.New("stored messages cannot be read")
 )
+
+// UnreadableError says which messages a stream counts but cannot serve: From..Last, where
+// Last is the stream's last sequence. The ledger's streams deny deletes and purges, so
+// these are acknowledged messages that were lost.
+type UnreadableError struct {
+	Stream     string
+	From, Last uint64
+}
+
+func (e *UnreadableError) Error() string {
+	return fmt.Sprintf("stream %s: messages %d..%d cannot be read, though the stream's last sequence is %d",
+		e.Stream, e.From, e.Last, e.Last)
+}
+
+func (e *UnreadableError) Unwrap() error { return ErrUnreadable }
 
 // CheckpointError says which checkpoint is bad and why.
 type CheckpointError struct {

@@ -83,7 +83,10 @@ type messageLine struct {
 	Data    []byte     `json:"data,omitempty"`
 	End     bool       `json:"end,omitempty"`
 	LastSeq uint64     `json:"last_seq,omitempty"`
-	Error   string     `json:"error,omitempty"`
+	// StreamLastSeq, in the end line, is the stream's last sequence when the messages after
+	// LastSeq could not be read.
+	StreamLastSeq uint64 `json:"stream_last_seq,omitempty"`
+	Error         string `json:"error,omitempty"`
 }
 
 func (h *handlers) messages(w http.ResponseWriter, r *http.Request) {
@@ -110,6 +113,14 @@ func (h *handlers) messages(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	})
+	var lost *UnreadableError
+	if errors.As(err, &lost) {
+		// the readable history ended before the stream's last sequence: say so in the end
+		// line, so that the client reports the missing messages like a JetStream reader
+		enc.Encode(messageLine{End: true, LastSeq: last, StreamLastSeq: lost.Last})
+		bw.Flush()
+		return
+	}
 	if err != nil {
 		// The status is sent; a line without the end marker tells the client it is cut short.
 		enc.Encode(messageLine{Error: err.Error()})

@@ -129,7 +129,9 @@ func formatProof(p []tlog.Hash) string {
 
 // readStream calls fn with the stream's messages from sequence from to its last sequence
 // at the time of the call, through an ordered consumer.
-// filter, when not "", limits it to the matching subjects.
+// filter, when not "", limits it to the matching subjects. Without a filter every sequence
+// up to the last must be read: when the rest cannot be (the server dropped damaged
+// messages at the end), it returns an *UnreadableError after the readable ones.
 func readStream(ctx context.Context, js jetstream.JetStream, name, filter string, from uint64, idle time.Duration, fn func(Message, nats.Header) error) error {
 	idle = cmp.Or(idle, 5*time.Second)
 	from = max(from, 1)
@@ -161,8 +163,14 @@ func readStream(ctx context.Context, js jetstream.JetStream, name, filter string
 		return fmt.Errorf("stream %s: %w", name, err)
 	}
 	defer it.Stop()
+	lost := func(next uint64) error {
+		if filter != "" {
+			return nil // a filtered read ends where the matching messages do
+		}
+		return &UnreadableError{Stream: name, From: next, Last: last}
+	}
 	if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 {
-		return nil // nothing matches: do not wait for the idle timeout
+		return lost(from) // nothing to deliver: do not wait for the idle timeout
 	}
 	next, stalls := from, 0
 	for {
@@ -184,7 +192,7 @@ func readStream(ctx context.Context, js jetstream.JetStream, name, filter string
 				return fmt.Errorf("stream %s: %w", name, perr)
 			}
 			if !readable {
-				return nil
+				return lost(next)
 			}
 			if stalls++; stalls >= 6 {
 				return fmt.Errorf("stream %s: no message for %s while reading toward its last seq %d", name, time.Duration(stalls)*idle, last)
@@ -200,8 +208,11 @@ func readStream(ctx context.Context, js jetstream.JetStream, name, filter string
 		if err := fn(msg, m.Headers()); err != nil {
 			return err
 		}
-		if meta.Sequence.Stream >= last || meta.NumPending == 0 {
+		if meta.Sequence.Stream >= last {
 			return nil
+		}
+		if meta.NumPending == 0 {
+			return lost(meta.Sequence.Stream + 1)
 		}
 		next = meta.Sequence.Stream + 1
 	}

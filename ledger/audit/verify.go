@@ -176,6 +176,14 @@ func VerifySource(ctx context.Context, src Source, verifierKey string, opts Veri
 		rf: rf, rng: rf.NewEmptyRange(0), next: 1, haveKnown: len(opts.Known) > 0,
 		all: track{saved: rf.NewEmptyRange(0)}, known: track{saved: rf.NewEmptyRange(0)}}
 	err = src.Messages(ctx, 1, r.message)
+	if lost := (*UnreadableError)(nil); errors.As(err, &lost) {
+		err = nil
+		// inside a checkpoint's range, finish reports the stream as truncated
+		if !r.stopped && r.target() == nil {
+			r.fail(ProblemMissing, r.next, nil, fmt.Sprintf("seqs %d..%d cannot be read, though the stream says it holds messages up to seq %d: acknowledged events were lost",
+				r.next, lost.Last, lost.Last))
+		}
+	}
 	if err != nil && !errors.Is(err, errStop) {
 		return rep, fmt.Errorf("verify: reading the history (after seq %d): %w", r.next-1, err)
 	}

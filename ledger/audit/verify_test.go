@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,6 +108,36 @@ func TestTamperedMessageOnDisk(t *testing.T) {
 	}
 }
 
+// flipOnDisk changes one digit of the title of event target in the stopped server's
+// message blocks (still valid JSON) and returns the event's original body.
+func flipOnDisk(t *testing.T, storeDir string, target int) []byte {
+	t.Helper()
+	_, body := event(target)
+	marker := []byte(fmt.Sprintf("number %04d", target))
+	blks, _ := filepath.Glob(filepath.Join(storeDir, "jetstream", "$G", "streams", ledger.StreamName, "msgs", "*.blk"))
+	flipped := 0
+	for _, f := range blks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := bytes.Index(b, body)
+		if i < 0 {
+			continue
+		}
+		j := i + bytes.Index(body, marker) + len(marker) - 1
+		b[j] ^= 0x01
+		if err := os.WriteFile(f, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		flipped++
+	}
+	if flipped != 1 {
+		t.Fatalf("body of event %d found in %d of %v", target, flipped, blks)
+	}
+	return body
+}
+
 func tamperOnDisk(t *testing.T, target int) {
 	e := newEnv(t)
 	signer, vkey := testKey(t)
@@ -123,29 +155,7 @@ func tamperOnDisk(t *testing.T, target int) {
 	e.s.Shutdown()
 	e.s.WaitForShutdown()
 
-	_, body := event(target)
-	marker := []byte(fmt.Sprintf("number %04d", target))
-	blks, _ := filepath.Glob(filepath.Join(e.storeDir, "jetstream", "$G", "streams", ledger.StreamName, "msgs", "*.blk"))
-	flipped := 0
-	for _, f := range blks {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		i := bytes.Index(b, body)
-		if i < 0 {
-			continue
-		}
-		j := i + bytes.Index(body, marker) + len(marker) - 1
-		b[j] ^= 0x01 // one digit of the title: still valid JSON
-		if err := os.WriteFile(f, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		flipped++
-	}
-	if flipped != 1 {
-		t.Fatalf("body of event %d found in %d of %v", target, flipped, blks)
-	}
+	body := flipOnDisk(t, e.storeDir, target)
 
 	s2 := startServer(t, e.storeDir)
 	js := connect(t, s2)
@@ -362,5 +372,54 @@ func TestRewriteResignedIsCaughtByKnownCheckpoints(t *testing.T) {
 	}
 	if _, err := Verify(ctx, g.js, vkey, VerifyOptions{Known: []string{kept18, kept20}}); err != nil {
 		t.Fatalf("the genuine ledger with its own kept checkpoints: %v", err)
+	}
+}
+
+// A damaged message after the latest checkpoint that the server no longer serves is still
+// counted by the stream (its last sequence): verify reports it missing, over JetStream and
+// over HTTP, rather than "OK" with one message fewer.
+func TestLostMessageAfterTheLastCheckpoint(t *testing.T) {
+	e := newEnv(t)
+	signer, vkey := testKey(t)
+	ctx := ctxT(t)
+	publish(t, e.js, seqs(1, 20)...)
+	pdir := t.TempDir()
+	c := startCheckpointer(t, e.js, pdir, signer, vkey, 5)
+	flush(t, c)
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, e.js, 21, 22)
+	e.s.Shutdown()
+	e.s.WaitForShutdown()
+	flipOnDisk(t, e.storeDir, 22)
+
+	s2 := startServer(t, e.storeDir)
+	js := connect(t, s2)
+	st, err := js.Stream(ctx, ledger.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetMsg(ctx, 22); !errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.Fatalf("the server serves the damaged message 22 (%v): this test needs it dropped", err)
+	}
+	c2, err := Open(ctx, Config{JetStream: js, Dir: pdir, Signer: signer, VerifierKey: vkey, Every: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c2.Close(context.Background()) })
+	mux := http.NewServeMux()
+	Routes(mux, c2, func(h http.Handler) http.Handler { return h })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	for name, src := range map[string]Source{
+		"JetStream": JetStreamSource{JS: js, IdleTimeout: 300 * time.Millisecond},
+		"HTTP":      &Client{BaseURL: srv.URL},
+	} {
+		rep, err := VerifySource(ctx, src, vkey, VerifyOptions{})
+		if !errors.Is(err, ErrHistoryDiffers) || len(rep.Problems) != 1 || rep.Problems[0].Kind != ProblemMissing || rep.FirstBadSeq != 22 {
+			t.Errorf("%s: verify of a stream that lost its last message: %v\n%s", name, err, rep)
+		}
 	}
 }
