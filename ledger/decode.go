@@ -126,7 +126,7 @@ func decodeReference(raw []byte, p Principal, v *schemas.Validator) (*Candidate,
 	if !utf8.Valid(raw) {
 		return nil, invalid("", "not valid UTF-8")
 	}
-	trimmed := bytes.TrimSpace(raw)
+	trimmed := trimJSONSpace(raw)
 	if bytes.HasPrefix(trimmed, utf8BOM) {
 		return nil, invalid("", "starts with a byte order mark (U+FEFF): send UTF-8 JSON without one")
 	}
@@ -140,6 +140,14 @@ func decodeReference(raw []byte, p Principal, v *schemas.Validator) (*Candidate,
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&ev); err != nil {
+		// encoding/json matches member names without regard to case ("ID" fills id): on
+		// valid JSON, the exact names are checked first, so the error names the member
+		// at fault rather than the field it was folded into.
+		if json.Valid(trimmed) {
+			if fe := checkInterop(trimmed); fe != nil {
+				return nil, fe
+			}
+		}
 		return nil, decodeError(err)
 	}
 	if dec.More() || dec.InputOffset() != int64(len(trimmed)) {
@@ -147,6 +155,14 @@ func decodeReference(raw []byte, p Principal, v *schemas.Validator) (*Candidate,
 	}
 	if fe := checkInterop(trimmed); fe != nil {
 		return nil, fe
+	}
+	if ev.DataContentType == "" && bytes.Contains(trimmed, []byte(`"datacontenttype"`)) {
+		var probe struct {
+			DCT json.RawMessage `json:"datacontenttype"`
+		}
+		if json.Unmarshal(trimmed, &probe) == nil && probe.DCT != nil {
+			return nil, invalid("/datacontenttype", "must be application/json or absent, not %s", probe.DCT)
+		}
 	}
 	if fe := checkEnvelope(&ev, p); fe != nil {
 		return nil, fe
@@ -204,13 +220,16 @@ func checkEnvelope(ev *Event, p Principal) *FieldError {
 	if ev.Time == "" {
 		return invalid("/time", "required (RFC 3339)")
 	}
-	if _, err := time.Parse(time.RFC3339Nano, ev.Time); err != nil {
-		return invalid("/time", "not an RFC 3339 time (e.g. 2025-05-05T09:30:00Z)")
+	if !validTime(ev.Time) {
+		return invalid("/time", "not an RFC 3339 time (e.g. 2025-05-05T09:30:00Z or 2025-05-05T11:30:00.5+02:00)")
 	}
 	if ev.DataContentType != "" {
-		mt, _, err := mime.ParseMediaType(ev.DataContentType)
-		if err != nil || mt != "application/json" {
-			return invalid("/datacontenttype", "must be application/json or absent")
+		mt, params, err := mime.ParseMediaType(ev.DataContentType)
+		if cs, ok := params["charset"]; ok && strings.EqualFold(cs, "utf-8") {
+			delete(params, "charset")
+		}
+		if err != nil || mt != "application/json" || len(params) > 0 {
+			return invalid("/datacontenttype", "must be application/json (with charset=utf-8 at most) or absent")
 		}
 	}
 	if len(ev.Data) == 0 || bytes.Equal(ev.Data, []byte("null")) {
@@ -293,4 +312,64 @@ func bestEffortID(raw []byte) string {
 		return s
 	}
 	return ""
+}
+
+// trimJSONSpace trims JSON's whitespace (space, tab, CR, LF) and nothing else: an event
+// padded with other white space (a vertical tab, U+00A0, U+2028) is not a JSON text.
+func trimJSONSpace(b []byte) []byte { return bytes.Trim(b, " \t\r\n") }
+
+// validTime reports whether s is an RFC 3339 date-time as the ledger takes it: two-digit
+// fields, an upper-case T, seconds with an optional fraction after a dot, and Z or an offset
+// of at most ±23:59; the calendar and clock ranges are time.Parse's. time.Parse alone
+// takes one-digit hours, a comma before the fraction and offsets such as +24:00, none of
+// them RFC 3339. RFC 3339 also allows a lower-case t and z and a leap second (23:59:60):
+// the ledger refuses those (§5.6 lets a specification require upper case; Go's time has no
+// leap seconds), so that every stored time reads back with time.Parse.
+func validTime(s string) bool {
+	if len(s) < len("2006-01-02T15:04:05Z") {
+		return false
+	}
+	for i := range 19 {
+		c := s[i]
+		switch i {
+		case 4, 7:
+			if c != '-' {
+				return false
+			}
+		case 10:
+			if c != 'T' {
+				return false
+			}
+		case 13, 16:
+			if c != ':' {
+				return false
+			}
+		default:
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+	}
+	rest := s[19:]
+	if rest[0] == '.' {
+		n := 1
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			n++
+		}
+		if n == 1 {
+			return false
+		}
+		rest = rest[n:]
+	}
+	twoDigits := func(d string, most byte) bool {
+		return d[0] >= '0' && d[0] <= '9' && d[1] >= '0' && d[1] <= '9' && (d[0]-'0')*10+d[1]-'0' <= most
+	}
+	switch {
+	case rest == "Z":
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':' && twoDigits(rest[1:3], 23) && twoDigits(rest[4:6], 59):
+	default:
+		return false
+	}
+	_, err := time.Parse(time.RFC3339Nano, s)
+	return err == nil
 }

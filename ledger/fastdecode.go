@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -18,12 +17,15 @@ func decodeFast(raw []byte, p Principal, v *schemas.Validator) (c *Candidate, fe
 	if len(raw) > MaxEventSize || !utf8.Valid(raw) {
 		return nil, nil, false
 	}
-	trimmed := bytes.TrimSpace(raw)
+	trimmed := trimJSONSpace(raw)
 	sc := getScanner(trimmed)
 	defer putScanner(sc)
 	var env envelope
 	if !sc.scanEvent(&env) {
 		return nil, nil, false
+	}
+	if lit := env.attrs[attrDataContentType]; lit != nil && len(lit) == 2 {
+		return nil, nil, false // present but empty: the reference path says why it is refused
 	}
 	ce := &candidateEvent{}
 	ev := &ce.ev
