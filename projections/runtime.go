@@ -329,22 +329,37 @@ func (g *group) read(ctx context.Context, it jetstream.MessagesContext, out chan
 			return false
 		}
 	}
+	// hand is the only way items leave the reader. The members apply every item they are handed,
+	// with a read error or the end of a build as known too, and their checkpoints pass it: an
+	// item the index has not seen would be applied though it is a duplicate, and a correction of
+	// it would find no target. On a read error the items read so far are indexed and handed over
+	// rather than dropped: the follower then resumes after them, and the retry re-reads nothing.
+	// If indexing fails they are dropped with the error, and the retry reads them again.
+	hand := func(items []item, end bool, err error) bool {
+		if len(items) > 0 {
+			if ierr := g.v.indexChunk(items, fs); ierr != nil {
+				send(chunk{err: ierr})
+				return false
+			}
+		}
+		return send(chunk{items: items, end: end, err: err})
+	}
 	var items []item
 	for {
 		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
 			if ctx.Err() == nil {
-				send(chunk{items: items, err: fmt.Errorf("read %s: %w", g.v.cfg.Stream, err)})
+				hand(items, false, fmt.Errorf("read %s: %w", g.v.cfg.Stream, err))
 			}
 			return
 		}
 		meta, err := msgAckMeta(m)
 		if err != nil {
-			send(chunk{items: items, err: fmt.Errorf("message on %s has no JetStream metadata: %w", m.Subject(), err)})
+			hand(items, false, fmt.Errorf("message on %s has no JetStream metadata: %w", m.Subject(), err))
 			return
 		}
 		if g.once && (meta.ts.After(g.until) || meta.seq > g.endSeq) {
-			send(chunk{items: items, end: true})
+			hand(items, true, nil)
 			return
 		}
 		x := item{seq: meta.seq, pending: meta.pending, size: len(m.Data()),
@@ -353,11 +368,7 @@ func (g *group) read(ctx context.Context, it jetstream.MessagesContext, out chan
 		items = append(items, x)
 		end := g.once && x.seq >= g.endSeq
 		if len(items) >= chunkMax || x.pending == 0 || end {
-			if err := g.v.indexChunk(items, fs); err != nil {
-				send(chunk{err: err})
-				return
-			}
-			if !send(chunk{items: items, end: end}) || end {
+			if !hand(items, end, nil) || end {
 				return
 			}
 			// At the head of the stream chunks are a few events each: room for as many as the

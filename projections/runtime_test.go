@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"compact/ledger"
@@ -274,6 +275,116 @@ func TestBuildAsKnown(t *testing.T) {
 	}
 	if _, err := BuildAsKnown(h.ctx, h.js, until, dirWithFile(t)); !errors.Is(err, ErrNotEmpty) {
 		t.Errorf("BuildAsKnown into a used directory: %v", err)
+	}
+}
+
+// TestBuildAsKnownIndexesItsLastChunk: the messages a build as known has read when it meets
+// the first one after until are handed over with the end, and are applied like any other: a
+// duplicate among them is skipped, a correction of an event among them finds its target.
+func TestBuildAsKnownIndexesItsLastChunk(t *testing.T) {
+	h := newHarness(t)
+	doc := mkEvent("UNOCT", "doc1", "compact.document.shared", obj{"document": "d", "title": "t", "shared_by": obj{"entity": "UNOCT"}, "date": "2025-05-11"})
+	// one chunk: the stream holds more (pending > 0) until the message after until ends it
+	h.publish(
+		act("UNODC", "a", "compact.training.delivered", "2025-05-10", nil),
+		doc,
+		doc,
+		correct("UNODC", "a-fix", "a", dataOf(act("UNODC", "a", "compact.training.delivered", "2025-05-20", obj{"title": "Fixed"}))),
+	)
+	time.Sleep(20 * time.Millisecond)
+	until := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	h.publish(act("UNODC", "b", "compact.training.delivered", "2025-05-12", nil))
+
+	for _, at := range []time.Time{until, time.Now().Add(time.Hour)} {
+		v, err := BuildAsKnown(h.ctx, h.js, at, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close(context.Background())
+		c, err := v.Counters(t.Context(), "2025-12-31")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.DocumentsShared != 1 {
+			t.Errorf("as known at %s: documents_shared = %d, want 1 (the duplicate is counted)", at, c.DocumentsShared)
+		}
+		if _, it := where(review(t, v, "2025-05"), "UNODC", "a"); it == nil || it.Title != "Fixed" {
+			q, _ := v.Quarantine(t.Context(), ViewReview)
+			t.Errorf("as known at %s: the correction is not applied: item %+v; review quarantine %+v", at, it, q)
+		}
+	}
+}
+
+// failingIter is a real consumer's iterator that fails at its n-th message: with an error, as a
+// lost connection does, or (noMeta) with a message that has no JetStream metadata.
+type failingIter struct {
+	jetstream.MessagesContext
+	n      int
+	noMeta bool
+}
+
+func (f *failingIter) Next(opts ...jetstream.NextOpt) (jetstream.Msg, error) {
+	m, err := f.MessagesContext.Next(opts...)
+	if f.n--; err != nil || f.n > 0 {
+		return m, err
+	}
+	if f.noMeta {
+		return noMetaMsg{m}, nil
+	}
+	return nil, errors.New("connection lost")
+}
+
+type noMetaMsg struct{ jetstream.Msg }
+
+func (noMetaMsg) Reply() string                             { return "" }
+func (noMetaMsg) Metadata() (*jetstream.MsgMetadata, error) { return nil, jetstream.ErrNotJSMessage }
+
+// TestReaderIndexesWhatItHandsOverWithAReadError: when reading fails in the middle of a chunk,
+// the messages read before are handed over with the error, and the members apply them: they
+// must be in the ledger index first, a duplicate marked and a correction's target found.
+func TestReaderIndexesWhatItHandsOverWithAReadError(t *testing.T) {
+	h := newHarness(t)
+	doc := mkEvent("UNOCT", "doc1", "compact.document.shared", obj{"document": "d", "title": "t", "shared_by": obj{"entity": "UNOCT"}, "date": "2025-05-11"})
+	h.publish(
+		act("UNODC", "a", "compact.training.delivered", "2025-05-10", nil),
+		doc,
+		doc,
+		correct("UNODC", "a-fix", "a", obj{"title": "Fixed"}),
+		act("UNODC", "b", "compact.training.delivered", "2025-05-12", nil), // read fails here
+	)
+	for _, noMeta := range []bool{false, true} {
+		v, err := Open(h.ctx, Config{Dir: t.TempDir(), JS: h.js, DisableFeed: true}) // not started: this test is its only reader
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close(context.Background())
+		cons, err := h.js.OrderedConsumer(h.ctx, ledger.StreamName, jetstream.OrderedConsumerConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := cons.Messages()
+		if err != nil {
+			t.Fatal(err)
+		}
+		it := &failingIter{MessagesContext: msgs, n: 5, noMeta: noMeta}
+		out := make(chan chunk, readAhead)
+		g := v.newGroup("test")
+		g.read(h.ctx, it, out, newFirsts())
+		msgs.Stop()
+		if len(out) != 1 {
+			t.Fatalf("noMeta %v: %d chunks, want the 4 messages before the failure in one", noMeta, len(out))
+		}
+		c := <-out
+		if c.err == nil || len(c.items) != 4 {
+			t.Fatalf("noMeta %v: chunk of %d items, err %v: want 4 and the read error", noMeta, len(c.items), c.err)
+		}
+		if !c.items[2].prior {
+			t.Errorf("noMeta %v: the duplicate at seq %d is handed over unmarked: it would be applied twice", noMeta, c.items[2].seq)
+		}
+		if _, ok, err := v.lookup("/entities/UNODC", "a", c.items[3].seq); !ok || err != nil {
+			t.Errorf("noMeta %v: the target of the correction at seq %d is not in the index (%v): it would be quarantined", noMeta, c.items[3].seq, err)
+		}
 	}
 }
 
