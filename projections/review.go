@@ -17,7 +17,8 @@ import (
 //	                                          prefix scan
 //	v <period>                                the period's version (u64)
 //	n <period>                                how many items the period lists (u64)
-//	c enc(item source) enc(item id) <seq8>    a Secretariat curation of an item (the last one wins)
+//	c enc(item source) enc(item id) <seq8>    a Secretariat curation of an item (the last one for
+//	                                          the period the item is in wins)
 //	k enc(source) enc(id)                     a curation event: which item it acts on, for its own
 //	                                          correction or retraction
 //
@@ -32,7 +33,10 @@ type reviewView struct{ version int }
 // reviewVersion is 2 since items keep the activity's summary: a view stored by version 1 reads
 // as before (its items end before the summary) and is rebuilt at start-up to fill them in. (The
 // binary form of codec.go did not change the version: it reads the JSON values of before.)
-const reviewVersion = 2
+// It is 3 since a curation for the item's period holds whatever curations for other periods
+// came after it: version 2 read only the item's last curation, so its stored listings can
+// differ from a rebuild and are rebuilt at start-up.
+const reviewVersion = 3
 
 func (p *reviewView) Name() string { return ViewReview }
 func (p *reviewView) Version() int { return p.version }
@@ -467,29 +471,33 @@ func (m *curationMemo) add(item []byte) {
 // decide places an item: the last curation taken for the item's period wins, then the
 // event's section hint, then the rules. A section of -1 means omitted.
 func (p *reviewView) decide(tx *reviewTx, source, id, period, typ string, a *activity) (int, string, error) {
-	var b []byte
-	ok := false
+	var c curation
+	found := false
 	if may, err := tx.memo.curated.mayHave(tx.Tx, enc(source, id)); err != nil {
 		return 0, "", err
 	} else if may {
+		// A curation is an editorial decision about one issue: it holds while the item belongs to
+		// that period, and a correction that moves the item elsewhere leaves it to the rules. A
+		// later curation for another issue does not undo it, so the item's curations are read
+		// from the last back to the first for its period, not just the last one.
 		cp := curationPrefix(source, id)
-		if _, b, ok, err = tx.Last(cp, prefixEnd(cp)); err != nil {
+		err := tx.ScanReverse(cp, prefixEnd(cp), func(_, b []byte) (bool, error) {
+			c = curation{}
+			if err := json.Unmarshal(b, &c); err != nil {
+				return false, fmt.Errorf("review: stored curation of %s %s is corrupt: %w; run compact rebuild review", source, id, err)
+			}
+			found = c.Period == period
+			return !found, nil
+		})
+		if err != nil {
 			return 0, "", err
 		}
 	}
-	if ok {
-		var c curation
-		if err := json.Unmarshal(b, &c); err != nil {
-			return 0, "", fmt.Errorf("review: stored curation of %s %s is corrupt: %w; run compact rebuild review", source, id, err)
+	if found {
+		if c.Action == "omit" {
+			return -1, "curated", nil
 		}
-		// A curation is an editorial decision about one issue: it holds while the item belongs to
-		// that period, and a correction that moves the item elsewhere leaves it to the rules.
-		if c.Period == period {
-			if c.Action == "omit" {
-				return -1, "curated", nil
-			}
-			return sectionIndex(c.Section), "curated", nil
-		}
+		return sectionIndex(c.Section), "curated", nil
 	}
 	if a.Section != "" {
 		return sectionIndex(a.Section), "hint", nil

@@ -213,6 +213,45 @@ func TestReviewLifecycle(t *testing.T) {
 	}
 }
 
+// TestReviewCurationForAnotherPeriodKeepsItsOwn: a curation holds for the period it names while
+// the item is in that period, whatever curations of the item for other periods come after it;
+// when a correction moves the item, the curation for its new period applies, and moving it back
+// brings the first one back.
+func TestReviewCurationForAnotherPeriodKeepsItsOwn(t *testing.T) {
+	h := newHarness(t)
+	v := h.open(h.config(t.TempDir()))
+	h.wait(v, h.publish(
+		act("UNODC", "x", "compact.training.delivered", "2025-05-10", nil),
+		curate("c1", "2025-05", "UNODC", "x", "omit", ""),
+	))
+	if sec, _ := where(review(t, v, "2025-05"), "UNODC", "x"); sec != "" {
+		t.Fatalf("the omit for 2025-05 is not applied: x in %q", sec)
+	}
+	h.wait(v, h.publish(curate("c2", "2025-07", "UNODC", "x", "place", "whats_new")))
+	if sec, it := where(review(t, v, "2025-05"), "UNODC", "x"); sec != "" {
+		t.Errorf("a curation for 2025-07 undid the omit for 2025-05: x listed in %q by %q", sec, placement(it))
+	}
+	h.wait(v, h.publish(correct("UNODC", "x-jul", "x", dataOf(act("UNODC", "x", "compact.training.delivered", "2025-07-03", nil)))))
+	if sec, it := where(review(t, v, "2025-07"), "UNODC", "x"); sec != "whats_new" || placement(it) != "curated" {
+		t.Errorf("moved to July: x in %q by %q, want whats_new by its 2025-07 curation", sec, placement(it))
+	}
+	h.wait(v, h.publish(correct("UNODC", "x-may", "x", dataOf(act("UNODC", "x", "compact.training.delivered", "2025-05-11", nil)))))
+	if sec, it := where(review(t, v, "2025-05"), "UNODC", "x"); sec != "" {
+		t.Errorf("moved back to May: x listed in %q by %q, want omitted by its 2025-05 curation", sec, placement(it))
+	}
+	if sec, _ := where(review(t, v, "2025-07"), "UNODC", "x"); sec != "" {
+		t.Errorf("moved back to May: x still in 2025-07, in %q", sec)
+	}
+	// the same history built from sequence 1 in one batch and event by event
+	for _, n := range []int{1, 1000} {
+		cfg := h.config(t.TempDir())
+		cfg.BatchMaxCount = n
+		fresh := h.open(cfg)
+		h.wait(fresh, h.seq.Load())
+		sameViews(t, v, fresh)
+	}
+}
+
 func TestReviewPeriodEdgesAndOrder(t *testing.T) {
 	h := newHarness(t)
 	v := h.open(h.config(t.TempDir()))
