@@ -3,7 +3,9 @@ package projections
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"unique"
 )
@@ -30,7 +32,10 @@ import (
 // gives.
 type countersView struct{ version int }
 
-const countersVersion = 1
+// countersVersion is 2 since counts and values written 12.0 or 1e2, integers for JSON Schema
+// and accepted by the ledger, are counted: version 1 quarantined them, so its stored views can
+// differ from a rebuild and are rebuilt at start-up.
+const countersVersion = 2
 
 // counter indexes, in the order of CounterNames.
 const (
@@ -95,6 +100,121 @@ func decodeData(raw json.RawMessage, into any) error {
 		return invalid("", "cannot decode data: %v", err)
 	}
 	return nil
+}
+
+// jsonInt reads a field the schemas type "integer" (absent or null: nil). JSON Schema calls
+// every number without a fractional part an integer, 12.0 and 1e2 included, and the ledger's
+// validator accepts them, so the views must apply them too; json.Unmarshal into an int64 would
+// refuse them and quarantine a valid event. An integer beyond int64 is an error: the counters
+// hold int64.
+func jsonInt(field string, raw json.RawMessage) (*int64, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	n, err := jsonInteger(raw)
+	if err != nil {
+		return nil, &DataError{Field: field, Err: ErrInvalidData, Message: err.Error()}
+	}
+	return &n, nil
+}
+
+// jsonInteger is the value of the JSON number b if it is an integer that fits in an int64. It
+// works on the decimal digits, exactly: through float64, 12.000000000000001 would be 12 and
+// 9223372036854775807 would not fit.
+func jsonInteger(b []byte) (int64, error) {
+	s := string(b)
+	digitsEnd := func(i int) int {
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i
+	}
+	i := 0
+	neg := i < len(s) && s[i] == '-'
+	if neg {
+		i++
+	}
+	j := digitsEnd(i)
+	intPart := s[i:j]
+	if intPart == "" || (len(intPart) > 1 && intPart[0] == '0') {
+		return 0, notNumber(s)
+	}
+	if j == len(s) { // the usual form: plain digits
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, outOfRange(s)
+		}
+		return n, nil
+	}
+	frac := ""
+	if j < len(s) && s[j] == '.' {
+		k := digitsEnd(j + 1)
+		if frac = s[j+1 : k]; frac == "" {
+			return 0, notNumber(s)
+		}
+		j = k
+	}
+	exp := 0
+	if j < len(s) && (s[j] == 'e' || s[j] == 'E') {
+		k := j + 1
+		esign := 1
+		if k < len(s) && (s[k] == '+' || s[k] == '-') {
+			if s[k] == '-' {
+				esign = -1
+			}
+			k++
+		}
+		end := digitsEnd(k)
+		if end == k {
+			return 0, notNumber(s)
+		}
+		// Past 9 digits the exponent is beyond any number of digits a message can hold: it
+		// saturates, and its sign alone decides (out of range, or a fraction).
+		ed := strings.TrimLeft(s[k:end], "0")
+		if len(ed) > 9 {
+			ed = "999999999"
+		}
+		for _, c := range ed {
+			exp = exp*10 + int(c-'0')
+		}
+		exp *= esign
+		j = end
+	}
+	if j != len(s) {
+		return 0, notNumber(s)
+	}
+	// the value is digits × 10^shift
+	digits := strings.TrimLeft(intPart+frac, "0")
+	if digits == "" {
+		return 0, nil // 0, -0, 0.0, 0e7
+	}
+	shift := exp - len(frac)
+	trimmed := strings.TrimRight(digits, "0")
+	shift += len(digits) - len(trimmed)
+	digits = trimmed
+	if shift < 0 {
+		return 0, fmt.Errorf("%.40s is not an integer", s)
+	}
+	if len(digits)+shift > 19 { // int64 has at most 19 digits
+		return 0, outOfRange(s)
+	}
+	v := digits + strings.Repeat("0", shift)
+	if neg {
+		v = "-" + v
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, outOfRange(s)
+	}
+	return n, nil
+}
+
+func notNumber(s string) error {
+	return fmt.Errorf("%.40s is not a number: an integer is expected", s)
+}
+
+func outOfRange(s string) error {
+	return fmt.Errorf("%.40s is out of range: an integer from %d to %d is expected", s, int64(math.MinInt64), int64(math.MaxInt64))
 }
 
 func (p *countersView) Apply(tx *Tx, ev *Event) error {
@@ -255,18 +375,26 @@ func contributionOf(typ string, raw json.RawMessage, seq uint64) (contribution, 
 		if err := date("to", d.To); err != nil {
 			return c, err
 		}
-		if d.Count == nil || *d.Count < 0 {
+		n, err := jsonInt("/count", d.Count)
+		if err != nil {
+			return c, err
+		}
+		if n == nil || *n < 0 {
 			return c, invalid("/count", "missing or negative")
 		}
-		c.Deltas = []cdelta{{C: cVirtualVisits, At: d.To, V: *d.Count}}
+		c.Deltas = []cdelta{{C: cVirtualVisits, At: d.To, V: *n}}
 	case "compact.recommendations.issued":
 		if err := date("date", d.Date); err != nil {
 			return c, err
 		}
-		if d.Count == nil || *d.Count < 0 {
+		n, err := jsonInt("/count", d.Count)
+		if err != nil {
+			return c, err
+		}
+		if n == nil || *n < 0 {
 			return c, invalid("/count", "missing or negative")
 		}
-		c.Deltas = []cdelta{{C: cTARecommendations, At: d.Date, V: *d.Count}}
+		c.Deltas = []cdelta{{C: cTARecommendations, At: d.Date, V: *n}}
 	case "compact.visit.conducted":
 		if err := date("start", d.Start); err != nil {
 			return c, err
@@ -283,10 +411,14 @@ func contributionOf(typ string, raw json.RawMessage, seq uint64) (contribution, 
 		if i < 0 {
 			return c, invalid("/counter", "%q is not a counter (one of %v)", d.Counter, CounterNames)
 		}
-		if d.Value == nil {
+		n, err := jsonInt("/value", d.Value)
+		if err != nil {
+			return c, err
+		}
+		if n == nil {
 			return c, invalid("/value", "missing")
 		}
-		c.Deltas = []cdelta{{C: i, At: d.Date, V: *d.Value}}
+		c.Deltas = []cdelta{{C: i, At: d.Date, V: *n}}
 	}
 	return c, nil
 }

@@ -1,11 +1,17 @@
 package projections
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
+	"math/big"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
 	"compact/ledger"
+	"compact/schemas"
 )
 
 // asOfDates are the dates the counters are checked at: before everything, the opening
@@ -122,6 +128,141 @@ func TestCountersDistinct(t *testing.T) {
 	got, _ = v.Counters(t.Context(), "2025-06-30")
 	if got.CountryAssessments != 2 {
 		t.Fatalf("two CTED assessments by 2025-06-30: %+v", got)
+	}
+}
+
+// rawEvent is an event whose data is published exactly as written: json.Marshal would write
+// 12.0 as 12.
+func rawEvent(entity, id, typ, data string) ledger.Event {
+	return ledger.Event{SpecVersion: "1.0", ID: id, Source: ledger.SourcePrefix + entity, Type: typ,
+		Time: "2025-06-01T10:00:00Z", DataContentType: "application/json", Data: json.RawMessage(data)}
+}
+
+// TestCountersTakeIntegersWrittenAsFloats: 12.0 and 1e2 are integers for JSON Schema and the
+// ledger accepts them where the schemas ask for an integer, so the counters count them, on the
+// fast decoding path and on encoding/json's; a number with a fraction or beyond int64 is
+// quarantined with the field it is in.
+func TestCountersTakeIntegersWrittenAsFloats(t *testing.T) {
+	h := newHarness(t)
+	v := h.open(h.config(t.TempDir()))
+	good := []ledger.Event{
+		rawEvent("UNOCT", "v1", "compact.platform.visits.counted", `{"from":"2025-05-01","to":"2025-05-31","count":12.0}`),
+		// a repeated attribute: the fast path gives up and encoding/json decodes it (the last wins)
+		rawEvent("UNOCT", "v2", "compact.platform.visits.counted", `{"from":"2025-05-01","to":"2025-05-31","count":1,"count":1e2}`),
+		rawEvent("CTED", "r1", "compact.recommendations.issued", `{"country":"MAR","count":2.50E+1,"date":"2025-05-02"}`),
+		rawEvent("SECRETARIAT", "o1", "compact.counter.opened", `{"counter":"documents_shared","value":3.6e3,"date":"2024-12-31"}`),
+		rawEvent("UNOCT", "v3", "compact.platform.visits.counted", `{"from":"2025-05-01","to":"2025-05-31","count":5}`),
+		correct("UNOCT", "v3-fix", "v3", json.RawMessage(`{"from":"2025-05-01","to":"2025-05-31","count":70E-1}`)),
+	}
+	for _, e := range good {
+		typ, data := e.Type, e.Data
+		if typ == TypeCorrected { // the ledger checks a correction's data against its target's schema
+			var c correctionData
+			if err := json.Unmarshal(e.Data, &c); err != nil {
+				t.Fatal(err)
+			}
+			typ, data = "compact.platform.visits.counted", c.Data
+		}
+		if err := schemas.Default().Validate(typ, data); err != nil {
+			t.Fatalf("the ledger refuses %s: %v", data, err)
+		}
+	}
+	// the review reads no integer: an activity's participants written 1.2e1 is listed as any
+	trained := act("UNODC", "t1", "compact.training.delivered", "2025-05-10", obj{"participants": json.RawMessage("1.2e1")})
+	if err := schemas.Default().Validate(trained.Type, trained.Data); err != nil {
+		t.Fatalf("the ledger refuses %s: %v", trained.Data, err)
+	}
+	good = append(good, trained)
+	bad := []ledger.Event{
+		rawEvent("UNOCT", "v4", "compact.platform.visits.counted", `{"from":"2025-05-01","to":"2025-05-31","count":12.5}`),
+		rawEvent("SECRETARIAT", "o2", "compact.counter.opened", `{"counter":"entities","value":1e30,"date":"2024-12-31"}`),
+	}
+	h.publish(good...)
+	h.wait(v, h.publish(bad...))
+	c, err := v.Counters(t.Context(), "2025-06-30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, _ := v.Quarantine(t.Context(), ViewCounters)
+	if c.VirtualVisits != 12+100+7 || c.TARecommendations != 25 || c.DocumentsShared != 3600 || c.Entities != 0 {
+		t.Errorf("counters %+v, want virtual_visits 119, ta_recommendations 25, documents_shared 3600; quarantine %+v", *c, q)
+	}
+	if sec, _ := where(review(t, v, "2025-05"), "UNODC", "t1"); sec == "" {
+		q, _ := v.Quarantine(t.Context(), ViewReview)
+		t.Errorf("an activity with participants 1.2e1 is not in the review; review quarantine %+v", q)
+	}
+	want := map[string]string{"v4": "data/count: 12.5 is not an integer", "o2": "data/value: 1e30 is out of range"}
+	if len(q) != len(want) {
+		t.Fatalf("quarantine %+v, want %d entries", q, len(want))
+	}
+	for _, e := range q {
+		if w, ok := want[e.ID]; !ok || !strings.Contains(e.Error, w) {
+			t.Errorf("quarantined %s: %s; want an error with %q", e.ID, e.Error, w)
+		}
+	}
+}
+
+// TestJSONIntegerLikeBigRat holds jsonInteger to the exact value of the number (big.Rat): an
+// integer that fits in int64 is read, any other number is an error.
+func TestJSONIntegerLikeBigRat(t *testing.T) {
+	inputs := []string{"0", "-0", "0.0", "-0.0e5", "0e-999999999999", "12", "12.0", "12.5", "1e2", "1E+2", "1e-2",
+		"100e-2", "150e-2", "1.50e1", "9223372036854775807", "9223372036854775808", "-9223372036854775808",
+		"-9223372036854775809", "9.223372036854775807e18", "9.223372036854775808e18", "92233720368547758070e-1",
+		"1e18", "1e19", "1e30", "-1e30", "1e999999999999", "1e-999999999999", "123456789012345678901234567890e-20"}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		var b strings.Builder
+		if r.IntN(3) == 0 {
+			b.WriteByte('-')
+		}
+		intDigits := 1 + r.IntN(21)
+		for i := range intDigits {
+			if i == 0 && intDigits > 1 {
+				b.WriteByte(byte('1' + r.IntN(9)))
+			} else {
+				b.WriteByte(byte('0' + r.IntN(10)))
+			}
+		}
+		if r.IntN(2) == 0 {
+			b.WriteByte('.')
+			for range 1 + r.IntN(6) {
+				b.WriteByte([]byte("0000000123")[r.IntN(10)])
+			}
+		}
+		if r.IntN(2) == 0 {
+			fmt.Fprintf(&b, "%s%s%d", []string{"e", "E"}[r.IntN(2)], []string{"", "+", "-"}[r.IntN(3)], r.IntN(25))
+		}
+		inputs = append(inputs, b.String())
+	}
+	for _, in := range inputs {
+		if !json.Valid([]byte(in)) {
+			t.Fatalf("the test made %q, which is not JSON", in)
+		}
+		got, err := jsonInteger([]byte(in))
+		// exponents of 12 digits are kept from big.Rat: only zero is an integer then
+		if huge := strings.Contains(in, "e999999999") || strings.Contains(in, "e-999999999"); huge {
+			zero := strings.HasPrefix(strings.TrimLeft(in, "-"), "0")
+			if zero != (err == nil) || got != 0 {
+				t.Errorf("jsonInteger(%s) = %d, %v", in, got, err)
+			}
+			continue
+		}
+		var want *big.Int
+		if x, ok := new(big.Rat).SetString(in); ok && x.IsInt() && x.Num().IsInt64() {
+			want = x.Num()
+		}
+		switch {
+		case want == nil && err == nil:
+			t.Errorf("jsonInteger(%s) = %d, want an error", in, got)
+		case want != nil && (err != nil || got != want.Int64()):
+			t.Errorf("jsonInteger(%s) = %d, %v; want %s", in, got, err, want)
+		}
+	}
+	if _, err := jsonInteger([]byte(`"12"`)); err == nil {
+		t.Error(`jsonInteger("12"): a string is not a number`)
+	}
+	if n, err := jsonInteger([]byte("-9223372036854775808")); err != nil || n != math.MinInt64 {
+		t.Errorf("jsonInteger(MinInt64) = %d, %v", n, err)
 	}
 }
 

@@ -2,15 +2,16 @@ package projections
 
 import (
 	"bytes"
-	"strconv"
+	"encoding/json"
 )
 
 // Fast decoding of the data objects the views read most: an activity (review) and the data of
 // a counting event (counters). encoding/json spends most of a build's decoding time on them.
 // The fast path takes the plain form the ledger's publishers write: exact attribute names, each
-// once, strings without escapes, integers, arrays of such objects. On anything else it gives
-// up and the caller decodes with encoding/json, so the result (and the error, if any) is always
-// encoding/json's. Its input is valid JSON: data was checked when the envelope was decoded.
+// once, strings without escapes, numbers (kept raw, as in a json.RawMessage), arrays of such
+// objects. On anything else it gives up and the caller decodes with encoding/json, so the result
+// (and the error, if any) is always encoding/json's. Its input is valid JSON: data was checked
+// when the envelope was decoded.
 
 // jsonMembers calls fn with each member of the object raw; false from fn, or an object it
 // cannot walk plainly (an escaped key), gives up.
@@ -114,22 +115,10 @@ func fastStr(val []byte, into *string) bool {
 	return true
 }
 
-// fastInt reads an integer into a new int64, or null (nil).
-func fastInt(val []byte, into **int64) bool {
-	if bytes.Equal(val, jsonNull) {
-		*into = nil
-		return true
-	}
-	for i, c := range val {
-		if (c < '0' || c > '9') && !(i == 0 && c == '-') {
-			return false
-		}
-	}
-	n, err := strconv.ParseInt(string(val), 10, 64)
-	if err != nil {
-		return false
-	}
-	*into = &n
+// fastRaw takes a value as it stands, as encoding/json fills a json.RawMessage ("null"
+// included); the caller reads it.
+func fastRaw(val []byte, into *json.RawMessage) bool {
+	*into = val
 	return true
 }
 
@@ -298,19 +287,19 @@ func fastActivity(raw []byte, a *activity) bool {
 
 // countingData is the data of the events the counters read.
 type countingData struct {
-	Entity     string  `json:"entity"`
-	Status     string  `json:"status"`
-	Date       string  `json:"date"`
-	FocalPoint string  `json:"focal_point"`
-	Represents *Actor  `json:"represents"`
-	From       string  `json:"from"`
-	To         string  `json:"to"`
-	Count      *int64  `json:"count"`
-	Purpose    string  `json:"purpose"`
-	Start      string  `json:"start"`
-	Organizers []Actor `json:"organizers"`
-	Counter    string  `json:"counter"`
-	Value      *int64  `json:"value"`
+	Entity     string          `json:"entity"`
+	Status     string          `json:"status"`
+	Date       string          `json:"date"`
+	FocalPoint string          `json:"focal_point"`
+	Represents *Actor          `json:"represents"`
+	From       string          `json:"from"`
+	To         string          `json:"to"`
+	Count      json.RawMessage `json:"count"` // an integer: jsonInt
+	Purpose    string          `json:"purpose"`
+	Start      string          `json:"start"`
+	Organizers []Actor         `json:"organizers"`
+	Counter    string          `json:"counter"`
+	Value      json.RawMessage `json:"value"` // an integer: jsonInt
 }
 
 var countingFields = []string{"entity", "status", "date", "focal_point", "represents", "from", "to", "count",
@@ -345,7 +334,7 @@ func fastCounting(raw []byte, d *countingData) bool {
 		case 6:
 			return fastStr(v, &d.To)
 		case 7:
-			return fastInt(v, &d.Count)
+			return fastRaw(v, &d.Count)
 		case 8:
 			return fastStr(v, &d.Purpose)
 		case 9:
@@ -355,7 +344,7 @@ func fastCounting(raw []byte, d *countingData) bool {
 		case 11:
 			return fastStr(v, &d.Counter)
 		case 12:
-			return fastInt(v, &d.Value)
+			return fastRaw(v, &d.Value)
 		}
 		return true
 	})
