@@ -34,8 +34,10 @@ type countersView struct{ version int }
 
 // countersVersion is 2 since counts and values written 12.0 or 1e2, integers for JSON Schema
 // and accepted by the ledger, are counted: version 1 quarantined them, so its stored views can
-// differ from a rebuild and are rebuilt at start-up.
-const countersVersion = 2
+// differ from a rebuild and are rebuilt at start-up. It is 3 since dates from 2192-04-11 on
+// have a day of their own in the Fenwick tree and dates after 2258-11-11 are quarantined
+// (fenwick.go): version 2 counted all of them on one day, 2192-04-10.
+const countersVersion = 3
 
 // counter indexes, in the order of CounterNames.
 const (

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -263,6 +264,76 @@ func TestJSONIntegerLikeBigRat(t *testing.T) {
 	}
 	if n, err := jsonInteger([]byte("-9223372036854775808")); err != nil || n != math.MinInt64 {
 		t.Errorf("jsonInteger(MinInt64) = %d, %v", n, err)
+	}
+}
+
+// TestDayIndexCountsEveryDay: every date in the Fenwick tree's range has a day of its own, the
+// days in order and without a gap; the dates before 2192-04-11, where a time.Duration from
+// 1900 still holds, keep the day numbers the tree always gave them; a date past either end
+// cannot be written and an as-of date past them clamps.
+func TestDayIndexCountsEveryDay(t *testing.T) {
+	durationEnd := time.Date(2192, 4, 11, 0, 0, 0, 0, time.UTC)
+	for i, d := 0, fenwickEpoch; i < fenwickSize; i, d = i+1, d.AddDate(0, 0, 1) {
+		date := d.Format(time.DateOnly)
+		got, err := dayIndex(date)
+		if err != nil || got != i {
+			t.Fatalf("dayIndex(%s) = %d, %v; want %d", date, got, err, i)
+		}
+		if c, err := clampDay(date); err != nil || c != i {
+			t.Fatalf("clampDay(%s) = %d, %v; want %d", date, c, err, i)
+		}
+		if d.Before(durationEnd) {
+			if before := int(d.Sub(fenwickEpoch).Hours() / 24); got != before {
+				t.Fatalf("dayIndex(%s) = %d, the stored views have it at %d", date, got, before)
+			}
+		}
+	}
+	if last := fenwickEpoch.AddDate(0, 0, fenwickSize-1).Format(time.DateOnly); last != "2258-11-11" {
+		t.Errorf("the tree ends on %s", last)
+	}
+	for _, date := range []string{"1899-12-31", "0000-01-01", "2258-11-12", "9999-12-31"} {
+		if _, err := dayIndex(date); !errors.Is(err, ErrBadDate) || !strings.Contains(err.Error(), "outside the range") {
+			t.Errorf("dayIndex(%s): %v, want a date outside the range", date, err)
+		}
+	}
+	for date, want := range map[string]int{"1899-12-31": -1, "0000-01-01": -1, "2258-11-12": fenwickSize - 1, "9999-12-31": fenwickSize - 1} {
+		if got, err := clampDay(date); err != nil || got != want {
+			t.Errorf("clampDay(%s) = %d, %v; want %d", date, got, err, want)
+		}
+	}
+}
+
+// TestCountersFarFuture: an event dated after 2192 counts from its own date, not from
+// 2192-04-10, and can be taken back exactly; one dated after the tree's end is quarantined.
+func TestCountersFarFuture(t *testing.T) {
+	h := newHarness(t)
+	v := h.open(h.config(t.TempDir()))
+	doc := func(id, date string) ledger.Event {
+		return mkEvent("UNOCT", id, "compact.document.shared", obj{"document": "d", "title": "t", "shared_by": obj{"entity": "UNOCT"}, "date": date})
+	}
+	docsAsOf := func(date string) int64 {
+		t.Helper()
+		c, err := v.Counters(t.Context(), date)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.DocumentsShared
+	}
+	h.wait(v, h.publish(doc("d2250", "2250-01-01"), doc("d2200", "2200-01-01"), doc("d2300", "2300-01-01")))
+	for date, want := range map[string]int64{"2192-04-10": 0, "2199-12-31": 0, "2200-01-01": 1, "2249-12-31": 1, "2250-01-01": 2, "9999-12-31": 2} {
+		if got := docsAsOf(date); got != want {
+			t.Errorf("as of %s documents_shared = %d, want %d", date, got, want)
+		}
+	}
+	q, _ := v.Quarantine(t.Context(), ViewCounters)
+	if len(q) != 1 || q[0].ID != "d2300" || !strings.Contains(q[0].Error, "outside the range the counters hold (1900-01-01 to 2258-11-11)") {
+		t.Errorf("quarantine %+v, want d2300 outside the range", q)
+	}
+	h.wait(v, h.publish(correct("UNOCT", "d2250-fix", "d2250", dataOf(doc("d2250", "2210-06-30"))), retract("UNOCT", "d2200-r", "d2200")))
+	for date, want := range map[string]int64{"2200-01-01": 0, "2210-06-29": 0, "2210-06-30": 1, "2250-01-01": 1} {
+		if got := docsAsOf(date); got != want {
+			t.Errorf("after a correction and a retraction, as of %s documents_shared = %d, want %d", date, got, want)
+		}
 	}
 }
 

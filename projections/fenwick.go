@@ -20,34 +20,52 @@ const (
 
 var fenwickEpoch = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// fenwickLast is the last day the tree holds: 2258-11-11.
+var fenwickLast = fenwickEpoch.AddDate(0, 0, fenwickSize-1).Format(time.DateOnly)
+
 type vec [numCounters]int64
 
-// dayIndex maps a date to its day number; dates outside the tree's range are errors.
+// daysFromEpoch counts the days from 1900-01-01 to the date at t, in whole seconds: a
+// time.Duration (t.Sub) stops at about 292 years, so every date from 2192-04-11 on would be
+// one and the same day.
+func daysFromEpoch(t time.Time) int64 {
+	const day = 24 * 60 * 60
+	s := t.Unix() - fenwickEpoch.Unix()
+	d := s / day
+	if s%day < 0 {
+		d-- // a time before the epoch, not at midnight: the day it falls in
+	}
+	return d
+}
+
+// dayIndex maps a date to its day number; dates outside the tree's range are errors, so an
+// event dated there is quarantined with a reason rather than counted on another day.
 func dayIndex(date string) (int, error) {
 	t, err := ParseDate(date)
 	if err != nil {
 		return 0, err
 	}
-	d := int(t.Sub(fenwickEpoch).Hours() / 24)
+	d := daysFromEpoch(t)
 	if d < 0 || d >= fenwickSize {
 		return 0, fmt.Errorf("%w: %s is outside the range the counters hold (1900-01-01 to %s)",
-			ErrBadDate, date, fenwickEpoch.AddDate(0, 0, fenwickSize-1).Format(time.DateOnly))
+			ErrBadDate, date, fenwickLast)
 	}
-	return d, nil
+	return int(d), nil
 }
 
 // clampDay maps an as-of date to a day, clamping dates outside the range: before the epoch
-// nothing counts (-1), after the end everything does.
+// nothing counts (-1), after the end everything does, since no event is counted outside the
+// range (dayIndex).
 func clampDay(date string) (int, error) {
 	t, err := ParseDate(date)
 	if err != nil {
 		return 0, err
 	}
-	d := int(t.Sub(fenwickEpoch).Hours() / 24)
+	d := daysFromEpoch(t)
 	if d < 0 {
 		return -1, nil
 	}
-	return min(d, fenwickSize-1), nil
+	return int(min(d, fenwickSize-1)), nil
 }
 
 func fenwickKey(i int) []byte {
