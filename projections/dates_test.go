@@ -44,6 +44,16 @@ func TestPeriods(t *testing.T) {
 	if p, _ := PreviousPeriod("2025-01"); p != "2024-11" {
 		t.Errorf("PreviousPeriod(2025-01) = %s", p)
 	}
+	// the first period a date YYYY-MM-DD can be in has none before it, not "-0001-11"
+	if p, err := PreviousPeriod("0000-03"); err != nil || p != FirstPeriod {
+		t.Errorf("PreviousPeriod(0000-03) = %s, %v", p, err)
+	}
+	if p, err := PreviousPeriod(FirstPeriod); !errors.Is(err, ErrBadPeriod) {
+		t.Errorf("PreviousPeriod(%s) = %q, %v; want ErrBadPeriod", FirstPeriod, p, err)
+	}
+	if p, err := PeriodOf("0000-01-01"); err != nil || p != FirstPeriod {
+		t.Errorf("PeriodOf(0000-01-01) = %s, %v; want %s", p, err, FirstPeriod)
+	}
 	for _, bad := range []string{"2025-06", "2025-5", "25-05", "2025-13", ""} {
 		if _, err := ParsePeriod(bad); !errors.Is(err, ErrBadPeriod) {
 			t.Errorf("ParsePeriod(%q) = %v, want ErrBadPeriod", bad, err)

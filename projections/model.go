@@ -31,7 +31,8 @@ type Review struct {
 	From     string   `json:"from"`   // first day, "2025-05-01"
 	To       string   `json:"to"`     // last day, "2025-06-30"
 	Counters Counters `json:"counters"`
-	// History holds the counters as of the last day of this and the five periods before it, oldest first.
+	// History holds the counters as of the last day of this and the five periods before it, oldest
+	// first; fewer for a period less than five after FirstPeriod (0000-01).
 	History   []Counters `json:"history,omitempty"`
 	Sections  []Section  `json:"sections"`
 	Structure *Structure `json:"structure,omitempty"`

@@ -65,11 +65,18 @@ func PeriodTitle(p string) (string, error) {
 	return fmt.Sprintf("Counter-Terrorism Compact in Review %s-%s %d", t.Month(), t.AddDate(0, 1, 0).Month(), t.Year()), nil
 }
 
-// PreviousPeriod returns the period before p.
+// FirstPeriod is the first period a date YYYY-MM-DD can fall in: there is none before it.
+const FirstPeriod = "0000-01"
+
+// PreviousPeriod returns the period before p; before FirstPeriod there is none (ErrBadPeriod),
+// as a year before 0000 is no YYYY.
 func PreviousPeriod(p string) (string, error) {
 	t, err := ParsePeriod(p)
 	if err != nil {
 		return "", err
+	}
+	if p == FirstPeriod {
+		return "", fmt.Errorf("%w: %s is the first period: there is none before it", ErrBadPeriod, p)
 	}
 	return t.AddDate(0, -2, 0).Format("2006-01"), nil
 }

@@ -108,10 +108,10 @@ const historyLen = 6
 
 // Review returns a period's review: its sections in order (every section, possibly empty), the
 // counters as of the period's last day, History (the counters as of the last day of this and the
-// five previous periods, oldest first), the structure as of the last day, the period's version
-// and provenance. Reading it touches that period's keys and a bounded number of counter and
-// structure keys: its cost does not grow with the ledger. A period with no items is an empty
-// review, not an error; a malformed period is ErrBadPeriod.
+// five previous periods, oldest first; fewer when FirstPeriod is among those), the structure as
+// of the last day, the period's version and provenance. Reading it touches that period's keys
+// and a bounded number of counter and structure keys: its cost does not grow with the ledger. A
+// period with no items is an empty review, not an error; a malformed period is ErrBadPeriod.
 //
 // The parts of a review are immutable for a given state of their view, so each is kept in
 // memory (reviewCache) under what identifies that state: the sections under the period's
@@ -159,7 +159,7 @@ func (v *Views) Review(ctx context.Context, period string) (*Review, error) {
 			v.cache.putHistory(hk, hist)
 		}
 		out.History = slices.Clone(hist)
-		out.Counters = out.History[historyLen-1]
+		out.Counters = out.History[len(out.History)-1]
 
 		sr, sg, sck, err := s.data(ViewStructure)
 		if err != nil {
@@ -182,11 +182,14 @@ func (v *Views) Review(ctx context.Context, period string) (*Review, error) {
 	return out, nil
 }
 
-// historyRead reads the counters as of the last day of a period and the five before it.
+// historyRead reads the counters as of the last day of a period and the five before it; the
+// walk back stops at FirstPeriod, so a review of one of the first periods of year 0000 has a
+// shorter history rather than none.
 func historyRead(cr *reader, period string, ck uint64) ([]Counters, error) {
 	p := period
 	hist := make([]Counters, historyLen)
-	for i := historyLen - 1; i >= 0; i-- {
+	i := historyLen - 1
+	for ; ; i-- {
 		_, last, err := PeriodBounds(p)
 		if err != nil {
 			return nil, err
@@ -195,11 +198,14 @@ func historyRead(cr *reader, period string, ck uint64) ([]Counters, error) {
 			return nil, err
 		}
 		hist[i].Seq = ck
+		if i == 0 || p == FirstPeriod {
+			break
+		}
 		if p, err = PreviousPeriod(p); err != nil {
 			return nil, err
 		}
 	}
-	return hist, nil
+	return hist[i:], nil
 }
 
 // Periods lists the periods that have at least one item, newest first.

@@ -252,6 +252,33 @@ func TestReviewCurationForAnotherPeriodKeepsItsOwn(t *testing.T) {
 	}
 }
 
+// TestReviewOfTheFirstPeriods: the ledger takes any date YYYY-MM-DD, year 0000 included, and
+// the review of its first periods reads, with the history walking back no further than
+// FirstPeriod.
+func TestReviewOfTheFirstPeriods(t *testing.T) {
+	h := newHarness(t)
+	v := h.open(h.config(t.TempDir()))
+	h.wait(v, h.publish(act("UNODC", "old", "compact.training.delivered", "0000-05-01", nil)))
+	for _, c := range []struct {
+		period  string
+		history int
+	}{{"0000-01", 1}, {"0000-05", 3}, {"0000-09", 5}, {"0000-11", 6}, {"0001-01", 6}} {
+		r, err := v.Review(t.Context(), c.period)
+		if err != nil {
+			t.Errorf("review of %s: %v", c.period, err)
+			continue
+		}
+		_, to, _ := PeriodBounds(c.period)
+		if len(r.History) != c.history || r.History[0].AsOf != "0000-02-29" && c.history < historyLen ||
+			r.Counters != r.History[len(r.History)-1] || r.Counters.AsOf != to {
+			t.Errorf("review of %s: history %+v, counters %+v; want %d periods from 0000-01 to %s", c.period, r.History, r.Counters, c.history, to)
+		}
+		if sec, _ := where(r, "UNODC", "old"); (sec != "") != (c.period == "0000-05") {
+			t.Errorf("review of %s: the activity of 0000-05-01 in %q", c.period, sec)
+		}
+	}
+}
+
 func TestReviewPeriodEdgesAndOrder(t *testing.T) {
 	h := newHarness(t)
 	v := h.open(h.config(t.TempDir()))
