@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -39,9 +40,23 @@ func TestReaderCommands(t *testing.T) {
 	c := serveChild(t, bin, dir, "--demo")
 	srv := []string{"--server", c.httpURL}
 
-	// status: wait until every view has applied the whole demo
-	var st projections.Status
+	// status: wait until every view has applied the whole demo. serve listens before it loads
+	// the demo (in batches), so the views can be caught up with a stream that is still
+	// growing: wait for the marker LoadDemo writes when it is done first.
 	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "demo.loaded")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.logMu.Lock()
+			logs := c.logs.String()
+			c.logMu.Unlock()
+			t.Fatalf("the demo was not loaded within a minute:\n%s", logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var st projections.Status
 	for {
 		out, stderr, code := runBin(t, bin, append([]string{"status", "--json"}, srv...)...)
 		if code != 0 {
