@@ -142,7 +142,13 @@ func runServe(ctx context.Context, args []string) error {
 		defer closeCheckpointer()
 	}
 
+	// Shutdown waits for requests to end but does not cancel them: a watch (SSE) or a long
+	// replay would hold the stop for the whole grace period and end it with an error. Their
+	// contexts derive from baseCtx, cancelled as the shutdown begins.
+	baseCtx, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
 	srv := &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		Addr:              f.httpAddr,
 		Handler:           ledger.NewRateLimiter(f.rateLimit).Wrap(mux),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -180,6 +186,7 @@ func runServe(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	srv.RegisterOnShutdown(cancelBase)
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutCtx)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"net/http"
@@ -72,5 +73,33 @@ func TestReviewWatch(t *testing.T) {
 	waitFor("second training in Cambodia")
 	if !strings.Contains(said(), "changed (version") {
 		t.Fatalf("the re-render was not driven by a change event: %s", said())
+	}
+}
+
+// A reporting job's open watch does not hold serve's stop: on SIGTERM the stream ends and
+// serve exits 0, rather than waiting out its grace period and exiting with "context
+// deadline exceeded".
+func TestServeStopsWithAWatchOpen(t *testing.T) {
+	bin := compactBinary(t)
+	c := serveChild(t, bin, t.TempDir())
+	resp, err := http.Get(c.httpURL + "/v1/reviews/2025-05/changes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	if !sc.Scan() || !strings.HasPrefix(sc.Text(), ": watching") {
+		t.Fatalf("the watch did not start: %q %v", sc.Text(), sc.Err())
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+	}
+	<-c.finished
+	if code := c.cmd.ProcessState.ExitCode(); code != 0 {
+		c.logMu.Lock()
+		defer c.logMu.Unlock()
+		t.Fatalf("serve stopped with a watch open: exit %d:\n%s", code, c.logs.String())
 	}
 }
