@@ -129,15 +129,26 @@ func (c *AppenderConfig) Validate() error {
 // second writer: when the last is refused because the other writer appended exactly as
 // many events, the next one's condition holds, and it lands without having been checked
 // against what the other writer stored.
+//
+// Fewer events than MinAtomicBatch go as pipelined conditional publishes, all in flight at
+// once, for the same reason made safe another way: event i expects the stream's last
+// sequence to be last+i and, for i > 0, the last message stored to be event i-1 itself
+// (JetStream's expected last message id; every event followed by another carries a
+// Nats-Msg-Id of its own, <writer>-<n>). The sequence alone is not enough: if another
+// writer appends k events just before, events 0..k-1 are refused and event k's sequence
+// condition holds, so it would land unchecked against what the other wrote (the same
+// source+id twice, a retraction before the event it retracts).
 type Appender struct {
 	cfg  AppenderConfig
 	js   jetstream.JetStream
 	last uint64 // the stream's last sequence as the index knows it; writer goroutine only
 
 	// writer names this Appender in what it appends: its batch ids are writer-<n>, its other
-	// appends carry hdrWriter. batches counts the batch ids handed out.
-	writer  string
-	batches uint64
+	// appends carry hdrWriter. ids counts the batch and message ids handed out, so that none
+	// is ever given twice within JetStream's duplicate window (a repeated Nats-Msg-Id would be
+	// dropped as a duplicate of a different event).
+	writer string
+	ids    uint64
 	// others, during a retry, holds the sequences after othersAfter that the catch-up found
 	// appended by another writer (writer goroutine only; nil outside a retry).
 	others      map[uint64]bool
@@ -708,8 +719,7 @@ func (a *Appender) publish(ctx context.Context, ps []*pendingEvent) (uint64, err
 // send sends pr as one atomic batch conditional on the stream's last sequence being a.last,
 // without waiting: the acknowledgement comes on a.acks (flight.answer).
 func (a *Appender) send(pr *prepared) *flight {
-	a.batches++
-	fl := &flight{prepared: pr, id: a.writer + "-" + strconv.FormatUint(a.batches, 36), first: a.last + 1, lastBefore: a.last, timer: time.NewTimer(a.cfg.Timeout)}
+	fl := &flight{prepared: pr, id: a.nextID(), first: a.last + 1, lastBefore: a.last, timer: time.NewTimer(a.cfg.Timeout)}
 	fl.reply = a.inbox + "." + fl.id
 	// One message and one header, rewritten for each event: PublishMsg encodes them into the
 	// connection's buffer before it returns. The header names are canonical already: a
@@ -737,6 +747,13 @@ func (a *Appender) send(pr *prepared) *flight {
 		}
 	}
 	return fl
+}
+
+// nextID returns an id for a batch or a message that names this writer and was never
+// given before.
+func (a *Appender) nextID() string {
+	a.ids++
+	return a.writer + "-" + strconv.FormatUint(a.ids, 36)
 }
 
 // batchSeqTexts holds the Nats-Batch-Sequence values of a batch, written once.
@@ -797,17 +814,30 @@ func parsePubAck(b []byte) (uint64, error) {
 var errUncertain = errors.New("append outcome unknown")
 
 // publishPipelined sends each event as its own conditional publish, all in flight at once,
-// each expecting the sequence of the one before it. Events acknowledged get their
-// sequence at once: they are ours whatever happens to the rest. A refusal of the rest is
-// returned as the server's error (a conflict), anything less definite as errUncertain.
+// each expecting the sequence of the one before it and that the one before it is the last
+// message stored (see Appender). Events acknowledged get their sequence at once: they are
+// ours whatever happens to the rest. A refusal of the rest is returned as the server's
+// error (a conflict), anything less definite as errUncertain.
 func (a *Appender) publishPipelined(ctx context.Context, ps []*pendingEvent) (uint64, error) {
 	futures := make([]jetstream.PubAckFuture, 0, len(ps))
 	var sendErr error
+	prevID := ""
 	for i, p := range ps {
 		m := nats.NewMsg(p.c.Event.Subject())
 		m.Data = p.c.Body
 		m.Header[hdrWriter] = []string{a.writer}
-		f, err := a.js.PublishMsgAsync(m, jetstream.WithExpectLastSequence(a.last+uint64(i)))
+		opts := []jetstream.PublishOpt{jetstream.WithExpectLastSequence(a.last + uint64(i))}
+		if prevID != "" {
+			opts = append(opts, jetstream.WithExpectLastMsgID(prevID))
+		}
+		// Only an event that another follows needs an id: the last of a group, and so a
+		// lone event, costs the server no entry in its duplicate window.
+		prevID = ""
+		if i < len(ps)-1 {
+			prevID = a.nextID()
+			opts = append(opts, jetstream.WithMsgID(prevID))
+		}
+		f, err := a.js.PublishMsgAsync(m, opts...)
 		if err != nil {
 			sendErr = err
 			break

@@ -19,7 +19,8 @@ type StreamOptions struct {
 	// Default 1.
 	Replicas int
 	// Duplicates is JetStream's own deduplication window. The ledger's idempotency does not
-	// depend on it (see Dedup); it only bounds the server's memory. Default 2 minutes.
+	// depend on it (see Dedup); it only bounds the server's memory of message ids (those of
+	// pipelined appends, see Appender). Default 2 minutes.
 	Duplicates time.Duration
 }
 
