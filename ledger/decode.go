@@ -74,8 +74,8 @@ type Candidate struct {
 }
 
 // SplitBatch splits a request body into the raw events it carries: a JSON array is a batch,
-// anything else is one event. It fails only when the body as a whole cannot be read. The
-// events may share body's memory.
+// anything else is one event. It fails only when the body as a whole cannot be read, or
+// when it holds more than MaxBatchEvents events. The events may share body's memory.
 func SplitBatch(body []byte) ([]json.RawMessage, error) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
@@ -92,7 +92,8 @@ func SplitBatch(body []byte) ([]json.RawMessage, error) {
 		// Not plainly fine: encoding/json says what is wrong, or that it is fine after all
 		// (deep nesting, an escaped member name, or what the interoperability rules refuse
 		// later, event by event).
-		if err := json.Unmarshal(body, &raws); err != nil {
+		var err error
+		if raws, err = splitSlow(body); err != nil {
 			return nil, invalid("", "not a valid JSON array of events: %s", jsonErrorText(err))
 		}
 	}
@@ -100,7 +101,31 @@ func SplitBatch(body []byte) ([]json.RawMessage, error) {
 		return nil, invalid("", "empty batch")
 	}
 	if len(raws) > MaxBatchEvents {
-		return nil, &FieldError{Message: fmt.Sprintf("batch of %d events: at most %d per request; split it", len(raws), MaxBatchEvents), Kind: ErrTooLarge}
+		return nil, &FieldError{Message: fmt.Sprintf("batch of more than %d events: at most %d per request; split it", MaxBatchEvents, MaxBatchEvents), Kind: ErrTooLarge}
+	}
+	return raws, nil
+}
+
+// splitSlow is splitFast by encoding/json, for the batches splitFast does not take, and
+// stops as it does after MaxBatchEvents+1 elements: json.Unmarshal into a slice would build
+// all of them first (millions, in an 8 MiB body of tiny values).
+func splitSlow(body []byte) ([]json.RawMessage, error) {
+	var raws []json.RawMessage
+	if !json.Valid(body) {
+		// Unmarshal checks the whole body before decoding anything: it builds no element,
+		// and says what is wrong as it always has.
+		return nil, json.Unmarshal(body, &raws)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil { // the '[' (body is a valid array)
+		return nil, err
+	}
+	for len(raws) <= MaxBatchEvents && dec.More() {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, err
+		}
+		raws = append(raws, raw)
 	}
 	return raws, nil
 }

@@ -2,6 +2,8 @@ package ledger_test
 
 import (
 	"encoding/json"
+	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -117,5 +119,41 @@ func TestDecodeEnvelope(t *testing.T) {
 				t.Fatalf("got %q, want field %q containing %q", fe.Error(), c.field, c.contains)
 			}
 		})
+	}
+}
+
+// A batch over MaxBatchEvents is refused as soon as its element MaxBatchEvents+1 is found,
+// without first splitting the rest: an 8 MiB body of tiny elements ([0,0,…], four million
+// of them) made SplitBatch build a slice of every one, some 70 times the body in memory (and
+// over a second of CPU), before refusing it; any publisher can send one. Both splits are
+// held to it: the fast one, and encoding/json's, which a first element the fast scan does
+// not take (an escaped member name) sends the whole body to.
+func TestSplitBatchRefusesALongBatchWithoutSplittingIt(t *testing.T) {
+	tiny := func(first string) []byte {
+		body := append(make([]byte, 0, ledger.MaxRequestBytes), '[')
+		body = append(body, first...)
+		for len(body) < ledger.MaxRequestBytes-2 {
+			body = append(body, ',', '0')
+		}
+		return append(body, ']')
+	}
+	for name, body := range map[string][]byte{
+		"fast split":          tiny("0"),
+		"encoding/json split": tiny(`{"\u0069d":"x"}`),
+	} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		raws, err := ledger.SplitBatch(body)
+		runtime.ReadMemStats(&after)
+		var fe *ledger.FieldError
+		if !errors.As(err, &fe) || !errors.Is(fe.Kind, ledger.ErrTooLarge) || !strings.Contains(fe.Message, "at most 1000 per request") {
+			t.Errorf("%s: %d events, error %v; want refused as too large", name, len(raws), err)
+		}
+		alloc := after.TotalAlloc - before.TotalAlloc
+		if alloc > uint64(len(body))/8 {
+			t.Errorf("%s: refusing a body of %d bytes allocated %d bytes (want at most an eighth of the body)", name, len(body), alloc)
+		}
+		t.Logf("%s: refusing a body of %d bytes allocated %d bytes", name, len(body), alloc)
 	}
 }

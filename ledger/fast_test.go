@@ -177,6 +177,15 @@ func sameSplit(t *testing.T, body []byte) {
 	if !ok {
 		return
 	}
+	if len(raws) > MaxBatchEvents {
+		// It stopped there, the rest unread (refused anyway): what it found must be values.
+		for i, r := range raws {
+			if !json.Valid(r) {
+				t.Fatalf("input %q: element %d %q is no JSON value", body, i, r)
+			}
+		}
+		return
+	}
 	var want []json.RawMessage
 	if err := json.Unmarshal(body, &want); err != nil {
 		t.Fatalf("input %q: the fast split took what json.Unmarshal refuses: %v", body, err)
@@ -188,6 +197,46 @@ func sameSplit(t *testing.T, body []byte) {
 		if !bytes.Equal(raws[i], want[i]) {
 			t.Fatalf("input %q: element %d is %q, json.Unmarshal has %q", body, i, raws[i], want[i])
 		}
+	}
+}
+
+// sameSlowSplit fails t when splitSlow disagrees with json.Unmarshal on body: the same
+// elements (the first MaxBatchEvents+1 of a longer batch), or the same error.
+func sameSlowSplit(t *testing.T, body []byte) {
+	t.Helper()
+	raws, err := splitSlow(body)
+	var want []json.RawMessage
+	wantErr := json.Unmarshal(body, &want)
+	if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+		t.Fatalf("input %q: splitSlow says %v, json.Unmarshal %v", body, err, wantErr)
+	}
+	want = want[:min(len(want), MaxBatchEvents+1)]
+	if len(raws) != len(want) {
+		t.Fatalf("input %q: %d elements, json.Unmarshal finds %d", body, len(raws), len(want))
+	}
+	for i := range raws {
+		if !bytes.Equal(raws[i], want[i]) {
+			t.Fatalf("input %q: element %d is %q, json.Unmarshal has %q", body, i, raws[i], want[i])
+		}
+	}
+}
+
+func TestSlowSplitMatchesUnmarshal(t *testing.T) {
+	for _, raw := range fastSeeds(t) {
+		for _, batch := range [][]byte{
+			append(append([]byte("[ "), raw...), " ,\n"+fastBase+"]"...),
+			append(append([]byte("["), raw...), ']'),
+			append(append([]byte("\t[\n"), raw...), "\n]\n"...),
+			append(append([]byte("["), raw...), "] x"...),
+		} {
+			if len(batch) < 1<<20 {
+				sameSlowSplit(t, batch)
+			}
+		}
+	}
+	for _, body := range []string{"[]", "[ ]", "[1,2", "[1,]", "[1 2]", `[{"a":1},"b",[3]]`, `[0] [1]`,
+		"[" + strings.Repeat("0,", MaxBatchEvents+5) + "0]"} {
+		sameSlowSplit(t, []byte(body))
 	}
 }
 

@@ -397,7 +397,9 @@ func (sc *scanner) number() bool {
 }
 
 // splitFast finds the elements of a batch (body is a JSON array, with optional space around
-// it): each element's bytes, as json.Unmarshal into []json.RawMessage would give them.
+// it): each element's bytes, as json.Unmarshal into []json.RawMessage would give them. It
+// stops at element MaxBatchEvents+1, the rest unread: a batch that long is refused whatever
+// follows, and splitting it all first let one request of tiny values cost gigabytes.
 func splitFast(body []byte) ([]json.RawMessage, bool) {
 	sc := getScanner(body)
 	defer putScanner(sc)
@@ -420,6 +422,9 @@ func splitFast(body []byte) ([]json.RawMessage, bool) {
 				return nil, false
 			}
 			raws = append(raws, body[start:sc.pos:sc.pos])
+			if len(raws) > MaxBatchEvents {
+				return raws, true
+			}
 			sc.skipSpace()
 			if sc.pos >= len(body) {
 				return nil, false
