@@ -1,5 +1,17 @@
 package ledger
 
+import "time"
+
 // LoseAcks makes a's writer ignore the next n acknowledgements of its atomic batches, as if
 // they were lost on the way: the append times out and its outcome is learnt from the stream.
 func LoseAcks(a *Appender, n int) { a.loseAcks.Store(int32(n)) }
+
+// SetRateLimiterClock makes l read the time from now instead of the clock.
+func SetRateLimiterClock(l *RateLimiter, now func() time.Time) { l.now = now }
+
+// RateLimiterTokens is the number of tokens l keeps a bucket for.
+func RateLimiterTokens(l *RateLimiter) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.limiters)
+}

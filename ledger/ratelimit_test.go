@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+	"time"
 
 	"compact/ledger"
 )
@@ -44,5 +45,55 @@ func TestRateLimitPerToken(t *testing.T) {
 	}
 	if r := get(""); r.StatusCode != http.StatusOK {
 		t.Fatalf("a public read was limited: %d", r.StatusCode)
+	}
+}
+
+// The limit applies before authentication, so every string sent as a token gets a bucket;
+// they were never dropped, and random tokens grew the server's memory without bound. A
+// bucket full again decides as a new one would, and is dropped: a flood of distinct tokens
+// (1,000 a second for 100 s) keeps only those of the last seconds, while a token over its
+// limit stays limited however many others come, until its bucket refills.
+func TestRateLimiterForgetsIdleTokens(t *testing.T) {
+	l := ledger.NewRateLimiter(10) // bursts of 20: an emptied bucket refills in 2 s
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ledger.SetRateLimiterClock(l, func() time.Time { return now })
+	h := l.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized) // what an unknown token gets after the limit
+	}))
+	send := func(token string) int {
+		r := httptest.NewRequest("POST", "/v1/events", nil)
+		r.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+
+	most := 0
+	for i := range 100_000 {
+		send("bogus-" + strconv.Itoa(i))
+		now = now.Add(time.Millisecond)
+		most = max(most, ledger.RateLimiterTokens(l))
+	}
+	// At 1,000 a second, the tokens of the last 2 s at most are live: keep no more than twice.
+	if most > 4000 {
+		t.Errorf("over 100,000 distinct tokens in 100 s the limiter held up to %d buckets, want at most 4,000", most)
+	}
+	t.Logf("at most %d buckets held", most)
+
+	for range 20 {
+		send("busy")
+	}
+	if code := send("busy"); code != http.StatusTooManyRequests {
+		t.Fatalf("request 21 of a burst of 20: %d, want 429", code)
+	}
+	for i := range 5000 { // at the same instant: every bucket in use, none to drop
+		send("flood-" + strconv.Itoa(i))
+	}
+	if code := send("busy"); code != http.StatusTooManyRequests {
+		t.Errorf("the limited token, after 5,000 others: %d, want still 429", code)
+	}
+	now = now.Add(2 * time.Second)
+	if code := send("busy"); code != http.StatusUnauthorized {
+		t.Errorf("the limited token 2 s later: %d, want let through", code)
 	}
 }
