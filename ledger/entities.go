@@ -333,10 +333,15 @@ func (r *Registry) Entities() []EntityRecord {
 }
 
 // Watch re-reads the entities file every interval until ctx is done, and calls onChange
-// (if not nil) after each change. The caller owns the goroutine that runs it.
+// (if not nil) after each change, and again on every tick after until it succeeds. The
+// caller owns the goroutine that runs it.
 func (r *Registry) Watch(ctx context.Context, every time.Duration, log *slog.Logger, onChange func() error) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	// The registry takes a changed file before onChange applies it (the NATS accounts): once
+	// taken, the file reads as unchanged, so a failed application is remembered here, or it
+	// would wait for the next edit or a restart.
+	pending := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -346,17 +351,17 @@ func (r *Registry) Watch(ctx context.Context, every time.Duration, log *slog.Log
 		changed, err := r.Reload()
 		if err != nil {
 			log.Error("reading the entities file", "dir", r.dir, "err", err)
-			continue
 		}
-		if !changed {
+		if pending = pending || changed; !pending {
 			continue
 		}
 		if onChange != nil {
 			if err := onChange(); err != nil {
-				log.Error("applying the changed entities", "err", err)
+				log.Error("applying the changed entities; retrying at the next check", "every", every, "err", err)
 				continue
 			}
 		}
+		pending = false
 		log.Info("entities reloaded", "entities", len(r.Entities()))
 	}
 }

@@ -1,8 +1,13 @@
 package ledger_test
 
 import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,5 +48,51 @@ func TestRegistryReloadsOnContentOnly(t *testing.T) {
 	}
 	if _, err := reg.Lookup("CTED"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A change whose application fails (onChange: rewriting nats.conf and reloading the server,
+// which a full disk can fail) is applied again on the next ticks until it succeeds. The
+// registry had already taken the new file, so every later tick saw no change: the new
+// entity's HTTP token worked while its NATS account never came, until another edit or a
+// restart.
+func TestRegistryWatchRetriesAFailedApply(t *testing.T) {
+	dir := t.TempDir()
+	reg, err := ledger.OpenRegistry(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	applied := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		reg.Watch(ctx, 10*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), func() error {
+			n := calls.Add(1)
+			if n <= 2 {
+				return errors.New("no space left on device (writing nats.conf)")
+			}
+			if _, err := reg.Lookup("UNODC"); err != nil {
+				return err
+			}
+			if n == 3 {
+				close(applied)
+			}
+			return nil
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	if _, err := ledger.AddEntity(dir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-applied:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("UNODC is in the registry but was never applied: onChange called %d time(s), the failures not retried", calls.Load())
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := calls.Load(); n != 3 {
+		t.Errorf("onChange called %d times, want 3 (two failures, one success, then nothing: no change left)", n)
 	}
 }
