@@ -20,7 +20,14 @@ const ServiceName = "compact-ingest"
 type IngestService struct {
 	svc    micro.Service
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// micro's Stop only starts draining the subscription: the requests already buffered in
+	// the client still reach the handler after it returns. stopping, under mu, tells the
+	// handler to refuse them, and orders every wg.Add of a request taken before Stop's
+	// wg.Wait (an Add from zero concurrent with Wait is a misuse that can panic, and let
+	// Stop return with requests still to be handled).
+	mu       sync.Mutex
+	stopping bool
+	wg       sync.WaitGroup
 }
 
 // StartIngestService registers the service on nc (a connection of the ledger's account)
@@ -33,14 +40,28 @@ func StartIngestService(ctx context.Context, nc *nats.Conn, in *Ingester, reg *R
 	s := &IngestService{cancel: cancel}
 	const maxInFlight = 1024
 	sem := make(chan struct{}, maxInFlight)
+	// refuse answers a request not taken because the service is stopping: the publisher
+	// learns at once to re-send it. An answer that cannot be sent (the connection closing)
+	// leaves the publisher to time out, as no answer would.
+	refuse := func(req micro.Request) {
+		fe := unavailable("not taken: the ledger is shutting down; re-send the request")
+		in.Metrics.rejectedRequest(fe)
+		b, _ := Reply{Error: fe}.MarshalJSON()
+		_ = req.Respond(b)
+	}
 	handler := micro.HandlerFunc(func(req micro.Request) {
 		entity := strings.TrimPrefix(req.Subject(), IngestSubjectPrefix)
+		if !s.take() {
+			refuse(req)
+			return
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-handlerCtx.Done():
+			s.wg.Done()
+			refuse(req)
 			return
 		}
-		s.wg.Add(1)
 		go func() {
 			defer func() { <-sem; s.wg.Done() }()
 			reply := s.handle(handlerCtx, in, reg, entity, req.Data())
@@ -100,9 +121,24 @@ func (s *IngestService) handle(ctx context.Context, in *Ingester, reg *Registry,
 	return in.Ingest(ctx, p, body)
 }
 
-// Stop stops taking requests, then waits for those in flight.
+// take counts a request in, unless the service is stopping.
+func (s *IngestService) take() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// Stop stops taking requests, then waits for those in flight. Requests that reach the
+// service after (buffered before the subscription ended) are answered as unavailable.
 func (s *IngestService) Stop(ctx context.Context) error {
 	err := s.svc.Stop()
+	s.mu.Lock()
+	s.stopping = true
+	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
