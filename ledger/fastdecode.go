@@ -24,7 +24,7 @@ func decodeFast(raw []byte, p Principal, v *schemas.Validator) (c *Candidate, fe
 	if !sc.scanEvent(&env) {
 		return nil, nil, false
 	}
-	if lit := env.attrs[attrDataContentType]; lit != nil && len(lit) == 2 {
+	if len(env.attrs[attrDataContentType]) == 2 {
 		return nil, nil, false // present but empty: the reference path says why it is refused
 	}
 	ce := &candidateEvent{}
