@@ -87,6 +87,48 @@ func (fd *feed) publish(ctx context.Context, f *follower, notes map[string]struc
 	}
 }
 
+// unannounced returns the notes to send when f, a rebuilt generation, is swapped in for the
+// generation at prefix old, stopped at its final checkpoint and not deleted yet. The counters
+// are always sent once more (README). A review period is sent when its version in f is above
+// its version in the old generation: f changed it in events past the old generation's final
+// checkpoint, which the old generation never applied and f, building, never announced. The old
+// generation announced each period at the version it holds (the feed follows every commit), and
+// versions depend only on the events applied, so a period f did not change since then is at the
+// same version and is not sent again: every period's versions keep growing. It reads the old
+// generation's keys rather than remembering what f applied, so it also holds for a rebuild
+// resumed after a restart. A failure is logged and counted: the swap goes on.
+func (fd *feed) unannounced(f *follower, old []byte) map[string]struct{} {
+	notes := map[string]struct{}{ViewCounters: {}}
+	if f.view != ViewReview {
+		return notes
+	}
+	lo, hi := []byte{'v'}, []byte{'v' + 1}
+	err := f.v.read(func(s *snapshot) error {
+		was := map[string]uint64{}
+		r := &reader{r: s.snap, prefix: sub(old, subData)}
+		err := r.Scan(lo, hi, func(k, val []byte) (bool, error) {
+			was[string(k[1:])] = getU64(val)
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		r = &reader{r: s.snap, prefix: sub(f.base, subData)}
+		return r.Scan(lo, hi, func(k, val []byte) (bool, error) {
+			if period := string(k[1:]); getU64(val) > was[period] {
+				notes["review:"+period] = struct{}{}
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		fd.m.feedErrors.WithLabelValues(f.view).Inc()
+		fd.log.Warn("views: change feed: what the rebuilt generation changed before its swap is not sent",
+			"view", f.view, "generation", f.gen, "err", err)
+	}
+	return notes
+}
+
 // countersBody reads f's own generation (it may not be the one queries read yet, during a swap).
 func (fd *feed) countersBody(f *follower) ([]byte, error) {
 	var c Counters

@@ -12,8 +12,10 @@ import (
 // answering queries. When the new generation has caught up with the live one, the live follower
 // is stopped, the new generation applies what the old one applied last, and one Pebble batch
 // (Sync) points the view at the new generation and deletes the old one. The new follower then
-// simply goes on as the live one. A rebuild interrupted by a crash resumes from its own
-// checkpoint at the next Start.
+// simply goes on as the live one. At the swap the change feed gets the counters and every review
+// period the new generation changed past the old one's final checkpoint (feed.unannounced):
+// while building it published nothing, and the old generation never applied those events. A
+// rebuild interrupted by a crash resumes from its own checkpoint at the next Start.
 type rebuildJob struct {
 	view string
 	gen  uint64
@@ -143,6 +145,26 @@ func (v *Views) maybeSwap(ctx context.Context, f *follower) error {
 }
 
 func (v *Views) swap(ctx context.Context, f *follower, old genRecord) error {
+	// The old generation stopped at its final checkpoint, f.target; f may have applied events past
+	// it (its last batch went beyond, or it was ahead of the live group), and a building
+	// generation publishes nothing: what they changed was never announced. Find it while the old
+	// generation's keys are still there, and send it once f is live.
+	notes := map[string]struct{}{ViewCounters: {}} // subscribers see the rebuilt totals at once
+	if v.feed != nil && old.Gen != f.gen {
+		notes = v.feed.unannounced(f, genPrefix(f.view, old.Gen))
+	}
+	if err := v.swapLocked(f, old); err != nil {
+		return err
+	}
+	if v.feed != nil {
+		v.feed.publish(ctx, f, notes)
+	}
+	close(f.job.done)
+	return nil
+}
+
+// swapLocked points the view at f's generation and deletes the old one, in one batch.
+func (v *Views) swapLocked(f *follower, old genRecord) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	b := v.db.NewBatch()
@@ -169,10 +191,5 @@ func (v *Views) swap(ctx context.Context, f *follower, old genRecord) error {
 		delete(v.rebuilds, f.view)
 	}
 	v.m.observeCommit(f, f.ck.Load(), 0)
-	if v.feed != nil {
-		// subscribers see the rebuilt totals at once
-		v.feed.publish(ctx, f, map[string]struct{}{ViewCounters: {}})
-	}
-	close(f.job.done)
 	return nil
 }
