@@ -55,13 +55,10 @@ func runReview(ctx context.Context, args []string) error {
 	if f.watch && f.asKnown != "" {
 		return usagef("--watch follows the live review; --as-known is a fixed past")
 	}
-	if err := renderOnce(ctx, &f, period); err != nil {
-		return err
+	if f.watch {
+		return watchReview(ctx, &f, period)
 	}
-	if !f.watch {
-		return nil
-	}
-	return watchReview(ctx, &f, period)
+	return renderOnce(ctx, &f, period)
 }
 
 func reviewPath(period, format, asKnown string) string {
@@ -110,14 +107,36 @@ func writeFileAtomic(path string, b []byte) error {
 
 // watchReview re-renders on every change event of the period's review, as the server
 // relays them from the change feed (GET /v1/reviews/{period}/changes, Server-Sent Events).
+//
+// It renders only once the stream says ": watching": the server sends that line after its
+// subscription to the feed is in place, so a change committed before it is in the render and
+// one committed after it is announced. Rendering before subscribing would lose a change made
+// in between until the next one. A restarted watcher (after the server closed the stream)
+// goes through the same order, so it renders again on reconnecting.
 func watchReview(ctx context.Context, f *reviewFlags, period string) error {
 	resp, err := f.get(ctx, "/v1/reviews/"+url.PathEscape(period)+"/changes")
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	fmt.Fprintf(os.Stderr, "compact: watching the %s review; Ctrl-C to stop\n", period)
 	sc := bufio.NewScanner(resp.Body)
+	watching := false
+	for !watching && sc.Scan() {
+		watching = strings.HasPrefix(sc.Text(), ": watching")
+	}
+	if !watching {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := sc.Err(); err != nil {
+			return err
+		}
+		return fmt.Errorf("the server closed the change stream before it was watching")
+	}
+	if err := renderOnce(ctx, f, period); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "compact: watching the %s review; Ctrl-C to stop\n", period)
 	for sc.Scan() {
 		data, ok := strings.CutPrefix(sc.Text(), "data: ")
 		if !ok {

@@ -4,7 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,5 +105,97 @@ func TestServeStopsWithAWatchOpen(t *testing.T) {
 		c.logMu.Lock()
 		defer c.logMu.Unlock()
 		t.Fatalf("serve stopped with a watch open: exit %d:\n%s", code, c.logs.String())
+	}
+}
+
+// TestReviewWatchRendersChangeCommittedBeforeItSubscribes: a change committed while the
+// watcher is opening its change stream is in the file, without waiting for another change.
+// A proxy in front of the server holds the watcher's request for the stream until such a
+// change is committed and readable, so the watcher cannot subscribe before it.
+func TestReviewWatchRendersChangeCommittedBeforeItSubscribes(t *testing.T) {
+	bin := compactBinary(t)
+	dir := t.TempDir()
+	pub := addEntityCLI(t, bin, dir, "UNOCT", "publisher")
+	c := serveChild(t, bin, dir)
+	publish := func(id, title string) error {
+		ev := fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/entities/UNOCT","type":"compact.training.delivered","time":"2025-06-24T09:00:00Z","data":{"title":%q,"start":"2025-06-24","end":"2025-06-27","organizers":[{"entity":"UNOCT"}],"countries":["KHM"],"format":"training"}}`, id, title)
+		req, _ := http.NewRequest("POST", c.httpURL+"/v1/events", strings.NewReader(ev))
+		req.Header.Set("Content-Type", ledger.MediaEvent)
+		req.Header.Set("Authorization", "Bearer "+pub.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("publish %s: %s", id, resp.Status)
+		}
+		return nil
+	}
+	// waitReview waits until the server's review has s: the change has been committed.
+	waitReview := func(s string) error {
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			resp, err := http.Get(c.httpURL + "/v1/reviews/2025-05?format=md")
+			if err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if bytes.Contains(b, []byte(s)) {
+					return nil
+				}
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the server's review never had %q", s)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if err := publish("w-1", "UNOCT conducted a first training in Cambodia"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitReview("first training"); err != nil {
+		t.Fatal(err)
+	}
+
+	target, _ := url.Parse(c.httpURL)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.FlushInterval = -1 // the events as they come
+	var once sync.Once
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/changes") {
+			once.Do(func() {
+				err := publish("w-2", "UNOCT conducted a second training in Cambodia")
+				if err == nil {
+					err = waitReview("second training")
+				}
+				if err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+
+	out := filepath.Join(t.TempDir(), "review.md")
+	watch := exec.Command(bin, "review", "2025-05", "--watch", "--format", "md", "-o", out, "--server", proxy.URL)
+	var werr bytes.Buffer
+	var wmu sync.Mutex
+	watch.Stderr = syncWriter{&wmu, &werr}
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { watch.Process.Signal(syscall.SIGKILL); watch.Wait() })
+
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		b, _ := os.ReadFile(out)
+		if bytes.Contains(b, []byte("second training")) {
+			return
+		}
+		if time.Now().After(deadline) {
+			wmu.Lock()
+			defer wmu.Unlock()
+			t.Fatalf("the server's review had the second training before the watcher subscribed; 10 s on, the watched file still lacks it:\nwatcher said:\n%s\nfile:\n%s", werr.String(), b)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
