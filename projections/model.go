@@ -1,5 +1,7 @@
 package projections
 
+import "time"
+
 // This file holds the read models the views answer with. They are the JSON of the HTTP API
 // (GET /v1/reviews/{period}, /v1/counters, /v1/structure) and the input of the renderers.
 
@@ -112,7 +114,12 @@ type Provenance struct {
 	FirstSeq    uint64 `json:"first_seq"`
 	LastSeq     uint64 `json:"last_seq"` // the view's checkpoint
 	ViewVersion int    `json:"view_version"`
-	// Checkpoint is the latest signed checkpoint covering LastSeq, if any.
+	// AsKnownAt is, for a review as known at a past ledger time, that time; zero for the
+	// live review.
+	AsKnownAt time.Time `json:"as_known_at,omitzero"`
+	// Checkpoint is the latest signed checkpoint (at AsKnownAt, when set), if any. It covers
+	// ledger sequences 1 to CheckpointSize, which may stop short of LastSeq (the checkpointer
+	// signs every few seconds) or go past it (the view lags the checkpointer).
 	CheckpointSize uint64 `json:"checkpoint_size,omitempty"`
 	CheckpointRoot string `json:"checkpoint_root,omitempty"` // base64
 }

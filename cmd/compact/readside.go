@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -58,7 +60,7 @@ func startReadSide(ctx context.Context, rs readSide) (func(), error) {
 	src := checkpointedSource{Views: views, js: rs.node.JS}
 	render.Routes(rs.mux, src, public)
 	render.WatchRoutes(rs.mux, rs.node.Conn, public)
-	render.AsKnownRoutes(rs.mux, rs.node.JS, rs.flags.data, rs.auth.History)
+	render.AsKnownRoutes(rs.mux, rs.node.JS, rs.flags.data, src.provenanceAt, rs.auth.History)
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -88,12 +90,68 @@ func (s checkpointedSource) Review(ctx context.Context, period string) (*project
 	if err != nil {
 		return r, nil // no checkpoint yet
 	}
+	addCheckpoint(&r.Provenance, m)
+	return r, nil
+}
+
+// provenanceAt adds to a review as known at ledger time at the checkpoint that was the
+// latest then, not the latest now: a later one vouches for events the review does not hold.
+// Unlike the live review's, a failed read is an error: the rendering would otherwise state
+// that no checkpoint had been signed by then.
+func (s checkpointedSource) provenanceAt(ctx context.Context, at time.Time, p *projections.Provenance) error {
+	m, err := checkpointAt(ctx, s.js, at)
+	if err != nil {
+		return fmt.Errorf("reading the signed checkpoints: %w", err)
+	}
+	if m != nil {
+		addCheckpoint(p, m)
+	}
+	return nil
+}
+
+// checkpointAt returns the last message of COMPACT_CHECKPOINTS appended at or before ledger
+// time at, nil when there is none. It searches by sequence, since the stream's times grow
+// with its sequences, as the ledger's do for the build as known that stops at the first
+// message after at. A sequence with no message (the stream denies deletes, so only damage
+// makes one) is passed over: the lookup asks for the first checkpoint from a sequence on.
+func checkpointAt(ctx context.Context, js jetstream.JetStream, at time.Time) (*jetstream.RawStreamMsg, error) {
+	st, err := js.Stream(ctx, ledger.CheckpointStreamName)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	state := st.CachedInfo().State
+	if state.Msgs == 0 {
+		return nil, nil
+	}
+	var found *jetstream.RawStreamMsg
+	for lo, hi := state.FirstSeq, state.LastSeq; lo <= hi; {
+		mid := lo + (hi-lo)/2
+		m, err := st.GetMsg(ctx, mid, jetstream.WithGetMsgSubject(ledger.CheckpointSubject))
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			hi = mid - 1
+		case err != nil:
+			return nil, err
+		case m.Time.After(at):
+			hi = mid - 1
+		default:
+			found, lo = m, m.Sequence+1
+		}
+	}
+	return found, nil
+}
+
+// addCheckpoint sets the provenance's checkpoint from a checkpoint message (a signed note
+// whose text is the checkpoint body), leaving it unset when the body does not parse.
+func addCheckpoint(p *projections.Provenance, m *jetstream.RawStreamMsg) {
 	body, _, _ := strings.Cut(string(m.Data), "\n\n")
 	if _, size, root, err := audit.ParseCheckpointBody(body + "\n"); err == nil {
-		r.Provenance.CheckpointSize = size
-		r.Provenance.CheckpointRoot = base64.StdEncoding.EncodeToString(root[:])
+		p.CheckpointSize = size
+		p.CheckpointRoot = base64.StdEncoding.EncodeToString(root[:])
 	}
-	return r, nil
 }
 
 // startCheckpointer runs the checkpointer beside the ingest service: it folds every stored

@@ -3,6 +3,7 @@ package render
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"time"
@@ -12,6 +13,10 @@ import (
 	"compact/projections"
 )
 
+// ProvenanceAt adds to the provenance of a review as known at ledger time at what the views
+// cannot know themselves: the latest signed checkpoint appended by then.
+type ProvenanceAt func(ctx context.Context, at time.Time, p *projections.Provenance) error
+
 // AsKnownRoutes registers the auditors' reads of the past, each built from the events the
 // ledger had appended up to ledger time t, into a temporary Pebble under tmpDir that is
 // removed after the answer:
@@ -19,15 +24,16 @@ import (
 //	GET /v1/reviews/{period}/as-known?t=T[&format=json|md|html]
 //	GET /v1/counters/as-known?t=T[&as_of=DATE]
 //
-// A build replays the ledger from sequence 1, so guard should admit auditors only.
-func AsKnownRoutes(mux *http.ServeMux, js jetstream.JetStream, tmpDir string, guard func(http.Handler) http.Handler) {
+// A review's provenance carries t and what provenance adds (nil: nothing). A build replays
+// the ledger from sequence 1, so guard should admit auditors only.
+func AsKnownRoutes(mux *http.ServeMux, js jetstream.JetStream, tmpDir string, provenance ProvenanceAt, guard func(http.Handler) http.Handler) {
 	mux.Handle("GET /v1/reviews/{period}/as-known", guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		withViewsAsKnown(w, r, js, tmpDir, func(v *projections.Views) {
-			(&handlers{src: v}).apiReview(w, r)
+		withViewsAsKnown(w, r, js, tmpDir, func(v *projections.Views, at time.Time) {
+			(&handlers{src: asKnownSource{Views: v, at: at, provenance: provenance}}).apiReview(w, r)
 		})
 	})))
 	mux.Handle("GET /v1/counters/as-known", guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		withViewsAsKnown(w, r, js, tmpDir, func(v *projections.Views) {
+		withViewsAsKnown(w, r, js, tmpDir, func(v *projections.Views, _ time.Time) {
 			c, err := v.Counters(r.Context(), r.URL.Query().Get("as_of"))
 			if err != nil {
 				writeJSONError(w, http.StatusBadRequest, "as_of", err.Error())
@@ -39,7 +45,28 @@ func AsKnownRoutes(mux *http.ServeMux, js jetstream.JetStream, tmpDir string, gu
 	})))
 }
 
-func withViewsAsKnown(w http.ResponseWriter, r *http.Request, js jetstream.JetStream, tmpDir string, fn func(*projections.Views)) {
+// asKnownSource reads the reviews of views built as known at a time.
+type asKnownSource struct {
+	*projections.Views
+	at         time.Time
+	provenance ProvenanceAt
+}
+
+func (s asKnownSource) Review(ctx context.Context, period string) (*projections.Review, error) {
+	r, err := s.Views.Review(ctx, period)
+	if err != nil {
+		return nil, err
+	}
+	r.Provenance.AsKnownAt = s.at
+	if s.provenance != nil {
+		if err := s.provenance(ctx, s.at, &r.Provenance); err != nil {
+			return nil, fmt.Errorf("the provenance as known at %s: %w", s.at.Format(time.RFC3339Nano), err)
+		}
+	}
+	return r, nil
+}
+
+func withViewsAsKnown(w http.ResponseWriter, r *http.Request, js jetstream.JetStream, tmpDir string, fn func(*projections.Views, time.Time)) {
 	t, err := time.Parse(time.RFC3339Nano, r.URL.Query().Get("t"))
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, "t", "t must be an RFC 3339 ledger time, e.g. 2025-07-01T00:00:00Z")
@@ -59,5 +86,5 @@ func withViewsAsKnown(w http.ResponseWriter, r *http.Request, js jetstream.JetSt
 		return
 	}
 	defer v.Close(context.Background())
-	fn(v)
+	fn(v, t)
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"compact/projections"
 )
@@ -156,5 +157,51 @@ func TestThousands(t *testing.T) {
 		if got := thousands(n); got != want {
 			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestProvenanceSaysWhatTheCheckpointCovers: a checkpoint covers ledger sequences 1 to its
+// tree size, which may stop short of the review's last sequence or go past it; a review as
+// known at a past time names the checkpoint that was the latest then, never "yet".
+func TestProvenanceSaysWhatTheCheckpointCovers(t *testing.T) {
+	const root = "q1x0aY3Zb+8n2m/9Kc7d4Q5r6s0tUvWxYzAbCdEfGhI="
+	at := time.Date(2025, 7, 1, 2, 0, 0, 500, time.FixedZone("", 2*3600))
+	tests := []struct {
+		name string
+		prov projections.Provenance
+		want string
+	}{
+		{"live, checkpoint at the last sequence", projections.Provenance{FirstSeq: 1, LastSeq: 1977, ViewVersion: 1, CheckpointSize: 1977, CheckpointRoot: root},
+			"Built from ledger sequence 1 to 1977 (review version 52, view version 1). Latest signed checkpoint: tree size 1977, root `" + root + "`.\n"},
+		{"live, checkpoint behind", projections.Provenance{FirstSeq: 1, LastSeq: 1977, ViewVersion: 1, CheckpointSize: 1900, CheckpointRoot: root},
+			"Latest signed checkpoint: tree size 1900, root `" + root + "`; it covers ledger sequences 1 to 1900 only, not 1901 to 1977.\n"},
+		{"live, checkpoint one behind", projections.Provenance{FirstSeq: 1, LastSeq: 1977, ViewVersion: 1, CheckpointSize: 1976, CheckpointRoot: root},
+			"; it covers ledger sequences 1 to 1976 only, not 1977.\n"},
+		{"live, checkpoint ahead", projections.Provenance{FirstSeq: 1, LastSeq: 1977, ViewVersion: 1, CheckpointSize: 2000, CheckpointRoot: root},
+			"Latest signed checkpoint: tree size 2000, root `" + root + "`; it covers ledger sequences 1 to 2000, beyond this range.\n"},
+		{"as known, checkpoint behind", projections.Provenance{FirstSeq: 1, LastSeq: 5, ViewVersion: 1, AsKnownAt: at, CheckpointSize: 3, CheckpointRoot: root},
+			"Built from ledger sequence 1 to 5 as known at 2025-07-01T00:00:00.0000005Z (review version 52, view version 1). " +
+				"Latest signed checkpoint at that time: tree size 3, root `" + root + "`; it covers ledger sequences 1 to 3 only, not 4 to 5.\n"},
+		{"as known, checkpoint at the last sequence", projections.Provenance{FirstSeq: 1, LastSeq: 5, ViewVersion: 1, AsKnownAt: at, CheckpointSize: 5, CheckpointRoot: root},
+			"Latest signed checkpoint at that time: tree size 5, root `" + root + "`.\n"},
+		{"as known, no checkpoint then", projections.Provenance{FirstSeq: 1, LastSeq: 5, ViewVersion: 1, AsKnownAt: at},
+			"(review version 52, view version 1). No signed checkpoint had been appended by then.\n"},
+		{"as known, empty ledger", projections.Provenance{AsKnownAt: at},
+			"Built from an empty ledger as known at 2025-07-01T00:00:00.0000005Z (review version 52, view version 0). No signed checkpoint had been appended by then.\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := sampleReview()
+			r.Provenance = tt.prov
+			r.Counters.Seq = tt.prov.LastSeq
+			var b bytes.Buffer
+			if err := Markdown(&b, r); err != nil {
+				t.Fatal(err)
+			}
+			out := b.String()
+			if !strings.HasSuffix(out, tt.want) {
+				t.Errorf("the provenance does not end with\n%q\ngot\n%q", tt.want, out[strings.LastIndex(out, "---"):])
+			}
+		})
 	}
 }

@@ -122,9 +122,15 @@ type provenance struct {
 	CountersSeq    uint64
 	CheckpointSize uint64
 	CheckpointRoot string
+	AsKnownAt      string // RFC 3339, "" for the live review
 }
 
 // Text is the provenance as a sentence, with the root quoted by quote (Markdown backticks or nothing).
+//
+// A checkpoint of tree size N vouches for sequences 1 to N, whatever the range the review was
+// built from: the sentence says so when N is not the review's last sequence, since a reader
+// takes a checkpoint named under a range to cover it. A review as known at a past time names
+// the checkpoint that was the latest then, and must not claim it is the latest now.
 func (p provenance) Text(quote string) string {
 	var b strings.Builder
 	if p.Empty {
@@ -132,19 +138,41 @@ func (p provenance) Text(quote string) string {
 	} else {
 		fmt.Fprintf(&b, "Built from ledger sequence %d to %d", p.FirstSeq, p.LastSeq)
 	}
+	if p.AsKnownAt != "" {
+		fmt.Fprintf(&b, " as known at %s", p.AsKnownAt)
+	}
 	fmt.Fprintf(&b, " (review version %d, view version %d)", p.ReviewVersion, p.ViewVersion)
 	if p.CountersSeq != 0 && p.CountersSeq != p.LastSeq {
 		fmt.Fprintf(&b, "; counters read at sequence %d", p.CountersSeq)
 	}
 	b.WriteString(". ")
-	if p.CheckpointSize != 0 || p.CheckpointRoot != "" {
-		fmt.Fprintf(&b, "Latest signed checkpoint: tree size %d", p.CheckpointSize)
+	switch {
+	case p.CheckpointSize == 0 && p.CheckpointRoot == "" && p.AsKnownAt != "":
+		b.WriteString("No signed checkpoint had been appended by then.")
+	case p.CheckpointSize == 0 && p.CheckpointRoot == "":
+		b.WriteString("No signed checkpoint covers it yet.")
+	default:
+		if p.AsKnownAt != "" {
+			b.WriteString("Latest signed checkpoint at that time")
+		} else {
+			b.WriteString("Latest signed checkpoint")
+		}
+		fmt.Fprintf(&b, ": tree size %d", p.CheckpointSize)
 		if p.CheckpointRoot != "" {
 			fmt.Fprintf(&b, ", root %s%s%s", quote, p.CheckpointRoot, quote)
 		}
+		switch n := p.CheckpointSize; {
+		case p.Empty || n == p.LastSeq:
+		case n == 0:
+			b.WriteString("; it covers no ledger sequence")
+		case n > p.LastSeq:
+			fmt.Fprintf(&b, "; it covers ledger sequences 1 to %d, beyond this range", n)
+		case n+1 == p.LastSeq:
+			fmt.Fprintf(&b, "; it covers ledger sequences 1 to %d only, not %d", n, p.LastSeq)
+		default:
+			fmt.Fprintf(&b, "; it covers ledger sequences 1 to %d only, not %d to %d", n, n+1, p.LastSeq)
+		}
 		b.WriteString(".")
-	} else {
-		b.WriteString("No signed checkpoint covers it yet.")
 	}
 	return b.String()
 }
@@ -205,6 +233,9 @@ func prepare(r *projections.Review) *page {
 		Empty: r.Provenance.LastSeq == 0, FirstSeq: r.Provenance.FirstSeq, LastSeq: r.Provenance.LastSeq,
 		ReviewVersion: r.Version, ViewVersion: r.Provenance.ViewVersion, CountersSeq: r.Counters.Seq,
 		CheckpointSize: r.Provenance.CheckpointSize, CheckpointRoot: r.Provenance.CheckpointRoot,
+	}
+	if at := r.Provenance.AsKnownAt; !at.IsZero() {
+		p.Provenance.AsKnownAt = at.UTC().Format(time.RFC3339Nano)
 	}
 	return p
 }
