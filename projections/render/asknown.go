@@ -25,14 +25,29 @@ type ProvenanceAt func(ctx context.Context, at time.Time, p *projections.Provena
 //	GET /v1/counters/as-known?t=T[&as_of=DATE]
 //
 // A review's provenance carries t and what provenance adds (nil: nothing). A build replays
-// the ledger from sequence 1, so guard should admit auditors only.
+// the ledger from sequence 1, so guard should admit auditors only, and a request that would
+// be refused anyway (a period, format or as_of date that is not one) is refused before it.
 func AsKnownRoutes(mux *http.ServeMux, js jetstream.JetStream, tmpDir string, provenance ProvenanceAt, guard func(http.Handler) http.Handler) {
 	mux.Handle("GET /v1/reviews/{period}/as-known", guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := CheckPeriod(r.PathValue("period")); err != nil {
+			writeJSONError(w, http.StatusNotFound, "period", err.Error())
+			return
+		}
+		if _, err := chooseFormat(r); err != nil {
+			writeJSONError(w, http.StatusBadRequest, "format", err.Error())
+			return
+		}
 		withViewsAsKnown(w, r, js, tmpDir, func(v *projections.Views, at time.Time) {
 			(&handlers{src: asKnownSource{Views: v, at: at, provenance: provenance}}).apiReview(w, r)
 		})
 	})))
 	mux.Handle("GET /v1/counters/as-known", guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if asOf := r.URL.Query().Get("as_of"); asOf != "" {
+			if _, err := projections.ParseDate(asOf); err != nil {
+				writeJSONError(w, http.StatusBadRequest, "as_of", err.Error())
+				return
+			}
+		}
 		withViewsAsKnown(w, r, js, tmpDir, func(v *projections.Views, _ time.Time) {
 			c, err := v.Counters(r.Context(), r.URL.Query().Get("as_of"))
 			if err != nil {
