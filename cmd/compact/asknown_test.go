@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -248,5 +249,35 @@ func TestCheckpointAtFindsTheLatestAppendedByThen(t *testing.T) {
 	for seq := 1; seq <= n; seq++ {
 		check(times[seq].Add(-time.Nanosecond))
 		check(times[seq])
+	}
+}
+
+// TestServeRemovesAsKnownLeftovers: the temporary store of a build as known that a killed
+// serve left in the data directory is gone once serve is up again; nothing else is touched.
+func TestServeRemovesAsKnownLeftovers(t *testing.T) {
+	bin := compactBinary(t)
+	dir := t.TempDir()
+	addEntityCLI(t, bin, dir, "UNOCT", "publisher")
+	for _, name := range []string{"as-known-1234567", "as-known-89", "keep/as-known-5", "not-as-known-7"} {
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name, "000004.log"), []byte("pebble"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "as-known-note"), []byte("a file, not a store"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	serveChild(t, bin, dir)
+	for name, kept := range map[string]bool{"as-known-1234567": false, "as-known-89": false,
+		"keep/as-known-5/000004.log": true, "not-as-known-7/000004.log": true, "as-known-note": true, "views": true} {
+		_, err := os.Stat(filepath.Join(dir, name))
+		if kept && err != nil {
+			t.Errorf("%s: %v, want it kept", name, err)
+		}
+		if !kept && !os.IsNotExist(err) {
+			t.Errorf("%s: still there (%v) once serve is up", name, err)
+		}
 	}
 }

@@ -47,6 +47,15 @@ func startReadSide(ctx context.Context, rs readSide) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	// Opening the views locked DataDir/views, so no other read side serves builds as known
+	// from this data directory: any temporary store of one is left from a killed process.
+	removed, err := render.RemoveAsKnownLeftovers(rs.flags.data)
+	if len(removed) > 0 {
+		rs.log.Info("removed the temporary stores of builds as known that a stopped process left", "dirs", removed)
+	}
+	if err != nil {
+		rs.log.Warn("removing the temporary stores of builds as known that a stopped process left", "err", err)
+	}
 	if err := views.Start(ctx); err != nil {
 		views.Close(context.Background())
 		return nil, err

@@ -3,15 +3,45 @@ package render
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"compact/projections"
 )
+
+// asKnownPrefix begins the name of a build's temporary store under tmpDir.
+const asKnownPrefix = "as-known-"
+
+// RemoveAsKnownLeftovers removes the temporary stores of builds as known under tmpDir and
+// returns their names. A build removes its own when it answers, but a process killed during
+// one leaves it, and nothing else ever would. Call it only when no build can be running on
+// tmpDir: at start-up, before AsKnownRoutes serves, in the only process using it.
+func RemoveAsKnownLeftovers(tmpDir string) ([]string, error) {
+	entries, err := os.ReadDir(tmpDir)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), asKnownPrefix) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(tmpDir, e.Name())); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, errors.Join(errs...)
+}
 
 // ProvenanceAt adds to the provenance of a review as known at ledger time at what the views
 // cannot know themselves: the latest signed checkpoint appended by then.
@@ -87,7 +117,7 @@ func withViewsAsKnown(w http.ResponseWriter, r *http.Request, js jetstream.JetSt
 		writeJSONError(w, http.StatusBadRequest, "t", "t must be an RFC 3339 ledger time, e.g. 2025-07-01T00:00:00Z")
 		return
 	}
-	dir, err := os.MkdirTemp(tmpDir, "as-known-")
+	dir, err := os.MkdirTemp(tmpDir, asKnownPrefix)
 	if err != nil {
 		writeJSONError(w, http.StatusInternalServerError, "", err.Error())
 		return
