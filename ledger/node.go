@@ -100,6 +100,9 @@ type Node struct {
 	Appender *Appender
 	Ingester *Ingester
 	Service  *IngestService
+	// StreamReplicas is the ledger stream's replicas as it stands (not as --replicas asked,
+	// when another process created it), for the read side's KV bucket.
+	StreamReplicas int
 
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -166,6 +169,10 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	}
 	if err := ensureStreamsPatiently(ctx, n.JS, StreamOptions{Replicas: cfg.Replicas, Duplicates: cfg.Duplicates}, cfg.Logger); err != nil {
 		return nil, err
+	}
+	n.StreamReplicas = cfg.Replicas
+	if st, err := n.JS.Stream(ctx, StreamName); err == nil {
+		n.StreamReplicas = max(st.CachedInfo().Config.Replicas, 1)
 	}
 	watchCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel

@@ -119,7 +119,9 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 }
 
 // diffStreamConfig compares the settings the contract fixes. Settings the server fills in
-// (Metadata, ConsumerLimits, Compression...) are not compared.
+// (Metadata, ConsumerLimits, Compression...) are not compared, nor are the replicas: they
+// are the operator's to change (nats stream edit), the ledger sets them only when it
+// creates a stream, and a read replica need not know them.
 func diffStreamConfig(want, got jetstream.StreamConfig) []string {
 	var d []string
 	ne := func(name string, w, g any) {
@@ -142,7 +144,6 @@ func diffStreamConfig(want, got jetstream.StreamConfig) []string {
 	ne("subject_delete_marker_ttl", want.SubjectDeleteMarkerTTL, got.SubjectDeleteMarkerTTL)
 	ne("allow_atomic", want.AllowAtomicPublish, got.AllowAtomicPublish)
 	ne("persist_mode", want.PersistMode, got.PersistMode)
-	ne("num_replicas", want.Replicas, got.Replicas)
 	ne("sealed", want.Sealed, got.Sealed)
 	if got.Mirror != nil || len(got.Sources) > 0 {
 		d = append(d, "the stream mirrors or sources another stream")

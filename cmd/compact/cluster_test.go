@@ -2,19 +2,26 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"compact/ledger"
+	"compact/ledger/audit"
 	"compact/ledger/natstest"
 )
 
@@ -66,14 +73,16 @@ func TestClusterReadReplicas(t *testing.T) {
 	natsURL := threeNodeCluster(t)
 	ingestDir := t.TempDir()
 	pub := addEntityCLI(t, bin, ingestDir, "SECRETARIAT", "secretariat")
+	aud := addEntityCLI(t, bin, ingestDir, "AUDIT", "auditor")
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	natsFlags := []string{"--nats-url", natsURL}
 	// six at once, distinct; with --nats-url the NATS ports go unused
 	ports := natstest.FreePorts(t, 6)
 	ingest := startChild(t, bin, ingestDir, ports[0], ports[1], &logs, &mu, append(natsFlags, "--replicas", "3", "--role", "ingest")...)
-	r1 := startChild(t, bin, t.TempDir(), ports[2], ports[3], &logs, &mu, append(natsFlags, "--replicas", "3", "--role", "projections")...)
-	r2 := startChild(t, bin, t.TempDir(), ports[4], ports[5], &logs, &mu, append(natsFlags, "--replicas", "3", "--role", "projections")...)
+	// the read replicas as the README shows them: no --replicas, the streams are the ingest's
+	r1 := startChild(t, bin, t.TempDir(), ports[2], ports[3], &logs, &mu, append(natsFlags, "--role", "projections")...)
+	r2 := startChild(t, bin, t.TempDir(), ports[4], ports[5], &logs, &mu, append(natsFlags, "--role", "projections")...)
 
 	var batch []string
 	for i := range 200 {
@@ -116,7 +125,7 @@ func TestClusterReadReplicas(t *testing.T) {
 			if a["focal_points"] != float64(200) || a["member_states"] != float64(5) {
 				t.Fatalf("counters %v, want 200 focal points of 5 Member States", a)
 			}
-			return
+			break
 		}
 		if time.Now().After(deadline) {
 			mu.Lock()
@@ -125,4 +134,84 @@ func TestClusterReadReplicas(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+
+	// A second ingest process, with a data directory of its own, once the first has signed a
+	// checkpoint: without the ledger's signing key it is refused at start, with what to copy;
+	// with it, it ingests and checkpoints beside the first.
+	nc, js := natsClient(t, natsURL)
+	defer nc.Close()
+	for deadline := time.Now().Add(40 * time.Second); ; {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := js.Stream(ctx, ledger.CheckpointStreamName)
+		cancel()
+		if err == nil && st.CachedInfo().State.Msgs > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first ingest process signed no checkpoint in 40 s")
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	secondDir := t.TempDir()
+	more := natstest.FreePorts(t, 2)
+	second := append([]string{"serve", "--data", secondDir, "--http", fmt.Sprintf("127.0.0.1:%d", more[0])}, append(natsFlags, "--role", "ingest")...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, second...).CombinedOutput()
+	if err == nil || ctx.Err() != nil || !strings.Contains(string(out), audit.SignerKeyFile) {
+		t.Fatalf("a second ingest process without the ledger's key: %v, want it refused naming %s:\n%s", err, audit.SignerKeyFile, out)
+	}
+	// the key, and the entities with their tokens, as an operator copies them
+	for _, f := range []string{audit.SignerKeyFile, audit.VerifierKeyFile, ledger.EntitiesFile} {
+		b, err := os.ReadFile(filepath.Join(ingestDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(secondDir, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ingest2 := startChild(t, bin, secondDir, more[0], more[1], &logs, &mu, append(natsFlags, "--role", "ingest")...)
+	ev := `{"specversion":"1.0","id":"fp-second","source":"/entities/SECRETARIAT","type":"compact.focal_point.registered","time":"2025-06-01T00:00:00Z","data":{"focal_point":"fp-second","represents":{"state":"MAR"},"date":"2025-06-02"}}`
+	req, _ = http.NewRequest("POST", ingest2.httpURL+"/v1/events", strings.NewReader(ev))
+	req.Header.Set("Content-Type", ledger.MediaEvent)
+	req.Header.Set("Authorization", "Bearer "+pub.Token)
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("publish to the second ingest process: %d", resp.StatusCode)
+	}
+	// its checkpointer signs with the ledger's key: a proof of the new event verifies
+	for deadline := time.Now().Add(40 * time.Second); ; {
+		req, _ := http.NewRequest("GET", ingest2.httpURL+"/v1/proofs?seq=201", nil)
+		req.Header.Set("Authorization", "Bearer "+aud.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			mu.Lock()
+			defer mu.Unlock()
+			t.Fatalf("no proof of seq 201 from the second ingest process in 40 s:\n%s", logs.String())
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func natsClient(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -42,7 +44,7 @@ func startReadSide(ctx context.Context, rs readSide) (func(), error) {
 		NC:           rs.node.Conn,
 		Logger:       rs.log.With("component", "projections"),
 		Registry:     rs.reg,
-		FeedReplicas: rs.flags.replicas,
+		FeedReplicas: rs.node.StreamReplicas, // as durable as the ledger, whatever --replicas says here
 	})
 	if err != nil {
 		return nil, err
@@ -165,7 +167,21 @@ func addCheckpoint(p *projections.Provenance, m *jetstream.RawStreamMsg) {
 
 // startCheckpointer runs the checkpointer beside the ingest service: it folds every stored
 // message into the Merkle tree and signs checkpoints with the key in the data directory.
+//
+// The ledger has one signing key. Every ingest process runs a checkpointer, each with a data
+// directory of its own, so a second one must be given the first one's key: a key made anew
+// would sign checkpoints nobody can verify against the ledger's, and the checkpointer would
+// stop on the first one it meets. It is refused at start, with what to copy.
 func startCheckpointer(ctx context.Context, rs readSide) (func(), error) {
+	keyFile := filepath.Join(rs.flags.data, audit.SignerKeyFile)
+	if _, err := os.Stat(keyFile); errors.Is(err, fs.ErrNotExist) {
+		if st, err := rs.node.JS.Stream(ctx, ledger.CheckpointStreamName); err == nil && st.CachedInfo().State.Msgs > 0 {
+			return nil, fmt.Errorf("%s holds no signing key, and the ledger's checkpoints (stream %s) are signed already: "+
+				"copy %s and %s from the data directory of the ingest process that made them (see 'Roles of a process and a NATS cluster' in the README); "+
+				"a new key would sign checkpoints that do not verify against the ledger's",
+				rs.flags.data, ledger.CheckpointStreamName, audit.SignerKeyFile, audit.VerifierKeyFile)
+		}
+	}
 	signer, vkey, err := audit.LoadOrCreateKey(rs.flags.data)
 	if err != nil {
 		return nil, err
