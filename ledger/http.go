@@ -74,6 +74,15 @@ func (a *Auth) Admin(h http.Handler) http.Handler {
 	return a.Require("run operations (admin only)", func(r Role) bool { return r == RoleAdmin }, h)
 }
 
+// refuseRequest answers a POST /v1/events refused before the ingester saw it as the ingester
+// answers one it refused as a whole: {"results": null, "error": {"field", "message"}}.
+func refuseRequest(w http.ResponseWriter, status int, msg string) {
+	b, _ := Reply{Error: &FieldError{Message: msg}}.MarshalJSON()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
 // WriteError writes {"error": {"message": ...}} with the status.
 func WriteError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
@@ -99,26 +108,26 @@ func (h *HTTPHandlers) postEvents(w http.ResponseWriter, r *http.Request) {
 	p, err := h.Auth.Principal(r)
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="compact"`)
-		WriteError(w, http.StatusUnauthorized, err.Error())
+		refuseRequest(w, http.StatusUnauthorized, err.Error())
 		return
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || (mt != MediaEvent && mt != MediaBatch && mt != "application/json") {
-		WriteError(w, http.StatusUnsupportedMediaType, "Content-Type must be "+MediaEvent+" (one event) or "+MediaBatch+" (a JSON array)")
+		refuseRequest(w, http.StatusUnsupportedMediaType, "Content-Type must be "+MediaEvent+" (one event) or "+MediaBatch+" (a JSON array)")
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes: split the batch", MaxRequestBytes))
+			refuseRequest(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes: split the batch", MaxRequestBytes))
 			return
 		}
-		WriteError(w, http.StatusBadRequest, "reading the body: "+err.Error())
+		refuseRequest(w, http.StatusBadRequest, "reading the body: "+err.Error())
 		return
 	}
 	if mt == MediaBatch && !strings.HasPrefix(strings.TrimSpace(string(body[:min(len(body), 64)])), "[") {
-		WriteError(w, http.StatusBadRequest, MediaBatch+" needs a JSON array of events")
+		refuseRequest(w, http.StatusBadRequest, MediaBatch+" needs a JSON array of events")
 		return
 	}
 	reply := h.Ingester.Ingest(r.Context(), p, body)

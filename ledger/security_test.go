@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -205,5 +206,42 @@ func TestCorrectionsAndRetractions(t *testing.T) {
 	}
 	if status, r := httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, strings.Replace(correct("UNODC", "rt-a-2", good), "fix-rt-a-2", "fix-2", 1)); status != http.StatusBadRequest || !strings.Contains(r.Results[0].Error.Message, "compact.event.retracted") {
 		t.Fatalf("correcting a retraction: %d %+v", status, r)
+	}
+}
+
+// A POST /v1/events refused before the ingester sees it (no token, a wrong content type, a
+// body over the limit, a batch that is not an array) answers as the ingester answers a
+// request refused as a whole: {"results": null, "error": {"field", "message"}}.
+func TestRequestsRefusedBeforeIngestHaveTheReplyShape(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	a := addEntity(t, n, dir, "UNODC", ledger.RolePublisher)
+	srv := httpServer(t, n)
+	for _, c := range []struct {
+		name, token, contentType, body string
+		status                         int
+	}{
+		{"no token", "", ledger.MediaEvent, activity("UNODC", "x", "x"), http.StatusUnauthorized},
+		{"text/plain", a.Token, "text/plain", activity("UNODC", "x", "x"), http.StatusUnsupportedMediaType},
+		{"body over the limit", a.Token, ledger.MediaBatch, "[" + strings.Repeat(" ", ledger.MaxRequestBytes) + "]", http.StatusRequestEntityTooLarge},
+		{"a batch that is not an array", a.Token, ledger.MediaBatch, activity("UNODC", "x", "x"), http.StatusBadRequest},
+	} {
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/events", strings.NewReader(c.body))
+		req.Header.Set("Content-Type", c.contentType)
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]json.RawMessage
+		err = json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		var fe struct{ Field, Message *string }
+		if err != nil || resp.StatusCode != c.status || string(got["results"]) != "null" ||
+			json.Unmarshal(got["error"], &fe) != nil || fe.Field == nil || fe.Message == nil || *fe.Message == "" {
+			t.Errorf("%s: %d %v %s, want %d and {\"results\": null, \"error\": {\"field\", \"message\"}}", c.name, resp.StatusCode, err, got, c.status)
+		}
 	}
 }

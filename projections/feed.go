@@ -49,7 +49,7 @@ func newFeed(ctx context.Context, cfg *Config, log *slog.Logger, m *metrics) (*f
 	})
 	if err != nil {
 		return nil, fmt.Errorf("change feed: create KV bucket %s: %w (the projections' NATS user needs JetStream "+
-			"rights on $KV.%s; or set DisableFeed)", cfg.FeedBucket, err, cfg.FeedBucket)
+			"rights on $KV.%s; or run this replica with the feed off: serve --no-feed, Config.DisableFeed)", cfg.FeedBucket, err, cfg.FeedBucket)
 	}
 	return &feed{nc: cfg.NC, kv: kv, log: log, m: m}, nil
 }

@@ -45,6 +45,7 @@ func startReadSide(ctx context.Context, rs readSide) (func(), error) {
 		Logger:       rs.log.With("component", "projections"),
 		Registry:     rs.reg,
 		FeedReplicas: rs.node.StreamReplicas, // as durable as the ledger, whatever --replicas says here
+		DisableFeed:  rs.flags.noFeed,
 	})
 	if err != nil {
 		return nil, err

@@ -31,6 +31,7 @@ type serveFlags struct {
 	replicas     int
 	demo         bool
 	privateReads bool
+	noFeed       bool
 	tlsCert      string
 	tlsKey       string
 	logLevel     string
@@ -50,6 +51,7 @@ func parseServeFlags(args []string) (*serveFlags, error) {
 	fs.IntVar(&f.replicas, "replicas", 1, "stream replicas (3 on a cluster)")
 	fs.BoolVar(&f.demo, "demo", false, "load the May-June 2025 review's events on first start")
 	fs.BoolVar(&f.privateReads, "private-reads", false, "the review, counters and structure need a token of any role")
+	fs.BoolVar(&f.noFeed, "no-feed", false, "publish no change feed (compact.views.* and the COMPACT_VIEWS bucket): for a read replica whose NATS user may not, or when another replica publishes it")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate (PEM) for HTTP and the embedded NATS")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS key (PEM)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -68,6 +70,9 @@ func parseServeFlags(args []string) (*serveFlags, error) {
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		errs = append(errs, "--tls-cert and --tls-key go together")
+	}
+	if f.noFeed && f.role == "ingest" {
+		errs = append(errs, "--no-feed is about the views: it needs --role projections or all")
 	}
 	if f.demo && f.role == "projections" {
 		errs = append(errs, "--demo loads events: it needs --role ingest or all")

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,7 +19,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
+
 	"compact/ledger"
+	"compact/projections"
 )
 
 // TestReviewWatch: `compact review PERIOD --watch -o FILE` is a reporting job that
@@ -197,5 +203,49 @@ func TestReviewWatchRendersChangeCommittedBeforeItSubscribes(t *testing.T) {
 			t.Fatalf("the server's review had the second training before the watcher subscribed; 10 s on, the watched file still lacks it:\nwatcher said:\n%s\nfile:\n%s", werr.String(), b)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// serve --no-feed: the views are served, and no change feed is published (no KV bucket is
+// made), for a read replica whose NATS user may not write one.
+func TestServeWithoutTheFeed(t *testing.T) {
+	bin := compactBinary(t)
+	dir := t.TempDir()
+	pub := addEntityCLI(t, bin, dir, "UNOCT", "publisher")
+	aud := addEntityCLI(t, bin, dir, "AUDIT", "auditor")
+	c := serveChild(t, bin, dir, "--no-feed")
+	ev := `{"specversion":"1.0","id":"nf-1","source":"/entities/UNOCT","type":"compact.training.delivered","time":"2025-06-24T09:00:00Z","data":{"title":"UNOCT trained","start":"2025-06-24","organizers":[{"entity":"UNOCT"}],"format":"training"}}`
+	req, _ := http.NewRequest("POST", c.httpURL+"/v1/events", strings.NewReader(ev))
+	req.Header.Set("Content-Type", ledger.MediaEvent)
+	req.Header.Set("Authorization", "Bearer "+pub.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("publish: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		resp, err := http.Get(c.httpURL + "/v1/reviews/2025-05?format=md")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if bytes.Contains(b, []byte("UNOCT trained")) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the review never listed the event")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	kp, _ := nkeys.FromSeed([]byte(aud.NKeySeed))
+	pk, _ := kp.PublicKey()
+	nc, err := nats.Connect(c.natsURL, nats.Nkey(pk, kp.Sign))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.KeyValue(t.Context(), projections.DefaultFeedBucket); !errors.Is(err, jetstream.ErrBucketNotFound) {
+		t.Fatalf("the feed's bucket with --no-feed: %v, want none", err)
 	}
 }
