@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"compact/ledger"
@@ -138,17 +139,25 @@ func flipOnDisk(t *testing.T, storeDir string, target int) []byte {
 	return body
 }
 
-func tamperOnDisk(t *testing.T, target int) {
-	e := newEnv(t)
-	signer, vkey := testKey(t)
-	ctx := ctxT(t)
+// checkpointedLedger is a ledger of 20 events, checkpointed every 5, its checkpointer
+// closed; pdir is the checkpointer's state.
+func checkpointedLedger(t *testing.T) (e *env, signer note.Signer, vkey, pdir string) {
+	t.Helper()
+	e = newEnv(t)
+	signer, vkey = testKey(t)
 	publish(t, e.js, seqs(1, 20)...)
-	pdir := t.TempDir()
+	pdir = t.TempDir()
 	c := startCheckpointer(t, e.js, pdir, signer, vkey, 5)
 	flush(t, c)
-	if err := c.Close(ctx); err != nil {
+	if err := c.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	return e, signer, vkey, pdir
+}
+
+func tamperOnDisk(t *testing.T, target int) {
+	e, signer, vkey, pdir := checkpointedLedger(t)
+	ctx := ctxT(t)
 	if rep, err := Verify(ctx, e.js, vkey, VerifyOptions{}); err != nil || rep.Verified != 20 {
 		t.Fatalf("before tampering: %v %+v", err, rep)
 	}
@@ -379,16 +388,8 @@ func TestRewriteResignedIsCaughtByKnownCheckpoints(t *testing.T) {
 // counted by the stream (its last sequence): verify reports it missing, over JetStream and
 // over HTTP, rather than "OK" with one message fewer.
 func TestLostMessageAfterTheLastCheckpoint(t *testing.T) {
-	e := newEnv(t)
-	signer, vkey := testKey(t)
+	e, signer, vkey, pdir := checkpointedLedger(t)
 	ctx := ctxT(t)
-	publish(t, e.js, seqs(1, 20)...)
-	pdir := t.TempDir()
-	c := startCheckpointer(t, e.js, pdir, signer, vkey, 5)
-	flush(t, c)
-	if err := c.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
 	publish(t, e.js, 21, 22)
 	e.s.Shutdown()
 	e.s.WaitForShutdown()
