@@ -23,8 +23,8 @@ func runBench(ctx context.Context, args []string) error {
 	rate := fs.Int("rate", 200, "with --soak: events per second")
 	profile := fs.String("profile", "", "with --scaling: write heap and CPU profiles of each size to this directory")
 	scaling := fs.Bool("scaling", false, "instead: ingest rate and query latency as the ledger grows from 10,000 to 1,000,000 events (100,000 with --quick)")
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("bench takes no arguments, only flags")

@@ -19,8 +19,8 @@ func runCounters(ctx context.Context, args []string) error {
 	asOf := fs.String("as-of", "", "activity date YYYY-MM-DD (default today)")
 	asKnown := fs.String("as-known", "", "ledger time (RFC 3339): the counters as the ledger knew them then (auditor token)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("counters takes no arguments, only flags")

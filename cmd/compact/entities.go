@@ -11,6 +11,9 @@ import (
 )
 
 func runEntities(ctx context.Context, args []string) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		args = []string{"add", "-h"} // add is the one subcommand: its flags are the help
+	}
 	if len(args) == 0 || args[0] != "add" {
 		return usagef("entities: want 'entities add ACRONYM --name NAME [--role ROLE] [--data DIR] [--json]'")
 	}

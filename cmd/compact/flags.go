@@ -1,21 +1,49 @@
 package main
 
-import "flag"
+import (
+	"errors"
+	"flag"
+	"os"
+)
+
+// parseFlags parses every command's flags. Asking for help (-h, --help) is not a mistake: the
+// usage goes to standard output and flag.ErrHelp back to main, which exits 0 without a word.
+// Any other parse error is a usage error, the usage printed after it on the error output.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	// The flag package calls Usage for -h and for errors alike, before returning: only its
+	// answer tells where the usage belongs, so it is printed after.
+	usage := fs.Usage
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.Usage = usage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		out := fs.Output()
+		fs.SetOutput(os.Stdout)
+		fs.Usage()
+		fs.SetOutput(out)
+		return flag.ErrHelp
+	case err != nil:
+		fs.Usage()
+		return usagef("%v", err)
+	}
+	return nil
+}
 
 // parseWithOneArg parses flags before and after at most one positional argument, so that
 // 'compact rebuild review --token T' reads as 'compact rebuild --token T review' does (Go's
 // flag package alone stops at the first argument that is not a flag). It returns "" when
 // there is none. want says what the argument is, for the usage error when there are more.
 func parseWithOneArg(fs *flag.FlagSet, args []string, want string) (string, error) {
-	if err := fs.Parse(args); err != nil {
-		return "", usagef("%v", err)
+	if err := parseFlags(fs, args); err != nil {
+		return "", err
 	}
 	if fs.NArg() == 0 {
 		return "", nil
 	}
 	arg := fs.Arg(0)
-	if err := fs.Parse(fs.Args()[1:]); err != nil {
-		return "", usagef("%v", err)
+	if err := parseFlags(fs, fs.Args()[1:]); err != nil {
+		return "", err
 	}
 	if fs.NArg() > 0 {
 		return "", usagef("%s takes %s; unexpected %q", fs.Name(), want, fs.Arg(0))

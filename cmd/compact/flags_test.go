@@ -41,3 +41,40 @@ func TestParseWithOneArg(t *testing.T) {
 		}
 	}
 }
+
+// Asking a command for its flags is not a mistake: -h and --help print them on standard
+// output and exit 0, where they used to end as a usage error ("flag: help requested", exit 2).
+func TestCommandHelpPrintsFlagsAndExitsZero(t *testing.T) {
+	bin := compactBinary(t)
+	for _, tc := range []struct {
+		args []string
+		flag string // one of the command's flags, as the help prints it
+	}{
+		{[]string{"serve", "-h"}, "-nats-url"},
+		{[]string{"entities", "add", "--help"}, "-role"},
+		{[]string{"entities", "-h"}, "-role"},
+		{[]string{"publish", "-h"}, "-batch"},
+		{[]string{"publish", "-", "--help"}, "-batch"},
+		{[]string{"replay", "-h"}, "-from-seq"},
+		{[]string{"counters", "-h"}, "-as-of"},
+		{[]string{"review", "-h"}, "-format"},
+		{[]string{"status", "--help"}, "-json"},
+		{[]string{"rebuild", "-h"}, "-server"},
+		{[]string{"bench", "-h"}, "-soak"},
+		{[]string{"verify", "-h"}, "-key"},
+		{[]string{"prove", "-h"}, "-server"},
+		{[]string{"verify-proof", "-h"}, "-key"},
+		{[]string{"key", "-h"}, "-data"},
+	} {
+		stdout, stderr, code := runBin(t, bin, tc.args...)
+		if code != 0 || stderr != "" || !strings.Contains(stdout, "Usage") || !strings.Contains(stdout, tc.flag) {
+			t.Errorf("compact %s: exit %d, stderr %q, stdout %q; want exit 0, nothing on stderr and the flags (%s) on stdout",
+				strings.Join(tc.args, " "), code, stderr, stdout, tc.flag)
+		}
+	}
+	// A flag that does not exist stays a usage error, with the flags on the error output.
+	stdout, stderr, code := runBin(t, bin, "status", "--bogus")
+	if code != 2 || stdout != "" || !strings.Contains(stderr, "-json") || !strings.Contains(stderr, "Run 'compact -h'") {
+		t.Errorf("compact status --bogus: exit %d, stdout %q, stderr %q; want exit 2, the flags and the hint on stderr", code, stdout, stderr)
+	}
+}

@@ -15,8 +15,8 @@ func runKey(ctx context.Context, args []string) error {
 	var c clientFlags
 	c.register(fs)
 	data := fs.String("data", "", "read DIR/"+audit.VerifierKeyFile+" instead of asking the server")
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("key takes no arguments, only flags")

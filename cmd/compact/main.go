@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -56,7 +57,7 @@ func main() {
 	stop()
 	var ue usageError
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp): // the help asked for is printed
 	case errors.As(err, &ue):
 		fmt.Fprintf(os.Stderr, "compact: %v\nRun 'compact -h' for usage.\n", err)
 		os.Exit(2)

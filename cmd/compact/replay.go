@@ -25,8 +25,8 @@ func runReplay(ctx context.Context, args []string) error {
 	until := fs.String("until", "", "last ledger time (RFC 3339)")
 	entity := fs.String("entity", "", "only this entity's events")
 	typ := fs.String("type", "", "only events of this type, e.g. compact.meeting.held")
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("replay takes no arguments, only flags")

@@ -56,8 +56,8 @@ func parseServeFlags(args []string) (*serveFlags, error) {
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS key (PEM)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Float64Var(&f.rateLimit, "rate-limit", 200, "HTTP requests per second per token (bursts of twice that); 0 for no limit")
-	if err := fs.Parse(args); err != nil {
-		return nil, usagef("%v", err)
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, usagef("serve takes no arguments, only flags (got %q)", fs.Arg(0))

@@ -15,8 +15,8 @@ func runStatus(ctx context.Context, args []string) error {
 	var c clientFlags
 	c.register(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("status takes no arguments, only flags")

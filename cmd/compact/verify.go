@@ -36,8 +36,8 @@ func runVerify(ctx context.Context, args []string) error {
 	var kept fileList
 	fs.Var(&kept, "checkpoint", "a checkpoint note you kept from an earlier verify (repeatable): catches a history re-signed from scratch")
 	save := fs.String("save-checkpoint", "", "after a successful verify, write the latest checkpoint note to this file, for --checkpoint next time")
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("verify takes no arguments, only flags")
