@@ -29,6 +29,12 @@ func runPublish(ctx context.Context, args []string) error {
 	if file == "" {
 		return usagef("publish: want one FILE, or - for standard input")
 	}
+	if *batch < 1 || *batch > ledger.MaxBatchEvents {
+		return usagef("--batch must be 1..%d", ledger.MaxBatchEvents)
+	}
+	if *retries < 0 {
+		return usagef("--retries must be 0 or more")
+	}
 	var in io.Reader = os.Stdin
 	if file != "-" {
 		f, err := os.Open(file)
@@ -44,12 +50,6 @@ func runPublish(ctx context.Context, args []string) error {
 	}
 	if len(events) == 0 {
 		return fmt.Errorf("%s holds no events", file)
-	}
-	if *batch < 1 || *batch > ledger.MaxBatchEvents {
-		return usagef("--batch must be 1..%d", ledger.MaxBatchEvents)
-	}
-	if *retries < 0 {
-		return usagef("--retries must be 0 or more")
 	}
 	rejected := 0
 	out := json.NewEncoder(os.Stdout)
