@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"compact/ledger"
@@ -115,5 +119,49 @@ func TestPublishCLIWaitsOutTheRateLimit(t *testing.T) {
 	_, stderr, code = publishCLI(t, bin, c, creds, trainingEvent("r-8", "eight")+"\n"+trainingEvent("r-9", "nine")+"\n"+trainingEvent("r-10", "ten"), "--batch", "1", "--retries", "0")
 	if code != 1 || !strings.Contains(stderr, "429") {
 		t.Fatalf("--retries 0: exit %d, stderr %q: want the 429 as the error", code, stderr)
+	}
+}
+
+// publish sends each event's bytes as its input holds them: the server gets "[" + the events
+// + "]" with nothing re-encoded (no \u0026 for &, no compaction of the publisher's spacing),
+// from JSON Lines and from a pretty-printed array alike.
+func TestPublishSendsEventBytesAsWritten(t *testing.T) {
+	bin := compactBinary(t)
+	var mu sync.Mutex
+	var bodies []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var events []json.RawMessage
+		json.Unmarshal(b, &events)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+		var reply ledger.Reply
+		for i := range events {
+			reply.Results = append(reply.Results, ledger.Result{ID: fmt.Sprint(i), Seq: uint64(i + 1)})
+		}
+		json.NewEncoder(w).Encode(reply)
+	}))
+	defer srv.Close()
+
+	one := `{"specversion":"1.0","id":"a","source":"/entities/UNOCT","type":"compact.training.delivered","time":"2025-06-24T09:00:00Z","data":{"title":"UNOCT & UNODC <CBRN> workshop"}}`
+	two := `{"specversion": "1.0", "id": "b", "data": {"title": "caf\u00e9 \"x\" \/ y"}}`
+	for _, tc := range []struct{ name, input string }{
+		{"JSON Lines", one + "\n" + two + "\n"},
+		{"a pretty-printed array", "[\n  " + one + " ,\n\t" + two + "\r\n]\n"},
+	} {
+		mu.Lock()
+		bodies = nil
+		mu.Unlock()
+		file := filepath.Join(t.TempDir(), "events")
+		os.WriteFile(file, []byte(tc.input), 0o644)
+		_, stderr, code := runBin(t, bin, "publish", "--server", srv.URL, "--token", "x", file)
+		mu.Lock()
+		got := strings.Join(bodies, "")
+		mu.Unlock()
+		if want := "[" + one + "," + two + "]"; code != 0 || got != want {
+			t.Errorf("%s: exit %d (stderr %q), sent\n  %s\nwant\n  %s", tc.name, code, stderr, got, want)
+		}
 	}
 }
