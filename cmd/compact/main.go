@@ -53,6 +53,10 @@ func usagef(format string, args ...any) error {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal asks the command to stop cleanly; the default action is back for the
+	// second, which ends the process at once should the command not stop (a lock it waits
+	// for, a server that does not answer).
+	context.AfterFunc(ctx, stop)
 	err := run(ctx, os.Args[1:])
 	stop()
 	var ue usageError

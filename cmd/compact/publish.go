@@ -5,12 +5,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"compact/ledger"
@@ -44,40 +47,95 @@ func runPublish(ctx context.Context, args []string) error {
 		defer f.Close()
 		in = f
 	}
-	events, err := readEvents(in)
-	if err != nil {
-		return err
-	}
-	if len(events) == 0 {
+	p := &publisher{ctx: ctx, c: &c, batch: *batch, retries: *retries, out: json.NewEncoder(os.Stdout)}
+	src := newInput(ctx, in, p.flush)
+	defer src.close()
+	err = readEvents(src, p.add)
+	var (
+		se   *sendError
+		intr *interruptedError
+	)
+	switch {
+	case errors.As(err, &se):
+		// The request failed as a whole: nothing after it is sent.
+	case errors.As(err, &intr):
+		// A signal: the events read are sent, what the input still held is not.
+		if ferr := p.flush(); ferr != nil {
+			err = fmt.Errorf("%w; %w", err, ferr)
+		}
+	case err != nil:
+		// The events before a malformed one are sent, as they would have been had more
+		// followed.
+		if ferr := p.flush(); ferr != nil {
+			err = fmt.Errorf("%w; %w", err, ferr)
+		}
+	case p.read == 0:
 		return fmt.Errorf("%s holds no events", file)
+	default:
+		err = p.flush()
 	}
-	rejected := 0
-	out := json.NewEncoder(os.Stdout)
-	for start := 0; start < len(events); start += *batch {
-		chunk := events[start:min(start+*batch, len(events))]
-		body := batchBody(chunk)
-		resp, raw, err := postWithRetries(ctx, &c, body, *retries)
-		if err != nil {
-			return err
-		}
-		var reply ledger.Reply
-		if err := json.Unmarshal(raw, &reply); err != nil || (reply.Error == nil && len(reply.Results) != len(chunk)) {
-			return fmt.Errorf("POST /v1/events: %s: %s", resp.Status, bytes.TrimSpace(raw))
-		}
-		if reply.Error != nil {
-			return fmt.Errorf("POST /v1/events: %s: %s", resp.Status, reply.Error.Message)
-		}
-		for _, r := range reply.Results {
-			out.Encode(r)
-			if r.Error != nil {
-				rejected++
-			}
+	if p.rejected > 0 {
+		fmt.Fprintf(os.Stderr, "compact: %d of %d events rejected\n", p.rejected, p.sent)
+		if err == nil {
+			return errSilentFailure
 		}
 	}
-	if rejected > 0 {
-		fmt.Fprintf(os.Stderr, "compact: %d of %d events rejected\n", rejected, len(events))
-		return errSilentFailure
+	return err
+}
+
+// publisher sends the events read in requests of at most batch events, printing each
+// result as its answer comes.
+type publisher struct {
+	ctx            context.Context
+	c              *clientFlags
+	batch, retries int
+	out            *json.Encoder
+
+	pending              []json.RawMessage
+	read, sent, rejected int // events read, sent and answered, and rejected of those
+}
+
+// add takes one event read, and sends the pending ones when they make a full request.
+func (p *publisher) add(event json.RawMessage) error {
+	p.read++
+	p.pending = append(p.pending, event)
+	if len(p.pending) >= p.batch {
+		return p.flush()
 	}
+	return nil
+}
+
+// flush sends the pending events, if any, and prints their results.
+func (p *publisher) flush() error {
+	if len(p.pending) == 0 {
+		return nil
+	}
+	se := &sendError{first: p.sent + 1, last: p.sent + len(p.pending)}
+	resp, raw, err := postWithRetries(p.ctx, p.c, batchBody(p.pending), p.retries)
+	if err != nil {
+		// Only a request that never reached the server is known not to be stored.
+		var oe *net.OpError
+		se.err, se.unknown = err, !(errors.As(err, &oe) && oe.Op == "dial")
+		return se
+	}
+	var reply ledger.Reply
+	if err := json.Unmarshal(raw, &reply); err != nil || (reply.Error == nil && len(reply.Results) != len(p.pending)) {
+		se.err, se.unknown = fmt.Errorf("POST /v1/events: %s: %s", resp.Status, bytes.TrimSpace(raw)), true
+		return se
+	}
+	if reply.Error != nil {
+		// A 503 may be an append whose outcome the ledger could not learn.
+		se.err, se.unknown = fmt.Errorf("POST /v1/events: %s: %s", resp.Status, reply.Error.Message), resp.StatusCode == http.StatusServiceUnavailable
+		return se
+	}
+	for _, r := range reply.Results {
+		p.out.Encode(r)
+		if r.Error != nil {
+			p.rejected++
+		}
+	}
+	p.sent += len(p.pending)
+	p.pending = p.pending[:0]
 	return nil
 }
 
@@ -101,29 +159,242 @@ func batchBody(events []json.RawMessage) []byte {
 	return append(b, ']')
 }
 
-// readEvents reads one JSON event, a JSON array of events, or JSON Lines.
-func readEvents(r io.Reader) ([]json.RawMessage, error) {
-	br := bufio.NewReader(r)
-	dec := json.NewDecoder(br)
-	var out []json.RawMessage
-	for {
+// sendError is a request of events that failed as a whole.
+type sendError struct {
+	first, last int // the events' places in the input, from 1
+	unknown     bool
+	err         error
+}
+
+func (e *sendError) Error() string {
+	if e.unknown {
+		// The request may have been stored before its answer was lost.
+		return fmt.Sprintf("events %d to %d: %v; whether they were stored is unknown (publishing them again is safe)", e.first, e.last, e.err)
+	}
+	return fmt.Sprintf("events %d to %d not stored: %v", e.first, e.last, e.err)
+}
+
+func (e *sendError) Unwrap() error { return e.err }
+
+// interruptedError ends a publish stopped by a signal.
+type interruptedError struct {
+	read       int  // complete events read: sent unless a request failed
+	incomplete bool // the input read so far ends inside an event
+}
+
+func (e *interruptedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "interrupted after reading %d event%s", e.read, plural(e.read))
+	if e.incomplete {
+		b.WriteString(" and part of another (not sent)")
+	}
+	b.WriteString("; the rest of the input was not read")
+	return b.String()
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// errInterrupted is what input returns once a signal has stopped the reading.
+var errInterrupted = errors.New("interrupted")
+
+// readEvents decodes one JSON event, JSON arrays of events, or JSON Lines, and passes each
+// event to add as soon as it is complete: nothing waits for the input's end, and an array
+// is never held whole. Each event is the bytes the input holds for it.
+func readEvents(src *input, add func(json.RawMessage) error) error {
+	dec := json.NewDecoder(src)
+	n := 0
+	fail := func(err error) error {
+		var se *sendError
+		switch {
+		case errors.As(err, &se): // a request, full or sent while waiting for input, failed
+			return err
+		case err == io.EOF: // inside an array: the input ends before its closing bracket
+			err = io.ErrUnexpectedEOF
+		case errors.Is(err, errInterrupted):
+			left := append(bufferedBytes(dec), src.buf...)
+			return &interruptedError{read: n, incomplete: len(bytes.Trim(left, " \t\r\n,")) > 0}
+		case src.err != nil && errors.Is(err, src.err):
+			return err // not the input's JSON: a failed read
+		}
+		return fmt.Errorf("reading events (event %d): %w", n+1, err)
+	}
+	decode := func() error {
 		var v json.RawMessage
-		err := dec.Decode(&v)
+		if err := dec.Decode(&v); err != nil {
+			return fail(err)
+		}
+		n++
+		if err := add(v); err != nil {
+			return fail(err)
+		}
+		return nil
+	}
+	for {
+		c, err := src.peek(dec)
 		if err == io.EOF {
-			return out, nil
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading events (event %d): %w", len(out)+1, err)
+			return fail(err)
 		}
-		if t := bytes.TrimSpace(v); len(t) > 0 && t[0] == '[' {
-			var arr []json.RawMessage
-			if err := json.Unmarshal(t, &arr); err != nil {
-				return nil, err
+		if c != '[' {
+			if err := decode(); err != nil {
+				return err
 			}
-			out = append(out, arr...)
 			continue
 		}
-		out = append(out, v)
+		if _, err := dec.Token(); err != nil {
+			return fail(err)
+		}
+		for dec.More() {
+			if err := decode(); err != nil {
+				return err
+			}
+		}
+		if _, err := dec.Token(); err != nil { // the array's end, or why it has none
+			return fail(err)
+		}
+	}
+}
+
+func bufferedBytes(dec *json.Decoder) []byte {
+	b, _ := io.ReadAll(dec.Buffered())
+	return b
+}
+
+// input is what publish reads, as it arrives: a goroutine reads the source, so the
+// decoding side can tell input that is not there yet (a producer that has not written
+// more) and send what it holds before waiting (idle), rather than waiting for a full
+// request or the end of the input. Once ctx is done it takes only what was already read.
+type input struct {
+	ctx    context.Context
+	idle   func() error
+	chunks chan chunk
+	stop   chan struct{}
+
+	buf   []byte
+	err   error // the reading's end: io.EOF, a read error, errInterrupted, or idle's error
+	drain int   // after ctx is done: the chunks still to take; -1 before
+}
+
+type chunk struct {
+	b   []byte
+	err error
+}
+
+func newInput(ctx context.Context, src io.Reader, idle func() error) *input {
+	r := &input{ctx: ctx, idle: idle, chunks: make(chan chunk, 4), stop: make(chan struct{}), drain: -1}
+	go func() {
+		b := make([]byte, 64<<10)
+		for {
+			n, err := src.Read(b)
+			if n == 0 && err == nil {
+				continue
+			}
+			select {
+			case r.chunks <- chunk{bytes.Clone(b[:n]), err}:
+			case <-r.stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return r
+}
+
+// close lets the reading goroutine end, unless it is blocked reading the source (a
+// terminal, a pipe), which only the process's end stops.
+func (r *input) close() { close(r.stop) }
+
+// fill makes r.buf hold input, or returns why there is no more.
+func (r *input) fill() error {
+	for len(r.buf) == 0 {
+		if r.err != nil {
+			return r.err
+		}
+		if r.ctx.Err() != nil {
+			// Only the chunks already read are taken: a producer writing without pause
+			// would otherwise keep publish from ever stopping.
+			if r.drain < 0 {
+				r.drain = len(r.chunks)
+			}
+			if r.drain == 0 {
+				r.err = errInterrupted
+				continue
+			}
+			r.drain--
+			r.take(<-r.chunks)
+			continue
+		}
+		select {
+		case c := <-r.chunks:
+			r.take(c)
+			continue
+		default:
+		}
+		if err := r.idle(); err != nil {
+			r.err = err
+			continue
+		}
+		select {
+		case c := <-r.chunks:
+			r.take(c)
+		case <-r.ctx.Done():
+		}
+	}
+	return nil
+}
+
+func (r *input) take(c chunk) {
+	r.buf = c.b
+	if c.err != nil {
+		r.err = c.err
+	}
+}
+
+func (r *input) Read(p []byte) (int, error) {
+	if err := r.fill(); err != nil {
+		return 0, err
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// peek returns the first byte of dec's next top-level value without taking it, or io.EOF
+// when there is none: '[' is an array, whose events are decoded one by one.
+func (r *input) peek(dec *json.Decoder) (byte, error) {
+	// Read byte by byte, not copied: the decoder may hold many events after this one.
+	buffered := dec.Buffered()
+	br, ok := buffered.(io.ByteReader)
+	if !ok {
+		br = bufio.NewReader(buffered)
+	}
+	for {
+		c, err := br.ReadByte()
+		if err != nil {
+			break
+		}
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return c, nil
+		}
+	}
+	// dec holds only white space: the value starts in what it has not read yet, and the
+	// white space before it can be dropped.
+	for {
+		if err := r.fill(); err != nil {
+			return 0, err
+		}
+		if r.buf = bytes.TrimLeft(r.buf, " \t\r\n"); len(r.buf) > 0 {
+			return r.buf[0], nil
+		}
 	}
 }
 
@@ -132,10 +403,14 @@ func readEvents(r io.Reader) ([]json.RawMessage, error) {
 // waits as long as Retry-After says, else 250 ms doubling up to 10 s. Sending again is safe:
 // the ledger deduplicates by source and id, so an event stored by an earlier try is
 // answered as a duplicate with its sequence. Any other answer is returned as it is.
+//
+// Once ctx is done (a signal) it sends no request again, but a request under way, or the
+// one it is asked to send, goes on to its answer: cut short, its events' outcome would be
+// unknown. A second signal ends the process (main).
 func postWithRetries(ctx context.Context, c *clientFlags, body []byte, retries int) (*http.Response, []byte, error) {
 	backoff := 250 * time.Millisecond
 	for attempt := 0; ; attempt++ {
-		resp, err := c.do(ctx, http.MethodPost, "/v1/events", ledger.MediaBatch, bytes.NewReader(body))
+		resp, err := c.do(context.WithoutCancel(ctx), http.MethodPost, "/v1/events", ledger.MediaBatch, bytes.NewReader(body))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -156,7 +431,7 @@ func postWithRetries(ctx context.Context, c *clientFlags, body []byte, retries i
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+			return nil, nil, fmt.Errorf("interrupted while waiting to send again after %s", resp.Status)
 		}
 	}
 }

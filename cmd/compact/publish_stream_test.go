@@ -2,13 +2,22 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"compact/ledger"
 )
 
 // lockedBuffer is a child's output, read by the test while the child still writes it.
@@ -36,7 +45,8 @@ type running struct {
 	stdin          io.WriteCloser
 	stdout, stderr *lockedBuffer
 	done           chan struct{}
-	code           int // valid once done is closed; -1 when ended by a signal
+	code           int  // valid once done is closed; -1 when ended by a signal
+	signaled       bool // valid once done is closed
 }
 
 func startWithOpenStdin(t *testing.T, bin string, args ...string) *running {
@@ -55,6 +65,8 @@ func startWithOpenStdin(t *testing.T, bin string, args ...string) *running {
 		r.code = 0
 		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
 			r.code = ee.ExitCode()
+			ws, _ := ee.Sys().(syscall.WaitStatus)
+			r.signaled = ws.Signaled()
 		}
 		close(r.done)
 	}()
@@ -91,4 +103,167 @@ func TestPublishBadFlagsRefusedBeforeReadingInput(t *testing.T) {
 			t.Errorf("publish %s -: exit %d, stderr %q; want exit 2 naming %s, with the hint", strings.Join(flags, " "), r.code, r.stderr.String(), flags[0])
 		}
 	}
+}
+
+// resultLines is how many results publish has printed (one JSON object a line).
+func resultLines(s string) int { return strings.Count(s, "\n") }
+
+// waitFor polls cond until it holds or a deadline generous enough for a loaded machine passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting after 30 s for %s", what)
+		}
+	}
+}
+
+// `producer | compact publish -` sends each event once it is complete and no more input is
+// there yet, without waiting for a full --batch or for the producer to end: JSON Lines and
+// a JSON array alike, the array's events before its closing bracket. A SIGTERM then ends it
+// with exit 1, saying it was interrupted. It used to read its whole input before sending
+// anything: every event a running producer had written was held, and lost on a signal.
+func TestPublishStreamsStandardInputAsItArrives(t *testing.T) {
+	bin := compactBinary(t)
+	dir := t.TempDir()
+	creds := addEntityCLI(t, bin, dir, "UNOCT", "publisher")
+	c := serveChild(t, bin, dir)
+	r := startWithOpenStdin(t, bin, "publish", "--server", c.httpURL, "--token", creds.Token, "-")
+
+	io.WriteString(r.stdin, trainingEvent("s-1", "one")+"\n"+trainingEvent("s-2", "two")+"\n"+trainingEvent("s-3", "three")+"\n")
+	waitFor(t, "the results of 3 JSON Lines on a standard input left open", func() bool { return resultLines(r.stdout.String()) == 3 })
+	if last := streamLastSeq(t, c.httpURL); last != 3 {
+		t.Fatalf("stream last seq %d after 3 results, want 3", last)
+	}
+	io.WriteString(r.stdin, "[\n"+trainingEvent("s-4", "four")+",\n"+trainingEvent("s-5", "five"))
+	waitFor(t, "the results of the first 2 events of an array still open", func() bool { return resultLines(r.stdout.String()) == 5 })
+
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	if !r.ended(30 * time.Second) {
+		t.Fatalf("publish still running 30 s after SIGTERM; stderr %q", r.stderr.String())
+	}
+	if r.code != 1 || !strings.Contains(r.stderr.String(), "interrupted after reading 5 events") {
+		t.Fatalf("after SIGTERM: exit %d, stderr %q; want exit 1 saying it was interrupted after 5 events", r.code, r.stderr.String())
+	}
+	if last := streamLastSeq(t, c.httpURL); last != 5 {
+		t.Fatalf("stream last seq %d, want 5", last)
+	}
+}
+
+// heldServer answers POST /v1/events only when the test releases it, telling the test of
+// each request it gets.
+type heldServer struct {
+	*httptest.Server
+	got     chan []json.RawMessage
+	release chan struct{}
+}
+
+func newHeldServer(t *testing.T) *heldServer {
+	s := &heldServer{got: make(chan []json.RawMessage, 16), release: make(chan struct{})}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var events []json.RawMessage
+		json.Unmarshal(body, &events)
+		s.got <- events
+		select {
+		case <-s.release:
+		case <-r.Context().Done():
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		var reply ledger.Reply
+		for i := range events {
+			reply.Results = append(reply.Results, ledger.Result{ID: fmt.Sprint(i), Seq: uint64(i + 1)})
+		}
+		json.NewEncoder(w).Encode(reply)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *heldServer) nextRequest(t *testing.T) []json.RawMessage {
+	t.Helper()
+	select {
+	case events := <-s.got:
+		return events
+	case <-time.After(30 * time.Second):
+		t.Fatal("no request reached the server in 30 s")
+		return nil
+	}
+}
+
+// A signal while a request is on its way does not cut it short (its events' fate would be
+// unknown): publish waits for the answer, prints the results, then stops with exit 1.
+func TestPublishInterruptedFinishesTheRequestUnderWay(t *testing.T) {
+	bin := compactBinary(t)
+	srv := newHeldServer(t)
+	r := startWithOpenStdin(t, bin, "publish", "--server", srv.URL, "--token", "x", "-")
+	io.WriteString(r.stdin, trainingEvent("h-1", "one")+"\n")
+	if got := srv.nextRequest(t); len(got) != 1 {
+		t.Fatalf("request of %d events, want 1", len(got))
+	}
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	// Whether the answer comes before or after the signal is handled, it must be printed.
+	time.Sleep(300 * time.Millisecond)
+	close(srv.release)
+	if !r.ended(30 * time.Second) {
+		t.Fatalf("publish still running 30 s after SIGTERM and the answer; stderr %q", r.stderr.String())
+	}
+	if r.code != 1 || resultLines(r.stdout.String()) != 1 || !strings.Contains(r.stderr.String(), "interrupted after reading 1 event;") {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1, the one result, and the interruption", r.code, r.stdout.String(), r.stderr.String())
+	}
+}
+
+// The first signal asks a command to stop cleanly; if it cannot (here publish waits for a
+// server that never answers), a second one ends the process at once. Signals used to be
+// caught for good, so nothing but SIGKILL ended a command stuck like this.
+func TestSecondSignalEndsTheProcess(t *testing.T) {
+	bin := compactBinary(t)
+	srv := newHeldServer(t)
+	r := startWithOpenStdin(t, bin, "publish", "--server", srv.URL, "--token", "x", "-")
+	io.WriteString(r.stdin, trainingEvent("h-1", "one")+"\n")
+	srv.nextRequest(t)
+	// Signals are sent until it ends: the first may still be being handled when the second
+	// arrives, and a signal that comes before the default action is back is only caught.
+	for deadline := time.Now().Add(30 * time.Second); !r.ended(200 * time.Millisecond); {
+		if time.Now().After(deadline) {
+			t.Fatal("publish still running after 30 s of SIGTERMs")
+		}
+		r.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	if !r.signaled {
+		t.Fatalf("publish ended with exit %d (stderr %q); want it killed by the second SIGTERM, the first leaving the request under way to its answer", r.code, r.stderr.String())
+	}
+}
+
+// The events before a malformed one are sent (results printed), then publish stops with
+// exit 1 naming the malformed event.
+func TestPublishSendsTheEventsBeforeAMalformedOne(t *testing.T) {
+	bin := compactBinary(t)
+	srv := newHeldServer(t)
+	close(srv.release)
+	file := filepath.Join(t.TempDir(), "events")
+	os.WriteFile(file, []byte(trainingEvent("m-1", "one")+"\n"+trainingEvent("m-2", "two")+"\n{\"id\": oops}\n"+trainingEvent("m-4", "four")+"\n"), 0o644)
+	stdout, stderr, code := runBin(t, bin, "publish", "--server", srv.URL, "--token", "x", file)
+	if code != 1 || resultLines(stdout) != 2 || !strings.Contains(stderr, "reading events (event 3)") {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1, 2 results and the error at event 3", code, stdout, stderr)
+	}
+}
+
+// streamLastSeq is the ledger stream's last sequence, as GET /v1/status tells it.
+func streamLastSeq(t *testing.T, base string) uint64 {
+	t.Helper()
+	resp, err := http.Get(base + "/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		StreamLastSeq uint64 `json:"stream_last_seq"`
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("status %s: %v", b, err)
+	}
+	return st.StreamLastSeq
 }
