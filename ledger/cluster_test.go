@@ -340,7 +340,7 @@ func checkLedger(t *testing.T, stored map[uint64]string, acks map[string]uint64,
 func TestClusterMemberDown(t *testing.T) {
 	c := startCluster(t, 3)
 	dataDir := t.TempDir()
-	if _, err := ledger.AddEntity(dataDir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher); err != nil {
+	if _, err := ledger.AddEntity(t.Context(), dataDir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher); err != nil {
 		t.Fatal(err)
 	}
 	n := clusterNode(t, c, dataDir)
@@ -460,7 +460,7 @@ func TestClusterTwoWriters(t *testing.T) {
 	var nodes []*ledger.Node
 	for range 2 {
 		dir := t.TempDir()
-		if _, err := ledger.AddEntity(dir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher); err != nil {
+		if _, err := ledger.AddEntity(t.Context(), dir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher); err != nil {
 			t.Fatal(err)
 		}
 		nodes = append(nodes, clusterNode(t, c, dir))

@@ -49,7 +49,7 @@ func (n *Node) LoadDemo(ctx context.Context, log *slog.Logger) error {
 			seeds[e.Entity] = c.NKeySeed
 			continue
 		}
-		creds, err := AddEntity(dataDir, e.Entity, e.Name, Role(e.Role))
+		creds, err := AddEntity(ctx, dataDir, e.Entity, e.Name, Role(e.Role))
 		if err != nil {
 			return fmt.Errorf("demo entity %s: %w", e.Entity, err)
 		}

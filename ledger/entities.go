@@ -94,8 +94,9 @@ type Credentials struct {
 var reservedAccounts = map[string]bool{"LEDGER": true, "SYS": true, "$SYS": true, "$G": true}
 
 // AddEntity issues credentials for a new entity and records it in dataDir's entities file.
-// It is safe against concurrent AddEntity calls from other processes (a lock file).
-func AddEntity(dataDir, entity, name string, role Role) (*Credentials, error) {
+// It is safe against concurrent AddEntity calls from other processes (a lock file); while
+// another holds the lock it waits, until ctx is done.
+func AddEntity(ctx context.Context, dataDir, entity, name string, role Role) (*Credentials, error) {
 	switch {
 	case !acronymPattern.MatchString(entity):
 		return nil, fmt.Errorf("entity %q: must be 2-24 characters of A-Z 0-9 -", entity)
@@ -109,7 +110,7 @@ func AddEntity(dataDir, entity, name string, role Role) (*Credentials, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	unlock, err := lockFile(filepath.Join(dataDir, "entities.lock"))
+	unlock, err := lockFile(ctx, filepath.Join(dataDir, "entities.lock"))
 	if err != nil {
 		return nil, err
 	}
@@ -214,20 +215,38 @@ func writeEntities(dataDir string, doc *entitiesDoc) error {
 	return nil
 }
 
-func lockFile(path string) (func(), error) {
+// lockFile takes an exclusive lock on path, waiting while another process holds it, until
+// ctx is done. It polls a non-blocking flock: a blocking one cannot be interrupted, and
+// Ctrl-C would be ignored for as long as the other process kept the lock.
+func lockFile(ctx context.Context, path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("waiting for %s, which another process holds (adding an entity): %w", path, context.Cause(ctx))
+		case <-time.After(lockPoll):
+		}
 	}
 	return func() {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
 }
+
+// lockPoll is how often a process waiting for the lock tries it again.
+const lockPoll = 20 * time.Millisecond
 
 // Registry is the entities known to a running server, reloaded when the file changes.
 // It is safe for concurrent use.

@@ -44,7 +44,7 @@ func testNode(t testing.TB, dir string, mod ...func(*ledger.NodeConfig)) *ledger
 // addEntity registers an entity and waits until the running node has picked it up.
 func addEntity(t testing.TB, n *ledger.Node, dir, entity string, role ledger.Role) *ledger.Credentials {
 	t.Helper()
-	creds, err := ledger.AddEntity(dir, entity, entity+" full name", role)
+	creds, err := ledger.AddEntity(t.Context(), dir, entity, entity+" full name", role)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 // was read) once left a just-added entity's publishers without a responder for a moment.
 func TestRegistryReloadsOnContentOnly(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := ledger.AddEntity(dir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher); err != nil {
+	if _, err := ledger.AddEntity(t.Context(), dir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher); err != nil {
 		t.Fatal(err)
 	}
 	reg, err := ledger.OpenRegistry(dir)
@@ -40,7 +41,7 @@ func TestRegistryReloadsOnContentOnly(t *testing.T) {
 			t.Fatalf("Reload after touching the file = %v, %v; want no change", changed, err)
 		}
 	}
-	if _, err := ledger.AddEntity(dir, "CTED", "Counter-Terrorism Committee Executive Directorate", ledger.RolePublisher); err != nil {
+	if _, err := ledger.AddEntity(t.Context(), dir, "CTED", "Counter-Terrorism Committee Executive Directorate", ledger.RolePublisher); err != nil {
 		t.Fatal(err)
 	}
 	if changed, err := reg.Reload(); err != nil || !changed {
@@ -83,7 +84,7 @@ func TestRegistryWatchRetriesAFailedApply(t *testing.T) {
 		})
 	}()
 	defer func() { cancel(); <-done }()
-	if _, err := ledger.AddEntity(dir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher); err != nil {
+	if _, err := ledger.AddEntity(t.Context(), dir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -94,5 +95,45 @@ func TestRegistryWatchRetriesAFailedApply(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if n := calls.Load(); n != 3 {
 		t.Errorf("onChange called %d times, want 3 (two failures, one success, then nothing: no change left)", n)
+	}
+}
+
+// AddEntity waits while another process holds the entities lock, but only until its context
+// is done: the flock it waited in could not be interrupted, so 'compact entities add' behind
+// a stuck holder ignored Ctrl-C.
+func TestAddEntityStopsWaitingForTheLockWhenCancelled(t *testing.T) {
+	dir := t.TempDir()
+	// Another open file description: flock conflicts between two in one process too.
+	held, err := os.OpenFile(filepath.Join(dir, "entities.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := syscall.Flock(int(held.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := ledger.AddEntity(ctx, dir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher)
+		done <- err
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("AddEntity cancelled while the lock is held: %v, want context.Canceled", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("AddEntity still waiting for the lock 20 s after its context was cancelled")
+	}
+	if _, err := os.Stat(filepath.Join(dir, ledger.EntitiesFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("entities file after a cancelled AddEntity: %v, want none", err)
+	}
+
+	// Released, the lock is taken as before.
+	syscall.Flock(int(held.Fd()), syscall.LOCK_UN)
+	if _, err := ledger.AddEntity(t.Context(), dir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -29,7 +29,7 @@ func runEntities(ctx context.Context, args []string) error {
 	if acronym == "" {
 		return usagef("entities add: the entity's acronym is required, e.g. 'compact entities add UNOCT --name \"UN Office of Counter-Terrorism\"'")
 	}
-	creds, err := ledger.AddEntity(*data, acronym, *name, ledger.Role(*role))
+	creds, err := ledger.AddEntity(ctx, *data, acronym, *name, ledger.Role(*role))
 	if err != nil {
 		return err
 	}

@@ -28,11 +28,11 @@ type rig struct {
 
 func newRig(ctx context.Context, dir string, publishers int, withViews bool) (r *rig, err error) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pub, err := ledger.AddEntity(dir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher)
+	pub, err := ledger.AddEntity(ctx, dir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher)
 	if err != nil {
 		return nil, err
 	}
-	aud, err := ledger.AddEntity(dir, "AUDITOR", "Auditor", ledger.RoleAuditor)
+	aud, err := ledger.AddEntity(ctx, dir, "AUDITOR", "Auditor", ledger.RoleAuditor)
 	if err != nil {
 		return nil, err
 	}
