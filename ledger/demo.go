@@ -21,53 +21,89 @@ import (
 // newcomer can publish as UNOCT at once (see README).
 const DemoCredentialsDir = "demo-credentials"
 
-// LoadDemo publishes the demo dataset on the first start: it issues credentials for every
-// demo entity that has none, then publishes each entity's events through the ingest
-// service over NATS, as that entity, like any entity's system would. Re-running it is
-// harmless (the ledger's idempotency makes every event a duplicate), but a marker file
-// skips even that.
+// LoadDemo publishes the demo dataset on the first start: PrepareDemo, then the returned
+// load.
 func (n *Node) LoadDemo(ctx context.Context, log *slog.Logger) error {
+	load, err := n.PrepareDemo(ctx, log)
+	if err != nil || load == nil {
+		return err
+	}
+	return load(ctx)
+}
+
+// PrepareDemo makes sure every demo entity is registered with its role and has its current
+// credentials in DemoCredentialsDir, and returns load, which publishes each entity's events
+// through the ingest service over NATS, as that entity, like any entity's system would.
+// Re-running it is harmless (the ledger's idempotency makes every event a duplicate), but
+// a marker file skips even that: load is nil once the demo was loaded.
+//
+// A demo entity already registered without its credentials file (added with `compact
+// entities add`, or a crash between registering it and writing the file; or a file whose
+// credentials are no longer the entity's) is issued new credentials, which replace the
+// ones it had: the demo cannot publish as an entity without them, and the ledger keeps no
+// secret to recover. One registered with another role than the demo's is an error: the
+// demo's events would be refused, and its credentials file would not be a publisher's.
+func (n *Node) PrepareDemo(ctx context.Context, log *slog.Logger) (load func(context.Context) error, err error) {
 	dataDir := n.cfg.DataDir
 	marker := filepath.Join(dataDir, "demo.loaded")
 	if _, err := os.Stat(marker); err == nil {
 		log.Info("demo data already loaded", "marker", marker)
-		return nil
+		return nil, nil
 	}
 	entities, err := demo.Entities()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	dir := filepath.Join(dataDir, DemoCredentialsDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+		return nil, err
+	}
+	if _, err := n.Registry.Reload(); err != nil {
+		return nil, err
 	}
 	seeds := map[string]string{}
 	for _, e := range entities {
 		path := filepath.Join(dir, e.Entity+".json")
+		rec, registered := n.Registry.Record(e.Entity)
+		if registered && rec.Role != Role(e.Role) {
+			return nil, fmt.Errorf("demo entity %s is registered as %s, the demo publishes it as %s: use another data directory for the demo", e.Entity, rec.Role, e.Role)
+		}
 		var c Credentials
-		if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &c) == nil {
+		if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &c) == nil && registered && rec.Holds(&c) {
 			seeds[e.Entity] = c.NKeySeed
 			continue
 		}
-		creds, err := AddEntity(ctx, dataDir, e.Entity, e.Name, Role(e.Role))
-		if err != nil {
-			return fmt.Errorf("demo entity %s: %w", e.Entity, err)
+		var creds *Credentials
+		if registered {
+			if creds, err = ReissueCredentials(ctx, dataDir, e.Entity); err != nil {
+				return nil, fmt.Errorf("demo entity %s: %w", e.Entity, err)
+			}
+			log.Warn("demo entity already registered without its demo credentials: issued new ones, the ones it had no longer work",
+				"entity", e.Entity, "credentials", path)
+		} else if creds, err = AddEntity(ctx, dataDir, e.Entity, e.Name, Role(e.Role)); err != nil {
+			return nil, fmt.Errorf("demo entity %s: %w", e.Entity, err)
 		}
 		b, _ := json.MarshalIndent(creds, "", "  ")
-		if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
-			return err
+		if err := writeFileAtomic(path, append(b, '\n')); err != nil {
+			return nil, err
 		}
 		seeds[e.Entity] = creds.NKeySeed
 	}
 	// Apply the new entities now rather than waiting for the watcher.
 	if _, err := n.Registry.Reload(); err != nil {
-		return err
+		return nil, err
 	}
 	if n.Server != nil {
 		if err := n.Server.Reload(); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	return func(ctx context.Context) error { return n.publishDemo(ctx, log, seeds, dir, marker) }, nil
+}
+
+// publishDemo publishes the demo dataset as its entities, with their nkey seeds, and
+// writes marker when every event is stored.
+func (n *Node) publishDemo(ctx context.Context, log *slog.Logger, seeds map[string]string, dir, marker string) error {
 	raws, err := demo.Events()
 	if err != nil {
 		return err

@@ -125,6 +125,48 @@ func AddEntity(ctx context.Context, dataDir, entity, name string, role Role) (*C
 			return nil, fmt.Errorf("entity %s already exists (created %s)", entity, r.Created.Format(time.RFC3339))
 		}
 	}
+	rec := EntityRecord{Entity: entity, Name: name, Role: role, Created: time.Now().UTC().Truncate(time.Second)}
+	creds, err := issueCredentials(&rec)
+	if err != nil {
+		return nil, err
+	}
+	doc.Entities = append(doc.Entities, rec)
+	if err := writeEntities(dataDir, doc); err != nil {
+		return nil, err
+	}
+	return creds, nil
+}
+
+// ReissueCredentials gives a registered entity a new token and nkey in dataDir's entities
+// file, in place of its old ones, which stop working once a server has reloaded the file (a
+// running one does within a second). Its name, role and creation time stay. It takes the
+// same lock as AddEntity.
+func ReissueCredentials(ctx context.Context, dataDir, entity string) (*Credentials, error) {
+	unlock, err := lockFile(ctx, filepath.Join(dataDir, "entities.lock"))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	doc, err := readEntities(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(doc.Entities, func(r EntityRecord) bool { return r.Entity == entity })
+	if i < 0 {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownEntity, entity)
+	}
+	creds, err := issueCredentials(&doc.Entities[i])
+	if err != nil {
+		return nil, err
+	}
+	if err := writeEntities(dataDir, doc); err != nil {
+		return nil, err
+	}
+	return creds, nil
+}
+
+// issueCredentials makes a new token and nkey for rec, recording their public halves in it.
+func issueCredentials(rec *EntityRecord) (*Credentials, error) {
 	token, err := newToken()
 	if err != nil {
 		return nil, err
@@ -135,14 +177,19 @@ func AddEntity(ctx context.Context, dataDir, entity, name string, role Role) (*C
 	}
 	seed, _ := kp.Seed()
 	pub, _ := kp.PublicKey()
-	doc.Entities = append(doc.Entities, EntityRecord{
-		Entity: entity, Name: name, Role: role,
-		TokenSHA256: hashToken(token), NKey: pub, Created: time.Now().UTC().Truncate(time.Second),
-	})
-	if err := writeEntities(dataDir, doc); err != nil {
-		return nil, err
+	rec.TokenSHA256, rec.NKey = hashToken(token), pub
+	return &Credentials{Entity: rec.Entity, Role: rec.Role, Token: token, NKeySeed: string(seed)}, nil
+}
+
+// Holds reports whether creds are rec's current credentials: its token and its nkey.
+func (rec EntityRecord) Holds(creds *Credentials) bool {
+	kp, err := nkeys.FromSeed([]byte(creds.NKeySeed))
+	if err != nil {
+		return false
 	}
-	return &Credentials{Entity: entity, Role: role, Token: token, NKeySeed: string(seed)}, nil
+	pub, _ := kp.PublicKey()
+	return creds.Entity == rec.Entity && pub == rec.NKey &&
+		subtle.ConstantTimeCompare([]byte(hashToken(creds.Token)), []byte(rec.TokenSHA256)) == 1
 }
 
 func newToken() (string, error) {
@@ -182,19 +229,25 @@ func parseEntities(dataDir string, b []byte, err error) (*entitiesDoc, error) {
 	return &doc, nil
 }
 
-// writeEntities replaces the file atomically (write, fsync, rename, fsync the directory).
+// writeEntities replaces the file atomically.
 func writeEntities(dataDir string, doc *entitiesDoc) error {
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dataDir, EntitiesFile)
+	return writeFileAtomic(filepath.Join(dataDir, EntitiesFile), append(b, '\n'))
+}
+
+// writeFileAtomic replaces path with b, mode 0600, so that a crash leaves either the old
+// content or the new, never a part: write a temporary file, fsync, rename, fsync the
+// directory.
+func writeFileAtomic(path string, b []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
+	if _, err := f.Write(b); err != nil {
 		f.Close()
 		return err
 	}
@@ -208,7 +261,7 @@ func writeEntities(dataDir string, doc *entitiesDoc) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	if d, err := os.Open(dataDir); err == nil {
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
 		d.Sync()
 		d.Close()
 	}
@@ -329,6 +382,14 @@ func (r *Registry) Lookup(entity string) (Principal, error) {
 		return Principal{}, fmt.Errorf("%w: %s", ErrUnknownEntity, entity)
 	}
 	return Principal{Entity: e.Entity, Role: e.Role}, nil
+}
+
+// Record returns a registered entity's record.
+func (r *Registry) Record(entity string) (EntityRecord, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, ok := r.byEntity[entity]
+	return e, ok
 }
 
 // Entities returns every record, sorted by acronym.

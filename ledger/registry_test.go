@@ -137,3 +137,47 @@ func TestAddEntityStopsWaitingForTheLockWhenCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// ReissueCredentials replaces an entity's token and nkey: the new ones authenticate, the old
+// ones no longer do, and the rest of its record stays. An entity not registered is refused.
+func TestReissueCredentials(t *testing.T) {
+	dir := t.TempDir()
+	old, err := ledger.AddEntity(t.Context(), dir, "UNODC", "UN Office on Drugs and Crime", ledger.RoleSecretariat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := mustRegistry(t, dir).Record("UNODC")
+	creds, err := ledger.ReissueCredentials(t.Context(), dir, "UNODC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := mustRegistry(t, dir)
+	after, _ := reg.Record("UNODC")
+	if creds.Entity != "UNODC" || creds.Role != ledger.RoleSecretariat || creds.Token == old.Token || creds.NKeySeed == old.NKeySeed {
+		t.Fatalf("reissued %+v after %+v: want UNODC's role and new secrets", creds, old)
+	}
+	if after.Name != before.Name || after.Role != before.Role || !after.Created.Equal(before.Created) || after.NKey == before.NKey {
+		t.Fatalf("record %+v after reissuing, %+v before: want the same but for the keys", after, before)
+	}
+	if !after.Holds(creds) || after.Holds(old) {
+		t.Fatalf("the record holds the new credentials %v, the old %v; want true, false", after.Holds(creds), after.Holds(old))
+	}
+	if p, err := reg.Authenticate(creds.Token); err != nil || p.Entity != "UNODC" {
+		t.Fatalf("new token: %+v, %v", p, err)
+	}
+	if _, err := reg.Authenticate(old.Token); !errors.Is(err, ledger.ErrUnauthenticated) {
+		t.Fatalf("old token: %v, want ErrUnauthenticated", err)
+	}
+	if _, err := ledger.ReissueCredentials(t.Context(), dir, "CTED"); !errors.Is(err, ledger.ErrUnknownEntity) {
+		t.Fatalf("reissuing an entity not registered: %v, want ErrUnknownEntity", err)
+	}
+}
+
+func mustRegistry(t *testing.T, dir string) *ledger.Registry {
+	t.Helper()
+	reg, err := ledger.OpenRegistry(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}

@@ -147,6 +147,15 @@ func runServe(ctx context.Context, args []string) error {
 		defer closeCheckpointer()
 	}
 
+	// The demo's entities and credentials are settled before listening: a data directory the
+	// demo cannot use is refused here, not logged while serving without the demo.
+	var loadDemo func(context.Context) error
+	if f.demo {
+		if loadDemo, err = node.PrepareDemo(ctx, log); err != nil {
+			return fmt.Errorf("--demo: %w", err)
+		}
+	}
+
 	// Shutdown waits for requests to end but does not cancel them: a watch (SSE) or a long
 	// replay would hold the stop for the whole grace period and end it with an error. Their
 	// contexts derive from baseCtx, cancelled as the shutdown begins.
@@ -177,8 +186,8 @@ func runServe(ctx context.Context, args []string) error {
 	}()
 	log.Info("HTTP listening", "addr", ln.Addr().String())
 
-	if f.demo {
-		if err := node.LoadDemo(ctx, log); err != nil {
+	if loadDemo != nil {
+		if err := loadDemo(ctx); err != nil {
 			log.Error("loading the demo data", "err", err)
 		}
 	}
