@@ -93,19 +93,28 @@ type Credentials struct {
 // reservedAccounts are NATS account names the ledger uses itself.
 var reservedAccounts = map[string]bool{"LEDGER": true, "SYS": true, "$SYS": true, "$G": true}
 
+// CheckNewEntity reports what is wrong with an entity AddEntity would be given, before any
+// file is touched: its acronym, its name or its role.
+func CheckNewEntity(entity, name string, role Role) error {
+	switch {
+	case !acronymPattern.MatchString(entity):
+		return fmt.Errorf("entity %q: must be 2-24 characters of A-Z 0-9 -", entity)
+	case reservedAccounts[entity]:
+		return fmt.Errorf("entity %q: the name is reserved by the ledger", entity)
+	case name == "":
+		return errors.New("--name is required: the entity's full name")
+	case !role.Valid():
+		return fmt.Errorf("role %q: must be one of publisher, secretariat, auditor, admin", role)
+	}
+	return nil
+}
+
 // AddEntity issues credentials for a new entity and records it in dataDir's entities file.
 // It is safe against concurrent AddEntity calls from other processes (a lock file); while
 // another holds the lock it waits, until ctx is done.
 func AddEntity(ctx context.Context, dataDir, entity, name string, role Role) (*Credentials, error) {
-	switch {
-	case !acronymPattern.MatchString(entity):
-		return nil, fmt.Errorf("entity %q: must be 2-24 characters of A-Z 0-9 -", entity)
-	case reservedAccounts[entity]:
-		return nil, fmt.Errorf("entity %q: the name is reserved by the ledger", entity)
-	case name == "":
-		return nil, errors.New("--name is required: the entity's full name")
-	case !role.Valid():
-		return nil, fmt.Errorf("role %q: must be one of publisher, secretariat, auditor, admin", role)
+	if err := CheckNewEntity(entity, name, role); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err

@@ -70,7 +70,8 @@ func (c *NodeConfig) EnsureDefaults() {
 	}
 }
 
-// Validate reports every problem at once.
+// Validate reports every problem at once. Called before EnsureDefaults (as serve's flag
+// parsing does), a zero Replicas is one of them.
 func (c *NodeConfig) Validate() error {
 	var errs []error
 	if c.NATSCreds != "" && c.NATSNKey != "" {
@@ -80,7 +81,7 @@ func (c *NodeConfig) Validate() error {
 		errs = append(errs, errors.New("--nats-creds/--nats-nkey need --nats-url"))
 	}
 	if c.Replicas < 1 || c.Replicas > 5 {
-		errs = append(errs, fmt.Errorf("replicas %d: must be 1..5", c.Replicas))
+		errs = append(errs, fmt.Errorf("--replicas %d: must be 1..5", c.Replicas))
 	}
 	if c.NATSURL == "" && c.Replicas != 1 {
 		errs = append(errs, errors.New("the embedded server is a single node: --replicas needs --nats-url of a cluster"))

@@ -29,6 +29,9 @@ func runEntities(ctx context.Context, args []string) error {
 	if acronym == "" {
 		return usagef("entities add: the entity's acronym is required, e.g. 'compact entities add UNOCT --name \"UN Office of Counter-Terrorism\"'")
 	}
+	if err := ledger.CheckNewEntity(acronym, *name, ledger.Role(*role)); err != nil {
+		return usagef("entities add: %v", err)
+	}
 	creds, err := ledger.AddEntity(ctx, *data, acronym, *name, ledger.Role(*role))
 	if err != nil {
 		return err

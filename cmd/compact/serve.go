@@ -48,7 +48,7 @@ func parseServeFlags(args []string) (*serveFlags, error) {
 	fs.StringVar(&f.natsCreds, "nats-creds", "", "credentials file for --nats-url")
 	fs.StringVar(&f.natsNKey, "nats-nkey", "", "nkey seed file for --nats-url")
 	fs.StringVar(&f.role, "role", "all", "ingest, projections or all")
-	fs.IntVar(&f.replicas, "replicas", 1, "stream replicas (3 on a cluster)")
+	fs.IntVar(&f.replicas, "replicas", 1, "stream replicas, 1..5: more than 1 needs --nats-url of a cluster (3 there)")
 	fs.BoolVar(&f.demo, "demo", false, "load the May-June 2025 review's events on first start")
 	fs.BoolVar(&f.privateReads, "private-reads", false, "the review, counters and structure need a token of any role")
 	fs.BoolVar(&f.noFeed, "no-feed", false, "publish no change feed (compact.views.* and the COMPACT_VIEWS bucket): for a read replica whose NATS user may not, or when another replica publishes it")
@@ -76,6 +76,18 @@ func parseServeFlags(args []string) (*serveFlags, error) {
 	}
 	if f.demo && f.role == "projections" {
 		errs = append(errs, "--demo loads events: it needs --role ingest or all")
+	}
+	// StartNode validates these too, but its error would end serve as a failure (exit 1,
+	// no hint), after the data directory was made.
+	nc := ledger.NodeConfig{NATSURL: f.natsURL, NATSCreds: f.natsCreds, NATSNKey: f.natsNKey, Replicas: f.replicas}
+	if err := nc.Validate(); err != nil {
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range joined.Unwrap() {
+				errs = append(errs, e.Error())
+			}
+		} else {
+			errs = append(errs, err.Error())
+		}
 	}
 	if len(errs) > 0 {
 		return nil, usagef("%s", strings.Join(errs, "; "))

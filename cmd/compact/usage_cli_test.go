@@ -1,0 +1,73 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// usageCase is a command line that must end at once as a usage error: exit 2, the mistake
+// named (want) and the hint, before the command does anything.
+type usageCase struct {
+	args []string
+	want string
+}
+
+func checkUsageErrors(t *testing.T, bin string, cases []usageCase) {
+	t.Helper()
+	for _, tc := range cases {
+		r := startWithOpenStdin(t, bin, tc.args...)
+		if !r.ended(60 * time.Second) {
+			t.Errorf("compact %s: still running 60 s later, want a usage error", strings.Join(tc.args, " "))
+			r.cmd.Process.Kill()
+			continue
+		}
+		if stderr := r.stderr.String(); r.code != 2 || !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, "Run 'compact -h'") {
+			t.Errorf("compact %s: exit %d, stderr %q; want exit 2 with %q and the hint", strings.Join(tc.args, " "), r.code, stderr, tc.want)
+		}
+	}
+}
+
+// serve's flag combinations that the node's configuration refuses are usage errors, found
+// when the flags are parsed, before the data directory is made: they used to be StartNode's
+// errors (exit 1, no hint), and --replicas 0 silently became 1.
+func TestServeConfigMistakesAreUsageErrors(t *testing.T) {
+	bin := compactBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	serve := func(extra ...string) []string {
+		return append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"}, extra...)
+	}
+	checkUsageErrors(t, bin, []usageCase{
+		{serve("--replicas", "3"), "the embedded server is a single node"},
+		{serve("--replicas", "0"), "--replicas 0: must be 1..5"},
+		{serve("--replicas", "-1"), "--replicas -1: must be 1..5"},
+		{serve("--nats-url", "nats://127.0.0.1:1", "--replicas", "6"), "--replicas 6: must be 1..5"},
+		{serve("--nats-creds", "ledger.creds"), "--nats-creds/--nats-nkey need --nats-url"},
+		{serve("--nats-nkey", "ledger.nk"), "--nats-creds/--nats-nkey need --nats-url"},
+		{serve("--nats-url", "nats://127.0.0.1:1", "--nats-creds", "a.creds", "--nats-nkey", "b.nk"), "not both"},
+	})
+	if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("data directory after usage errors only: %v, want none made", err)
+	}
+}
+
+// entities add's mistakes in the acronym, the name or the role are usage errors, found
+// before the data directory is touched: they used to be AddEntity's errors (exit 1, no
+// hint).
+func TestEntitiesAddMistakesAreUsageErrors(t *testing.T) {
+	bin := compactBinary(t)
+	data := filepath.Join(t.TempDir(), "data")
+	add := func(extra ...string) []string { return append([]string{"entities", "add", "--data", data}, extra...) }
+	checkUsageErrors(t, bin, []usageCase{
+		{add("UNOCT"), "--name is required"},
+		{add("UNOCT", "--name", "x", "--role", "boss"), `role "boss"`},
+		{add("un oct", "--name", "x"), `entity "un oct": must be 2-24 characters`},
+		{add("LEDGER", "--name", "x"), "reserved"},
+	})
+	if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("data directory after usage errors only: %v, want none made", err)
+	}
+}
