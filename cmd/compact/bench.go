@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"compact/ledger"
 	"compact/ledger/perf"
@@ -19,8 +21,8 @@ func runBench(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	dir := fs.String("dir", "", "scratch directory (default a new temporary one, removed after)")
 	rebuild := fs.Int("rebuild-events", 0, "events in the rebuilt ledger (default 1,000,000; 100,000 with --quick)")
-	soak := fs.Duration("soak", 0, "instead: publish at --rate for this long while replaying and querying (at most 10m)")
-	rate := fs.Int("rate", 200, "with --soak: events per second")
+	soak := fs.Duration("soak", 0, "instead: publish at --rate for this long while replaying and querying (more than 0, at most 10m)")
+	rate := fs.Int("rate", 200, "with --soak: events per second (1..1000000)")
 	profile := fs.String("profile", "", "with --scaling: write heap and CPU profiles of each size to this directory")
 	scaling := fs.Bool("scaling", false, "instead: ingest rate and query latency as the ledger grows from 10,000 to 1,000,000 events (100,000 with --quick)")
 	if err := parseFlags(fs, args); err != nil {
@@ -29,8 +31,40 @@ func runBench(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("bench takes no arguments, only flags")
 	}
+	// A flag the chosen run would not use, or would change, is a mistake to say, not to
+	// ignore: the report would not be of the run asked for.
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []string
+	switch {
+	case set["soak"] && *soak <= 0:
+		errs = append(errs, "--soak must be more than 0")
+	case *soak > maxSoak:
+		errs = append(errs, fmt.Sprintf("--soak %v: at most %v", *soak, maxSoak))
+	}
+	if set["rate"] && !set["soak"] {
+		errs = append(errs, "--rate goes with --soak")
+	}
+	if *rate < 1 || *rate > 1_000_000 {
+		errs = append(errs, "--rate must be 1..1000000 events per second")
+	}
+	if set["soak"] && *scaling {
+		errs = append(errs, "--soak and --scaling are two different runs: give one")
+	}
+	if set["soak"] && *quick {
+		errs = append(errs, "--quick sizes the bench and --scaling: a soak runs as long as --soak says")
+	}
+	if set["rebuild-events"] && (set["soak"] || *scaling) {
+		errs = append(errs, "--rebuild-events sizes the full bench's rebuild: not with --soak or --scaling")
+	}
+	if set["rebuild-events"] && *rebuild < 1 {
+		errs = append(errs, "--rebuild-events must be 1 or more")
+	}
 	if *profile != "" && !*scaling {
-		return usagef("--profile goes with --scaling")
+		errs = append(errs, "--profile goes with --scaling")
+	}
+	if len(errs) > 0 {
+		return usagef("bench: %s", strings.Join(errs, "; "))
 	}
 	ledger.TuneGC() // the raw limits and the system measure under the same settings
 	if *dir == "" {
@@ -41,7 +75,7 @@ func runBench(ctx context.Context, args []string) error {
 		defer os.RemoveAll(d)
 		*dir = d
 	}
-	if *soak > 0 {
+	if set["soak"] {
 		rep, err := perf.Soak(ctx, perf.SoakOptions{Dir: *dir, Rate: *rate, Duration: *soak})
 		if err != nil {
 			return err
@@ -85,6 +119,9 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	return writeReport(os.Stdout, rep)
 }
+
+// maxSoak is the longest soak: perf.Soak's own bound.
+const maxSoak = 10 * time.Minute
 
 // writeReport prints a bench report as the table `compact bench` shows: rates, ratios,
 // latencies and memory, then the CPU an event and the cores busy on each side.

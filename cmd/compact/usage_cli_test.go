@@ -71,3 +71,28 @@ func TestEntitiesAddMistakesAreUsageErrors(t *testing.T) {
 		t.Errorf("data directory after usage errors only: %v, want none made", err)
 	}
 }
+
+// bench's flags that the chosen run would ignore or change, or out of their range, are
+// usage errors: --soak 0 or less used to run the full bench instead, --rate 0 or less
+// became 200, --soak over 10m was cut to 10m, and --rate without --soak, --rebuild-events
+// with --soak or --scaling, --soak with --scaling (or --quick) were ignored.
+func TestBenchContradictoryFlagsAreUsageErrors(t *testing.T) {
+	bin := compactBinary(t)
+	bench := func(extra ...string) []string {
+		return append([]string{"bench", "--dir", t.TempDir()}, extra...)
+	}
+	checkUsageErrors(t, bin, []usageCase{
+		{bench("--soak", "0s"), "--soak must be more than 0"},
+		{bench("--soak", "-1s"), "--soak must be more than 0"},
+		{bench("--soak", "11m"), "--soak 11m0s: at most 10m0s"},
+		{bench("--soak", "1s", "--rate", "0"), "--rate must be 1..1000000"},
+		{bench("--soak", "1s", "--rate", "-5"), "--rate must be 1..1000000"},
+		{bench("--soak", "1s", "--rate", "2000000000"), "--rate must be 1..1000000"},
+		{bench("--rate", "100"), "--rate goes with --soak"},
+		{bench("--soak", "1s", "--scaling"), "--soak and --scaling"},
+		{bench("--soak", "1s", "--quick"), "--quick"},
+		{bench("--soak", "1s", "--rebuild-events", "1000"), "--rebuild-events sizes the full bench"},
+		{bench("--scaling", "--rebuild-events", "1000"), "--rebuild-events sizes the full bench"},
+		{bench("--rebuild-events", "0"), "--rebuild-events must be 1 or more"},
+	})
+}
