@@ -119,31 +119,20 @@ func AddEntity(ctx context.Context, dataDir, entity, name string, role Role) (*C
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	unlock, err := lockFile(ctx, filepath.Join(dataDir, "entities.lock"))
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-
-	doc, err := readEntities(dataDir)
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range doc.Entities {
-		if r.Entity == entity {
-			return nil, fmt.Errorf("entity %s already exists (created %s)", entity, r.Created.Format(time.RFC3339))
+	return updateEntities(ctx, dataDir, func(doc *entitiesDoc) (*Credentials, error) {
+		for _, r := range doc.Entities {
+			if r.Entity == entity {
+				return nil, fmt.Errorf("entity %s already exists (created %s)", entity, r.Created.Format(time.RFC3339))
+			}
 		}
-	}
-	rec := EntityRecord{Entity: entity, Name: name, Role: role, Created: time.Now().UTC().Truncate(time.Second)}
-	creds, err := issueCredentials(&rec)
-	if err != nil {
-		return nil, err
-	}
-	doc.Entities = append(doc.Entities, rec)
-	if err := writeEntities(dataDir, doc); err != nil {
-		return nil, err
-	}
-	return creds, nil
+		rec := EntityRecord{Entity: entity, Name: name, Role: role, Created: time.Now().UTC().Truncate(time.Second)}
+		creds, err := issueCredentials(&rec)
+		if err != nil {
+			return nil, err
+		}
+		doc.Entities = append(doc.Entities, rec)
+		return creds, nil
+	})
 }
 
 // ReissueCredentials gives a registered entity a new token and nkey in dataDir's entities
@@ -151,6 +140,18 @@ func AddEntity(ctx context.Context, dataDir, entity, name string, role Role) (*C
 // running one does within a second). Its name, role and creation time stay. It takes the
 // same lock as AddEntity.
 func ReissueCredentials(ctx context.Context, dataDir, entity string) (*Credentials, error) {
+	return updateEntities(ctx, dataDir, func(doc *entitiesDoc) (*Credentials, error) {
+		i := slices.IndexFunc(doc.Entities, func(r EntityRecord) bool { return r.Entity == entity })
+		if i < 0 {
+			return nil, fmt.Errorf("%w: %s", ErrUnknownEntity, entity)
+		}
+		return issueCredentials(&doc.Entities[i])
+	})
+}
+
+// updateEntities changes dataDir's entities file under its lock (waiting for it until ctx is
+// done): change edits the document read from it, which is written back when change succeeds.
+func updateEntities(ctx context.Context, dataDir string, change func(*entitiesDoc) (*Credentials, error)) (*Credentials, error) {
 	unlock, err := lockFile(ctx, filepath.Join(dataDir, "entities.lock"))
 	if err != nil {
 		return nil, err
@@ -160,11 +161,7 @@ func ReissueCredentials(ctx context.Context, dataDir, entity string) (*Credentia
 	if err != nil {
 		return nil, err
 	}
-	i := slices.IndexFunc(doc.Entities, func(r EntityRecord) bool { return r.Entity == entity })
-	if i < 0 {
-		return nil, fmt.Errorf("%w: %s", ErrUnknownEntity, entity)
-	}
-	creds, err := issueCredentials(&doc.Entities[i])
+	creds, err := change(doc)
 	if err != nil {
 		return nil, err
 	}
