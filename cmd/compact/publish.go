@@ -92,13 +92,23 @@ type publisher struct {
 	out            *json.Encoder
 
 	pending              []json.RawMessage
+	pendingBytes         int // of the request batchBody(pending) makes
 	read, sent, rejected int // events read, sent and answered, and rejected of those
 }
 
-// add takes one event read, and sends the pending ones when they make a full request.
+// add takes one event read, and sends the pending ones when they make a full request: batch
+// events, or as many as fit in the server's request limit (large events would otherwise make
+// a request of batch events the server refuses whole).
 func (p *publisher) add(event json.RawMessage) error {
 	p.read++
+	size := len(bytes.Trim(event, " \t\r\n")) + 1 // and its comma, or the array's bracket
+	if len(p.pending) > 0 && 1+p.pendingBytes+size > ledger.MaxRequestBytes {
+		if err := p.flush(); err != nil {
+			return err
+		}
+	}
 	p.pending = append(p.pending, event)
+	p.pendingBytes += size
 	if len(p.pending) >= p.batch {
 		return p.flush()
 	}
@@ -135,7 +145,7 @@ func (p *publisher) flush() error {
 		}
 	}
 	p.sent += len(p.pending)
-	p.pending = p.pending[:0]
+	p.pending, p.pendingBytes = p.pending[:0], 0
 	return nil
 }
 

@@ -165,3 +165,46 @@ func TestPublishSendsEventBytesAsWritten(t *testing.T) {
 		}
 	}
 }
+
+// Large events go in as many requests as the server's limit needs, not in requests of
+// --batch events that the server would refuse whole.
+func TestPublishKeepsRequestsUnderTheServerLimit(t *testing.T) {
+	bin := compactBinary(t)
+	var mu sync.Mutex
+	var sizes []int
+	events := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var got []json.RawMessage
+		json.Unmarshal(b, &got)
+		mu.Lock()
+		sizes, events = append(sizes, len(b)), events+len(got)
+		mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+		var reply ledger.Reply
+		for i := range got {
+			reply.Results = append(reply.Results, ledger.Result{ID: fmt.Sprint(i), Seq: uint64(i + 1)})
+		}
+		json.NewEncoder(w).Encode(reply)
+	}))
+	defer srv.Close()
+
+	var in strings.Builder
+	const n = 300 // 300 events of ~60 KB: ~18 MB, over two requests' worth at most
+	for i := range n {
+		fmt.Fprintf(&in, `{"specversion":"1.0","id":"big-%d","data":{"title":%q}}`+"\n", i, strings.Repeat("x", 60_000))
+	}
+	file := filepath.Join(t.TempDir(), "events")
+	os.WriteFile(file, []byte(in.String()), 0o644)
+	_, stderr, code := runBin(t, bin, "publish", "--server", srv.URL, "--token", "x", "--batch", "1000", file)
+	mu.Lock()
+	defer mu.Unlock()
+	if code != 0 || events != n || len(sizes) < 3 {
+		t.Fatalf("exit %d (stderr %q): %d events in requests of %v bytes", code, stderr, events, sizes)
+	}
+	for _, s := range sizes {
+		if s > ledger.MaxRequestBytes {
+			t.Errorf("a request of %d bytes, over the server's %d: %v", s, ledger.MaxRequestBytes, sizes)
+		}
+	}
+}
