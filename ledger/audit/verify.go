@@ -258,6 +258,7 @@ func (rep *Report) checkChain(recs []CheckpointRecord, known []string, v note.Ve
 	// The auditor's own checkpoints: no consistency proofs, but the replay checks their
 	// roots, and a different root at a size the stream also signed is a fork.
 	var knownTargets []target
+	kept := map[uint64]bool{} // sizes where a kept checkpoint is the stream's own
 	for i, text := range known {
 		cp, err := OpenCheckpoint([]byte(text), v)
 		switch {
@@ -271,6 +272,9 @@ func (rep *Report) checkChain(recs []CheckpointRecord, known []string, v note.Ve
 			continue
 		}
 		if other := bySize[cp.Size]; other != nil && other.Root == cp.Root {
+			// the stream's checkpoint stands for it: the replay checks that one as kept too,
+			// so that the kept track moves on (and drops its hashes) there
+			kept[cp.Size] = true
 			continue
 		} else if other != nil {
 			// Still a target: the replay then says which of the two the history matches.
@@ -289,7 +293,7 @@ func (rep *Report) checkChain(recs []CheckpointRecord, known []string, v note.Ve
 	rep.Checkpoints = len(valid) + len(knownTargets)
 	targets := make([]target, 0, len(valid)+len(knownTargets))
 	for _, cp := range valid {
-		targets = append(targets, target{cp, false})
+		targets = append(targets, target{cp, kept[cp.Size]})
 	}
 	targets = append(targets, knownTargets...)
 	slices.SortStableFunc(targets, func(a, b target) int { return int64Cmp(a.Size, b.Size) })

@@ -342,8 +342,10 @@ func TestRewriteResignedIsCaughtByKnownCheckpoints(t *testing.T) {
 	ctx := ctxT(t)
 	g := newEnv(t)
 	signer, vkey := testKey(t)
-	publish(t, g.js, seqs(1, 18)...)
+	publish(t, g.js, seqs(1, 10)...)
 	gc := startCheckpointer(t, g.js, t.TempDir(), signer, vkey, 5)
+	kept10 := flush(t, gc).Note
+	publish(t, g.js, seqs(11, 18)...)
 	kept18 := flush(t, gc).Note // the auditor saved this one
 	publish(t, g.js, 19, 20)
 	kept20 := flush(t, gc).Note
@@ -381,6 +383,12 @@ func TestRewriteResignedIsCaughtByKnownCheckpoints(t *testing.T) {
 	}
 	if _, err := Verify(ctx, g.js, vkey, VerifyOptions{Known: []string{kept18, kept20}}); err != nil {
 		t.Fatalf("the genuine ledger with its own kept checkpoints: %v", err)
+	}
+	// A kept checkpoint the re-signed stream also has (size 10, before the rewrite) proves
+	// its prefix: the difference is bracketed after it, not from the start.
+	rep, err = Verify(ctx, d.js, vkey, VerifyOptions{Known: []string{kept10, kept18}})
+	if !errors.Is(err, ErrHistoryDiffers) || rep.DiffersAfter != 10 || rep.Verified != 10 || rep.FirstBadSeq != 18 {
+		t.Fatalf("with kept checkpoints of 10 (the stream's own) and 18: %v\n%s", err, rep)
 	}
 }
 
