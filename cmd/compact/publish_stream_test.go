@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,8 +15,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"compact/ledger"
 )
 
 // lockedBuffer is a child's output, read by the test while the child still writes it.
@@ -170,12 +167,7 @@ func newHeldServer(t *testing.T) *heldServer {
 		case <-r.Context().Done():
 			return
 		}
-		w.WriteHeader(http.StatusCreated)
-		var reply ledger.Reply
-		for i := range events {
-			reply.Results = append(reply.Results, ledger.Result{ID: fmt.Sprint(i), Seq: uint64(i + 1)})
-		}
-		json.NewEncoder(w).Encode(reply)
+		replyStored(w, events)
 	}))
 	t.Cleanup(s.Close)
 	return s

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -127,23 +128,7 @@ func TestPublishCLIWaitsOutTheRateLimit(t *testing.T) {
 // from JSON Lines and from a pretty-printed array alike.
 func TestPublishSendsEventBytesAsWritten(t *testing.T) {
 	bin := compactBinary(t)
-	var mu sync.Mutex
-	var bodies []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		var events []json.RawMessage
-		json.Unmarshal(b, &events)
-		mu.Lock()
-		bodies = append(bodies, string(b))
-		mu.Unlock()
-		w.WriteHeader(http.StatusCreated)
-		var reply ledger.Reply
-		for i := range events {
-			reply.Results = append(reply.Results, ledger.Result{ID: fmt.Sprint(i), Seq: uint64(i + 1)})
-		}
-		json.NewEncoder(w).Encode(reply)
-	}))
-	defer srv.Close()
+	srv, bodies := recordingServer(t)
 
 	one := `{"specversion":"1.0","id":"a","source":"/entities/UNOCT","type":"compact.training.delivered","time":"2025-06-24T09:00:00Z","data":{"title":"UNOCT & UNODC <CBRN> workshop"}}`
 	two := `{"specversion": "1.0", "id": "b", "data": {"title": "caf\u00e9 \"x\" \/ y"}}`
@@ -151,15 +136,14 @@ func TestPublishSendsEventBytesAsWritten(t *testing.T) {
 		{"JSON Lines", one + "\n" + two + "\n"},
 		{"a pretty-printed array", "[\n  " + one + " ,\n\t" + two + "\r\n]\n"},
 	} {
-		mu.Lock()
-		bodies = nil
-		mu.Unlock()
+		before := len(bodies())
 		file := filepath.Join(t.TempDir(), "events")
 		os.WriteFile(file, []byte(tc.input), 0o644)
 		_, stderr, code := runBin(t, bin, "publish", "--server", srv.URL, "--token", "x", file)
-		mu.Lock()
-		got := strings.Join(bodies, "")
-		mu.Unlock()
+		var got string
+		for _, b := range bodies()[before:] {
+			got += string(b)
+		}
 		if want := "[" + one + "," + two + "]"; code != 0 || got != want {
 			t.Errorf("%s: exit %d (stderr %q), sent\n  %s\nwant\n  %s", tc.name, code, stderr, got, want)
 		}
@@ -170,24 +154,7 @@ func TestPublishSendsEventBytesAsWritten(t *testing.T) {
 // --batch events that the server would refuse whole.
 func TestPublishKeepsRequestsUnderTheServerLimit(t *testing.T) {
 	bin := compactBinary(t)
-	var mu sync.Mutex
-	var sizes []int
-	events := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		var got []json.RawMessage
-		json.Unmarshal(b, &got)
-		mu.Lock()
-		sizes, events = append(sizes, len(b)), events+len(got)
-		mu.Unlock()
-		w.WriteHeader(http.StatusCreated)
-		var reply ledger.Reply
-		for i := range got {
-			reply.Results = append(reply.Results, ledger.Result{ID: fmt.Sprint(i), Seq: uint64(i + 1)})
-		}
-		json.NewEncoder(w).Encode(reply)
-	}))
-	defer srv.Close()
+	srv, bodies := recordingServer(t)
 
 	var in strings.Builder
 	const n = 300 // 300 events of ~60 KB: ~18 MB, over two requests' worth at most
@@ -197,8 +164,13 @@ func TestPublishKeepsRequestsUnderTheServerLimit(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "events")
 	os.WriteFile(file, []byte(in.String()), 0o644)
 	_, stderr, code := runBin(t, bin, "publish", "--server", srv.URL, "--token", "x", "--batch", "1000", file)
-	mu.Lock()
-	defer mu.Unlock()
+	var sizes []int
+	events := 0
+	for _, b := range bodies() {
+		var got []json.RawMessage
+		json.Unmarshal(b, &got)
+		sizes, events = append(sizes, len(b)), events+len(got)
+	}
 	if code != 0 || events != n || len(sizes) < 3 {
 		t.Fatalf("exit %d (stderr %q): %d events in requests of %v bytes", code, stderr, events, sizes)
 	}
@@ -207,4 +179,36 @@ func TestPublishKeepsRequestsUnderTheServerLimit(t *testing.T) {
 			t.Errorf("a request of %d bytes, over the server's %d: %v", s, ledger.MaxRequestBytes, sizes)
 		}
 	}
+}
+
+// recordingServer stands in for the ledger's POST /v1/events: it answers that it stored every
+// event of a request, and keeps each request's body, in order.
+func recordingServer(t *testing.T) (*httptest.Server, func() [][]byte) {
+	var mu sync.Mutex
+	var bodies [][]byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, b)
+		mu.Unlock()
+		var events []json.RawMessage
+		json.Unmarshal(b, &events)
+		replyStored(w, events)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() [][]byte {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(bodies)
+	}
+}
+
+// replyStored answers a request of events as a ledger that stored each.
+func replyStored(w http.ResponseWriter, events []json.RawMessage) {
+	w.WriteHeader(http.StatusCreated)
+	var reply ledger.Reply
+	for i := range events {
+		reply.Results = append(reply.Results, ledger.Result{ID: fmt.Sprint(i), Seq: uint64(i + 1)})
+	}
+	json.NewEncoder(w).Encode(reply)
 }
