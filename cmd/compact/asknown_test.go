@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"compact/ledger"
-	"compact/ledger/natstest"
 	"compact/projections"
 )
 
@@ -178,77 +176,6 @@ func TestAsKnownReviewNamesTheCheckpointOfItsTime(t *testing.T) {
 		if strings.HasPrefix(e.Name(), "as-known-") {
 			t.Errorf("temporary store left in the data directory: %s", e.Name())
 		}
-	}
-}
-
-// TestCheckpointAtFindsTheLatestAppendedByThen: among many checkpoints, the one appended last
-// at or before a time, whatever sequences hold no message (damage: the contract's stream
-// denies deletes, this one allows them to make the holes).
-func TestCheckpointAtFindsTheLatestAppendedByThen(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, js := natstest.Connect(t, natstest.Start(t))
-	cfg := ledger.CheckpointStreamConfig(ledger.StreamOptions{})
-	cfg.DenyDelete = false
-	st, err := js.CreateStream(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m, err := checkpointAt(ctx, js, time.Now()); err != nil || m != nil {
-		t.Fatalf("no checkpoint at all: %v, %v", m, err)
-	}
-	const n = 13
-	times := make([]time.Time, n+1) // by sequence
-	for seq := 1; seq <= n; seq++ {
-		if _, err := js.Publish(ctx, ledger.CheckpointSubject, fmt.Appendf(nil, "compact-ledger/COMPACT\n%d\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n— sig\n", seq)); err != nil {
-			t.Fatal(err)
-		}
-		m, err := st.GetMsg(ctx, uint64(seq))
-		if err != nil {
-			t.Fatal(err)
-		}
-		times[seq] = m.Time
-		time.Sleep(time.Millisecond) // distinct times, so that "just before" is another checkpoint's
-	}
-	holes := map[uint64]bool{1: true, 5: true, 6: true, 7: true, 13: true}
-	for seq := range holes {
-		if err := st.DeleteMsg(ctx, seq); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// want is the last sequence with a message at or before at, 0 for none.
-	want := func(at time.Time) uint64 {
-		var w uint64
-		for seq := uint64(1); seq <= n; seq++ {
-			if !holes[seq] && !times[seq].After(at) {
-				w = seq
-			}
-		}
-		return w
-	}
-	check := func(at time.Time) {
-		t.Helper()
-		m, err := checkpointAt(ctx, js, at)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got uint64
-		if m != nil {
-			got = m.Sequence
-			var p projections.Provenance
-			if addCheckpoint(&p, m); p.CheckpointSize != got {
-				t.Errorf("checkpoint %d read as tree size %d", got, p.CheckpointSize)
-			}
-		}
-		if w := want(at); got != w {
-			t.Errorf("at %s: checkpoint %d, want %d", at.Format(time.RFC3339Nano), got, w)
-		}
-	}
-	check(times[1].Add(-time.Hour))
-	check(times[n].Add(time.Hour))
-	for seq := 1; seq <= n; seq++ {
-		check(times[seq].Add(-time.Nanosecond))
-		check(times[seq])
 	}
 }
 

@@ -10,10 +10,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"compact/ledger"
@@ -69,7 +67,7 @@ func startReadSide(ctx context.Context, rs readSide) (func(), error) {
 	}
 	views.Routes(rs.mux, public)
 	views.AdminRoutes(rs.mux, rs.auth.Admin)
-	src := checkpointedSource{Views: views, js: rs.node.JS}
+	src := checkpointedSource{Views: views, checkpoints: audit.JetStreamSource{JS: rs.node.JS}}
 	render.Routes(rs.mux, src, public)
 	render.WatchRoutes(rs.mux, rs.node.Conn, public)
 	render.AsKnownRoutes(rs.mux, rs.node.JS, rs.flags.data, src.provenanceAt, rs.auth.History)
@@ -86,23 +84,20 @@ func startReadSide(ctx context.Context, rs readSide) (func(), error) {
 // review's provenance, read from COMPACT_CHECKPOINTS so that read replicas have it too.
 type checkpointedSource struct {
 	*projections.Views
-	js jetstream.JetStream
+	checkpoints audit.JetStreamSource
 }
 
+// Review is the views' review with the latest checkpoint in its provenance. A checkpoint
+// that cannot be read leaves the provenance without one (which the rendering states):
+// the review itself is served all the same.
 func (s checkpointedSource) Review(ctx context.Context, period string) (*projections.Review, error) {
 	r, err := s.Views.Review(ctx, period)
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.js.Stream(ctx, ledger.CheckpointStreamName)
-	if err != nil {
-		return r, nil
+	if h, err := s.checkpoints.LatestCheckpoint(ctx); err == nil && h != nil {
+		addCheckpoint(&r.Provenance, h)
 	}
-	m, err := st.GetLastMsgForSubject(ctx, ledger.CheckpointSubject)
-	if err != nil {
-		return r, nil // no checkpoint yet
-	}
-	addCheckpoint(&r.Provenance, m)
 	return r, nil
 }
 
@@ -111,59 +106,19 @@ func (s checkpointedSource) Review(ctx context.Context, period string) (*project
 // Unlike the live review's, a failed read is an error: the rendering would otherwise state
 // that no checkpoint had been signed by then.
 func (s checkpointedSource) provenanceAt(ctx context.Context, at time.Time, p *projections.Provenance) error {
-	m, err := checkpointAt(ctx, s.js, at)
+	h, err := s.checkpoints.CheckpointAt(ctx, at)
 	if err != nil {
 		return fmt.Errorf("reading the signed checkpoints: %w", err)
 	}
-	if m != nil {
-		addCheckpoint(p, m)
+	if h != nil {
+		addCheckpoint(p, h)
 	}
 	return nil
 }
 
-// checkpointAt returns the last message of COMPACT_CHECKPOINTS appended at or before ledger
-// time at, nil when there is none. It searches by sequence, since the stream's times grow
-// with its sequences, as the ledger's do for the build as known that stops at the first
-// message after at. A sequence with no message (the stream denies deletes, so only damage
-// makes one) is passed over: the lookup asks for the first checkpoint from a sequence on.
-func checkpointAt(ctx context.Context, js jetstream.JetStream, at time.Time) (*jetstream.RawStreamMsg, error) {
-	st, err := js.Stream(ctx, ledger.CheckpointStreamName)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	state := st.CachedInfo().State
-	if state.Msgs == 0 {
-		return nil, nil
-	}
-	var found *jetstream.RawStreamMsg
-	for lo, hi := state.FirstSeq, state.LastSeq; lo <= hi; {
-		mid := lo + (hi-lo)/2
-		m, err := st.GetMsg(ctx, mid, jetstream.WithGetMsgSubject(ledger.CheckpointSubject))
-		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
-			hi = mid - 1
-		case err != nil:
-			return nil, err
-		case m.Time.After(at):
-			hi = mid - 1
-		default:
-			found, lo = m, m.Sequence+1
-		}
-	}
-	return found, nil
-}
-
-// addCheckpoint sets the provenance's checkpoint from a checkpoint message (a signed note
-// whose text is the checkpoint body), leaving it unset when the body does not parse.
-func addCheckpoint(p *projections.Provenance, m *jetstream.RawStreamMsg) {
-	body, _, _ := strings.Cut(string(m.Data), "\n\n")
-	if _, size, root, err := audit.ParseCheckpointBody(body + "\n"); err == nil {
-		p.CheckpointSize = size
-		p.CheckpointRoot = base64.StdEncoding.EncodeToString(root[:])
-	}
+func addCheckpoint(p *projections.Provenance, h *audit.CheckpointHead) {
+	p.CheckpointSize = h.Size
+	p.CheckpointRoot = base64.StdEncoding.EncodeToString(h.Root[:])
 }
 
 // startCheckpointer runs the checkpointer beside the ingest service: it folds every stored

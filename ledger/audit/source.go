@@ -75,8 +75,9 @@ type LeafHashSource interface {
 // JetStreamSource reads the history straight from JetStream.
 type JetStreamSource struct {
 	JS jetstream.JetStream
-	// Stream and CheckpointStream default to COMPACT and COMPACT_CHECKPOINTS.
-	Stream, CheckpointStream string
+	// Stream, CheckpointStream and CheckpointSubject default to COMPACT,
+	// COMPACT_CHECKPOINTS and compact.checkpoints.
+	Stream, CheckpointStream, CheckpointSubject string
 	// IdleTimeout: after this long without the next message the stream says it has,
 	// the reader checks whether the rest can be read at all. Default 5s.
 	IdleTimeout time.Duration
@@ -85,6 +86,9 @@ type JetStreamSource struct {
 func (s JetStreamSource) stream() string { return cmp.Or(s.Stream, ledger.StreamName) }
 func (s JetStreamSource) checkpointStream() string {
 	return cmp.Or(s.CheckpointStream, ledger.CheckpointStreamName)
+}
+func (s JetStreamSource) checkpointSubject() string {
+	return cmp.Or(s.CheckpointSubject, ledger.CheckpointSubject)
 }
 
 // Checkpoints implements Source.
