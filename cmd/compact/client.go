@@ -20,8 +20,18 @@ type clientFlags struct {
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.server, "server", cmp.Or(os.Getenv("COMPACT_SERVER"), "http://127.0.0.1:8080"), "server URL (or COMPACT_SERVER)")
-	fs.StringVar(&c.token, "token", os.Getenv("COMPACT_TOKEN"), "bearer token (or COMPACT_TOKEN)")
+	// The token is a secret: it comes from the environment without becoming the flag's
+	// default, which -h would print (and a pasted help text would hand on).
+	c.token = os.Getenv("COMPACT_TOKEN")
+	fs.Var(secretValue{&c.token}, "token", "bearer `token` (or COMPACT_TOKEN)")
 }
+
+// secretValue is a string flag whose value is never shown: its String is always empty, so
+// the usage prints no default.
+type secretValue struct{ p *string }
+
+func (s secretValue) String() string     { return "" }
+func (s secretValue) Set(v string) error { *s.p = v; return nil }
 
 // do sends a request and returns the response; a non-2xx status with a JSON error body is
 // turned into an error carrying the server's message.

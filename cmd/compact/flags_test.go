@@ -4,6 +4,8 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -76,5 +78,23 @@ func TestCommandHelpPrintsFlagsAndExitsZero(t *testing.T) {
 	stdout, stderr, code := runBin(t, bin, "status", "--bogus")
 	if code != 2 || stdout != "" || !strings.Contains(stderr, "-json") || !strings.Contains(stderr, "Run 'compact -h'") {
 		t.Errorf("compact status --bogus: exit %d, stdout %q, stderr %q; want exit 2, the flags and the hint on stderr", code, stdout, stderr)
+	}
+}
+
+// A command's help never shows the token: it used to print COMPACT_TOKEN's value as the
+// --token flag's default, so a help text pasted into an issue handed the token on.
+func TestHelpDoesNotShowTheToken(t *testing.T) {
+	bin := compactBinary(t)
+	const secret = "ctk_do-not-show-this-token"
+	for _, command := range []string{"publish", "replay", "counters", "review", "status", "rebuild", "verify", "prove", "key"} {
+		cmd := exec.Command(bin, command, "-h")
+		cmd.Env = append(os.Environ(), "COMPACT_TOKEN="+secret)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("compact %s -h: %v\n%s", command, err, out)
+		}
+		if strings.Contains(string(out), secret) || !strings.Contains(string(out), "-token") {
+			t.Errorf("compact %s -h with COMPACT_TOKEN set printed:\n%s\nwant the --token flag without the token", command, out)
+		}
 	}
 }
