@@ -89,11 +89,14 @@ func HTTPStatus(err error) int {
 	return http.StatusInternalServerError
 }
 
+// reply writes body as JSON, or err in the API's error shape, {"error": {"field": "",
+// "message": ...}}, as the ingest and the renderer answer theirs (clients read the message
+// from there).
 func reply(w http.ResponseWriter, body any, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
 		w.WriteHeader(HTTPStatus(err))
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+		_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"field": "", "message": err.Error()}})
 		return
 	}
 	_ = json.NewEncoder(w).Encode(body)

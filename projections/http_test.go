@@ -58,9 +58,13 @@ func TestHTTP(t *testing.T) {
 	if c != want {
 		t.Errorf("GET /v1/counters = %+v, want %+v", c, want)
 	}
-	var e map[string]string
-	if code := get("/v1/counters?as_of=2025-02-30", &e); code != 400 || !strings.Contains(e["error"], "2025-02-30") {
-		t.Errorf("a bad date: %d %v", code, e)
+	// Errors have the API's one shape, {"error": {"field", "message"}}: these used to answer
+	// {"error": "..."}, which the CLI printed raw ("400 Bad Request: {\"error\":...}").
+	var e struct {
+		Error struct{ Field, Message *string }
+	}
+	if code := get("/v1/counters?as_of=2025-02-30", &e); code != 400 || e.Error.Field == nil || e.Error.Message == nil || !strings.Contains(*e.Error.Message, "2025-02-30") {
+		t.Errorf("a bad date: %d %+v", code, e)
 	}
 	var s Structure
 	if code := get("/v1/structure?as_of=2025-12-31", &s); code != 200 || s.AsOf != "2025-12-31" {
