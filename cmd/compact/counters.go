@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -24,6 +25,9 @@ func runCounters(ctx context.Context, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usagef("counters takes no arguments, only flags")
+	}
+	if err := cmp.Or(checkDateFlag("as-of", *asOf), checkTimeFlag("as-known", *asKnown)); err != nil {
+		return err
 	}
 	q := url.Values{}
 	if *asOf != "" {

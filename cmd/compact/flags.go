@@ -4,6 +4,9 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"time"
+
+	"compact/projections"
 )
 
 // parseFlags parses every command's flags. Asking for help (-h, --help) is not a mistake: the
@@ -49,4 +52,28 @@ func parseWithOneArg(fs *flag.FlagSet, args []string, want string) (string, erro
 		return "", usagef("%s takes %s; unexpected %q", fs.Name(), want, fs.Arg(0))
 	}
 	return arg, nil
+}
+
+// checkDateFlag is nil for an empty flag or a YYYY-MM-DD date, and otherwise a usage error
+// naming the flag: the server would refuse it, but only after the command had started.
+func checkDateFlag(name, v string) error {
+	if v == "" {
+		return nil
+	}
+	if _, err := projections.ParseDate(v); err != nil {
+		return usagef("--%s %q: not a date YYYY-MM-DD, e.g. 2025-06-30", name, v)
+	}
+	return nil
+}
+
+// checkTimeFlag is nil for an empty flag or an RFC 3339 time (as the server parses it), and
+// otherwise a usage error naming the flag.
+func checkTimeFlag(name, v string) error {
+	if v == "" {
+		return nil
+	}
+	if _, err := time.Parse(time.RFC3339Nano, v); err != nil {
+		return usagef("--%s %q: not an RFC 3339 time, e.g. 2025-07-01T00:00:00Z", name, v)
+	}
+	return nil
 }

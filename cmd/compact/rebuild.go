@@ -7,6 +7,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
+
+	"compact/projections"
 )
 
 func runRebuild(ctx context.Context, args []string) error {
@@ -21,6 +25,9 @@ func runRebuild(ctx context.Context, args []string) error {
 	if view == "" {
 		view = "all"
 	}
+	if view != "all" && !slices.Contains(projections.ViewNames, view) {
+		return usagef("rebuild: no view %q: VIEW is one of %s (none rebuilds all)", view, strings.Join(projections.ViewNames, ", "))
+	}
 	path := "/v1/admin/rebuild/" + view
 	if *noWait {
 		path += "?wait=false"
@@ -30,8 +37,12 @@ func runRebuild(ctx context.Context, args []string) error {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusAccepted:
+	case http.StatusUnauthorized, http.StatusForbidden:
 		return fmt.Errorf("rebuild %s: %s: %s (an admin token is needed: --token or COMPACT_TOKEN)", view, resp.Status, serverError(resp.Body))
+	default:
+		return fmt.Errorf("rebuild %s: %s: %s", view, resp.Status, serverError(resp.Body))
 	}
 	_, err = io.Copy(os.Stdout, resp.Body)
 	return err

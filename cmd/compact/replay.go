@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -30,6 +31,9 @@ func runReplay(ctx context.Context, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usagef("replay takes no arguments, only flags")
+	}
+	if err := cmp.Or(checkTimeFlag("since", *since), checkTimeFlag("until", *until)); err != nil {
+		return err
 	}
 	q := url.Values{}
 	if *fromSeq > 0 {

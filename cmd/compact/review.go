@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -40,6 +41,9 @@ func runReview(ctx context.Context, args []string) error {
 	}
 	if period == "" {
 		return usagef("review: the PERIOD is required, e.g. 'compact review 2025-05'")
+	}
+	if err := cmp.Or(checkTimeFlag("as-known", f.asKnown), checkTimeFlag("diff", f.diff)); err != nil {
+		return err
 	}
 	switch f.format {
 	case "md", "html", "json":

@@ -4,9 +4,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"compact/ledger/natstest"
 )
 
 // usageCase is a command line that must end at once as a usage error: exit 2, the mistake
@@ -94,5 +97,25 @@ func TestBenchContradictoryFlagsAreUsageErrors(t *testing.T) {
 		{bench("--soak", "1s", "--rebuild-events", "1000"), "--rebuild-events sizes the full bench"},
 		{bench("--scaling", "--rebuild-events", "1000"), "--rebuild-events sizes the full bench"},
 		{bench("--rebuild-events", "0"), "--rebuild-events must be 1 or more"},
+	})
+}
+
+// The readers' dates and times, and rebuild's VIEW, are checked before the command asks the
+// server anything (none listens at --server here): a malformed one used to go to the server,
+// and came back as a failure (exit 1), with the server's error as JSON for a date, and
+// with "an admin token is needed" for a view that does not exist.
+func TestReaderFlagMistakesAreUsageErrors(t *testing.T) {
+	bin := compactBinary(t)
+	nowhere := "http://127.0.0.1:" + strconv.Itoa(natstest.FreePorts(t, 1)[0])
+	cmd := func(args ...string) []string { return append(args, "--server", nowhere, "--token", "T") }
+	checkUsageErrors(t, bin, []usageCase{
+		{cmd("counters", "--as-of", "2025-13-01"), `--as-of "2025-13-01": not a date YYYY-MM-DD`},
+		{cmd("counters", "--as-of", "yesterday"), `--as-of "yesterday": not a date YYYY-MM-DD`},
+		{cmd("counters", "--as-known", "2025-07-01"), `--as-known "2025-07-01": not an RFC 3339 time`},
+		{cmd("review", "2025-05", "--as-known", "yesterday"), `--as-known "yesterday": not an RFC 3339 time`},
+		{cmd("review", "2025-05", "--diff", "2025-07-01"), `--diff "2025-07-01": not an RFC 3339 time`},
+		{cmd("replay", "--since", "yesterday"), `--since "yesterday": not an RFC 3339 time`},
+		{cmd("replay", "--until", "2025-07-01"), `--until "2025-07-01": not an RFC 3339 time`},
+		{cmd("rebuild", "bogus"), `no view "bogus": VIEW is one of counters, review, structure`},
 	})
 }
