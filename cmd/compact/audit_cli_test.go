@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,5 +103,37 @@ func TestAuditCommands(t *testing.T) {
 	}
 	if err := runVerifyProof(ctx, []string{"--key", otherKey, proofFile}); !errors.Is(err, audit.ErrBadProof) {
 		t.Fatalf("verify-proof with another key: %v", err)
+	}
+}
+
+// verify --nats-url with the credentials of a user the embedded server does not let read the
+// streams (an entity's) names the reason and says whose credentials to use; it used to wait
+// for its own timeout and say only "context deadline exceeded". An auditor's read.
+func TestVerifyOverNATSNamesAUserThatMayNotRead(t *testing.T) {
+	bin := compactBinary(t)
+	dir := t.TempDir()
+	publisher := addEntityCLI(t, bin, dir, "UNODC", "publisher")
+	auditor := addEntityCLI(t, bin, dir, "AUDIT", "auditor")
+	c := serveChild(t, bin, dir)
+	if o, _ := publishHTTP(c.httpURL, publisher.Token, "verify-nats-1"); o != acked {
+		t.Fatal("the event was not stored")
+	}
+	seeds := t.TempDir()
+	verify := func(creds ledger.Credentials) (string, int) {
+		t.Helper()
+		seed := filepath.Join(seeds, creds.Entity+".nk")
+		if err := os.WriteFile(seed, []byte(creds.NKeySeed), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, stderr, code := runBin(t, bin, "verify", "--key", filepath.Join(dir, audit.VerifierKeyFile),
+			"--nats-url", c.natsURL, "--nats-nkey", seed)
+		return stderr, code
+	}
+	if stderr, code := verify(publisher); code != 1 || !strings.Contains(stderr, "may not read the streams") ||
+		!strings.Contains(stderr, "Permissions Violation") || !strings.Contains(stderr, "auditor") {
+		t.Errorf("verify over NATS as an entity: exit %d, stderr %q; want exit 1 naming the permissions violation and the auditor's credentials", code, stderr)
+	}
+	if stderr, code := verify(auditor); code != 0 {
+		t.Errorf("verify over NATS as an auditor: exit %d, stderr %q", code, stderr)
 	}
 }

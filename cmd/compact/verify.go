@@ -69,12 +69,27 @@ func runVerify(ctx context.Context, args []string) error {
 
 	var rep *audit.Report
 	if *natsURL != "" {
-		js, closeConn, cerr := connectNATS(*natsURL, *creds, *nkey)
+		// A user the server does not let read the streams gets no answer, only an
+		// asynchronous permissions violation: it ends the verify at once, named, instead of
+		// a timeout later.
+		vctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		js, closeConn, cerr := connectNATS(*natsURL, *creds, *nkey, func(err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				cancel(err)
+				return
+			}
+			fmt.Fprintf(os.Stderr, "compact: NATS: %v\n", err)
+		})
 		if cerr != nil {
 			return cerr
 		}
 		defer closeConn()
-		rep, err = audit.Verify(ctx, js, key, opts)
+		rep, err = audit.Verify(vctx, js, key, opts)
+		if cause := context.Cause(vctx); err != nil && ctx.Err() == nil && errors.Is(cause, nats.ErrPermissionViolation) {
+			return fmt.Errorf("verify: this NATS user may not read the streams (%v): use an auditor's or admin's nkey "+
+				"(compact entities add NAME --role auditor) or credentials that may read %s and %s", cause, *stream, ledger.CheckpointStreamName)
+		}
 	} else {
 		rep, err = audit.VerifySource(ctx, client, key, opts)
 	}
@@ -133,8 +148,11 @@ func verifierKey(ctx context.Context, flagValue string, client *audit.Client) (s
 	return key, nil
 }
 
-func connectNATS(url, creds, nkeyFile string) (jetstream.JetStream, func(), error) {
-	opts := []nats.Option{nats.Name("compact verify"), nats.Timeout(10 * time.Second)}
+// connectNATS connects for verify; onError gets the connection's asynchronous errors (a
+// permissions violation among them).
+func connectNATS(url, creds, nkeyFile string, onError func(error)) (jetstream.JetStream, func(), error) {
+	opts := []nats.Option{nats.Name("compact verify"), nats.Timeout(10 * time.Second),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { onError(err) })}
 	switch {
 	case creds != "":
 		opts = append(opts, nats.UserCredentials(creds))
