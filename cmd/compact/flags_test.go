@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -96,5 +97,27 @@ func TestHelpDoesNotShowTheToken(t *testing.T) {
 		if strings.Contains(string(out), secret) || !strings.Contains(string(out), "-token") {
 			t.Errorf("compact %s -h with COMPACT_TOKEN set printed:\n%s\nwant the --token flag without the token", command, out)
 		}
+	}
+}
+
+// review -o writes a file others can read (a page for a web server): it used to be 0600,
+// os.CreateTemp's mode, whatever the file had been. A file that exists keeps its mode.
+func TestWriteFileAtomicKeepsAReadableMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "review.html")
+	if err := writeFileAtomic(path, []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("a new file: %v %v, want mode 0644", fi.Mode(), err)
+	}
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFileAtomic(path, []byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o640 || string(b) != "two" {
+		t.Fatalf("a replaced file: %v %v %q, want mode 0640 and the new content", fi.Mode(), err, b)
 	}
 }

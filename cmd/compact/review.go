@@ -92,9 +92,21 @@ func renderOnce(ctx context.Context, f *reviewFlags, period string) error {
 	return writeFileAtomic(f.out, body)
 }
 
+// writeFileAtomic replaces path with b. The file keeps the mode it had, and a new one is
+// 0644, as a page a web server or a colleague reads must be: os.CreateTemp's 0600 used to
+// become the rendered review's mode.
 func writeFileAtomic(path string, b []byte) error {
+	mode := os.FileMode(0o644)
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".compact-review-*")
 	if err != nil {
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
 		return err
 	}
 	if _, err := tmp.Write(b); err != nil {
