@@ -61,7 +61,28 @@ func threeNodeCluster(t *testing.T) string {
 		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
 	}
 	wg.Wait()
-	return strings.Join(urls, ",")
+	// Ready for connections is not ready for JetStream: until the members know each other
+	// as JetStream peers, a stream of three replicas is refused ("no suitable peers for
+	// placement, peer offline"), which made serve --replicas 3 exit at start on a loaded
+	// machine. The cluster is ready once such a stream can be placed.
+	list := strings.Join(urls, ",")
+	nc, js := natsClient(t, list)
+	defer nc.Close()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "READY", Subjects: []string{"ready.probe"}, Replicas: 3, Storage: jetstream.MemoryStorage})
+		if err == nil {
+			err = js.DeleteStream(ctx, "READY")
+		}
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cluster cannot place a stream of three replicas after 60 s: %v", err)
+		}
+	}
+	return list
 }
 
 // TestClusterReadReplicas runs the real binary against a 3-node JetStream cluster: one
