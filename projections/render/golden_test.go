@@ -91,6 +91,8 @@ func TestGoldenReview2025_05(t *testing.T) {
 		{"Key high-level events", "Marrakech Platform", "(17 June)"},
 		{"Key high-level events", "Hate Speech and Artificial Intelligence", "(16-18 June)"},
 		{"Key issues raised by heads of entities", "Global Digital Compact", "(18 June)"},
+		{"Key issues raised by heads of entities", "CTED ASG Gherman noted", "(25 June)"},
+		{"Key issues raised by heads of entities", "UNOCT USG Voronkov stressed", "(25 June)"},
 		{"Key issues raised by heads of entities", "Ben Saul", "(25 June)"},
 		{"Engagement with Member States", "senior Mozambican justice officials", "(5-8 May)"},
 		{"Engagement with Member States", "United Kingdom on the Counter-Terrorism Travel Programme", "(13 May)"},
@@ -138,17 +140,38 @@ func TestGoldenReview2025_05(t *testing.T) {
 	}
 	under := headingsOfLines(got.String())
 	for _, s := range seed {
-		found := false
+		found := 0
 		for line, heading := range under {
 			if strings.Contains(line, s.text) && strings.Contains(line, s.dates) {
 				if heading != s.heading {
 					t.Errorf("%q is under %q, want %q", s.text, heading, s.heading)
 				}
-				found = true
+				found++
 			}
 		}
-		if !found {
-			t.Errorf("no item with %q and %s", s.text, s.dates)
+		if found != 1 {
+			t.Errorf("%d items with %q and %s, want 1", found, s.text, s.dates)
+		}
+	}
+	// The seed's activities and nothing else: 52 items, and so many under each heading.
+	if len(under) != len(seed) {
+		t.Errorf("the review lists %d items, the seed %d", len(under), len(seed))
+	}
+	inSeed, inReview := map[string]int{}, map[string]int{}
+	for _, s := range seed {
+		inSeed[s.heading]++
+	}
+	for _, heading := range under {
+		inReview[heading]++
+	}
+	for heading := range inReview {
+		if _, ok := inSeed[heading]; !ok {
+			inSeed[heading] = 0
+		}
+	}
+	for heading, n := range inSeed {
+		if inReview[heading] != n {
+			t.Errorf("%q lists %d items, the seed %d", heading, inReview[heading], n)
 		}
 	}
 	for _, n := range []string{"**46** Compact entities", "**137** Member States", "**14** International & regional organizations",
@@ -158,27 +181,56 @@ func TestGoldenReview2025_05(t *testing.T) {
 			t.Errorf("the numbers lack %q", n)
 		}
 	}
-	// The structure: eight working groups under four pillars, with their chairs.
+	// The structure: eight working groups under four pillars, with the chairs the seed names.
 	st, err := views.Structure(ctx, "2025-06-30")
 	if err != nil {
 		t.Fatal(err)
 	}
+	seedGroups := map[string]struct{ chair, coChairs, viceChairs string }{
+		"Promoting and protecting human rights and the rule of law while countering terrorism and supporting victims of terrorism": {"OHCHR", "", "UNOCT"},
+		"Adopting a gender-sensitive approach to preventing and countering violent extremism":                                      {"UNWOMEN", "", "CTED"},
+		"Preventing and countering violent extremism conducive to terrorism":                                                       {"UNOCT", "", "UNAOC, UNDP, UNESCO"},
+		"Resource mobilization, monitoring, and evaluation":                                                                        {"UNOCT", "CTED, UNODC", ""},
+		"National and regional counter-terrorism strategies":                                                                       {"CTED", "", "UNOCT"},
+		"Border management and law enforcement relating to counter-terrorism":                                                      {"CTED", "WCO", "INTERPOL, UNODC"},
+		"Emerging threats and critical infrastructure protection":                                                                  {"INTERPOL", "", "UNODA, UNICRI, OPCW"},
+		"Criminal justice, legal responses, and countering the financing of terrorism":                                             {"UNODC", "", "CTED, UNOCT"},
+	}
 	pillars := map[string]int{}
 	for _, wg := range st.WorkingGroups {
 		pillars[wg.Pillar]++
-		if wg.Chair == "" {
-			t.Errorf("working group %s has no chair", wg.Unit)
+		want, ok := seedGroups[wg.Name]
+		if !ok {
+			t.Errorf("working group %q is not in the seed", wg.Name)
+			continue
+		}
+		delete(seedGroups, wg.Name)
+		got := struct{ chair, coChairs, viceChairs string }{wg.Chair, strings.Join(wg.CoChairs, ", "), strings.Join(wg.ViceChairs, ", ")}
+		if got != want {
+			t.Errorf("working group %q: chair %q, co-chairs %q, vice-chairs %q; the seed has %q, %q, %q",
+				wg.Name, got.chair, got.coChairs, got.viceChairs, want.chair, want.coChairs, want.viceChairs)
 		}
 	}
+	for name := range seedGroups {
+		t.Errorf("the seed's working group %q is missing", name)
+	}
 	if len(st.WorkingGroups) != 8 || len(pillars) != 4 || st.CoordinationCommittee == nil || st.Secretariat == nil {
-		t.Errorf("structure: %d working groups in %d pillars, committee %v, secretariat %v",
+		t.Fatalf("structure: %d working groups in %d pillars, committee %v, secretariat %v",
 			len(st.WorkingGroups), len(pillars), st.CoordinationCommittee != nil, st.Secretariat != nil)
+	}
+	// The seed: "Chair: Under-Secretary-General for Counter-Terrorism and Head of UNOCT";
+	// "UNOCT's Policy, Knowledge Management and Coordination Branch".
+	if cc := st.CoordinationCommittee; cc.Chair != "UNOCT" || !strings.Contains(cc.Description, "Under-Secretary-General for Counter-Terrorism and Head of UNOCT") {
+		t.Errorf("coordination committee: chair %q, %q", cc.Chair, cc.Description)
+	}
+	if s := st.Secretariat; !strings.Contains(s.Description, "UNOCT's Policy, Knowledge Management and Coordination Branch") {
+		t.Errorf("secretariat: %q", s.Description)
 	}
 }
 
 var headingLine = regexp.MustCompile(`^#{2,3} (.+)$`)
 
-// headingsOfLines maps every item line to the heading it stands under.
+// headingsOfLines maps every item line (not the numbers) to the heading it stands under.
 func headingsOfLines(md string) map[string]string {
 	out := map[string]string{}
 	heading := ""
@@ -187,7 +239,7 @@ func headingsOfLines(md string) map[string]string {
 			heading = m[1]
 			continue
 		}
-		if strings.HasPrefix(l, "- ") {
+		if strings.HasPrefix(l, "- ") && heading != "Counter-Terrorism Compact in numbers" {
 			out[l] = heading
 		}
 	}
