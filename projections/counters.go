@@ -36,8 +36,11 @@ type countersView struct{ version int }
 // and accepted by the ledger, are counted: version 1 quarantined them, so its stored views can
 // differ from a rebuild and are rebuilt at start-up. It is 3 since dates from 2192-04-11 on
 // have a day of their own in the Fenwick tree and dates after 2258-11-11 are quarantined
-// (fenwick.go): version 2 counted all of them on one day, 2192-04-10.
-const countersVersion = 3
+// (fenwick.go): version 2 counted all of them on one day, 2192-04-10. It is 4 since dates
+// before 1900-01-01 and after 2258-11-11 are counted, in a tree of their own (fenwick.go):
+// version 3 quarantined them. The main tree's keys did not change, so a stored view of version
+// 3 serves as it did while its rebuild runs.
+const countersVersion = 4
 
 // counter indexes, in the order of CounterNames.
 const (
@@ -782,14 +785,7 @@ func countable(v string) bool {
 // countersAt reads the counters as of a date from one generation: at most fenwickBits+1 Gets.
 func countersAt(r *reader, asOf string) (Counters, error) {
 	out := Counters{AsOf: asOf}
-	day, err := clampDay(asOf)
-	if err != nil {
-		return out, err
-	}
-	if day < 0 {
-		return out, nil
-	}
-	v, err := fenwickPrefix(r, day)
+	v, err := fenwickAt(r, asOf)
 	if err != nil {
 		return out, err
 	}
@@ -805,7 +801,7 @@ func countersTotal(r *reader) (Counters, error) {
 	if err != nil {
 		return Counters{}, err
 	}
-	v, err := fenwickPrefix(r, fenwickSize-1)
+	v, err := fenwickTotal(r)
 	if err != nil {
 		return Counters{}, err
 	}

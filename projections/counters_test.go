@@ -2,7 +2,6 @@ package projections
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -267,44 +266,51 @@ func TestJSONIntegerLikeBigRat(t *testing.T) {
 	}
 }
 
-// TestDayIndexCountsEveryDay: every date in the Fenwick tree's range has a day of its own, the
-// days in order and without a gap; the dates before 2192-04-11, where a time.Duration from
-// 1900 still holds, keep the day numbers the tree always gave them; a date past either end
-// cannot be written and an as-of date past them clamps.
+// TestDayIndexCountsEveryDay: every date the ledger accepts (YYYY-MM-DD, years 0000 to 9999)
+// has a day of its own, the days in order and without a gap; the main tree's days (clampDay,
+// 1900-01-01 to 2258-11-11) are those it always had, the dates before 2192-04-11 where a
+// time.Duration from 1900 still holds included, and an as-of date past either end clamps.
 func TestDayIndexCountsEveryDay(t *testing.T) {
+	first, last := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 	durationEnd := time.Date(2192, 4, 11, 0, 0, 0, 0, time.UTC)
-	for i, d := 0, fenwickEpoch; i < fenwickSize; i, d = i+1, d.AddDate(0, 0, 1) {
+	i := 0
+	for d := first; !d.After(last); d, i = d.AddDate(0, 0, 1), i+1 {
+		// every day of the years at the ends and of the main tree's range; every 97th elsewhere
+		if y := d.Year(); y > 1 && y < 9998 && (y < 1899 || y > 2259) && i%97 != 0 {
+			continue
+		}
 		date := d.Format(time.DateOnly)
 		got, err := dayIndex(date)
 		if err != nil || got != i {
 			t.Fatalf("dayIndex(%s) = %d, %v; want %d", date, got, err, i)
 		}
-		if c, err := clampDay(date); err != nil || c != i {
-			t.Fatalf("clampDay(%s) = %d, %v; want %d", date, c, err, i)
+		main := i - fenwickOffset
+		switch {
+		case main < 0:
+			main = -1
+		case main >= fenwickSize:
+			main = fenwickSize - 1
 		}
-		if d.Before(durationEnd) {
-			if before := int(d.Sub(fenwickEpoch).Hours() / 24); got != before {
-				t.Fatalf("dayIndex(%s) = %d, the stored views have it at %d", date, got, before)
+		if c, err := clampDay(date); err != nil || c != main {
+			t.Fatalf("clampDay(%s) = %d, %v; want %d", date, c, err, main)
+		}
+		if !d.Before(fenwickEpoch) && d.Before(durationEnd) {
+			if before := int(d.Sub(fenwickEpoch).Hours() / 24); main != before {
+				t.Fatalf("clampDay(%s) = %d, the stored views have it at %d", date, main, before)
 			}
 		}
 	}
-	if last := fenwickEpoch.AddDate(0, 0, fenwickSize-1).Format(time.DateOnly); last != "2258-11-11" {
-		t.Errorf("the tree ends on %s", last)
+	if i > outerSize {
+		t.Fatalf("%d days do not fit the outer tree's %d", i, outerSize)
 	}
-	for _, date := range []string{"1899-12-31", "0000-01-01", "2258-11-12", "9999-12-31"} {
-		if _, err := dayIndex(date); !errors.Is(err, ErrBadDate) || !strings.Contains(err.Error(), "outside the range") {
-			t.Errorf("dayIndex(%s): %v, want a date outside the range", date, err)
-		}
-	}
-	for date, want := range map[string]int{"1899-12-31": -1, "0000-01-01": -1, "2258-11-12": fenwickSize - 1, "9999-12-31": fenwickSize - 1} {
-		if got, err := clampDay(date); err != nil || got != want {
-			t.Errorf("clampDay(%s) = %d, %v; want %d", date, got, err, want)
-		}
+	if fenwickOffset != 693_961 || fenwickLast != "2258-11-11" {
+		t.Errorf("the main tree runs from day %d to %s", fenwickOffset, fenwickLast)
 	}
 }
 
 // TestCountersFarFuture: an event dated after 2192 counts from its own date, not from
-// 2192-04-10, and can be taken back exactly; one dated after the tree's end is quarantined.
+// 2192-04-10, and can be taken back exactly; so do events of any date the ledger accepts,
+// before 1900 and after 2258 included: none is quarantined.
 func TestCountersFarFuture(t *testing.T) {
 	h := newHarness(t)
 	v := h.open(h.config(t.TempDir()))
@@ -319,20 +325,30 @@ func TestCountersFarFuture(t *testing.T) {
 		}
 		return c.DocumentsShared
 	}
-	h.wait(v, h.publish(doc("d2250", "2250-01-01"), doc("d2200", "2200-01-01"), doc("d2300", "2300-01-01")))
-	for date, want := range map[string]int64{"2192-04-10": 0, "2199-12-31": 0, "2200-01-01": 1, "2249-12-31": 1, "2250-01-01": 2, "9999-12-31": 2} {
+	events := []ledger.Event{doc("d2250", "2250-01-01"), doc("d2200", "2200-01-01"), doc("d2300", "2300-01-01"),
+		doc("d0000", "0000-01-01"), doc("d1899", "1899-12-31"), doc("d9999", "9999-12-31")}
+	for _, e := range events {
+		if err := schemas.Default().Validate(e.Type, e.Data); err != nil {
+			t.Fatalf("the ledger refuses %s: %v", e.ID, err)
+		}
+	}
+	h.wait(v, h.publish(events...))
+	for date, want := range map[string]int64{"0000-01-01": 1, "1899-12-30": 1, "1899-12-31": 2, "1900-01-01": 2,
+		"2192-04-10": 2, "2199-12-31": 2, "2200-01-01": 3, "2249-12-31": 3, "2250-01-01": 4, "2299-12-31": 4,
+		"2300-01-01": 5, "9999-12-30": 5, "9999-12-31": 6} {
 		if got := docsAsOf(date); got != want {
 			t.Errorf("as of %s documents_shared = %d, want %d", date, got, want)
 		}
 	}
-	q, _ := v.Quarantine(t.Context(), ViewCounters)
-	if len(q) != 1 || q[0].ID != "d2300" || !strings.Contains(q[0].Error, "outside the range the counters hold (1900-01-01 to 2258-11-11)") {
-		t.Errorf("quarantine %+v, want d2300 outside the range", q)
+	if q, _ := v.Quarantine(t.Context(), ViewCounters); len(q) != 0 {
+		t.Errorf("quarantine %+v, want none: the ledger accepted every one of them", q)
 	}
-	h.wait(v, h.publish(correct("UNOCT", "d2250-fix", "d2250", dataOf(doc("d2250", "2210-06-30"))), retract("UNOCT", "d2200-r", "d2200")))
-	for date, want := range map[string]int64{"2200-01-01": 0, "2210-06-29": 0, "2210-06-30": 1, "2250-01-01": 1} {
+	h.wait(v, h.publish(correct("UNOCT", "d2250-fix", "d2250", dataOf(doc("d2250", "2210-06-30"))), retract("UNOCT", "d2200-r", "d2200"),
+		correct("UNOCT", "d2300-fix", "d2300", dataOf(doc("d2300", "1850-06-30"))), retract("UNOCT", "d9999-r", "d9999")))
+	for date, want := range map[string]int64{"1850-06-29": 1, "1850-06-30": 2, "2200-01-01": 3, "2210-06-29": 3, "2210-06-30": 4,
+		"2250-01-01": 4, "2300-01-01": 4, "9999-12-31": 4} {
 		if got := docsAsOf(date); got != want {
-			t.Errorf("after a correction and a retraction, as of %s documents_shared = %d, want %d", date, got, want)
+			t.Errorf("after corrections and retractions, as of %s documents_shared = %d, want %d", date, got, want)
 		}
 	}
 }
