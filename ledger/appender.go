@@ -573,8 +573,31 @@ func (a *Appender) judge(pr *prepared, p *pendingEvent, lastBefore uint64, inFli
 		return
 	}
 	pr.inBatch[key] = p
+	if target := retractionTarget(ev); target != "" {
+		pr.inBatch[retractionKey(ev.Source, target)] = p
+	}
 	pr.toStore = append(pr.toStore, p)
 }
+
+const typeRetracted = "compact.event.retracted"
+
+// retractionTarget is the id a retraction retracts; "" for any other event.
+func retractionTarget(ev *Event) string {
+	if ev.Type != typeRetracted {
+		return ""
+	}
+	var r struct {
+		Retracts string `json:"retracts"`
+	}
+	if json.Unmarshal(ev.Data, &r) != nil {
+		return ""
+	}
+	return r.Retracts
+}
+
+// retractionKey is where a batch notes, beside its events by source+id, the retraction of
+// source+id it holds (sources start with '/', so the two never meet).
+func retractionKey(source, id string) string { return "r\x00" + source + "\x00" + id }
 
 // dupOf marks p as a duplicate of an event earlier in the same batch; its result is
 // filled from that event's once it is settled.
@@ -642,6 +665,20 @@ func (a *Appender) checkReferences(ev *Event, inBatch, inFlight map[string]*pend
 		return invalid(field, "%q is a %s event: only an activity or a counter event can be corrected, retracted or curated", id, typ)
 	}
 	if ev.Type == "compact.event.corrected" {
+		// The views never apply a correction of a retracted event: refused here, it does
+		// not enter the ledger to be acknowledged and then ignored.
+		_, inB := inBatch[retractionKey(source, id)]
+		_, inF := inFlight[retractionKey(source, id)]
+		retracted := inB || inF
+		if !retracted {
+			var err error
+			if _, retracted, err = a.cfg.Index.Retracted(source, id); err != nil {
+				return unavailable("not stored: dedup index: %v", err)
+			}
+		}
+		if retracted {
+			return invalid(field, "%q was retracted: a retracted event stays retracted; publish a new event instead", id)
+		}
 		if err := a.cfg.Validator.Validate(typ, r.Data); err != nil {
 			fe := dataError(err)
 			fe.Field = "/data/data" + fe.Field[len("/data"):]
@@ -674,6 +711,9 @@ func (a *Appender) stored(ps []*pendingEvent, first, last uint64) {
 	for i, p := range ps {
 		p.res.Seq = first + uint64(i)
 		b.add(p.c.Event.Source, p.c.Event.ID, p.res.Seq, p.c.Event.Type)
+		if target := retractionTarget(p.c.Event); target != "" {
+			b.retracted(p.c.Event.Source, target, p.res.Seq)
+		}
 	}
 	if err := b.commit(last); err != nil {
 		a.cfg.Logger.Error("dedup index write failed; it will catch up from the stream", "err", err)
@@ -976,6 +1016,9 @@ func (a *Appender) foldRange(ctx context.Context, stream jetstream.Stream, from,
 		ID     string `json:"id"`
 		Source string `json:"source"`
 		Type   string `json:"type"`
+		Data   struct {
+			Retracts string `json:"retracts"`
+		} `json:"data"`
 	}
 	n := 0
 	b := a.cfg.Index.newBatch()
@@ -1000,12 +1043,15 @@ func (a *Appender) foldRange(ctx context.Context, stream jetstream.Stream, from,
 			b.b.Close()
 			return n, err
 		}
-		head.ID, head.Source, head.Type = "", "", ""
+		head.ID, head.Source, head.Type, head.Data.Retracts = "", "", "", ""
 		if err := json.Unmarshal(msg.Data(), &head); err != nil {
 			b.b.Close()
 			return n, fmt.Errorf("stream message %d is not an event: %w", md.Sequence.Stream, err)
 		}
 		b.add(head.Source, head.ID, md.Sequence.Stream, head.Type)
+		if head.Type == typeRetracted && head.Data.Retracts != "" {
+			b.retracted(head.Source, head.Data.Retracts, md.Sequence.Stream)
+		}
 		if a.others != nil && md.Sequence.Stream > a.othersAfter && !a.wrote(msg.Headers()) {
 			a.others[md.Sequence.Stream] = true
 		}

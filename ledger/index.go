@@ -9,7 +9,8 @@ import (
 	"github.com/cockroachdb/pebble/v2/bloom"
 )
 
-// Index maps every source+id the ledger holds to its stream sequence and type. It is a
+// Index maps every source+id the ledger holds to its stream sequence and type, and knows
+// which events a stored compact.event.retracted retracts. It is a
 // fold of the COMPACT stream and records the last sequence it covers in the same Pebble
 // batch as the entries, so that after any crash it is consistent, possibly behind, and
 // catches up from the stream (Appender.catchUp).
@@ -22,6 +23,12 @@ type Index struct {
 }
 
 var indexLastKey = []byte("\x00last")
+
+// indexVersionKey holds the index's version. Version 2 also records retractions ('r'
+// keys): an index written before (no version) is folded again from the stream's start.
+var indexVersionKey = []byte("\x00version")
+
+const indexVersion = 2
 
 // indexCacheBytes is the dedup index's block cache (Pebble's default is 8 MB).
 const indexCacheBytes = 64 << 20
@@ -38,7 +45,35 @@ func OpenIndex(dir string) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open the dedup index %s: %w", dir, err)
 	}
+	if err := upgradeIndex(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open the dedup index %s: %w", dir, err)
+	}
 	return &Index{db: db}, nil
+}
+
+// upgradeIndex makes an index of an earlier version fold the stream again from its start:
+// its entries are rewritten as they are, and what it did not record is added.
+func upgradeIndex(db *pebble.DB) error {
+	v, closer, err := db.Get(indexVersionKey)
+	if err == nil {
+		ok := len(v) == 1 && v[0] == indexVersion
+		closer.Close()
+		if ok {
+			return nil
+		}
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return err
+	}
+	b := db.NewBatch()
+	defer b.Close()
+	if err := b.Delete(indexLastKey, nil); err != nil {
+		return err
+	}
+	if err := b.Set(indexVersionKey, []byte{indexVersion}, nil); err != nil {
+		return err
+	}
+	return b.Commit(pebble.Sync)
 }
 
 // Close closes the index.
@@ -50,6 +85,31 @@ func indexKey(source, id string) []byte {
 	k = append(k, source...)
 	k = append(k, 0)
 	return append(k, id...)
+}
+
+func retractedKey(source, id string) []byte {
+	k := make([]byte, 0, 1+len(source)+1+len(id))
+	k = append(k, 'r')
+	k = append(k, source...)
+	k = append(k, 0)
+	return append(k, id...)
+}
+
+// Retracted reports whether the ledger holds a retraction of source+id, and its sequence.
+func (ix *Index) Retracted(source, id string) (uint64, bool, error) {
+	v, closer, err := ix.db.Get(retractedKey(source, id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	defer closer.Close()
+	seq, n := binary.Uvarint(v)
+	if n <= 0 {
+		return 0, false, fmt.Errorf("dedup index: corrupt retraction of %s %s", source, id)
+	}
+	return seq, true, nil
 }
 
 // IndexEntry is what the index knows of one stored event.
@@ -100,6 +160,11 @@ func (b indexBatch) add(source, id string, seq uint64, typ string) {
 	v := binary.AppendUvarint(make([]byte, 0, 10+len(typ)), seq)
 	v = append(v, typ...)
 	b.b.Set(indexKey(source, id), v, nil)
+}
+
+// retracted records that the event at seq retracts source+id.
+func (b indexBatch) retracted(source, id string, seq uint64) {
+	b.b.Set(retractedKey(source, id), binary.AppendUvarint(nil, seq), nil)
 }
 
 func (b indexBatch) commit(last uint64) error {

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -243,5 +246,82 @@ func TestRequestsRefusedBeforeIngestHaveTheReplyShape(t *testing.T) {
 			json.Unmarshal(got["error"], &fe) != nil || fe.Field == nil || fe.Message == nil || *fe.Message == "" {
 			t.Errorf("%s: %d %v %s, want %d and {\"results\": null, \"error\": {\"field\", \"message\"}}", c.name, resp.StatusCode, err, got, c.status)
 		}
+	}
+}
+
+// A correction of a retracted event is refused at ingest, naming /data/corrects: the views
+// would not apply it (a retracted event stays retracted), so storing it would acknowledge an
+// event that changes nothing. So it is whether the retraction came in an earlier request, in
+// the same batch, or before a restart that lost the dedup index.
+func TestCorrectionOfARetractedEventIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	a := addEntity(t, n, dir, "UNODC", ledger.RolePublisher)
+	srv := httpServer(t, n)
+	correct := func(id, target string) string {
+		return `{"specversion":"1.0","id":"` + id + `","source":"/entities/UNODC","type":"compact.event.corrected","time":"2025-05-01T00:00:00Z","data":{"corrects":"` + target + `","reason":"typo","data":{"title":"fixed","start":"2025-05-05","organizers":[{"entity":"UNODC"}],"format":"conference"}}}`
+	}
+	retract := func(id, target string) string {
+		return `{"specversion":"1.0","id":"` + id + `","source":"/entities/UNODC","type":"compact.event.retracted","time":"2025-05-01T00:00:00Z","data":{"retracts":"` + target + `","reason":"published by mistake"}}`
+	}
+	refused := func(what string, status int, r reply, i int) {
+		t.Helper()
+		if status == http.StatusCreated || len(r.Results) <= i || r.Results[i].Error == nil || r.Results[i].Error.Field != "/data/corrects" ||
+			!strings.Contains(r.Results[i].Error.Message, "retracted") {
+			t.Errorf("%s: %d %+v, want the correction refused at /data/corrects as retracted", what, status, r)
+		}
+	}
+	httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, activity("UNODC", "r-1", "one"))
+	httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, activity("UNODC", "r-2", "two"))
+	if status, r := httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, retract("rt-1", "r-1")); status != http.StatusCreated {
+		t.Fatalf("retraction: %d %+v", status, r)
+	}
+	status, r := httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, correct("fix-1", "r-1"))
+	refused("a correction after the retraction", status, r, 0)
+	// In one batch: the retraction and then the correction. A correction before its
+	// retraction is fine.
+	status, r = httpPublish(t, srv.URL, a.Token, ledger.MediaBatch, "["+correct("fix-2a", "r-2")+","+retract("rt-2", "r-2")+","+correct("fix-2b", "r-2")+"]")
+	if r.Results[0].Error != nil || r.Results[1].Error != nil {
+		t.Fatalf("a correction, then the retraction: %d %+v", status, r)
+	}
+	refused("a correction after the retraction in the same batch", status, r, 2)
+	// Another event's correction is still taken.
+	httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, activity("UNODC", "r-3", "three"))
+	if status, r := httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, correct("fix-3", "r-3")); status != http.StatusCreated {
+		t.Fatalf("a correction of an event not retracted: %d %+v", status, r)
+	}
+	srv.Close()
+	n.Close(context.Background())
+
+	// An index written before it recorded retractions (no version key, no 'r' keys) is
+	// folded again from the stream's start when it is opened.
+	db, err := pebble.Open(filepath.Join(dir, "index"), &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteRange([]byte("r"), []byte("s"), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Delete([]byte("\x00version"), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	n = testNode(t, dir)
+	srv = httpServer(t, n)
+	status, r = httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, correct("fix-1-old-index", "r-1"))
+	refused("after a restart with an index of the version before", status, r, 0)
+	srv.Close()
+	n.Close(context.Background())
+
+	// The dedup index lost: rebuilt from the stream, it still knows the retractions.
+	if err := os.RemoveAll(filepath.Join(dir, "index")); err != nil {
+		t.Fatal(err)
+	}
+	n = testNode(t, dir)
+	srv = httpServer(t, n)
+	status, r = httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, correct("fix-1-again", "r-1"))
+	refused("after a restart without the index", status, r, 0)
+	if got := streamMsgs(t, n); got != 7 { // r-1, r-2, rt-1, fix-2a, rt-2, r-3, fix-3
+		t.Errorf("stream holds %d messages, want 7", got)
 	}
 }
