@@ -631,6 +631,14 @@ var lifecycleTypes = map[string]bool{
 	"compact.review.curated":  true,
 }
 
+// activityTypes are the types whose events are items of the review, the only ones a
+// curation may place or omit.
+var activityTypes = map[string]bool{
+	"compact.meeting.held": true, "compact.training.delivered": true, "compact.visit.conducted": true,
+	"compact.agreement.signed": true, "compact.assistance.provided": true,
+	"compact.publication.released": true, "compact.statement.made": true, "compact.announcement.made": true,
+}
+
 // checkReferences checks that a correction, retraction or curation points at an event
 // the ledger holds (or that comes earlier in the same batch), and that a correction's
 // replacement data is valid for the original's type.
@@ -663,6 +671,9 @@ func (a *Appender) checkReferences(ev *Event, inBatch, inFlight map[string]*pend
 	}
 	if lifecycleTypes[typ] {
 		return invalid(field, "%q is a %s event: only an activity or a counter event can be corrected, retracted or curated", id, typ)
+	}
+	if ev.Type == "compact.review.curated" && !activityTypes[typ] {
+		return invalid(field, "%q is a %s event: only activities are items of a review", id, typ)
 	}
 	if ev.Type == "compact.event.corrected" {
 		// The views never apply a correction of a retracted event: refused here, it does

@@ -177,6 +177,15 @@ func TestRolesAndSecretariat(t *testing.T) {
 	if status, r := httpPublish(t, srv.URL, sec.Token, ledger.MediaEvent, strings.ReplaceAll(curate, "%s", "m-9")); status != http.StatusCreated {
 		t.Fatalf("curating a known event: %d %+v", status, r)
 	}
+	// Only activities are items of a review: curating a counter event would change nothing.
+	doc := `{"specversion":"1.0","id":"doc-1","source":"/entities/UNODC","type":"compact.document.shared","time":"2025-05-01T00:00:00Z","data":{"document":"d-1","title":"a document","shared_by":{"entity":"UNODC"},"date":"2025-05-02"}}`
+	if status, r := httpPublish(t, srv.URL, pub.Token, ledger.MediaEvent, doc); status != http.StatusCreated {
+		t.Fatalf("sharing a document: %d %+v", status, r)
+	}
+	if status, r := httpPublish(t, srv.URL, sec.Token, ledger.MediaEvent, strings.ReplaceAll(curate, "%s", "doc-1")); status != http.StatusBadRequest ||
+		r.Results[0].Error.Field != "/data/item" || !strings.Contains(r.Results[0].Error.Message, "compact.document.shared") {
+		t.Fatalf("curating a document shared: %d %+v, want it refused at /data/item", status, r)
+	}
 }
 
 func TestCorrectionsAndRetractions(t *testing.T) {
