@@ -83,6 +83,29 @@ func TestGoldenReview2025_05(t *testing.T) {
 		}
 	}
 
+	// The seed's title and its sections, in its order.
+	var headings []string
+	for _, l := range strings.Split(got.String(), "\n") {
+		if strings.HasPrefix(l, "#") {
+			headings = append(headings, l)
+		}
+	}
+	seedHeadings := []string{"# Counter-Terrorism Compact in Review May-June 2025",
+		"## Counter-Terrorism Compact in numbers",
+		"## Leadership, coordination, coherence", "### Key high-level events", "### Key issues raised by heads of entities",
+		"## Engagement with Member States",
+		"## Guidance, research, analysis", "### Compact working groups meetings", "### Reports and publications",
+		"## What is new",
+		"## Joint initiatives and capacity-building", "### Multi-agency meetings, programmes", "### Regional focus",
+		"### Collaboration with civil society, academia and the private sector",
+		"## Counter-Terrorism Compact structure"}
+	for i, h := range seedHeadings {
+		if i >= len(headings) || !strings.EqualFold(headings[i], h) {
+			t.Errorf("heading %d is %q, the seed's is %q (headings %q)", i+1, headings[min(i, len(headings)-1)], h, headings)
+			break
+		}
+	}
+
 	// Every activity of the seed appears under its heading with its date as the seed writes it.
 	seed := []struct{ heading, text, dates string }{
 		{"Key high-level events", "5th Global Congress on Chemical Security", "(5-8 May)"},
