@@ -624,11 +624,12 @@ type references struct {
 	} `json:"item"`
 }
 
-// lifecycleTypes may not be corrected or retracted themselves.
+// lifecycleTypes may not be corrected or retracted themselves. A curation (an editorial
+// decision) may: the review view applies a corrected curation, and a retracted one gives the
+// item back to its section hint or the rules.
 var lifecycleTypes = map[string]bool{
 	"compact.event.corrected": true,
 	"compact.event.retracted": true,
-	"compact.review.curated":  true,
 }
 
 // activityTypes are the types whose events are items of the review, the only ones a
@@ -670,7 +671,7 @@ func (a *Appender) checkReferences(ev *Event, inBatch, inFlight map[string]*pend
 		return invalid(field, "no event %q from %s in the ledger (only an event already stored can be referred to)", id, source)
 	}
 	if lifecycleTypes[typ] {
-		return invalid(field, "%q is a %s event: only an activity or a counter event can be corrected, retracted or curated", id, typ)
+		return invalid(field, "%q is a %s event: only an activity, a counter event or a curation can be corrected or retracted", id, typ)
 	}
 	if ev.Type == "compact.review.curated" && !activityTypes[typ] {
 		return invalid(field, "%q is a %s event: only activities are items of a review", id, typ)
@@ -695,6 +696,22 @@ func (a *Appender) checkReferences(ev *Event, inBatch, inFlight map[string]*pend
 			fe.Field = "/data/data" + fe.Field[len("/data"):]
 			fe.Message = fmt.Sprintf("%s (the replacement must be valid %s data)", fe.Message, typ)
 			return fe
+		}
+		if typ == "compact.review.curated" {
+			// the replacement curation's item, as a curation's own
+			var c references
+			if err := json.Unmarshal(r.Data, &c); err != nil || c.Item == nil {
+				return invalid("/data/data/item", "required")
+			}
+			itemTyp, ok, err := a.lookupType(c.Item.Source, c.Item.ID, inBatch, inFlight)
+			switch {
+			case err != nil:
+				return unavailable("not stored: dedup index: %v", err)
+			case !ok:
+				return invalid("/data/data/item", "no event %q from %s in the ledger (only an event already stored can be referred to)", c.Item.ID, c.Item.Source)
+			case !activityTypes[itemTyp]:
+				return invalid("/data/data/item", "%q is a %s event: only activities are items of a review", c.Item.ID, itemTyp)
+			}
 		}
 	}
 	return nil

@@ -334,3 +334,52 @@ func TestCorrectionOfARetractedEventIsRefused(t *testing.T) {
 		t.Errorf("stream holds %d messages, want 7", got)
 	}
 }
+
+// The Secretariat corrects and retracts its curations as any publisher its events (DESIGN:
+// a correction or retraction names an earlier event of the same source; the review view
+// applies both: a retracted curation gives the item back to its hint or the rules). A
+// corrected curation's item is checked as a curation's is: an activity the ledger holds.
+func TestCurationsCanBeCorrectedAndRetracted(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	sec := addEntity(t, n, dir, "SECRETARIAT", ledger.RoleSecretariat)
+	pub := addEntity(t, n, dir, "UNODC", ledger.RolePublisher)
+	srv := httpServer(t, n)
+	httpPublish(t, srv.URL, pub.Token, ledger.MediaEvent, activity("UNODC", "m-1", "one"))
+	httpPublish(t, srv.URL, pub.Token, ledger.MediaEvent, activity("UNODC", "m-2", "two"))
+	httpPublish(t, srv.URL, pub.Token, ledger.MediaEvent, `{"specversion":"1.0","id":"doc-1","source":"/entities/UNODC","type":"compact.document.shared","time":"2025-05-01T00:00:00Z","data":{"document":"d-1","title":"a document","shared_by":{"entity":"UNODC"},"date":"2025-05-02"}}`)
+	curation := func(item string) string {
+		return `{"period":"2025-05","item":{"source":"/entities/UNODC","id":"` + item + `"},"action":"omit"}`
+	}
+	for _, id := range []string{"cur-1", "cur-2"} {
+		ev := `{"specversion":"1.0","id":"` + id + `","source":"/entities/SECRETARIAT","type":"compact.review.curated","time":"2025-05-01T00:00:00Z","data":` + curation("m-1") + `}`
+		if status, r := httpPublish(t, srv.URL, sec.Token, ledger.MediaEvent, ev); status != http.StatusCreated {
+			t.Fatalf("curation %s: %d %+v", id, status, r)
+		}
+	}
+	correct := func(id, target, data string) string {
+		return `{"specversion":"1.0","id":"` + id + `","source":"/entities/SECRETARIAT","type":"compact.event.corrected","time":"2025-05-01T00:00:00Z","data":{"corrects":"` + target + `","reason":"wrong item","data":` + data + `}}`
+	}
+	if status, r := httpPublish(t, srv.URL, sec.Token, ledger.MediaEvent, correct("fix-1", "cur-1", curation("m-2"))); status != http.StatusCreated {
+		t.Errorf("correcting a curation: %d %+v", status, r)
+	}
+	for _, c := range []struct{ name, item, want string }{
+		{"an item the ledger does not hold", "m-9", "no event"},
+		{"an item that is no activity", "doc-1", "compact.document.shared"},
+	} {
+		status, r := httpPublish(t, srv.URL, sec.Token, ledger.MediaEvent, correct("fix-x", "cur-2", curation(c.item)))
+		if status != http.StatusBadRequest || r.Results[0].Error == nil || r.Results[0].Error.Field != "/data/data/item" ||
+			!strings.Contains(r.Results[0].Error.Message, c.want) {
+			t.Errorf("a corrected curation naming %s: %d %+v, want it refused at /data/data/item", c.name, status, r)
+		}
+	}
+	retract := `{"specversion":"1.0","id":"rt-2","source":"/entities/SECRETARIAT","type":"compact.event.retracted","time":"2025-05-01T00:00:00Z","data":{"retracts":"cur-2","reason":"keep it"}}`
+	if status, r := httpPublish(t, srv.URL, sec.Token, ledger.MediaEvent, retract); status != http.StatusCreated {
+		t.Errorf("retracting a curation: %d %+v", status, r)
+	}
+	// Corrections and retractions themselves still cannot be corrected or retracted.
+	retractFix := `{"specversion":"1.0","id":"rt-fix","source":"/entities/SECRETARIAT","type":"compact.event.retracted","time":"2025-05-01T00:00:00Z","data":{"retracts":"fix-1","reason":"no"}}`
+	if status, r := httpPublish(t, srv.URL, sec.Token, ledger.MediaEvent, retractFix); status != http.StatusBadRequest || r.Results[0].Error.Field != "/data/retracts" {
+		t.Errorf("retracting a correction: %d %+v", status, r)
+	}
+}
