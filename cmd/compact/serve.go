@@ -151,6 +151,7 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeReadSide()
+	elsewhereRoutes(mux, f.role)
 	if node.Ingester != nil {
 		closeCheckpointer, err := startCheckpointer(ctx, readSide{flags: f, node: node, mux: mux, auth: auth, log: log, reg: reg})
 		if err != nil {
