@@ -52,7 +52,7 @@ func runProve(ctx context.Context, args []string) error {
 		_, err = os.Stdout.Write(doc)
 		return err
 	}
-	return os.WriteFile(*out, doc, 0o644)
+	return writeFileAtomic(*out, doc)
 }
 
 // runVerifyProof checks a proof file offline, with only the verifier key.

@@ -92,33 +92,47 @@ func renderOnce(ctx context.Context, f *reviewFlags, period string) error {
 	return writeFileAtomic(f.out, body)
 }
 
-// writeFileAtomic replaces path with b. The file keeps the mode it had, and a new one is
-// 0644, as a page a web server or a colleague reads must be: os.CreateTemp's 0600 used to
-// become the rendered review's mode.
+// writeFileAtomic replaces path with b so that a process killed or a write cut short on
+// the way leaves the old content or the new, never a part: a temporary file beside it,
+// synced, renamed over it, and the directory synced. The file keeps the mode it had, and a
+// new one is 0644, as a page a web server or a colleague reads must be (os.CreateTemp's
+// 0600 used to become the rendered review's mode).
 func writeFileAtomic(path string, b []byte) error {
 	mode := os.FileMode(0o644)
 	if fi, err := os.Stat(path); err == nil {
 		mode = fi.Mode().Perm()
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".compact-review-*")
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".compact-"+filepath.Base(path)+"-*")
 	if err != nil {
 		return err
 	}
-	if err := tmp.Chmod(mode); err != nil {
+	fail := func(err error) error {
 		tmp.Close()
 		os.Remove(tmp.Name())
 		return err
 	}
+	if err := tmp.Chmod(mode); err != nil {
+		return fail(err)
+	}
 	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
+		return fail(err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fail(err)
 	}
 	if err := tmp.Close(); err != nil {
 		os.Remove(tmp.Name())
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 // watchReview re-renders on every change event of the period's review, as the server

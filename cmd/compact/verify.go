@@ -113,7 +113,7 @@ func runVerify(ctx context.Context, args []string) error {
 		return errSilentFailure
 	}
 	if *save != "" && rep.Latest != nil {
-		if err := os.WriteFile(*save, []byte(rep.Latest.Note), 0o644); err != nil {
+		if err := writeFileAtomic(*save, []byte(rep.Latest.Note)); err != nil {
 			return fmt.Errorf("--save-checkpoint: %w", err)
 		}
 	}
