@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -156,4 +157,86 @@ func (fd *feed) reviewBody(f *follower, period string) ([]byte, error) {
 		return nil, err
 	}
 	return json.Marshal(rc)
+}
+
+// reconcile runs once when f, a live generation, starts following: a crash between a commit
+// and its change feed (or between a rebuild's swap and the notes it sends) left the bucket
+// behind the view, and with no new event nothing would ever send the state it missed. It sends
+// the counters when the bucket's differ and are older than f's checkpoint, and every review
+// period whose version in f is above the bucket's (or that the bucket lacks). What another
+// replica further on put is left alone. Errors are logged and counted, as publish's are.
+func (fd *feed) reconcile(ctx context.Context, f *follower) {
+	ck := f.ck.Load()
+	if ck == 0 {
+		return
+	}
+	notes := map[string]struct{}{}
+	fail := func(err error) {
+		fd.m.feedErrors.WithLabelValues(f.view).Inc()
+		fd.log.Warn("views: change feed: the bucket could not be brought up to the view after the start", "view", f.view, "err", err)
+	}
+	kvGet := func(key string) ([]byte, bool, error) {
+		gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		e, err := fd.kv.Get(gctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		return e.Value(), true, nil
+	}
+	switch f.view {
+	case ViewCounters:
+		mine, err := fd.countersBody(f)
+		if err != nil {
+			fail(err)
+			return
+		}
+		val, ok, err := kvGet(KVKeyCounters)
+		if err != nil {
+			fail(err)
+			return
+		}
+		var have, want Counters
+		_ = json.Unmarshal(mine, &want)
+		if ok && json.Unmarshal(val, &have) == nil {
+			seq := have.Seq
+			have.Seq, want.Seq = 0, 0
+			if have == want || seq >= ck {
+				return
+			}
+		}
+		notes[ViewCounters] = struct{}{}
+	case ViewReview:
+		versions := map[string]uint64{}
+		err := f.v.read(func(s *snapshot) error {
+			r := &reader{r: s.snap, prefix: sub(f.base, subData)}
+			return r.Scan([]byte{'v'}, []byte{'v' + 1}, func(k, val []byte) (bool, error) {
+				versions[string(k[1:])] = getU64(val)
+				return true, nil
+			})
+		})
+		if err != nil {
+			fail(err)
+			return
+		}
+		for period, version := range versions {
+			val, ok, err := kvGet(KVKeyReviewPrefix + period)
+			if err != nil {
+				fail(err)
+				return
+			}
+			var have ReviewChange
+			if ok && json.Unmarshal(val, &have) == nil && have.Version >= version {
+				continue
+			}
+			notes["review:"+period] = struct{}{}
+		}
+	}
+	if len(notes) > 0 {
+		fd.log.Info("views: change feed: sending what a stop before the feed left unsent", "view", f.view, "checkpoint", ck, "changes", len(notes))
+		fd.publish(ctx, f, notes)
+	}
 }

@@ -86,6 +86,8 @@ type follower struct {
 	memo *memo // nil until the group's follow loads it
 	tx   *Tx   // kept from batch to batch for its memory (batchTx)
 
+	reconciled bool // modeLive: the change feed's bucket was brought up to the view (feed.reconcile)
+
 	job         *rebuildJob // modeBuilding
 	liveStopped bool        // modeBuilding: the old generation's follower was stopped
 	target      uint64      // modeBuilding: swap once ck reaches it
@@ -297,6 +299,17 @@ func (g *group) follow(ctx context.Context) error {
 	}()
 	for _, f := range members {
 		f.setErr(nil)
+	}
+	// After a start (or a swap) the bucket may miss what the last commit changed: a crash came
+	// between the commit and its feed. Send it now rather than at the next change, which may
+	// never come.
+	if g.v.feed != nil {
+		for _, f := range members {
+			if !f.reconciled && followMode(f.mode.Load()) == modeLive {
+				f.reconciled = true
+				g.v.feed.reconcile(ctx, f)
+			}
+		}
 	}
 	for {
 		if done, err := g.between(ctx); done || err != nil {
