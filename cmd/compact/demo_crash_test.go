@@ -24,7 +24,7 @@ func TestDemoLoadKilled(t *testing.T) {
 	var logMu sync.Mutex
 	for round := range *crashRounds {
 		c := startChild(t, bin, dataDir, httpPort, natsPort, &logs, &logMu, "--demo")
-		time.Sleep(time.Duration(rand.IntN(1200)) * time.Millisecond)
+		time.Sleep(time.Duration(rand.IntN(400)) * time.Millisecond)
 		c.kill()
 		_, err := os.Stat(filepath.Join(dataDir, "demo.loaded"))
 		t.Logf("round %d: killed, the demo loaded before: %v", round, err == nil)
