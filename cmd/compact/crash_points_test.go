@@ -529,8 +529,9 @@ func TestKilledEntitiesAdd(t *testing.T) {
 }
 
 // tearTails appends a torn write to the newest log of each Pebble store (views, index,
-// checkpoints) and to the last block of the ledger stream: random bytes, zeros, or a cut copy
-// of the file's own last bytes (a record whose end never reached the disk).
+// checkpoints) and to the last block of every stream: random bytes, zeros, or a cut copy
+// of the file's own last bytes (a record whose end never reached the disk); and now and then
+// removes the dedup index.
 func tearTails(t *testing.T, dataDir string) []string {
 	t.Helper()
 	var files []string
@@ -541,19 +542,21 @@ func tearTails(t *testing.T, dataDir string) []string {
 		}
 		files = append(files, logs[len(logs)-1]) // names are zero-padded: the last is the newest
 	}
-	blks, _ := filepath.Glob(filepath.Join(dataDir, "nats", "jetstream", "*", "streams", ledger.StreamName, "msgs", "*.blk"))
-	if len(blks) == 0 {
-		t.Fatal("no message block of the ledger stream")
-	}
-	newest := blks[0]
-	for _, b := range blks {
-		n, _ := strconv.Atoi(strings.TrimSuffix(filepath.Base(b), ".blk"))
-		m, _ := strconv.Atoi(strings.TrimSuffix(filepath.Base(newest), ".blk"))
-		if n > m {
-			newest = b
+	for _, stream := range []string{ledger.StreamName, ledger.CheckpointStreamName, "KV_COMPACT_VIEWS"} {
+		blks, _ := filepath.Glob(filepath.Join(dataDir, "nats", "jetstream", "*", "streams", stream, "msgs", "*.blk"))
+		if len(blks) == 0 {
+			t.Fatalf("no message block of stream %s", stream)
 		}
+		newest := blks[0]
+		for _, b := range blks {
+			n, _ := strconv.Atoi(strings.TrimSuffix(filepath.Base(b), ".blk"))
+			m, _ := strconv.Atoi(strings.TrimSuffix(filepath.Base(newest), ".blk"))
+			if n > m {
+				newest = b
+			}
+		}
+		files = append(files, newest)
 	}
-	files = append(files, newest)
 	var done []string
 	for _, path := range files {
 		old, err := os.ReadFile(path)
@@ -586,11 +589,18 @@ func tearTails(t *testing.T, dataDir string) []string {
 		rel, _ := filepath.Rel(dataDir, path)
 		done = append(done, fmt.Sprintf("%s +%d %s", rel, len(tail), []string{"random", "zero", "cut copy"}[kind]))
 	}
+	if rand.IntN(3) == 0 {
+		// the dedup index is a fold of the stream, rebuilt from it if lost (README)
+		if err := os.RemoveAll(filepath.Join(dataDir, "index")); err != nil {
+			t.Fatal(err)
+		}
+		done = append(done, "index/ removed")
+	}
 	return done
 }
 
 // TestTornTailsAfterKill kills the binary while publishers send, tears the tail of every
-// store's newest log and of the stream's last block, and restarts: what was acknowledged is
+// store's newest log and of each stream's last block, and restarts: what was acknowledged is
 // there once, verify passes, the views equal a rebuild and the server takes new events.
 func TestTornTailsAfterKill(t *testing.T) {
 	bin := compactBinary(t)
