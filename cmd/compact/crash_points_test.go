@@ -336,6 +336,26 @@ func TestCrashDuringCatchUpAndRebuild(t *testing.T) {
 		t.Fatalf("compact replay exited 0 though the server died during the replay (%d bytes after the first read)", rest.Len())
 	}
 
+	// So must a verify: a history cut short by the server's death does not verify.
+	c = startChild(t, bin, dataDir, httpPort, natsPort, &logs, &logMu)
+	for range *crashRounds {
+		vf := exec.Command(bin, "verify", "--server", c.httpURL, "--token", aud.Token, "--key", filepath.Join(dataDir, audit.VerifierKeyFile))
+		var vout bytes.Buffer
+		vf.Stdout, vf.Stderr = &vout, &vout
+		if err := vf.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
+		c.kill()
+		err := vf.Wait()
+		if err == nil && !strings.Contains(vout.String(), "20000") {
+			t.Fatalf("compact verify exited 0 though the server died during it:\n%s", vout.String())
+		}
+		t.Logf("verify with the server killed under it: %v", err)
+		c = startChild(t, bin, dataDir, httpPort, natsPort, &logs, &logMu)
+	}
+	c.kill()
+
 	rounds := *crashRounds * 2
 	for round := 0; round < rounds; round++ {
 		kind := round % 2
