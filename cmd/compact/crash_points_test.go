@@ -616,6 +616,14 @@ func tearTails(t *testing.T, dataDir string) []string {
 		}
 		done = append(done, "index/ removed")
 	}
+	if rand.IntN(3) == 0 {
+		// the checkpointer's tree too: it is folded again from sequence 1 and must meet the
+		// signed checkpoints
+		if err := os.RemoveAll(filepath.Join(dataDir, "checkpoints")); err != nil {
+			t.Fatal(err)
+		}
+		done = append(done, "checkpoints/ removed")
+	}
 	return done
 }
 
