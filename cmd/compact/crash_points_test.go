@@ -198,13 +198,18 @@ func TestCrashWhileBatchesAndCheckpointsInFlight(t *testing.T) {
 		}
 		return ids
 	}
+	kept := filepath.Join(t.TempDir(), "kept.ckpt")
 	kills := *crashRounds
 	for round := 0; round <= kills; round++ {
 		c := startChild(t, bin, dataDir, httpPort, natsPort, &logs, &logMu)
+		if round == 1 {
+			verifyCLI(t, bin, c.httpURL, dataDir, aud.Token, "--save-checkpoint", kept)
+		}
 		if round > 0 {
 			checkLedger(t, c.httpURL, aud.Token, log)
 			checkBatchesWhole(t, c.natsURL, aud)
-			verifyCLI(t, bin, c.httpURL, dataDir, aud.Token)
+			// the checkpoint an auditor kept before the kill still holds: no fork was signed
+			verifyCLI(t, bin, c.httpURL, dataDir, aud.Token, "--checkpoint", kept, "--save-checkpoint", kept)
 		}
 		nc := connectAs(t, c.natsURL, natsPub)
 		stop := make(chan struct{})
@@ -246,7 +251,7 @@ func TestCrashWhileBatchesAndCheckpointsInFlight(t *testing.T) {
 		nc.Close()
 		checkLedger(t, c.httpURL, aud.Token, log)
 		checkBatchesWhole(t, c.natsURL, aud)
-		verifyCLI(t, bin, c.httpURL, dataDir, aud.Token)
+		verifyCLI(t, bin, c.httpURL, dataDir, aud.Token, "--checkpoint", kept)
 		checkViewsEqualRebuild(t, c.httpURL, admin.Token)
 	}
 }
