@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -320,6 +321,29 @@ func TestCrashDuringCatchUpAndRebuild(t *testing.T) {
 	admin := addEntityCLI(t, bin, dataDir, "OPS", "admin")
 	c := startChild(t, bin, dataDir, httpPort, natsPort, &logs, &logMu)
 	fillLedger(t, c.httpURL, pub.Token, "fill", 20000)
+
+	// A replay killed half-way leaves the server serving, and the next replay whole.
+	for range *crashRounds {
+		rp := exec.Command(bin, "replay", "--server", c.httpURL, "--token", aud.Token)
+		stdout, err := rp.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rp.Start(); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 1+rand.IntN(1<<20))
+		io.ReadAtLeast(stdout, buf, len(buf))
+		rp.Process.Signal(syscall.SIGKILL)
+		rp.Wait()
+	}
+	whole, err := exec.Command(bin, "replay", "--server", c.httpURL, "--token", aud.Token).Output()
+	if err != nil {
+		t.Fatalf("replay after killed replays: %v", err)
+	}
+	if n := bytes.Count(whole, []byte("\n")); n != 20000 {
+		t.Fatalf("replay after killed replays: %d lines, want 20000", n)
+	}
 
 	// A replay cut short by the server's death must not end as if it were complete.
 	rp := exec.Command(bin, "replay", "--server", c.httpURL, "--token", aud.Token)
