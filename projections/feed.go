@@ -175,10 +175,11 @@ func (fd *feed) reconcile(ctx context.Context, f *follower) {
 		fd.m.feedErrors.WithLabelValues(f.view).Inc()
 		fd.log.Warn("views: change feed: the bucket could not be brought up to the view after the start", "view", f.view, "err", err)
 	}
+	// one deadline for all of it: a bucket out of reach holds the view back that long at most
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	kvGet := func(key string) ([]byte, bool, error) {
-		gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		e, err := fd.kv.Get(gctx, key)
+		e, err := fd.kv.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 			return nil, false, nil
 		}
