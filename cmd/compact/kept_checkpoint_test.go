@@ -15,7 +15,7 @@ import (
 
 // TestSavedCheckpointSurvivesACutWrite: `compact verify --save-checkpoint FILE` replaces the
 // checkpoint an auditor kept, which is what catches a re-signed rewrite of history. A verify
-// whose write of FILE stops part-way (here the file size limit stops it, as a kill or a full
+// whose write of FILE stops part-way (here a file size limit stops it, as a kill or a full
 // disk would) must leave the checkpoint kept before, not a part of the new one.
 func TestSavedCheckpointSurvivesACutWrite(t *testing.T) {
 	bin := compactBinary(t)
@@ -42,7 +42,8 @@ func TestSavedCheckpointSurvivesACutWrite(t *testing.T) {
 	}
 	fillLedger(t, c.httpURL, pub.Token, "b", 1000)
 	waitCheckpoint(2000)
-	out, err := exec.Command("prlimit", "--fsize=40", bin, "verify", "--server", c.httpURL, "--token", aud.Token,
+	// A file size limit of 0: the write of FILE fails as a kill or a full disk would cut it.
+	out, err := exec.Command("sh", "-c", `ulimit -f 0 && exec "$0" "$@"`, bin, "verify", "--server", c.httpURL, "--token", aud.Token,
 		"--key", filepath.Join(dataDir, audit.VerifierKeyFile), "--save-checkpoint", kept).CombinedOutput()
 	if err == nil {
 		t.Fatalf("verify with its write cut short exited 0:\n%s", out)
