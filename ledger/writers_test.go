@@ -261,7 +261,10 @@ func TestLostAckTellsWhoStored(t *testing.T) {
 	n := testNode(t, dir)
 	ctx := context.Background()
 	p := ledger.Principal{Entity: "UNODC", Role: ledger.RolePublisher}
-	b := secondWriter(t, n, "b", ledger.AppenderConfig{MinAtomicBatch: 1, Timeout: 300 * time.Millisecond})
+	// Each lost acknowledgement costs a Timeout. Short, but not so short that a loaded
+	// machine's fsync or B's catch-up outlasts it (300 ms failed once under -race with
+	// every package's tests running).
+	b := secondWriter(t, n, "b", ledger.AppenderConfig{MinAtomicBatch: 1, Timeout: time.Second})
 
 	rep := n.Ingester.Ingest(ctx, p, []byte(activity("UNODC", "x-1", "stored by A")))
 	if rep.Error != nil || rep.Results[0].Error != nil || rep.Results[0].Duplicate {
