@@ -33,20 +33,19 @@ func BenchmarkIngest(b *testing.B) {
 		conns[i] = nc
 	}
 	ctx := context.Background()
-	// The raw side writes to a stream configured like COMPACT, on the same server.
-	raw := ledger.StreamConfig(ledger.StreamOptions{})
-	raw.Name, raw.Subjects = "RAW", []string{"raw.>"}
-	if _, err := n.JS.CreateStream(ctx, raw); err != nil {
+	// The raw side writes to a stream configured like COMPACT, on the same server, messages of
+	// the system's size and shape (perf.RawSubject).
+	if _, err := n.JS.CreateStream(ctx, perf.RawStreamConfig("RAW")); err != nil {
 		b.Fatal(err)
 	}
-	body := perf.Event("UNODC", "raw-0000000000")
+	body := perf.RawBody()
 	run := 0
 	for _, c := range []struct{ publishers, perRequest int }{{1, 1}, {64, 1}, {64, 16}, {64, 32}, {64, 64}} {
 		b.Run(fmt.Sprintf("ingest/publishers=%d/events-per-request=%d", c.publishers, c.perRequest), func(b *testing.B) {
+			base := run * 1_000_000_000 // b.Run runs its function more than once: ids stay unique
 			run++
-			prefix := fmt.Sprintf("b%d-%d-", run, b.N)
 			r, err := perf.Ingest(ctx, conns, "UNODC", func(dst []byte, i int) []byte {
-				return perf.AppendEvent(dst, "UNODC", fmt.Sprintf("%s%010d", prefix, i))
+				return perf.AppendEvent(dst, "UNODC", perf.BenchID(1, base+i))
 			}, b.N, c.publishers, c.perRequest)
 			if err != nil {
 				b.Fatal(err)
@@ -55,14 +54,14 @@ func BenchmarkIngest(b *testing.B) {
 		})
 	}
 	b.Run("raw/durable-each", func(b *testing.B) {
-		r, err := perf.RawDurableEach(ctx, n.JS, "raw.each", body, b.N)
+		r, err := perf.RawDurableEach(ctx, n.JS, perf.RawSubject, body, b.N)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.ReportMetric(r.PerSecond(), "events/s")
 	})
 	b.Run("raw/durable-atomic-batch-1000", func(b *testing.B) {
-		r, err := perf.RawAtomicBatches(ctx, n.Conn, "raw.batch", body, b.N, 1000)
+		r, err := perf.RawAtomicBatches(ctx, n.Conn, perf.RawSubject, body, b.N, 1000)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -70,7 +69,7 @@ func BenchmarkIngest(b *testing.B) {
 	})
 	b.Run("raw/non-durable-async", func(b *testing.B) {
 		js := nonDurableJetStream(b)
-		r, err := perf.RawAsync(ctx, js, "raw.async", body, b.N)
+		r, err := perf.RawAsync(ctx, js, perf.RawSubject, body, b.N)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -84,9 +83,7 @@ func nonDurableJetStream(tb testing.TB) jetstream.JetStream {
 	s := natstest.Start(tb)
 	nc, _ := natstest.Connect(tb, s, nats.InProcessServer(s))
 	js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
-	cfg := ledger.StreamConfig(ledger.StreamOptions{})
-	cfg.Name, cfg.Subjects = "RAWASYNC", []string{"raw.>"}
-	if _, err := js.CreateStream(context.Background(), cfg); err != nil {
+	if _, err := js.CreateStream(context.Background(), perf.RawStreamConfig("RAWASYNC")); err != nil {
 		tb.Fatal(err)
 	}
 	return js

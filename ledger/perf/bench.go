@@ -127,15 +127,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	defer rg.Close()
 	node, conns := rg.node, rg.conns
-	raw := ledger.StreamConfig(ledger.StreamOptions{})
-	raw.Name, raw.Subjects = "RAW", []string{"raw.>"}
-	if _, err := node.JS.CreateStream(ctx, raw); err != nil {
+	if _, err := node.JS.CreateStream(ctx, RawStreamConfig("RAW")); err != nil {
 		return nil, err
 	}
-	body := Event("UNODC", "raw-0000000000")
+	body := RawBody()
 
 	say("raw durable append, one at a time")
-	r, err := RawDurableEach(ctx, node.JS, "raw.each", body, sz.each)
+	r, err := RawDurableEach(ctx, node.JS, RawSubject, body, sz.each)
 	if err != nil {
 		return nil, err
 	}
@@ -149,10 +147,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	run := 0
 	ingest := func(n, publishers, per int) (Result, error) {
 		run++
-		prefix := fmt.Sprintf("bench%d-", run)
-		return Ingest(ctx, conns, "UNODC", func(dst []byte, i int) []byte {
-			return AppendEvent(dst, "UNODC", prefix+strconv.Itoa(i))
-		}, n, publishers, per)
+		return Ingest(ctx, conns, "UNODC", benchEvents(run), n, publishers, per)
 	}
 	say("ingest end to end, 1 publisher")
 	if r, err = ingest(sz.ingest1, 1, 1); err != nil {
@@ -171,7 +166,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	var rawT, ingT, rawCPU, ingCPU time.Duration
 	for round := range ratioRounds {
 		cpu := cpuTime()
-		if r, err = RawAtomicBatches(ctx, node.Conn, "raw.batch", body, part(sz.batch, round), 1000); err != nil {
+		if r, err = RawAtomicBatches(ctx, node.Conn, RawSubject, body, part(sz.batch, round), 1000); err != nil {
 			return nil, err
 		}
 		rawCPU += cpuTime() - cpu
@@ -211,6 +206,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.RebuildCores = coresBusy(rep.RebuildCPUUs, rep.RebuildEventsPerS)
 	rep.PeakRSSMB = peakRSSMB()
 	return rep, nil
+}
+
+// benchEvents is the event function of the ingest's run-th measurement: Event("UNODC",
+// BenchID(run, i)), as long as the raw side's RawBody.
+// It is called by every publisher at once: it shares no buffer.
+func benchEvents(run int) func(dst []byte, i int) []byte {
+	return func(dst []byte, i int) []byte { return AppendEvent(dst, "UNODC", BenchID(run, i)) }
 }
 
 // coresBusy is how many cores a measurement kept busy on average, from its CPU time an event
@@ -425,12 +427,10 @@ func rawAsyncOnNonDurableServer(ctx context.Context, dir string, body []byte, n 
 		return Result{}, err
 	}
 	defer func() { nc.Close(); s.Shutdown(); s.WaitForShutdown() }()
-	cfg := ledger.StreamConfig(ledger.StreamOptions{})
-	cfg.Name, cfg.Subjects = "RAWASYNC", []string{"raw.>"}
-	if _, err := js.CreateStream(ctx, cfg); err != nil {
+	if _, err := js.CreateStream(ctx, RawStreamConfig("RAWASYNC")); err != nil {
 		return Result{}, err
 	}
-	return RawAsync(ctx, js, "raw.async", body, n)
+	return RawAsync(ctx, js, RawSubject, body, n)
 }
 
 // plainServer starts an in-process nats-server with JetStream in dir.

@@ -7,12 +7,64 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+
+	"compact/ledger"
+)
+
+// The raw side stores what the system stores, byte for byte in size and shape: the subject
+// the ledger gives a bench event (compact.events.UNODC.training.delivered) with its first
+// token swapped for one of the same length, so that it falls outside COMPACT's subjects;
+// events whose ids have the length of the ingest's (BenchID); atomic batches whose
+// Nats-Batch-Id has the form of the Appender's (<nuid>-<n in base 36>). Only the system's
+// own work differs: the first message of each of its batches carries the condition
+// Nats-Expected-Last-Sequence.
+const (
+	// RawSubjects is the raw streams' subject filter.
+	RawSubjects = "rawdata.>"
+	// RawSubject is the subject every raw message is published on.
+	RawSubject = "rawdata.events.UNODC.training.delivered"
+)
+
+// RawStreamConfig is COMPACT's configuration for a raw stream named name, on RawSubjects.
+func RawStreamConfig(name string) jetstream.StreamConfig {
+	c := ledger.StreamConfig(ledger.StreamOptions{})
+	c.Name, c.Subjects = name, []string{RawSubjects}
+	return c
+}
+
+// RawBody is the one event every raw measurement publishes: a bench event of run 0.
+func RawBody() []byte { return Event("UNODC", BenchID(0, 0)) }
+
+// BenchID is the id of the i-th event of a bench run: every id has the same length (run
+// below 100, i below 10^10), so that the raw side's body is as long as each of the system's.
+func BenchID(run, i int) string { return string(AppendBenchID(nil, run, i)) }
+
+// AppendBenchID appends BenchID(run, i) to dst.
+func AppendBenchID(dst []byte, run, i int) []byte {
+	dst = append(dst, "bench"...)
+	dst = appendPadded(dst, run%100, 2)
+	dst = append(dst, '-')
+	return appendPadded(dst, i, 10)
+}
+
+func appendPadded(dst []byte, v, width int) []byte {
+	s := strconv.Itoa(v)
+	dst = append(dst, strings.Repeat("0", max(0, width-len(s)))...)
+	return append(dst, s...)
+}
+
+// rawWriter and rawBatches name the raw atomic batches as the Appender names its own.
+var (
+	rawWriter  = nuid.Next()
+	rawBatches atomic.Uint64
 )
 
 // Result is one measurement.
@@ -73,7 +125,7 @@ func AtomicBatch(ctx context.Context, nc *nats.Conn, subject string, body []byte
 // appendAtomic appends msgs (at most 1,000) as one JetStream atomic batch and waits for
 // the commit's acknowledgement.
 func appendAtomic(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) error {
-	id := nuid.Next()
+	id := rawWriter + "-" + strconv.FormatUint(rawBatches.Add(1), 36)
 	for i, m := range msgs {
 		m.Header = nats.Header{}
 		m.Header.Set("Nats-Batch-Id", id)

@@ -1,0 +1,72 @@
+package perf
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"compact/ledger"
+)
+
+// The raw atomic batches and the ingest store messages of the same size and shape: the same
+// subject length and tokens, the same body length, the same headers (the system's condition
+// on the first message of a batch aside), a batch id of the same form.
+func TestRawStoresWhatTheSystemStores(t *testing.T) {
+	ctx := context.Background()
+	rg, err := newRig(ctx, filepath.Join(t.TempDir(), "node"), 4, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rg.Close()
+	if _, err := rg.node.JS.CreateStream(ctx, RawStreamConfig("RAW")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RawAtomicBatches(ctx, rg.node.Conn, RawSubject, RawBody(), 32, 16); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Ingest(ctx, rg.conns, "UNODC", benchEvents(7), 32, 1, 16); err != nil {
+		t.Fatal(err)
+	}
+	get := func(stream string, seq uint64) *jetstream.RawStreamMsg {
+		st, err := rg.node.JS.Stream(ctx, stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	names := func(h nats.Header) []string {
+		var ns []string
+		for k := range h {
+			if k != "Nats-Expected-Last-Sequence" && k != "Nats-Stream" && k != "Nats-Subject" && k != "Nats-Sequence" && k != "Nats-Time-Stamp" {
+				ns = append(ns, k)
+			}
+		}
+		slices.Sort(ns)
+		return ns
+	}
+	for _, seq := range []uint64{1, 2, 16, 32} {
+		raw, sys := get("RAW", seq), get(ledger.StreamName, seq)
+		if len(raw.Subject) != len(sys.Subject) || strings.Count(raw.Subject, ".") != strings.Count(sys.Subject, ".") {
+			t.Errorf("seq %d: raw subject %q, the system's %q: not the same length and tokens", seq, raw.Subject, sys.Subject)
+		}
+		if len(raw.Data) != len(sys.Data) {
+			t.Errorf("seq %d: raw body %d bytes, the system's %d", seq, len(raw.Data), len(sys.Data))
+		}
+		if r, s := names(raw.Header), names(sys.Header); !slices.Equal(r, s) {
+			t.Errorf("seq %d: raw headers %v, the system's %v", seq, r, s)
+		}
+		rid, sid := raw.Header.Get("Nats-Batch-Id"), sys.Header.Get("Nats-Batch-Id")
+		if len(rid) != len(sid) || strings.Count(rid, "-") != strings.Count(sid, "-") {
+			t.Errorf("seq %d: raw batch id %q, the system's %q: not the same form", seq, rid, sid)
+		}
+	}
+}
