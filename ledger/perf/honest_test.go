@@ -2,10 +2,12 @@ package perf
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -67,6 +69,47 @@ func TestRawStoresWhatTheSystemStores(t *testing.T) {
 		rid, sid := raw.Header.Get("Nats-Batch-Id"), sys.Header.Get("Nats-Batch-Id")
 		if len(rid) != len(sid) || strings.Count(rid, "-") != strings.Count(sid, "-") {
 			t.Errorf("seq %d: raw batch id %q, the system's %q: not the same form", seq, rid, sid)
+		}
+	}
+}
+
+// An ingest whose events are refused ends with the refusal, at once: the publishers stop at
+// the first error and so does the feeder, which used to wait for them forever.
+func TestIngestRefusedEndsWithTheRefusal(t *testing.T) {
+	rg, err := newRig(context.Background(), filepath.Join(t.TempDir(), "node"), 2, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rg.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	invalid := func(dst []byte, i int) []byte {
+		return fmt.Appendf(dst, `{"specversion":"1.0","id":"bad-%d","source":"/entities/UNODC","type":"compact.training.delivered"}`, i)
+	}
+	r, err := Ingest(ctx, rg.conns, "UNODC", invalid, 500, 2, 1)
+	if ctx.Err() != nil {
+		t.Fatalf("Ingest ended with the context (%v), not with the refusal", err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "rejected") {
+		t.Fatalf("Ingest of refused events: %+v, %v; want the refusal", r, err)
+	}
+}
+
+// A reply counts only if it acknowledges every event of its request with a sequence.
+func TestReplyErrorCountsTheResults(t *testing.T) {
+	ok := []byte(`{"results":[{"id":"a","seq":1,"duplicate":false},{"id":"b","seq":2,"duplicate":false}]}`)
+	if err := replyError(ok, 2); err != nil {
+		t.Errorf("a reply acknowledging both events: %v", err)
+	}
+	for _, bad := range []string{
+		`{"results":[{"id":"a","seq":1,"duplicate":false}]}`,
+		`{"results":[]}`,
+		`{"results":[{"id":"a","seq":1,"duplicate":false},{"id":"b","error":{"field":"data.title","message":"required"}}]}`,
+		`{"results":[{"id":"a","seq":1,"duplicate":false},{"id":"b","seq":2,"duplicate":true}]}`,
+		`{"results":null,"error":{"field":"","message":"rate limited"}}`,
+	} {
+		if err := replyError([]byte(bad), 2); err == nil {
+			t.Errorf("reply %s to 2 events counted as 2 events appended", bad)
 		}
 	}
 }

@@ -182,6 +182,7 @@ func Ingest(ctx context.Context, conns []*nats.Conn, entity string, event func(d
 		mu       sync.Mutex
 		firstErr error
 		next     = make(chan int, publishers)
+		failed   = make(chan struct{}) // closed at the first error: the feeder stops
 		subject  = "compact.ingest." + entity
 	)
 	start := time.Now()
@@ -192,6 +193,7 @@ func Ingest(ctx context.Context, conns []*nats.Conn, entity string, event func(d
 			var body []byte
 			for i := range next {
 				body = body[:0]
+				k := min(perRequest, n-i)
 				if perRequest == 1 {
 					body = event(body, i)
 				} else {
@@ -206,12 +208,13 @@ func Ingest(ctx context.Context, conns []*nats.Conn, entity string, event func(d
 				}
 				msg, err := nc.RequestWithContext(ctx, subject, body)
 				if err == nil {
-					err = replyError(msg.Data)
+					err = replyError(msg.Data, k)
 				}
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
+						close(failed)
 					}
 					mu.Unlock()
 					return
@@ -219,16 +222,23 @@ func Ingest(ctx context.Context, conns []*nats.Conn, entity string, event func(d
 			}
 		}(conns[p%len(conns)])
 	}
+feed:
 	for i := 0; i < n; i += perRequest {
 		select {
 		case next <- i:
+		case <-failed:
+			break feed
 		case <-ctx.Done():
+			break feed
 		}
 	}
 	close(next)
 	wg.Wait()
 	if firstErr != nil {
 		return Result{}, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
 	}
 	name := fmt.Sprintf("ingest end to end, %d publisher(s)", publishers)
 	if perRequest > 1 {
@@ -237,11 +247,16 @@ func Ingest(ctx context.Context, conns []*nats.Conn, entity string, event func(d
 	return Result{Name: name, Events: n, Duration: time.Since(start)}, nil
 }
 
-func replyError(b []byte) error {
+// replyError is nil when the reply b acknowledges each of the k events of its request with a
+// sequence, neither an error nor a duplicate: only events appended count as throughput.
+func replyError(b []byte, k int) error {
 	// The load generator shares the machine with what it measures: a reply that names no
 	// error and no duplicate (the ids and the hand-written reply hold no such text
 	// otherwise) needs no parse.
 	if !bytes.Contains(b, []byte(`"error"`)) && !bytes.Contains(b, []byte(`"duplicate":true`)) && bytes.HasPrefix(b, []byte(`{"results":[`)) {
+		if got := bytes.Count(b, []byte(`,"seq":`)); got != k {
+			return fmt.Errorf("reply acknowledges %d events of the %d sent: %q", got, k, b)
+		}
 		return nil
 	}
 	var r struct {
@@ -256,6 +271,9 @@ func replyError(b []byte) error {
 	}
 	if r.Error != nil {
 		return fmt.Errorf("ingest refused the request: %s", r.Error.Message)
+	}
+	if len(r.Results) != k {
+		return fmt.Errorf("reply has %d results for the %d events sent: %q", len(r.Results), k, b)
 	}
 	for _, res := range r.Results {
 		if res.Error != nil {

@@ -95,7 +95,7 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakReport, error) {
 				start := time.Now()
 				msg, err := conns[i%len(conns)].RequestWithContext(ctx, "compact.ingest.UNODC", Event("UNODC", "soak-"+strconv.Itoa(i)))
 				if err == nil {
-					err = replyError(msg.Data)
+					err = replyError(msg.Data, 1)
 				}
 				if err != nil {
 					failed.Add(1)
