@@ -113,3 +113,17 @@ func TestReplyErrorCountsTheResults(t *testing.T) {
 		}
 	}
 }
+
+// An async publish that the server does not acknowledge is not throughput: here no stream
+// listens on the subject, and every publish fails.
+func TestRawAsyncCountsOnlyAcknowledged(t *testing.T) {
+	s, js, nc, err := plainServer(t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { nc.Close(); s.Shutdown(); s.WaitForShutdown() }()
+	r, err := RawAsync(context.Background(), js, "nostream.events.UNODC.training.delivered", RawBody(), 200)
+	if err == nil {
+		t.Fatalf("200 publishes with no stream to store them measured as %+v", r)
+	}
+}

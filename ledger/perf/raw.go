@@ -157,19 +157,34 @@ func appendAtomic(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) error {
 
 // RawAsync publishes n messages without waiting for each acknowledgement (PublishAsync,
 // up to 4,096 in flight). On a server without SyncAlways this is the non-durable ceiling.
+// Every publish must be acknowledged: one that failed fails the measurement (checked after
+// the clock stops).
 func RawAsync(ctx context.Context, js jetstream.JetStream, subject string, body []byte, n int) (Result, error) {
+	futures := make([]jetstream.PubAckFuture, 0, n)
 	start := time.Now()
 	for range n {
-		if _, err := js.PublishAsync(subject, body); err != nil {
+		f, err := js.PublishAsync(subject, body)
+		if err != nil {
 			return Result{}, err
 		}
+		futures = append(futures, f)
 	}
 	select {
 	case <-js.PublishAsyncComplete():
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
 	}
-	return Result{Name: "raw non-durable async publish", Events: n, Duration: time.Since(start)}, nil
+	d := time.Since(start)
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return Result{}, fmt.Errorf("raw async publish not acknowledged: %w", err)
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		}
+	}
+	return Result{Name: "raw non-durable async publish", Events: n, Duration: d}, nil
 }
 
 // Ingest publishes n events through the ingest service with publishers concurrent
