@@ -127,3 +127,23 @@ func TestRawAsyncCountsOnlyAcknowledged(t *testing.T) {
 		t.Fatalf("200 publishes with no stream to store them measured as %+v", r)
 	}
 }
+
+// A percentile is the nearest rank: p99 of 100 samples is the 99th smallest, not the largest;
+// p50 of 1..100 is 50.
+func TestPercentileIsTheNearestRank(t *testing.T) {
+	samples := func(n int) []time.Duration {
+		ds := make([]time.Duration, n)
+		for i := range ds {
+			ds[i] = time.Duration(i+1) * time.Millisecond
+		}
+		return ds
+	}
+	for _, c := range []struct {
+		n, p int
+		want float64
+	}{{100, 99, 99}, {100, 50, 50}, {100, 90, 90}, {1000, 99, 990}, {2000, 99, 1980}, {500, 99, 495}, {1, 99, 1}, {3, 50, 2}} {
+		if got := pct(samples(c.n), c.p); got != c.want {
+			t.Errorf("p%d of 1..%d ms = %v ms, want %v", c.p, c.n, got, c.want)
+		}
+	}
+}

@@ -189,11 +189,15 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakReport, error) {
 	return rep, nil
 }
 
+// pct is the p-th percentile of the sorted ds by the nearest rank, in ms: the smallest sample
+// that at least p% of the samples do not exceed (p99 of 100 samples is the 99th, not the
+// largest).
 func pct(ds []time.Duration, p int) float64 {
 	if len(ds) == 0 {
 		return 0
 	}
-	return ms(ds[min(len(ds)-1, len(ds)*p/100)])
+	rank := (len(ds)*p + 99) / 100 // ⌈n·p/100⌉
+	return ms(ds[min(len(ds), max(rank, 1))-1])
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
