@@ -233,26 +233,28 @@ func benchReadSide(ctx context.Context, o Options, sz sizes, rep *Report, say fu
 	if err != nil {
 		return err
 	}
+	// The stream holds at least the demo's events: every figure below is of all it holds.
+	n := max(sz.rebuild, nDemo)
 	h := NewHistory(1)
-	if err := fill(ctx, nc, h, sz.rebuild-nDemo); err != nil {
+	if err := fill(ctx, nc, h, n-nDemo); err != nil {
 		return err
 	}
-	rep.RebuildEvents = sz.rebuild
+	rep.RebuildEvents = n
 
 	say("raw ordered-consumer read of the whole stream")
 	cpu := cpuTime()
-	readPerS, err := rawRead(ctx, js, sz.rebuild)
+	readPerS, err := rawRead(ctx, js, n)
 	if err != nil {
 		return err
 	}
-	rep.RawReadCPUUs = cpuPerEvent(cpu, sz.rebuild)
+	rep.RawReadCPUUs = cpuPerEvent(cpu, n)
 	rep.RawReadPerS = readPerS
 	say("raw Pebble writes, Sync batches of 1,000")
-	if rep.RawPebbleSyncPerS, err = rawPebble(filepath.Join(o.Dir, "pebble"), min(sz.rebuild, 200_000), 600); err != nil {
+	if rep.RawPebbleSyncPerS, err = rawPebble(filepath.Join(o.Dir, "pebble"), min(n, 200_000), 600); err != nil {
 		return err
 	}
 
-	say(fmt.Sprintf("rebuild of every view from %d events", sz.rebuild))
+	say(fmt.Sprintf("rebuild of every view from %d events", n))
 	before := peakRSSMB()
 	start, cpu := time.Now(), cpuTime()
 	views, err := projections.Open(ctx, projections.Config{Dir: filepath.Join(o.Dir, "views"), JS: js, NC: nc, DisableFeed: true})
@@ -263,11 +265,11 @@ func benchReadSide(ctx context.Context, o Options, sz sizes, rep *Report, say fu
 	if err := views.Start(ctx); err != nil {
 		return err
 	}
-	if err := views.WaitFor(ctx, uint64(sz.rebuild)); err != nil {
+	if err := views.WaitFor(ctx, uint64(n)); err != nil {
 		return err
 	}
-	rep.RebuildEventsPerS = float64(sz.rebuild) / time.Since(start).Seconds()
-	rep.RebuildCPUUs = cpuPerEvent(cpu, sz.rebuild)
+	rep.RebuildEventsPerS = float64(n) / time.Since(start).Seconds()
+	rep.RebuildCPUUs = cpuPerEvent(cpu, n)
 	rep.RebuildCPURatio = cpuRatio(rep.RawReadCPUUs, rep.RebuildCPUUs)
 	rep.RebuildRatio = rep.RebuildEventsPerS / min(rep.RawReadPerS, rep.RawPebbleSyncPerS)
 	rep.RebuildPeakRSSMB = max(before, peakRSSMB())
@@ -299,11 +301,11 @@ func benchReadSide(ctx context.Context, o Options, sz sizes, rep *Report, say fu
 	}
 	say("raw ordered-consumer read of the whole stream, again")
 	cpu = cpuTime()
-	again, err := rawRead(ctx, js, sz.rebuild)
+	again, err := rawRead(ctx, js, n)
 	if err != nil {
 		return err
 	}
-	rep.RawReadCPUUs = (rep.RawReadCPUUs + cpuPerEvent(cpu, sz.rebuild)) / 2
+	rep.RawReadCPUUs = (rep.RawReadCPUUs + cpuPerEvent(cpu, n)) / 2
 	rep.RawReadPerS = 2 / (1/rep.RawReadPerS + 1/again) // both reads' events over both reads' time
 	rep.RebuildCPURatio = cpuRatio(rep.RawReadCPUUs, rep.RebuildCPUUs)
 	rep.RebuildRatio = rep.RebuildEventsPerS / min(rep.RawReadPerS, rep.RawPebbleSyncPerS)
@@ -356,28 +358,46 @@ func typeOf(ev []byte) string {
 	return s[:strings.IndexByte(s, '"')]
 }
 
+// rawRead reads COMPACT, which must hold exactly n messages, from its start as the views'
+// reader does (an ordered consumer, the same pull size, projections/runtime.go) with the least
+// a reader does with a message: its metadata, whose stream sequence must be the next. It
+// returns the messages a second.
 func rawRead(ctx context.Context, js jetstream.JetStream, n int) (float64, error) {
 	st, err := js.Stream(ctx, ledger.StreamName)
 	if err != nil {
 		return 0, err
 	}
 	start := time.Now()
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
 	if err != nil {
 		return 0, err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(1000))
+	it, err := cons.Messages(jetstream.PullMaxMessages(readPullMessages))
 	if err != nil {
 		return 0, err
 	}
 	defer it.Stop()
-	for i := 0; i < n; i++ {
-		if _, err := it.Next(jetstream.NextContext(ctx)); err != nil {
+	for i := 1; i <= n; i++ {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
 			return 0, err
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return 0, err
+		}
+		if md.Sequence.Stream != uint64(i) {
+			return 0, fmt.Errorf("raw read: message %d has stream sequence %d", i, md.Sequence.Stream)
+		}
+		if i == n && md.NumPending != 0 {
+			return 0, fmt.Errorf("raw read: %d messages after the %d expected", md.NumPending, n)
 		}
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
 }
+
+// readPullMessages is the views' reader's pull size (projections/runtime.go).
+const readPullMessages = 2000
 
 func rawPebble(dir string, n, valueSize int) (float64, error) {
 	db, err := pebble.Open(dir, &pebble.Options{Logger: silentLogger{}})

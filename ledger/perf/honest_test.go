@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"compact/ledger"
+	"compact/schemas/demo"
 )
 
 // The raw atomic batches and the ingest store messages of the same size and shape: the same
@@ -145,5 +146,24 @@ func TestPercentileIsTheNearestRank(t *testing.T) {
 		if got := pct(samples(c.n), c.p); got != c.want {
 			t.Errorf("p%d of 1..%d ms = %v ms, want %v", c.p, c.n, got, c.want)
 		}
+	}
+}
+
+// The read side reads and rebuilds the whole stream it filled: asked for fewer events than
+// the demo's, it still holds every demo event, and every figure is of all of them.
+func TestReadSideMeasuresTheWholeStream(t *testing.T) {
+	evs, err := demo.Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := &Report{}
+	if err := benchReadSide(context.Background(), Options{Dir: t.TempDir()}, sizes{rebuild: 500, queries: 20}, rep, func(s string) { t.Log(s) }); err != nil {
+		t.Fatal(err)
+	}
+	if rep.RebuildEvents != len(evs) {
+		t.Errorf("rebuild of %d events measured, the stream holds the demo's %d", rep.RebuildEvents, len(evs))
+	}
+	if rep.ReviewItemsInPeriod != 52 {
+		t.Errorf("the rebuilt review of 2025-05 has %d items, want the 52 of the demo", rep.ReviewItemsInPeriod)
 	}
 }
