@@ -2,6 +2,7 @@ package perf
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -165,5 +166,23 @@ func TestReadSideMeasuresTheWholeStream(t *testing.T) {
 	}
 	if rep.ReviewItemsInPeriod != 52 {
 		t.Errorf("the rebuilt review of 2025-05 has %d items, want the 52 of the demo", rep.ReviewItemsInPeriod)
+	}
+}
+
+// --json has every key the issue asks for.
+func TestReportHasTheRequiredKeys(t *testing.T) {
+	b, err := json.Marshal(Report{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"ingest_events_per_s", "raw_durable_batch_per_s", "ingest_ratio", "rebuild_events_per_s",
+		"rebuild_ratio", "review_p99_ms", "counters_p99_ms", "peak_rss_mb"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("the report has no %q", k)
+		}
 	}
 }
