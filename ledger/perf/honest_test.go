@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -68,12 +69,15 @@ func TestRawStoresWhatTheSystemStores(t *testing.T) {
 		if r, s := names(raw.Header), names(sys.Header); !slices.Equal(r, s) {
 			t.Errorf("seq %d: raw headers %v, the system's %v", seq, r, s)
 		}
+		// <the writer's nuid>-<its batch count in base 36>: the counts differ with the batches sent
 		rid, sid := raw.Header.Get("Nats-Batch-Id"), sys.Header.Get("Nats-Batch-Id")
-		if len(rid) != len(sid) || strings.Count(rid, "-") != strings.Count(sid, "-") {
-			t.Errorf("seq %d: raw batch id %q, the system's %q: not the same form", seq, rid, sid)
+		if !batchIDForm.MatchString(rid) || !batchIDForm.MatchString(sid) {
+			t.Errorf("seq %d: raw batch id %q, the system's %q: not both of the form %s", seq, rid, sid, batchIDForm)
 		}
 	}
 }
+
+var batchIDForm = regexp.MustCompile(`^[0-9A-Za-z]{22}-[0-9a-z]+$`)
 
 // An ingest whose events are refused ends with the refusal, at once: the publishers stop at
 // the first error and so does the feeder, which used to wait for them forever.
