@@ -347,6 +347,7 @@ type flight struct {
 	reply      string // the inbox subject its commit is answered on
 	sendErr    error  // sending failed part way: nothing was committed
 	timer      *time.Timer
+	sentAt     time.Time // for compact_ingest_append_duration_seconds
 }
 
 // take adds p to pr and checks it, with the events of the batch in flight, if any, counted as
@@ -393,6 +394,7 @@ func (a *Appender) start(ctx context.Context, pr *prepared) *flight {
 // else. next may be nil (shutting down): nothing more is sent.
 func (a *Appender) landed(ctx context.Context, fl *flight, next *prepared, lastSeq uint64, err error) (*flight, *prepared) {
 	fl.timer.Stop()
+	a.cfg.Metrics.appendDone(fl.sentAt, err)
 	if err != nil {
 		a.retry(ctx, fl.batch, fl.lastBefore, err)
 		a.finish(fl.batch)
@@ -756,9 +758,10 @@ func (a *Appender) stored(ps []*pendingEvent, first, last uint64) {
 // being a.last, and returns the sequence of the last one. A few events go as pipelined
 // conditional publishes; more as one atomic batch: JetStream stores all or none, with one
 // fsync for all of them under SyncAlways.
-func (a *Appender) publish(ctx context.Context, ps []*pendingEvent) (uint64, error) {
+func (a *Appender) publish(ctx context.Context, ps []*pendingEvent) (lastSeq uint64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
 	defer cancel()
+	defer func(start time.Time) { a.cfg.Metrics.appendDone(start, err) }(time.Now())
 	if len(ps) < a.cfg.MinAtomicBatch {
 		return a.publishPipelined(ctx, ps)
 	}
@@ -787,7 +790,7 @@ func (a *Appender) publish(ctx context.Context, ps []*pendingEvent) (uint64, err
 // send sends pr as one atomic batch conditional on the stream's last sequence being a.last,
 // without waiting: the acknowledgement comes on a.acks (flight.answer).
 func (a *Appender) send(pr *prepared) *flight {
-	fl := &flight{prepared: pr, id: a.nextID(), first: a.last + 1, lastBefore: a.last, timer: time.NewTimer(a.cfg.Timeout)}
+	fl := &flight{prepared: pr, id: a.nextID(), first: a.last + 1, lastBefore: a.last, timer: time.NewTimer(a.cfg.Timeout), sentAt: time.Now()}
 	fl.reply = a.inbox + "." + fl.id
 	// One message and one header, rewritten for each event: PublishMsg encodes them into the
 	// connection's buffer before it returns. The header names are canonical already: a

@@ -100,34 +100,41 @@ type HTTPHandlers struct {
 
 // Routes registers POST /v1/events (publishers) and GET /v1/events (auditors).
 func (h *HTTPHandlers) Routes(mux *http.ServeMux) {
-	mux.Handle("POST /v1/events", http.HandlerFunc(h.postEvents))
+	mux.Handle(IngestRoute, http.HandlerFunc(h.postEvents))
 	mux.Handle("GET /v1/events", h.Auth.History(http.HandlerFunc(h.getEvents)))
 }
 
 func (h *HTTPHandlers) postEvents(w http.ResponseWriter, r *http.Request) {
+	m := h.Ingester.Metrics
+	defer m.request(TransportHTTP, time.Now())
+	// refuse answers a request refused before the ingester saw it, and counts it.
+	refuse := func(status int, kind error, msg string) {
+		m.rejectedRequest(&FieldError{Kind: kind})
+		refuseRequest(w, status, msg)
+	}
 	p, err := h.Auth.Principal(r)
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="compact"`)
-		refuseRequest(w, http.StatusUnauthorized, err.Error())
+		refuse(http.StatusUnauthorized, ErrUnauthenticated, err.Error())
 		return
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || (mt != MediaEvent && mt != MediaBatch && mt != "application/json") {
-		refuseRequest(w, http.StatusUnsupportedMediaType, "Content-Type must be "+MediaEvent+" (one event) or "+MediaBatch+" (a JSON array)")
+		refuse(http.StatusUnsupportedMediaType, ErrInvalid, "Content-Type must be "+MediaEvent+" (one event) or "+MediaBatch+" (a JSON array)")
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			refuseRequest(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes: split the batch", MaxRequestBytes))
+			refuse(http.StatusRequestEntityTooLarge, ErrTooLarge, fmt.Sprintf("request body over %d bytes: split the batch", MaxRequestBytes))
 			return
 		}
-		refuseRequest(w, http.StatusBadRequest, "reading the body: "+err.Error())
+		refuse(http.StatusBadRequest, ErrInvalid, "reading the body: "+err.Error())
 		return
 	}
 	if mt == MediaBatch && !strings.HasPrefix(strings.TrimSpace(string(body[:min(len(body), 64)])), "[") {
-		refuseRequest(w, http.StatusBadRequest, MediaBatch+" needs a JSON array of events")
+		refuse(http.StatusBadRequest, ErrInvalid, MediaBatch+" needs a JSON array of events")
 		return
 	}
 	reply := h.Ingester.Ingest(r.Context(), p, body)

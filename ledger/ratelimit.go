@@ -23,6 +23,8 @@ import (
 type RateLimiter struct {
 	Rate  rate.Limit
 	Burst int
+	// Refused, if set, is called with each request refused with 429 (for metrics).
+	Refused func(*http.Request)
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter // by token hash; the token itself is never kept
@@ -64,6 +66,9 @@ func (l *RateLimiter) Wrap(h http.Handler) http.Handler {
 		res := lim.ReserveN(now, 1)
 		if delay := res.DelayFrom(now); delay > 0 {
 			res.CancelAt(now)
+			if l.Refused != nil {
+				l.Refused(r)
+			}
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(delay.Seconds()))))
 			WriteError(w, http.StatusTooManyRequests, "too many requests for this token: retry after "+delay.Round(time.Millisecond).String())
 			return

@@ -43,29 +43,32 @@ func StartIngestService(ctx context.Context, nc *nats.Conn, in *Ingester, reg *R
 	// refuse answers a request not taken because the service is stopping: the publisher
 	// learns at once to re-send it. An answer that cannot be sent (the connection closing)
 	// leaves the publisher to time out, as no answer would.
-	refuse := func(req micro.Request) {
+	refuse := func(req micro.Request, start time.Time) {
 		fe := unavailable("not taken: the ledger is shutting down; re-send the request")
 		in.Metrics.rejectedRequest(fe)
 		b, _ := Reply{Error: fe}.MarshalJSON()
+		in.Metrics.request(TransportNATS, start)
 		_ = req.Respond(b)
 	}
 	handler := micro.HandlerFunc(func(req micro.Request) {
+		start := time.Now() // the wait for a slot is part of what the publisher sees
 		entity := strings.TrimPrefix(req.Subject(), IngestSubjectPrefix)
 		if !s.take() {
-			refuse(req)
+			refuse(req, start)
 			return
 		}
 		select {
 		case sem <- struct{}{}:
 		case <-handlerCtx.Done():
 			s.wg.Done()
-			refuse(req)
+			refuse(req, start)
 			return
 		}
 		go func() {
 			defer func() { <-sem; s.wg.Done() }()
 			reply := s.handle(handlerCtx, in, reg, entity, req.Data())
 			b, _ := reply.MarshalJSON()
+			in.Metrics.request(TransportNATS, start)
 			if err := req.Respond(b); err != nil {
 				log.Warn("ingest reply not sent", "entity", entity, "err", err)
 			}
