@@ -100,7 +100,10 @@ type Checkpointer struct {
 	mu     sync.Mutex
 	size   uint64      // leaves folded and synced
 	latest *Checkpoint // latest checkpoint in the checkpoint stream, checked
-	err    error       // why the loop stopped for good
+	// latestAt is when latest was signed: when this checkpointer had it acknowledged, or
+	// the checkpoint stream's time of one it read
+	latestAt time.Time
+	err      error // why the loop stopped for good
 
 	flush   chan flushRequest
 	started bool
@@ -223,7 +226,7 @@ func (c *Checkpointer) reloadLatest(ctx context.Context) error {
 		return err
 	}
 	c.mu.Lock()
-	c.latest = cp
+	c.latest, c.latestAt = cp, raw.Time
 	c.mu.Unlock()
 	return nil
 }

@@ -304,7 +304,7 @@ func (c *Checkpointer) publish(ctx context.Context) error {
 		}
 		cp.StreamSeq = ack.Sequence
 		c.mu.Lock()
-		c.latest = cp
+		c.latest, c.latestAt = cp, time.Now()
 		c.mu.Unlock()
 		c.cfg.Logger.Debug("checkpoint", "size", size, "checkpoint_seq", ack.Sequence)
 		return nil
