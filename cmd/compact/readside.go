@@ -152,6 +152,7 @@ func startCheckpointer(ctx context.Context, rs readSide) (func(), error) {
 		return nil, err
 	}
 	audit.Routes(rs.mux, cp, rs.auth.History)
+	rs.reg.MustRegister(cp.Collector())
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -174,10 +174,14 @@ func runServe(ctx context.Context, args []string) error {
 	// contexts derive from baseCtx, cancelled as the shutdown begins.
 	baseCtx, cancelBase := context.WithCancel(context.Background())
 	defer cancelBase()
+	limiter := ledger.NewRateLimiter(f.rateLimit)
+	if node.Metrics != nil {
+		limiter.Refused = node.Metrics.CountRateLimited(mux)
+	}
 	srv := &http.Server{
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		Addr:              f.httpAddr,
-		Handler:           ledger.NewRateLimiter(f.rateLimit).Wrap(mux),
+		Handler:           ledger.NewHTTPMetrics(reg).Wrap(mux, limiter.Wrap(mux)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      0, // replays and watches stream for as long as they need
