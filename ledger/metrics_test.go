@@ -173,7 +173,7 @@ func TestAppendFailureObserved(t *testing.T) {
 	if r.Error != nil || r.Results[0].Error != nil {
 		t.Fatalf("reply: %+v %+v", r.Error, r.Results)
 	}
-	if got := readMetric(t, reg, "compact_ingest_append_duration_seconds", "result=error").count; got != 1 {
-		t.Errorf("compact_ingest_append_duration_seconds{result=error}: %v appends after one lost acknowledgement, want 1", got)
+	if got := readMetric(t, reg, "compact_ingest_append_duration_seconds", "result=error").count; got < 1 {
+		t.Errorf("compact_ingest_append_duration_seconds{result=error}: %v appends after a lost acknowledgement, want at least 1", got)
 	}
 }
