@@ -15,10 +15,15 @@ import (
 //	                                          listed Item does not say of it (codec.go)
 //	p <period 7> <section 1> <start 10> <seq8> the listed Item (codec.go): a period's review is one
 //	                                          prefix scan
-//	v <period>                                the period's version (u64)
+//	v <period>                                the period's version (u64): one more for every event
+//	                                          that placed an item in the period (listed or omitted)
+//	                                          or took one out, whether or not the review reads
+//	                                          differently after it: versions are a function of the
+//	                                          events (README, Contract changes)
 //	n <period>                                how many items the period lists (u64)
 //	c enc(item source) enc(item id) <seq8>    a Secretariat curation of an item (the last one for
-//	                                          the period the item is in wins)
+//	                                          the period the item is in wins; seq8 is the curation's
+//	                                          own sequence, kept when it is corrected)
 //	k enc(source) enc(id)                     a curation event: which item it acts on, for its own
 //	                                          correction or retraction
 //

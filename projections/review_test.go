@@ -395,3 +395,28 @@ func TestReviewReadIsLocal(t *testing.T) {
 }
 
 type ledgerEvent = ledger.Event
+
+// TestReviewCurationsOfOnePeriodStack: among an item's curations for its period the last
+// published wins; retracting it gives the item back to the one before, not to the rules; a
+// correction of a curation changes what it says but not its place among them.
+func TestReviewCurationsOfOnePeriodStack(t *testing.T) {
+	h := newHarness(t)
+	v := h.open(h.config(t.TempDir()))
+	step := func(want, how string, events ...ledgerEvent) {
+		t.Helper()
+		h.wait(v, h.publish(events...))
+		if sec, it := where(review(t, v, "2025-05"), "UNODC", "x"); sec != want || placement(it) != how {
+			t.Fatalf("x in %q by %q, want %q by %q", sec, placement(it), want, how)
+		}
+	}
+	place := func(id, section string) ledgerEvent { return curate(id, "2025-05", "UNODC", "x", "place", section) }
+	step("joint.regional_focus", "rule", act("UNODC", "x", "compact.training.delivered", "2025-05-10", nil))
+	step("whats_new", "curated", place("c1", "whats_new"))
+	step("member_states", "curated", place("c2", "member_states"))
+	step("", "(not listed)", curate("c3", "2025-05", "UNODC", "x", "omit", ""))
+	step("member_states", "curated", retract("SECRETARIAT", "c3-r", "c3"))
+	fixed := dataOf(place("", "joint.multi_agency"))
+	step("member_states", "curated", correct("SECRETARIAT", "c1-fix", "c1", fixed))
+	step("joint.multi_agency", "curated", retract("SECRETARIAT", "c2-r", "c2"))
+	step("joint.regional_focus", "rule", retract("SECRETARIAT", "c1-r", "c1"))
+}
