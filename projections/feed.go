@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,7 +19,8 @@ import (
 // the same bodies are kept as the latest values of the KV bucket (keys "counters" and
 // "review.<period>"), so `nats kv watch COMPACT_VIEWS` follows them. The feed is a notification:
 // a crash between a commit and its message loses that message, never the view's data, and the
-// next change sends the new state (the KV always ends at the latest).
+// next change sends the new state. The KV always ends at the latest: a failed update is sent
+// again (publish, retry), and a start sends what the bucket holds behind the view (reconcile).
 const (
 	SubjectCounters     = "compact.views.counters"
 	SubjectReviewPrefix = "compact.views.review."
@@ -38,7 +40,27 @@ type feed struct {
 	kv  jetstream.KeyValue
 	log *slog.Logger
 	m   *metrics
+
+	// unsent holds, per view, the notes whose message or KV update failed: the view's live
+	// generation sends them again (with the state as it is then) at its next commit or, when
+	// none comes, between batches once retryAt has passed, so that the bucket ends at the
+	// latest value even when the last change's update failed. A rebuild swapped in meanwhile
+	// sends them too.
+	mu     sync.Mutex
+	unsent map[string]*unsentNotes
 }
+
+type unsentNotes struct {
+	notes   map[string]struct{}
+	retryAt time.Time
+	backoff time.Duration
+}
+
+// feedRetryMin and feedRetryMax bound the wait before a failed message or update is sent again.
+const (
+	feedRetryMin = 250 * time.Millisecond
+	feedRetryMax = 30 * time.Second
+)
 
 func newFeed(ctx context.Context, cfg *Config, log *slog.Logger, m *metrics) (*feed, error) {
 	kv, err := cfg.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -55,9 +77,25 @@ func newFeed(ctx context.Context, cfg *Config, log *slog.Logger, m *metrics) (*f
 	return &feed{nc: cfg.NC, kv: kv, log: log, m: m}, nil
 }
 
-// publish sends what a committed batch of f changed. Errors are logged and counted: the feed
-// never holds a view back.
+// publish sends what a committed batch of f changed, with whatever f could not send before.
+// Errors are logged and counted, and the notes kept to be sent again: the feed never holds a
+// view back.
 func (fd *feed) publish(ctx context.Context, f *follower, notes map[string]struct{}) {
+	fd.mu.Lock()
+	u := fd.unsent[f.view]
+	delete(fd.unsent, f.view)
+	fd.mu.Unlock()
+	if u != nil {
+		merged := make(map[string]struct{}, len(notes)+len(u.notes))
+		for n := range notes {
+			merged[n] = struct{}{}
+		}
+		for n := range u.notes {
+			merged[n] = struct{}{}
+		}
+		notes = merged
+	}
+	var failed map[string]struct{}
 	for note := range notes {
 		var subject, key string
 		var body []byte
@@ -83,8 +121,38 @@ func (fd *feed) publish(ctx context.Context, f *follower, notes map[string]struc
 		}
 		if err != nil {
 			fd.m.feedErrors.WithLabelValues(f.view).Inc()
-			fd.log.Warn("views: change feed not sent", "view", f.view, "subject", subject, "err", err)
+			fd.log.Warn("views: change feed not sent; it is sent again", "view", f.view, "subject", subject, "err", err)
+			if failed == nil {
+				failed = map[string]struct{}{}
+			}
+			failed[note] = struct{}{}
 		}
+	}
+	if failed == nil {
+		return
+	}
+	backoff := feedRetryMin
+	if u != nil {
+		backoff = min(2*u.backoff, feedRetryMax)
+	}
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	if fd.unsent == nil {
+		fd.unsent = map[string]*unsentNotes{}
+	}
+	fd.unsent[f.view] = &unsentNotes{notes: failed, retryAt: time.Now().Add(backoff), backoff: backoff}
+}
+
+// retry sends again what the view of f, its live generation, could not send, once the wait
+// has passed. The group calls it between batches, so that a failure is repaired even when no
+// further change comes.
+func (fd *feed) retry(ctx context.Context, f *follower) {
+	fd.mu.Lock()
+	u := fd.unsent[f.view]
+	due := u != nil && !time.Now().Before(u.retryAt)
+	fd.mu.Unlock()
+	if due {
+		fd.publish(ctx, f, nil)
 	}
 }
 

@@ -410,9 +410,14 @@ func (g *group) between(ctx context.Context) (done bool, err error) {
 		return all, nil
 	}
 	for _, f := range members {
-		if followMode(f.mode.Load()) == modeBuilding {
+		switch followMode(f.mode.Load()) {
+		case modeBuilding:
 			if err := g.v.maybeSwap(ctx, f); err != nil {
 				return false, &memberError{f, err}
+			}
+		case modeLive:
+			if g.v.feed != nil {
+				g.v.feed.retry(ctx, f)
 			}
 		}
 	}
