@@ -130,6 +130,12 @@ func (s *Server) options() (*server.Options, error) {
 	opts.SyncAlways = true
 	opts.NoSigs = true
 	opts.MaxPayload = MaxRequestBytes
+	// A client that does not read its replies (an entity's program stuck, or sending requests
+	// and never reading) would otherwise stall the ledger's connection at every reply to it:
+	// the server holds up a producer writing to a client whose outbound buffer is 3/4 full,
+	// and every other entity's reply waits behind. Replies to such a client are dropped
+	// instead (it reads none of them); it is closed as a slow consumer when its buffer fills.
+	opts.NoFastProducerStall = true
 	if s.cfg.TLSCert != "" {
 		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: s.cfg.TLSCert, KeyFile: s.cfg.TLSKey})
 		if err != nil {
