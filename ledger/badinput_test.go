@@ -230,7 +230,8 @@ func generatedBadInputs() []badInput {
 		{name: "gen/type-60KB", body: []byte(strings.Replace(ev("long-type", meeting(`"t"`)), "compact.meeting.held", "compact."+strings.Repeat("x", 60_000), 1)),
 			status: 400, field: "/type", message: "unknown event type"},
 		{name: "gen/attribute-name-60KB", body: []byte(strings.Replace(ev("long-attr", meeting(`"t"`)), `"time"`, `"`+strings.Repeat("k", 60_000)+`":1,"time"`, 1)),
-			status: 400, field: "/" + strings.Repeat("k", 60_000), message: "unknown attribute"},
+			// the name is cut in the pointer: an error never echoes kilobytes of the input
+			status: 400, field: "/" + strings.Repeat("k", 64) + "…", message: "unknown attribute"},
 		{name: "gen/batch-of-1000-oversized-events", body: []byte("[" + strings.Repeat(ev("fat", meeting(`"`+strings.Repeat("f", 7_000)+`"`))+",", 999) + ev("fat", meeting(`"`+strings.Repeat("f", 7_000)+`"`)) + "]"),
 			status: 400, field: "/data/title", message: "longer than 300"},
 	}

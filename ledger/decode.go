@@ -135,10 +135,44 @@ func splitSlow(body []byte) ([]json.RawMessage, error) {
 // role allows; references to earlier events (corrections, retractions, curation) are
 // checked by the Appender, which knows what the ledger holds.
 func Decode(raw []byte, p Principal, v *schemas.Validator) (*Candidate, *FieldError) {
-	if c, fe, ok := decodeFast(raw, p, v); ok {
-		return c, fe
+	c, fe, ok := decodeFast(raw, p, v)
+	if !ok {
+		c, fe = decodeReference(raw, p, v)
 	}
-	return decodeReference(raw, p, v)
+	if fe != nil {
+		fe.Field = shortPointer(fe.Field)
+	}
+	return c, fe
+}
+
+// maxPointerToken is the longest token of an error's field pointer: a member name the
+// publisher chose (an unknown attribute, a property data may not have) is cut there, as
+// quoteShort cuts a value in a message. An error must not echo kilobytes of the input back:
+// 1,000 events with names of 7,000 '<' (each escaped as \u003c) would make a 42 MB reply,
+// more than a NATS message may hold, so that the publisher would get no answer at all.
+const maxPointerToken = 64
+
+// shortPointer cuts every token of the JSON pointer ptr longer than maxPointerToken bytes at
+// a character boundary (never inside a ~0 or ~1 escape) and marks the cut with "…".
+func shortPointer(ptr string) string {
+	if len(ptr) <= maxPointerToken {
+		return ptr
+	}
+	tokens := strings.Split(ptr, "/")
+	for i, tok := range tokens {
+		if len(tok) <= maxPointerToken {
+			continue
+		}
+		cut := maxPointerToken
+		for cut > 0 && !utf8.RuneStart(tok[cut]) {
+			cut--
+		}
+		if cut > 0 && tok[cut-1] == '~' {
+			cut--
+		}
+		tokens[i] = tok[:cut] + "…"
+	}
+	return strings.Join(tokens, "/")
 }
 
 // decodeReference is Decode by encoding/json, checkInterop and the checks in turn: the

@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -221,4 +222,57 @@ func TestNATSClientRequests(t *testing.T) {
 			t.Fatalf("after the bad requests: %+v", r.Results[0])
 		}
 	})
+}
+
+// An error never echoes kilobytes of the input: a batch whose events carry unknown attribute
+// names of thousands of characters (in the envelope or in data) is answered over NATS — the
+// reply fits the 8 MiB a NATS message may hold, where echoing the names, JSON-escaped, would
+// take 42 MB and the reply could not be sent at all — with each event's error naming its
+// field, the long name cut short; nothing is stored.
+func TestLongUnknownNamesAreAnsweredOverNATS(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	a := addEntity(t, n, dir, "UNODC", ledger.RolePublisher)
+	nc, err := connectAs(n, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	long := strings.Repeat("<", 7000)
+	for _, c := range []struct{ where, tmpl, prefix string }{
+		{"envelope", `{"specversion":"1.0","id":"x%d","source":"/entities/UNODC","type":"compact.meeting.held","time":"2025-05-05T09:00:00Z",%q:1,"data":{"title":"t","start":"2025-05-05","organizers":[{"entity":"UNODC"}],"format":"conference"}}`, "/<<<<"},
+		{"data", `{"specversion":"1.0","id":"x%d","source":"/entities/UNODC","type":"compact.meeting.held","time":"2025-05-05T09:00:00Z","data":{%q:1,"title":"t","start":"2025-05-05","organizers":[{"entity":"UNODC"}],"format":"conference"}}`, "/data/<<<<"},
+	} {
+		var b strings.Builder
+		b.WriteString("[")
+		for i := range 1000 {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, c.tmpl, i, long)
+		}
+		b.WriteString("]")
+		m, err := nc.Request("compact.ingest.UNODC", []byte(b.String()), 30*time.Second)
+		if err != nil {
+			t.Fatalf("%s: a %d-byte batch of unknown long names got no answer: %v", c.where, b.Len(), err)
+		}
+		var r reply
+		if err := json.Unmarshal(m.Data, &r); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Results) != 1000 {
+			t.Fatalf("%s: %d results", c.where, len(r.Results))
+		}
+		for i, res := range r.Results {
+			if res.Error == nil || !strings.HasPrefix(res.Error.Field, c.prefix) || len(res.Error.Field) > 200 || res.Error.Message == "" {
+				t.Fatalf("%s: result %d: %+v", c.where, i, res)
+			}
+		}
+	}
+	if got := streamMsgs(t, n); got != 0 {
+		t.Fatalf("stream holds %d", got)
+	}
+	if r := natsPublish(t, nc, "UNODC", activity("UNODC", "after-long", "served")); r.Results[0].Error != nil {
+		t.Fatal(r.Results[0].Error)
+	}
 }
