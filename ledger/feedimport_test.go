@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"compact/ledger"
+	"compact/ledger/natstest"
 	"compact/projections"
 )
 
@@ -191,6 +193,144 @@ func TestChangeFeedThroughTheEntityImportUnderLoad(t *testing.T) {
 			}
 		case <-deadline:
 			t.Fatalf("the KV watcher did not reach the counters at seq %d", counters.Seq)
+		}
+	}
+}
+
+// A reporting job's KV watch and its subscription to the feed (an auditor and an entity, as
+// the README's example) resume by themselves when the ledger restarts under them: after the
+// restart, a new change reaches both, and the watcher ends at the latest counters.
+func TestChangeFeedWatchersResumeAfterALedgerRestart(t *testing.T) {
+	dir := t.TempDir()
+	listen := fmt.Sprintf("127.0.0.1:%d", natstest.FreePorts(t, 1)[0])
+	at := func(c *ledger.NodeConfig) { c.Listen = listen }
+	n := testNode(t, dir, at)
+	pub := addEntity(t, n, dir, "UNODC", ledger.RolePublisher)
+	job := addEntity(t, n, dir, "UNOCT", ledger.RolePublisher)
+	aud := addEntity(t, n, dir, "AUDIT", ledger.RoleAuditor)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	viewsDir := t.TempDir()
+	startViews := func(n *ledger.Node) *projections.Views {
+		v, err := projections.Open(ctx, projections.Config{Dir: viewsDir, JS: n.JS, NC: n.Conn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	v := startViews(n)
+	doc := func(id string) string {
+		return fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/entities/UNODC","type":"compact.document.shared","time":"2025-05-05T09:00:00Z","data":{"document":%q,"title":"d","shared_by":{"entity":"UNODC"},"date":"2025-05-06"}}`, id, id)
+	}
+	ncPub, err := connectAs(n, pub, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ncPub.Close()
+	r := natsPublish(t, ncPub, "UNODC", doc("before-restart"))
+	if err := v.WaitFor(ctx, r.Results[0].Seq); err != nil {
+		t.Fatal(err)
+	}
+
+	ncJob, err := connectAs(n, job, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ncJob.Close()
+	sub, err := ncJob.SubscribeSync(projections.SubjectCounters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ncJob.Flush()
+	ncAud, err := connectAs(n, aud, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ncAud.Close()
+	ajs, _ := jetstream.New(ncAud)
+	kv, err := ajs.KeyValue(ctx, projections.DefaultFeedBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := kv.Watch(ctx, projections.KVKeyCounters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	// the ledger stops and starts again on the same data and address
+	if err := v.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n = testNode(t, dir, at)
+	v = startViews(n)
+	defer v.Close(context.Background())
+
+	// a plain subscriber that is away misses the messages of that time (README, Delivery): the
+	// change comes once the job's connection is back, with its subscription
+	deadline := time.Now().Add(30 * time.Second)
+	for ncJob.Stats().Reconnects == 0 || ncJob.FlushTimeout(time.Second) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the job's connection did not come back after the restart")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for {
+		m, err := ncPub.Request("compact.ingest.UNODC", []byte(doc("after-restart")), 2*time.Second)
+		if err == nil {
+			if err := json.Unmarshal(m.Data, &r); err != nil || r.Results[0].Error != nil {
+				t.Fatalf("after the restart: %s", m.Data)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the publisher did not get through after the restart: %v", err)
+		}
+	}
+	after := r.Results[0].Seq
+	if err := v.WaitFor(ctx, after); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := sub.NextMsg(30 * time.Second)
+		if err != nil {
+			t.Fatalf("the entity's feed subscription got nothing after the restart: %v", err)
+		}
+		var c projections.Counters
+		if err := json.Unmarshal(m.Data, &c); err != nil {
+			t.Fatal(err)
+		}
+		if c.Seq >= after {
+			if c.DocumentsShared != 2 {
+				t.Fatalf("counters after the restart: %+v", c)
+			}
+			break
+		}
+	}
+	// the watch's ordered consumer went with the server; the client makes a new one when it
+	// misses the old one's heartbeats (some 20 s with nats.go's defaults)
+	timeout := time.After(90 * time.Second)
+	for {
+		select {
+		case e := <-w.Updates():
+			if e == nil {
+				continue
+			}
+			var c projections.Counters
+			if err := json.Unmarshal(e.Value(), &c); err != nil {
+				t.Fatal(err)
+			}
+			if c.Seq >= after && c.DocumentsShared == 2 {
+				return
+			}
+		case <-timeout:
+			t.Fatal("the auditor's KV watch did not resume after the restart")
 		}
 	}
 }
