@@ -276,3 +276,39 @@ func TestLongUnknownNamesAreAnsweredOverNATS(t *testing.T) {
 		t.Fatal(r.Results[0].Error)
 	}
 }
+
+// Requests without a reply subject (a plain publish), many at once: each is stored, the
+// service answers nobody and stays up. The answer is sent from the goroutine that handled the
+// request; micro's Respond, called there, records its failure (no reply subject) in the request
+// while micro reads it once the handler returned: a data race (go test -race) on an interface
+// value, which a torn read could turn into a crash.
+func TestManyRequestsWithoutAReplySubject(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	a := addEntity(t, n, dir, "UNODC", ledger.RolePublisher)
+	nc, err := connectAs(n, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	const count = 200
+	for i := range count {
+		if err := nc.Publish("compact.ingest.UNODC", []byte(activity("UNODC", fmt.Sprintf("noreply-%d", i), "no reply"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc.Flush()
+	deadline := time.Now().Add(30 * time.Second)
+	for streamMsgs(t, n) < count {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d published without a reply subject are stored", streamMsgs(t, n), count)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r := natsPublish(t, nc, "UNODC", activity("UNODC", "noreply-0", "no reply")); !r.Results[0].Duplicate {
+		t.Fatalf("re-sent with a reply: %+v", r.Results[0])
+	}
+	if got := streamMsgs(t, n); got != count {
+		t.Fatalf("stream holds %d, want %d", got, count)
+	}
+}

@@ -64,12 +64,20 @@ func StartIngestService(ctx context.Context, nc *nats.Conn, in *Ingester, reg *R
 			refuse(req, start)
 			return
 		}
+		// The answer is published here, not with req.Respond: Respond records a failure in the
+		// request, which micro reads once this handler has returned, concurrently with the
+		// goroutine below (a data race). A request without a reply subject (a plain publish)
+		// is handled all the same and answered to nobody.
+		replyTo, data := req.Reply(), req.Data()
 		go func() {
 			defer func() { <-sem; s.wg.Done() }()
-			reply := s.handle(handlerCtx, in, reg, entity, req.Data())
-			b, _ := reply.MarshalJSON()
+			reply := s.handle(handlerCtx, in, reg, entity, data)
 			in.Metrics.request(TransportNATS, start)
-			if err := req.Respond(b); err != nil {
+			if replyTo == "" {
+				return
+			}
+			b, _ := reply.MarshalJSON()
+			if err := nc.Publish(replyTo, b); err != nil {
 				log.Warn("ingest reply not sent", "entity", entity, "err", err)
 			}
 		}()
