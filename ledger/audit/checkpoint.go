@@ -60,7 +60,7 @@ func OpenCheckpoint(msg []byte, v note.Verifier) (*Checkpoint, error) {
 		case errors.As(err, &invalid):
 			return nil, &CheckpointError{Reason: fmt.Sprintf("signature by %s does not verify: the note was altered or forged", keyID(v))}
 		default:
-			return nil, &CheckpointError{Reason: "not a signed note: " + err.Error()}
+			return nil, &CheckpointError{Reason: "not a signed note: " + err.Error(), NotNote: true}
 		}
 	}
 	origin, size, root, err := ParseCheckpointBody(n.Text)

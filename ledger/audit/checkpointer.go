@@ -103,7 +103,10 @@ type Checkpointer struct {
 	// latestAt is when latest was signed: when this checkpointer had it acknowledged, or
 	// the checkpoint stream's time of one it read
 	latestAt time.Time
-	err      error // why the loop stopped for good
+	// lastSeq is the sequence of the last message on the checkpoint subject, which the next
+	// checkpoint expects: latest's, or a later message that is not a checkpoint (passed over).
+	lastSeq uint64
+	err     error // why the loop stopped for good
 
 	flush   chan flushRequest
 	started bool
@@ -212,7 +215,30 @@ func (c *Checkpointer) reloadLatest(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("checkpointer: latest checkpoint in %s: %w", c.cfg.CheckpointStream, err)
 	}
-	cp, err := OpenCheckpoint(raw.Data, c.verifier)
+	last := raw.Sequence
+	var cp *Checkpoint
+	// A message that is not a signed note at all is passed over, back to the latest
+	// checkpoint: the stream denies deletes, so such a message (a NATS user of the ledger's
+	// account can have a consumer deliver one there) would otherwise stop the checkpointer
+	// for good. A note that does not verify (another key, altered) still stops it.
+	for {
+		cp, err = OpenCheckpoint(raw.Data, c.verifier)
+		var ce *CheckpointError
+		if err == nil || !errors.As(err, &ce) || !ce.NotNote {
+			break
+		}
+		c.cfg.Logger.Warn("checkpointer: a message on the checkpoint subject is not a checkpoint; passed over",
+			"stream", c.cfg.CheckpointStream, "seq", raw.Sequence)
+		if raw, err = previousOnSubject(ctx, st, raw.Sequence, c.cfg.CheckpointSubject); err != nil {
+			return fmt.Errorf("checkpointer: latest checkpoint in %s: %w", c.cfg.CheckpointStream, err)
+		}
+		if raw == nil { // no checkpoint before it
+			c.mu.Lock()
+			c.latest, c.lastSeq = nil, last
+			c.mu.Unlock()
+			return nil
+		}
+	}
 	if err != nil {
 		return &StateError{Detail: fmt.Sprintf("the latest checkpoint (%s seq %d) is not this ledger's: %v", c.cfg.CheckpointStream, raw.Sequence, err),
 			Fix: "check that --data holds the ledger's own key (ledger.key) and that nobody else publishes to " + c.cfg.CheckpointSubject}
@@ -226,9 +252,26 @@ func (c *Checkpointer) reloadLatest(ctx context.Context) error {
 		return err
 	}
 	c.mu.Lock()
-	c.latest, c.latestAt = cp, raw.Time
+	c.latest, c.latestAt, c.lastSeq = cp, raw.Time, last
 	c.mu.Unlock()
 	return nil
+}
+
+// previousOnSubject returns the message on subject before seq in st, nil when there is none.
+func previousOnSubject(ctx context.Context, st jetstream.Stream, seq uint64, subject string) (*jetstream.RawStreamMsg, error) {
+	for s := seq - 1; s > 0; s-- {
+		m, err := st.GetMsg(ctx, s)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if m.Subject == subject {
+			return m, nil
+		}
+	}
+	return nil, nil
 }
 
 // checkFork refuses a tree whose root at cp.Size is not cp.Root: signing on from it

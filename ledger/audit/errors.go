@@ -50,6 +50,9 @@ type CheckpointError struct {
 	// StreamSeq is the checkpoint's sequence in the checkpoint stream (0 when not from a stream).
 	StreamSeq uint64
 	Reason    string
+	// NotNote is set when the message is not a signed note at all (not a checkpoint signed by
+	// another key, nor an altered one): something else that reached the checkpoint subject.
+	NotNote bool
 }
 
 func (e *CheckpointError) Error() string {

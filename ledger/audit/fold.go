@@ -258,13 +258,12 @@ func (c *Checkpointer) maybeCheckpoint(ctx context.Context, force bool) error {
 func (c *Checkpointer) publish(ctx context.Context) error {
 	for attempt := 0; ; attempt++ {
 		c.mu.Lock()
-		size, latest := c.size, c.latest
+		size, latest, expect := c.size, c.latest, c.lastSeq
 		c.mu.Unlock()
 		if latest != nil && latest.Size >= size {
 			return nil
 		}
 		msg := nats.NewMsg(c.cfg.CheckpointSubject)
-		var expect uint64
 		if latest != nil {
 			if err := c.checkFork(latest); err != nil {
 				return err
@@ -275,7 +274,6 @@ func (c *Checkpointer) publish(ctx context.Context) error {
 			}
 			msg.Header.Set(HeaderConsistencyFrom, strconv.FormatUint(latest.Size, 10))
 			msg.Header.Set(HeaderConsistencyProof, formatProof(proof))
-			expect = latest.StreamSeq
 		}
 		root, err := c.tree.Root(size)
 		if err != nil {
@@ -304,7 +302,7 @@ func (c *Checkpointer) publish(ctx context.Context) error {
 		}
 		cp.StreamSeq = ack.Sequence
 		c.mu.Lock()
-		c.latest, c.latestAt = cp, time.Now()
+		c.latest, c.latestAt, c.lastSeq = cp, time.Now(), ack.Sequence
 		c.mu.Unlock()
 		c.cfg.Logger.Debug("checkpoint", "size", size, "checkpoint_seq", ack.Sequence)
 		return nil
