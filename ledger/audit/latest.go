@@ -40,7 +40,7 @@ func (s JetStreamSource) LatestCheckpoint(ctx context.Context) (*CheckpointHead,
 	if err != nil {
 		return nil, err
 	}
-	return checkpointHead(m)
+	return s.headFrom(ctx, st, m)
 }
 
 // CheckpointAt returns the last checkpoint appended at or before ledger time at, nil when
@@ -80,12 +80,30 @@ func (s JetStreamSource) CheckpointAt(ctx context.Context, at time.Time) (*Check
 	if found == nil {
 		return nil, nil
 	}
-	return checkpointHead(found)
+	return s.headFrom(ctx, st, found)
+}
+
+// headFrom reads the checkpoint of m or, when m is not one, of the last checkpoint before it.
+// A message on the checkpoint subject that is not a checkpoint can be there (a NATS user of
+// the ledger's account can have a push consumer deliver a copy of another message to it) and
+// cannot be removed (the stream denies deletes): it is passed over, as the checkpointer does,
+// rather than making every review name no checkpoint, or every review as known fail, from
+// then on. compact verify reports it.
+func (s JetStreamSource) headFrom(ctx context.Context, st jetstream.Stream, m *jetstream.RawStreamMsg) (*CheckpointHead, error) {
+	for m != nil {
+		h, err := checkpointHead(m)
+		if !errors.Is(err, ErrBadCheckpoint) {
+			return h, err
+		}
+		if m, err = previousOnSubject(ctx, st, m.Sequence, s.checkpointSubject()); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
 }
 
 // checkpointHead reads a checkpoint message: a signed note whose text is the C2SP
-// checkpoint body. A body that does not parse is an error naming the message, not "no
-// checkpoint": the checkpoint stream is damaged.
+// checkpoint body. A body that does not parse is a *CheckpointError naming the message.
 func checkpointHead(m *jetstream.RawStreamMsg) (*CheckpointHead, error) {
 	body, _, _ := strings.Cut(string(m.Data), "\n\n")
 	_, size, root, err := ParseCheckpointBody(body + "\n")
