@@ -15,3 +15,14 @@ func RateLimiterTokens(l *RateLimiter) int {
 	defer l.mu.Unlock()
 	return len(l.limiters)
 }
+
+// HoldIngest makes s wait before handling each request it takes until release is called,
+// so that a test can keep requests in flight. Call it before any request is sent.
+func HoldIngest(s *IngestService) (release func()) {
+	hold := make(chan struct{})
+	s.hold.Store(&hold)
+	return func() { close(hold) }
+}
+
+// MaxInFlightPerEntity is the bound on one entity's requests handled at once.
+const MaxInFlightPerEntity = maxInFlightPerEntity

@@ -312,3 +312,87 @@ func TestManyRequestsWithoutAReplySubject(t *testing.T) {
 		t.Fatalf("stream holds %d, want %d", got, count)
 	}
 }
+
+// TestOneEntityCannotTakeEverySlot: an entity that sends requests without waiting for the
+// answers has at most MaxInFlightPerEntity of them in flight; the rest are answered at once
+// as unavailable, naming the bound, and another entity's request is taken meanwhile. Once
+// the held requests are answered, every one taken is stored, and the refused ones were not.
+func TestOneEntityCannotTakeEverySlot(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	flooder, err := connectAs(n, addEntity(t, n, dir, "UNODC", ledger.RolePublisher))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flooder.Close()
+	other, err := connectAs(n, addEntity(t, n, dir, "UNOCT", ledger.RolePublisher))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	release := ledger.HoldIngest(n.Service)
+	released := false
+	defer func() {
+		if !released {
+			release()
+		}
+	}()
+
+	const sent = ledger.MaxInFlightPerEntity + 40
+	inbox := nats.NewInbox()
+	replies, err := flooder.SubscribeSync(inbox + ".*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range sent {
+		if err := flooder.PublishRequest("compact.ingest.UNODC", fmt.Sprintf("%s.%d", inbox, i), []byte(activity("UNODC", fmt.Sprintf("flood-%d", i), "flood"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flooder.Flush()
+	// the 40 past the bound are answered while the others are held
+	refused := map[string]bool{}
+	for len(refused) < sent-ledger.MaxInFlightPerEntity {
+		m, err := replies.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("%d refusals while %d requests are held, want %d: %v", len(refused), ledger.MaxInFlightPerEntity, sent-ledger.MaxInFlightPerEntity, err)
+		}
+		var r reply
+		if err := json.Unmarshal(m.Data, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Error == nil || !strings.Contains(r.Error.Message, "requests in flight") {
+			t.Fatalf("a request past the bound: %s; want unavailable, naming the requests in flight", m.Data)
+		}
+		refused[m.Subject] = true
+	}
+	// another entity's request is taken (and held, as every request is): not refused
+	msg, err := other.Request("compact.ingest.UNOCT", []byte(activity("UNOCT", "other-1", "other")), 300*time.Millisecond)
+	if err == nil {
+		t.Fatalf("the other entity's request was answered while every request is held: %s", msg.Data)
+	}
+	release()
+	released = true
+	stored := 0
+	for stored < ledger.MaxInFlightPerEntity {
+		m, err := replies.NextMsg(30 * time.Second)
+		if err != nil {
+			t.Fatalf("%d of %d held requests answered: %v", stored, ledger.MaxInFlightPerEntity, err)
+		}
+		if refused[m.Subject] {
+			t.Fatalf("a refused request answered twice: %s", m.Data)
+		}
+		var r reply
+		if err := json.Unmarshal(m.Data, &r); err != nil || r.Error != nil || len(r.Results) != 1 || r.Results[0].Seq == 0 {
+			t.Fatalf("a held request: %s (%v)", m.Data, err)
+		}
+		stored++
+	}
+	// the other entity's request was taken, so it is stored: re-sending it is a duplicate
+	if r := natsPublish(t, other, "UNOCT", activity("UNOCT", "other-1", "other")); r.Error != nil || !r.Results[0].Duplicate {
+		t.Fatalf("the other entity's request re-sent: %+v; want a duplicate of the one taken while the flood was held", r)
+	}
+	if got := streamMsgs(t, n); got != ledger.MaxInFlightPerEntity+1 {
+		t.Fatalf("the stream holds %d events, want %d (the flood's held requests and the other's)", got, ledger.MaxInFlightPerEntity+1)
+	}
+}

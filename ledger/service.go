@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -28,7 +29,21 @@ type IngestService struct {
 	mu       sync.Mutex
 	stopping bool
 	wg       sync.WaitGroup
+	// inFlight counts each entity's requests taken and not answered yet (under mu).
+	inFlight map[string]int
+	// hold, when set (tests only, see export_test.go), is waited on before each request is
+	// handled, so that a test can keep requests in flight.
+	hold atomic.Pointer[chan struct{}]
 }
+
+// maxInFlightPerEntity bounds the requests of one entity handled at once. The service
+// handles up to maxInFlight requests together and waits for a free slot before taking the
+// next one, whoever sent it: without a bound per entity, one entity sending without waiting
+// for its answers (up to its connection's pending limit) would take every slot and hold up
+// the others' requests behind its own. Past the bound a request is answered at once as
+// unavailable, to be re-sent once answers have come back. 256 requests is far beyond what
+// a publisher needs to fill the group commit (the 64-publisher benchmark keeps 64 in flight).
+const maxInFlightPerEntity = 256
 
 // StartIngestService registers the service on nc (a connection of the ledger's account)
 // and returns once the server has its subscription: a publisher that connects after it
@@ -37,7 +52,7 @@ type IngestService struct {
 // commit.
 func StartIngestService(ctx context.Context, nc *nats.Conn, in *Ingester, reg *Registry, version string, log *slog.Logger) (*IngestService, error) {
 	handlerCtx, cancel := context.WithCancel(context.Background())
-	s := &IngestService{cancel: cancel}
+	s := &IngestService{cancel: cancel, inFlight: map[string]int{}}
 	const maxInFlight = 1024
 	sem := make(chan struct{}, maxInFlight)
 	// refuse answers a request not taken because the service is stopping: the publisher
@@ -53,14 +68,22 @@ func StartIngestService(ctx context.Context, nc *nats.Conn, in *Ingester, reg *R
 	handler := micro.HandlerFunc(func(req micro.Request) {
 		start := time.Now() // the wait for a slot is part of what the publisher sees
 		entity := strings.TrimPrefix(req.Subject(), IngestSubjectPrefix)
-		if !s.take() {
+		switch s.take(entity) {
+		case takeStopping:
 			refuse(req, start)
+			return
+		case takeBusy:
+			fe := unavailable("not taken: %s has %d requests in flight, the most one entity may have at once; re-send it once answers have come back", entity, maxInFlightPerEntity)
+			in.Metrics.rejectedRequest(fe)
+			b, _ := Reply{Error: fe}.MarshalJSON()
+			in.Metrics.request(TransportNATS, start)
+			_ = req.Respond(b)
 			return
 		}
 		select {
 		case sem <- struct{}{}:
 		case <-handlerCtx.Done():
-			s.wg.Done()
+			s.done(entity)
 			refuse(req, start)
 			return
 		}
@@ -70,7 +93,10 @@ func StartIngestService(ctx context.Context, nc *nats.Conn, in *Ingester, reg *R
 		// is handled all the same and answered to nobody.
 		replyTo, data := req.Reply(), req.Data()
 		go func() {
-			defer func() { <-sem; s.wg.Done() }()
+			defer func() { <-sem; s.done(entity) }()
+			if hold := s.hold.Load(); hold != nil {
+				<-*hold
+			}
 			reply := s.handle(handlerCtx, in, reg, entity, data)
 			in.Metrics.request(TransportNATS, start)
 			if replyTo == "" {
@@ -132,15 +158,38 @@ func (s *IngestService) handle(ctx context.Context, in *Ingester, reg *Registry,
 	return in.Ingest(ctx, p, body)
 }
 
-// take counts a request in, unless the service is stopping.
-func (s *IngestService) take() bool {
+type takeResult int
+
+const (
+	taken takeResult = iota
+	takeStopping
+	takeBusy // the entity has maxInFlightPerEntity requests in flight
+)
+
+// take counts a request of entity in, unless the service is stopping or the entity has
+// maxInFlightPerEntity requests in flight. A request taken is let go with done.
+func (s *IngestService) take(entity string) takeResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopping {
-		return false
+		return takeStopping
 	}
+	if s.inFlight[entity] >= maxInFlightPerEntity {
+		return takeBusy
+	}
+	s.inFlight[entity]++
 	s.wg.Add(1)
-	return true
+	return taken
+}
+
+// done lets a request taken by take go.
+func (s *IngestService) done(entity string) {
+	s.mu.Lock()
+	if s.inFlight[entity]--; s.inFlight[entity] <= 0 {
+		delete(s.inFlight, entity)
+	}
+	s.mu.Unlock()
+	s.wg.Done()
 }
 
 // Stop stops taking requests, then waits for those in flight. Requests that reach the
