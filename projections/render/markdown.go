@@ -48,11 +48,11 @@ func Markdown(w io.Writer, r *projections.Review) error {
 					if i == 0 {
 						sep = " — "
 					}
-					label := l.Label
-					if label == "" {
-						label = l.URL
+					if !l.Live {
+						fmt.Fprintf(b, "%s%s", sep, mdText(l.Text()))
+						continue
 					}
-					fmt.Fprintf(b, "%s[%s](%s)", sep, mdText(label), mdURL(l.URL))
+					fmt.Fprintf(b, "%s[%s](%s)", sep, mdText(l.Text()), mdURL(l.URL))
 				}
 				fmt.Fprintf(b, "[^%d]\n", it.N)
 			}

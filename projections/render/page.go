@@ -2,10 +2,12 @@ package render
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"compact/projections"
 )
@@ -71,9 +73,46 @@ type item struct {
 	// Segments is the title with the links whose label occurs in it marked, as the seed
 	// underlines them; Trailing are the links whose label does not occur.
 	Segments []segment
-	Trailing []projections.Link
-	Links    []projections.Link
+	Trailing []link
+	Links    []link
 	Dates    string
+}
+
+// link is an item's link as the renderers show it: a link only when Live, else its text.
+type link struct {
+	URL   string
+	Label string
+	Live  bool
+}
+
+// Text is what the link shows: its label, or its URL when it has none.
+func (l link) Text() string {
+	if l.Label != "" {
+		return l.Label
+	}
+	return l.URL
+}
+
+// liveURL says whether u may become a link: an absolute http or https URL with a host, or a
+// mailto URL, without spaces or control characters. Anything else (javascript:, data:,
+// vbscript:, file:, relative and protocol-relative URLs) is shown as text, never linked: the
+// ledger's schema refuses such URLs, but the renderers do not rely on what wrote the review.
+func liveURL(u string) bool {
+	if strings.ContainsFunc(u, func(r rune) bool { return r <= ' ' || r == 0x7f || unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		return false
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	lower := strings.ToLower(u)
+	switch strings.ToLower(p.Scheme) {
+	case "http", "https":
+		return p.Host != "" && (strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://"))
+	case "mailto":
+		return p.Opaque != ""
+	}
+	return false
 }
 
 type segment struct {
@@ -221,8 +260,12 @@ func prepare(r *projections.Review) *page {
 				dates = projections.FormatDates(it.Start, it.End, it.DatePrecision)
 			}
 			text := itemText(it)
-			segs, trailing := splitLinks(text, it.Links)
-			sec.Items = append(sec.Items, item{N: n, Title: text, Segments: segs, Trailing: trailing, Links: it.Links, Dates: dates})
+			links := make([]link, len(it.Links))
+			for i, l := range it.Links {
+				links[i] = link{URL: l.URL, Label: l.Label, Live: liveURL(l.URL)}
+			}
+			segs, trailing := splitLinks(text, links)
+			sec.Items = append(sec.Items, item{N: n, Title: text, Segments: segs, Trailing: trailing, Links: links, Dates: dates})
 			p.Refs = append(p.Refs, ref{N: n, Entity: strings.TrimPrefix(it.Source, "/entities/"), Source: it.Source,
 				ID: it.ID, Seq: it.Seq, CorrectedSeq: it.CorrectedSeq})
 		}
@@ -240,15 +283,16 @@ func prepare(r *projections.Review) *page {
 	return p
 }
 
-// splitLinks marks, in title, the first occurrence of each link's label after the previous
-// one; links without a label that occurs are returned as trailing.
-func splitLinks(title string, links []projections.Link) ([]segment, []projections.Link) {
+// splitLinks marks, in title, the first occurrence of each live link's label after the
+// previous one; links without a label that occurs are returned as trailing. A link that is not
+// live and whose label occurs is left as the title's text.
+func splitLinks(title string, links []link) ([]segment, []link) {
 	type span struct {
 		at, end int
 		url     string
 	}
 	var spans []span
-	var trailing []projections.Link
+	var trailing []link
 	for _, l := range links {
 		placed := false
 		if l.Label != "" {
@@ -260,6 +304,10 @@ func splitLinks(title string, links []projections.Link) ([]segment, []projection
 				}
 				at := from + i
 				end := at + len(l.Label)
+				if !l.Live {
+					placed = true
+					break
+				}
 				if !slices.ContainsFunc(spans, func(s span) bool { return at < s.end && s.at < end }) {
 					spans = append(spans, span{at, end, l.URL})
 					placed = true
