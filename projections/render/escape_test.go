@@ -1,6 +1,8 @@
 package render
 
 import (
+	"bytes"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -40,5 +42,73 @@ func TestOnlyWebAndMailLinksAreLive(t *testing.T) {
 				t.Errorf("%s: URL %q is linked %d times, want 2", name, u, n)
 			}
 		}
+	}
+}
+
+// markdownTraps are texts that would turn into Markdown structure if written as they are.
+var markdownTraps = []string{
+	"# Heading", "## x ##", "Title #", "Title ##", "- list", "+ list", "* list", "1. ordered", "1) ordered", "2025. A year",
+	"---", "***", "___", "===", "- - -", "    indented code", "\tindented code", "  \t  code", "~~~", "```", "~~~\ncode",
+	"~~del~~", "~del~", "&amp; &lt;b&gt; &#106;avascript: &#x3C; &copy;", "[x](javascript:alert(1))", "](javascript:alert(1))",
+	"<script>alert(1)</script>", "<!-- c -->", "a | b", "|", "`code`", "\\", "\\\\", "\\`", "line\nbreak\n- item\n# heading",
+	"x\n===", "x\r\n---", "> quote", "[ ] task", "[x] task", "| a | b |\n| --- | --- |\n| c | d |", "[^1]", "[^1]: forged",
+	"\\# not a heading", "*em* _em_ **b**", "<http://evil.example>", "![i](http://evil.example/i.png)",
+	"trailing backslash \\", "  leading spaces", "\n\n- after a blank line",
+}
+
+// TestMarkdownShowsTextAsText: each trap, as an item's title and dates, a review's title, a
+// working group's name and chair, the committee's name and description, renders once
+// through a CommonMark renderer with the same elements as plain text and shows the text.
+func TestMarkdownShowsTextAsText(t *testing.T) {
+	for _, trap := range markdownTraps {
+		set := func(r *projections.Review, s string) {
+			r.Title = s
+			r.Sections[0].Items[0].Title, r.Sections[0].Items[0].Dates = s, s
+			r.Sections[0].Items[1].Title = s + " high-level event"
+			wg := &r.Structure.WorkingGroups[0]
+			wg.Name, wg.Chair = s, s
+			r.Structure.CoordinationCommittee.Name, r.Structure.CoordinationCommittee.Description = s, s
+			r.Structure.Secretariat.Description = s
+		}
+		r, twin := sampleReview(), sampleReview()
+		set(r, trap)
+		set(twin, "plain")
+		t.Run(trap, func(t *testing.T) { checkHostile(t, r, twin) })
+	}
+}
+
+// TestMarkdownLinkDestinations: a link's URL stays whole inside its parentheses.
+func TestMarkdownLinkDestinations(t *testing.T) {
+	for _, u := range []string{"https://ok.example/a\\", "https://ok.example/`x`y`", "https://ok.example/a)b(c",
+		"https://ok.example/<x>", "https://ok.example/a\"b", "https://ok.example/a*b*_c_"} {
+		r := sampleReview()
+		r.Sections[0].Items[0].Links = []projections.Link{{URL: u, Label: "x`y"}, {URL: u, Label: "second"}}
+		_, md := renderBoth(t, r)
+		var hrefs []string
+		for _, h := range tokenize(t, md).hrefs {
+			if !strings.HasPrefix(h, "#") {
+				hrefs = append(hrefs, h)
+			}
+		}
+		want, _ := url.PathUnescape(u)
+		var got []string
+		for _, h := range hrefs {
+			g, _ := url.PathUnescape(h)
+			got = append(got, g)
+		}
+		if len(got) < 2 || got[0] != want || got[1] != want {
+			t.Errorf("URL %q: the links go to %q", u, got)
+		}
+	}
+	// An entity reference in a URL is escaped as CommonMark says (goldmark decodes it anyway,
+	// unlike cmark and GitHub: it cannot serve as the check here).
+	r := sampleReview()
+	r.Sections[0].Items[0].Links = []projections.Link{{URL: "https://ok.example/?a=1&amp;b=2", Label: "x"}}
+	var b bytes.Buffer
+	if err := Markdown(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "[x](https://ok.example/?a=1\\&amp;b=2)") {
+		t.Errorf("the entity reference in the URL is not escaped:\n%s", b.String())
 	}
 }
