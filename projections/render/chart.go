@@ -54,7 +54,7 @@ func newChart(history []projections.Counters, name, label string) *chart {
 			y = h - pad - float64(v-lo)/float64(hi-lo)*(h-2*pad)
 		}
 		line = append(line, fmt.Sprintf("%.1f,%.1f", x, y))
-		parts[i] = shortPeriodOf(history[i].AsOf) + ": " + thousands(v)
+		parts[i] = closeBidi(shortPeriodOf(history[i].AsOf)) + ": " + thousands(v)
 	}
 	base := fmt.Sprintf("%.1f", h-pad/2)
 	area := strings.Join(line, " ") + fmt.Sprintf(" %.1f,%s %.1f,%s", x, base, pad, base)

@@ -112,3 +112,48 @@ func TestMarkdownLinkDestinations(t *testing.T) {
 		t.Errorf("the entity reference in the URL is not escaped:\n%s", b.String())
 	}
 }
+
+// TestBidiControlsEndWithTheirText: a directional override, embedding or isolate that an
+// event's text opens ends with that text, so that it cannot reverse what follows (the dates,
+// the citation, the next cell); closers with nothing to close go.
+func TestBidiControlsEndWithTheirText(t *testing.T) {
+	for _, trap := range []string{"\u202eevil", "x\u202bright to left", "\u2067isolate", "\u2068first strong",
+		"stray \u202c\u2069 closers", "\u2066a\u202bb\u2069c", "\u202e\u202e\u2067\u202a", "balanced \u2067x\u2069 and \u202ey\u202c"} {
+		set := func(r *projections.Review, s string) {
+			r.Title = s
+			for si := range r.Sections {
+				for ii := range r.Sections[si].Items {
+					it := &r.Sections[si].Items[ii]
+					it.Title, it.Dates, it.ID = s+" high-level event", s, s
+					for li := range it.Links {
+						it.Links[li].Label = s
+					}
+				}
+			}
+			for i := range r.History {
+				r.History[i].AsOf = s
+			}
+			wg := &r.Structure.WorkingGroups[0]
+			wg.Name, wg.Chair, wg.CoChairs, wg.ViceChairs = s, s, []string{s, s}, []string{s}
+			r.Structure.CoordinationCommittee.Name, r.Structure.CoordinationCommittee.Description = s, s
+		}
+		r, twin := sampleReview(), sampleReview()
+		set(r, trap)
+		set(twin, "plain")
+		t.Run(trap, func(t *testing.T) {
+			checkHostile(t, r, twin)
+			var b bytes.Buffer
+			if err := Markdown(&b, r); err != nil {
+				t.Fatal(err)
+			}
+			for _, line := range strings.Split(b.String(), "\n") {
+				if !bidiBalanced(line) {
+					t.Errorf("markdown line %q leaves a direction open", line)
+				}
+			}
+		})
+	}
+	if got := closeBidi("\u2066a\u202bb\u2069c\u202e"); got != "\u2066a\u202bb\u202c\u2069c\u202e\u202c" {
+		t.Errorf("closeBidi: %q", got)
+	}
+}

@@ -88,9 +88,53 @@ type link struct {
 // Text is what the link shows: its label, or its URL when it has none.
 func (l link) Text() string {
 	if l.Label != "" {
-		return l.Label
+		return closeBidi(l.Label)
 	}
-	return l.URL
+	return closeBidi(l.URL)
+}
+
+// closeBidi confines the explicit directional formatting characters of an event's text to
+// it: a closer with nothing to close goes, an isolate's closer first closes the embeddings
+// left open inside it, and what is still open at the end is closed (an embedding or override
+// by U+202C, an isolate by U+2069). A title's U+202E then reverses the title only, not the
+// dates, the citation or the next field that follow it on the line.
+func closeBidi(s string) string {
+	if !strings.ContainsAny(s, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069") {
+		return s
+	}
+	const pdf, pdi = '\u202c', '\u2069'
+	var b strings.Builder
+	var open []rune // pdf or pdi: what closes each level still open
+	for _, r := range s {
+		switch r {
+		case '\u202a', '\u202b', '\u202d', '\u202e':
+			open = append(open, pdf)
+		case '\u2066', '\u2067', '\u2068':
+			open = append(open, pdi)
+		case pdf:
+			if len(open) == 0 || open[len(open)-1] != pdf {
+				continue
+			}
+			open = open[:len(open)-1]
+		case pdi:
+			i := len(open) - 1
+			for i >= 0 && open[i] != pdi {
+				i--
+			}
+			if i < 0 {
+				continue
+			}
+			for range open[i+1:] {
+				b.WriteRune(pdf)
+			}
+			open = open[:i]
+		}
+		b.WriteRune(r)
+	}
+	for i := len(open) - 1; i >= 0; i-- {
+		b.WriteRune(open[i])
+	}
+	return b.String()
 }
 
 // liveURL says whether u may become a link: an absolute http or https URL with a host, or a
@@ -218,7 +262,7 @@ func (p provenance) Text(quote string) string {
 
 // prepare builds the page of a review. It does not modify r.
 func prepare(r *projections.Review) *page {
-	p := &page{Title: r.Title, Period: r.Period, PeriodLabel: periodLabel(r.Period)}
+	p := &page{Title: closeBidi(r.Title), Period: r.Period, PeriodLabel: periodLabel(r.Period)}
 	if p.Title == "" {
 		if t, err := projections.PeriodTitle(r.Period); err == nil {
 			p.Title = t
@@ -230,14 +274,14 @@ func prepare(r *projections.Review) *page {
 	if asOf == "" {
 		asOf = r.To
 	}
-	p.AsOf = longDate(asOf)
+	p.AsOf = closeBidi(longDate(asOf))
 	for _, name := range projections.CounterNames {
 		n := number{Name: name, Label: counterLabels[name], Value: thousands(counterValue(r.Counters, name))}
 		n.Chart = newChart(r.History, name, n.Label)
 		p.Numbers = append(p.Numbers, n)
 	}
 	if len(r.History) >= 2 {
-		p.ChartSpan = shortPeriodOf(r.History[0].AsOf) + " to " + shortPeriodOf(r.History[len(r.History)-1].AsOf)
+		p.ChartSpan = closeBidi(shortPeriodOf(r.History[0].AsOf)) + " to " + closeBidi(shortPeriodOf(r.History[len(r.History)-1].AsOf))
 	}
 	n := 0
 	for _, s := range r.Sections {
@@ -249,10 +293,10 @@ func prepare(r *projections.Review) *page {
 			title, heading = heading, ""
 		}
 		if len(p.Groups) == 0 || p.Groups[len(p.Groups)-1].Title != title {
-			p.Groups = append(p.Groups, group{Title: title})
+			p.Groups = append(p.Groups, group{Title: closeBidi(title)})
 		}
 		g := &p.Groups[len(p.Groups)-1]
-		sec := section{ID: s.ID, Heading: heading}
+		sec := section{ID: s.ID, Heading: closeBidi(heading)}
 		for _, it := range s.Items {
 			n++
 			dates := it.Dates
@@ -265,9 +309,13 @@ func prepare(r *projections.Review) *page {
 				links[i] = link{URL: l.URL, Label: l.Label, Live: liveURL(l.URL)}
 			}
 			segs, trailing := splitLinks(text, links)
-			sec.Items = append(sec.Items, item{N: n, Title: text, Segments: segs, Trailing: trailing, Links: links, Dates: dates})
-			p.Refs = append(p.Refs, ref{N: n, Entity: strings.TrimPrefix(it.Source, "/entities/"), Source: it.Source,
-				ID: it.ID, Seq: it.Seq, CorrectedSeq: it.CorrectedSeq})
+			for i := range segs {
+				segs[i].Text = closeBidi(segs[i].Text)
+			}
+			sec.Items = append(sec.Items, item{N: n, Title: closeBidi(text), Segments: segs, Trailing: trailing, Links: links,
+				Dates: closeBidi(dates)})
+			p.Refs = append(p.Refs, ref{N: n, Entity: closeBidi(strings.TrimPrefix(it.Source, "/entities/")), Source: it.Source,
+				ID: closeBidi(it.ID), Seq: it.Seq, CorrectedSeq: it.CorrectedSeq})
 		}
 		g.Sections = append(g.Sections, sec)
 	}
@@ -340,13 +388,13 @@ func prepareStructure(s *projections.Structure) *structureView {
 	if s == nil || (len(s.WorkingGroups) == 0 && s.CoordinationCommittee == nil && s.Secretariat == nil) {
 		return nil
 	}
-	v := &structureView{Committee: s.CoordinationCommittee, Secretariat: s.Secretariat}
+	v := &structureView{Committee: closeUnit(s.CoordinationCommittee), Secretariat: closeUnit(s.Secretariat)}
 	order := []string{"I", "II", "III", "IV", ""}
 	for _, name := range order {
 		var units []projections.Unit
 		for _, u := range s.WorkingGroups {
 			if u.Pillar == name || (name == "" && !slices.Contains(order[:4], u.Pillar)) {
-				units = append(units, u)
+				units = append(units, *closeUnit(&u))
 			}
 		}
 		if len(units) == 0 {
@@ -379,6 +427,23 @@ func prepareStructure(s *projections.Structure) *structureView {
 		}
 	}
 	return v
+}
+
+// closeUnit is a copy of u with its texts passed through closeBidi (nil for nil).
+func closeUnit(u *projections.Unit) *projections.Unit {
+	if u == nil {
+		return nil
+	}
+	c := *u
+	c.Name, c.Chair, c.Description = closeBidi(u.Name), closeBidi(u.Chair), closeBidi(u.Description)
+	c.CoChairs, c.ViceChairs = nil, nil
+	for _, x := range u.CoChairs {
+		c.CoChairs = append(c.CoChairs, closeBidi(x))
+	}
+	for _, x := range u.ViceChairs {
+		c.ViceChairs = append(c.ViceChairs, closeBidi(x))
+	}
+	return &c
 }
 
 func counterValue(c projections.Counters, name string) int64 {
