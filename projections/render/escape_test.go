@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -155,5 +156,22 @@ func TestBidiControlsEndWithTheirText(t *testing.T) {
 	}
 	if got := closeBidi("\u2066a\u202bb\u2069c\u202e"); got != "\u2066a\u202bb\u202c\u2069c\u202e\u202c" {
 		t.Errorf("closeBidi: %q", got)
+	}
+}
+
+// TestHTMLWrapsLongWords: a word longer than the page (a URL, a run of letters without a
+// space) wraps instead of widening the page past its column or the table past its width.
+func TestHTMLWrapsLongWords(t *testing.T) {
+	r := sampleReview()
+	long := strings.Repeat("W", 400)
+	r.Sections[0].Items[0].Title = long
+	r.Structure.WorkingGroups[0].Name = long
+	out := renderHTML(t, r)
+	if !strings.Contains(out, long) {
+		t.Fatal("the long word is not on the page")
+	}
+	rule := regexp.MustCompile(`(?m)^main \{[^}]*\}`).FindString(out)
+	if !strings.Contains(rule, "overflow-wrap: anywhere") {
+		t.Errorf("the page's column does not wrap long words: %q", rule)
 	}
 }
