@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -59,11 +60,25 @@ func WatchRoutes(mux *http.ServeMux, nc *nats.Conn, guard func(http.Handler) htt
 			case <-r.Context().Done():
 				return
 			case m := <-ch:
-				fmt.Fprintf(w, "event: change\ndata: %s\n\n", m.Data)
+				fmt.Fprint(w, "event: change\n"+sseData(string(m.Data))+"\n")
 			case <-keepAlive.C:
 				fmt.Fprint(w, ": keep-alive\n\n")
 			}
 			flusher.Flush()
 		}
 	})))
+}
+
+// sseLineEnds are the line ends of an event stream.
+var sseLineEnds = strings.NewReplacer("\r\n", "\n", "\r", "\n")
+
+// sseData writes data as the data lines of one event: each of its lines a "data: " line, so
+// that no line of it can end the event or start a field (the feed's JSON has none; what else
+// reaches the subject must not forge events).
+func sseData(data string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(sseLineEnds.Replace(data), "\n") {
+		b.WriteString("data: " + line + "\n")
+	}
+	return b.String()
 }
