@@ -2,11 +2,14 @@ package render
 
 import (
 	"bytes"
+	"encoding/json"
 	"math/rand/v2"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/extension"
@@ -55,6 +58,10 @@ func hostileString(rng *rand.Rand) string {
 	var b strings.Builder
 	for range 1 + rng.IntN(5) {
 		b.WriteString(hostilePieces[rng.IntN(len(hostilePieces))])
+	}
+	if strings.Trim(b.String(), bidiControls) == "" {
+		// Stray closers alone go, and an empty chair is no chair: keep the twin's shape.
+		b.WriteString("a")
 	}
 	return b.String()
 }
@@ -287,6 +294,109 @@ func checkHostile(t *testing.T, r, twin *projections.Review) {
 	for _, bad := range []string{"<script", "<iframe", "<object", "<embed", "<img"} {
 		if strings.Contains(strings.ToLower(page), bad) {
 			t.Errorf("html: page contains %q", bad)
+		}
+	}
+}
+
+// hostileCase is a hostile review and its plain twin, from one seed.
+func hostileCase(seed uint64) (r, twin *projections.Review) {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	r, twin = sampleReview(), sampleReview()
+	fillReview(r, func() string { return hostileString(rng) }, func() string { return hostileURLs[rng.IntN(len(hostileURLs))] })
+	fillReview(twin, func() string { return "plain" }, func() string { return "https://ok.example/doc" })
+	return r, twin
+}
+
+// TestRenderHostileText is the property: random hostile strings in every field, 300 reviews.
+func TestRenderHostileText(t *testing.T) {
+	for seed := range uint64(300) {
+		r, twin := hostileCase(seed)
+		checkHostile(t, r, twin)
+		if t.Failed() {
+			t.Fatalf("seed %d", seed)
+		}
+	}
+}
+
+// FuzzRenderHostileText puts the fuzzer's strings in every field.
+func FuzzRenderHostileText(f *testing.F) {
+	for _, p := range hostilePieces {
+		f.Add(p, "https://ok.example/doc")
+	}
+	for _, u := range hostileURLs {
+		f.Add("x", u)
+	}
+	f.Fuzz(func(t *testing.T, s, u string) {
+		if strings.ContainsRune(s, 0) || strings.ContainsRune(u, 0) || !utf8.ValidString(s) || !utf8.ValidString(u) {
+			return // the ledger refuses NUL and invalid UTF-8 (ledger.TestFastDecode…)
+		}
+		r, twin := sampleReview(), sampleReview()
+		i := 0
+		fillReview(r, func() string { i++; return s + string(rune('a'+i%26)) }, func() string { return u })
+		fillReview(twin, func() string { return "plain" }, func() string { return "https://ok.example/doc" })
+		checkHostile(t, r, twin)
+	})
+}
+
+// TestJSONHostileText: the JSON holds every hostile string exactly, with no raw U+2028/2029.
+func TestJSONHostileText(t *testing.T) {
+	for seed := range uint64(50) {
+		r, _ := hostileCase(seed)
+		var b bytes.Buffer
+		if err := JSON(&b, r); err != nil {
+			t.Fatal(err)
+		}
+		if strings.ContainsAny(b.String(), "\u2028\u2029") {
+			t.Fatalf("seed %d: raw U+2028/2029 in the JSON", seed)
+		}
+		var back projections.Review
+		if err := json.Unmarshal(b.Bytes(), &back); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		if !reflect.DeepEqual(&back, r) {
+			t.Fatalf("seed %d: the JSON does not read back as the review", seed)
+		}
+	}
+}
+
+// TestServedHostileReview: served, a hostile review's page comes with its media type and
+// charset, nosniff, and the CSP that blocks every script, plugin, base, form and framing.
+func TestServedHostileReview(t *testing.T) {
+	r, _ := hostileCase(7)
+	srv := newServer(t, &memSource{reviews: map[string]*projections.Review{"2025-05": r}}, nil)
+	for _, c := range []struct{ path, ctype string }{
+		{"/reviews/2025-05", "text/html; charset=utf-8"},
+		{"/v1/reviews/2025-05?format=html", "text/html; charset=utf-8"},
+		{"/v1/reviews/2025-05?format=md", "text/markdown; charset=utf-8"},
+		{"/v1/reviews/2025-05", "application/json"},
+		{"/", "text/html; charset=utf-8"},
+		{"/reviews/2025-04", "text/html; charset=utf-8"},
+		{"/reviews/%3Cscript%3E", "text/html; charset=utf-8"},
+		{"/v1/reviews/2025-04", "application/json"},
+	} {
+		res := get(t, srv.URL+c.path, nil)
+		if got := res.header.Get("Content-Type"); got != c.ctype {
+			t.Errorf("%s: Content-Type %q, want %q", c.path, got, c.ctype)
+		}
+		if got := res.header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s: X-Content-Type-Options %q", c.path, got)
+		}
+		if !strings.HasPrefix(c.ctype, "text/html") {
+			continue
+		}
+		csp := res.header.Get("Content-Security-Policy")
+		for _, d := range []string{"default-src 'none'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'"} {
+			if !strings.Contains(csp, d) {
+				t.Errorf("%s: the CSP %q lacks %q", c.path, csp, d)
+			}
+		}
+		if strings.Contains(csp, "script-src") || strings.Contains(csp, "unsafe-eval") {
+			t.Errorf("%s: the CSP %q lets a script in", c.path, csp)
+		}
+		for _, tag := range []string{"<script", "<iframe", "<object", "<embed", "<img", "<base", "<form", "<meta http-equiv"} {
+			if strings.Contains(strings.ToLower(res.body), tag) {
+				t.Errorf("%s: the page holds %q", c.path, tag)
+			}
 		}
 	}
 }
