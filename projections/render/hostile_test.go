@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -16,7 +18,9 @@ import (
 	gmhtml "github.com/yuin/goldmark/renderer/html"
 	"golang.org/x/net/html"
 
+	"compact/ledger"
 	"compact/projections"
+	"compact/schemas"
 )
 
 // Every text of a review comes from events that 46 entities' systems publish: the renderers
@@ -397,6 +401,40 @@ func TestServedHostileReview(t *testing.T) {
 			if strings.Contains(strings.ToLower(res.body), tag) {
 				t.Errorf("%s: the page holds %q", c.path, tag)
 			}
+		}
+	}
+}
+
+// TestLedgerGate: what the ledger refuses (NUL, a link that is not http or https) and what it
+// lets through to the renderers (markup, directional overrides, any other Unicode), checked
+// on the real decoder with a valid example event.
+func TestLedgerGate(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("..", "..", "schemas", "examples", "valid", "compact.meeting.held.civil-society.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ledger.Principal{Entity: "CTED", Role: ledger.RolePublisher}
+	const title, link = `"CTED and the GCSP organized`, `"https://www.un.org/securitycouncil/ctc/"`
+	for _, c := range []struct {
+		from, to string
+		refused  bool
+	}{
+		{title, `"a \u0000 NUL`, true},
+		{link, `"javascript:alert(1)"`, true},
+		{link, `"data:text/html,x"`, true},
+		{link, `"//evil.example/x"`, true},
+		{link, `"https://ok.example/a b"`, true},
+		{title, `"<script>alert(1)</script> ](javascript:alert(1)) # | `, false},
+		{title, `"\u202e reversed \u2066 \u200b \ufeff \u2028 😀 \u0001`, false},
+		{link, `"https://ok.example/\u202e\"><script>"`, false},
+	} {
+		ev := strings.Replace(string(base), c.from, c.to, 1)
+		if ev == string(base) {
+			t.Fatalf("%s not in the example", c.from)
+		}
+		_, fe := ledger.Decode([]byte(ev), p, schemas.Default())
+		if (fe != nil) != c.refused {
+			t.Errorf("%s: refused %v (%v), want %v", c.to, fe != nil, fe, c.refused)
 		}
 	}
 }
