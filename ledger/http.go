@@ -261,7 +261,9 @@ func (h *HTTPHandlers) getEvents(w http.ResponseWriter, r *http.Request) {
 		// The status is gone with the first line; end the stream with an error line a
 		// reader can recognise.
 		h.Logger.Warn("replay failed", "err", err)
-		fmt.Fprintf(bw, "{\"error\":{\"message\":%q}}\n", err.Error())
+		// JSON-encoded: %q is Go's quoting, not JSON's, for some characters
+		line, _ := json.Marshal(map[string]map[string]string{"error": {"message": err.Error()}})
+		bw.Write(append(line, '\n'))
 	}
 	bw.Flush()
 }

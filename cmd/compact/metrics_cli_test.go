@@ -77,6 +77,10 @@ func TestServeMetrics(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /v1/proofs?seq=2: %d", resp.StatusCode)
 	}
+	// every response, whatever handler wrote it, is to be taken as its Content-Type says
+	if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("GET /v1/proofs: X-Content-Type-Options %q, want nosniff", got)
+	}
 
 	m := scrape(t, c.httpURL)
 	atLeast := map[string]float64{

@@ -181,7 +181,7 @@ func runServe(ctx context.Context, args []string) error {
 	srv := &http.Server{
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		Addr:              f.httpAddr,
-		Handler:           ledger.NewHTTPMetrics(reg).Wrap(mux, limiter.Wrap(mux)),
+		Handler:           nosniff(ledger.NewHTTPMetrics(reg).Wrap(mux, limiter.Wrap(mux))),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      0, // replays and watches stream for as long as they need
@@ -221,4 +221,14 @@ func runServe(ctx context.Context, args []string) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutCtx)
+}
+
+// nosniff tells browsers to take every response as its Content-Type says, whatever handler
+// wrote it: the API's JSON and NDJSON carry text the entities published, which a browser
+// sniffing it as HTML would run.
+func nosniff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
 }
