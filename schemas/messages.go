@@ -20,8 +20,8 @@ var overrides = map[string]string{
 	"defs.json#/$defs/entity/pattern":    "not an entity acronym (2-24 of A-Z, 0-9, -)",
 	"defs.json#/$defs/unit/pattern":      "not a unit id (1-64 of a-z, 0-9, -)",
 	"defs.json#/$defs/date/pattern":      "not a date (YYYY-MM-DD)",
-	"defs.json#/$defs/url/pattern":       "not an http(s) URL",
-	"defs.json#/$defs/url/format":        "not an http(s) URL",
+	"defs.json#/$defs/url/pattern":       urlWords,
+	"defs.json#/$defs/url/format":        urlWords,
 	"defs.json#/$defs/event_id/pattern":  "not an event id (1-128 of A-Z, a-z, 0-9, . _ : -)",
 	"defs.json#/$defs/opaque_id/pattern": "not an opaque id (1-128 of A-Z, a-z, 0-9, . _ : -; never a name or an e-mail address)",
 	"defs.json#/$defs/source/pattern":    "not an entity source (/entities/<ENTITY>)",
@@ -32,6 +32,9 @@ var overrides = map[string]string{
 	"compact.structure.updated.json#/then/required":          "required when unit_kind is working_group",
 	"compact.structure.updated.json#/else/properties/pillar": "only for a working group (unit_kind working_group)",
 }
+
+// urlWords is the rule of a link's url, in words.
+const urlWords = "not an http(s) URL: write http:// or https://, a host, then an optional port, path, query or fragment, without spaces or user@"
 
 // actorForms is the rule of an actor, in words.
 const actorForms = `must be exactly one of {"entity"}, {"state"} or {"org", "kind"}`

@@ -24,7 +24,7 @@ var patternMatchers = map[string]func(string) bool{
 	`^[A-Za-z0-9._:-]{1,128}$`:     func(s string) bool { return runOf(s, 1, 128, isIDByte) },
 	`^[a-z0-9-]{1,64}$`:            func(s string) bool { return runOf(s, 1, 64, isLowerDigitDash) },
 	`^\d{4}-(01|03|05|07|09|11)$`:  isPeriod,
-	`^https?://[^\s]+$`:            isHTTPURL,
+	`^https?://([^\s/?#@\[\]:]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?([/?#][^\s]*)?$`: isHTTPURL,
 }
 
 // compilePattern is the jsonschema.RegexpEngine of the validator. The pattern is compiled by
@@ -93,8 +93,10 @@ func isPeriod(s string) bool {
 	return false
 }
 
-// isHTTPURL: http:// or https:// and at least one more character, none of them white space
-// as \s means it: tab, newline, form feed, carriage return, space.
+// isHTTPURL: http:// or https://, a host (a run of anything but white space as \s means it —
+// tab, newline, form feed, carriage return, space — and / ? # @ [ ] :, or hex digits, colons
+// and dots in brackets), an optional port of 1-5 digits, then nothing or a path, query or
+// fragment without white space.
 func isHTTPURL(s string) bool {
 	rest, ok := strings.CutPrefix(s, "https://")
 	if !ok {
@@ -102,5 +104,35 @@ func isHTTPURL(s string) bool {
 			return false
 		}
 	}
-	return rest != "" && !strings.ContainsAny(rest, "\t\n\f\r ")
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	hostport, tail := rest[:end], rest[end:]
+	if strings.ContainsAny(tail, urlSpace) {
+		return false
+	}
+	if strings.HasPrefix(hostport, "[") {
+		host, after, ok := strings.Cut(hostport[1:], "]")
+		if !ok || !runOf(host, 1, len(host), isIPv6Byte) {
+			return false
+		}
+		if after == "" {
+			return true
+		}
+		port, ok := strings.CutPrefix(after, ":")
+		return ok && runOf(port, 1, 5, isDigit)
+	}
+	host, port, hasPort := strings.Cut(hostport, ":")
+	if host == "" || strings.ContainsAny(host, urlSpace+"@[]") {
+		return false
+	}
+	return !hasPort || runOf(port, 1, 5, isDigit)
+}
+
+// urlSpace is white space as \s means it.
+const urlSpace = "\t\n\f\r "
+
+func isIPv6Byte(c byte) bool {
+	return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.'
 }

@@ -17,6 +17,9 @@ var patternProbes = []string{
 	"http://a", "https://a", "http://", "https://", "https:/a", "http://a b", "https://a\tb", "https://a\u00a0b",
 	"https://a\u2028", "ftp://a", "HTTP://a", "https://a\n", "https://\xff", "httpss://a", "http://https://a",
 	"https://example.org/x?y=1&z=<2>", "https://a\fb", "https://a\rb", "https://a\vb",
+	"http:///x", "https://?q", "https://#x", "https://:80/x", "https://a:/x", "https://a:80", "https://a:123456/x",
+	"https://a:8443/x?y=1#z", "https://@a/x", "https://u:p@a/x", "https://[::1]/x", "https://[::1]:80", "https://[::1]x",
+	"https://[]/x", "https://[zz]/x", "https://[::1]]/x", "https://a]/x", "https://a?q=1", "https://a#t", "https://a/@b",
 }
 
 func TestPatternsMatchRegexp(t *testing.T) {
