@@ -122,6 +122,8 @@ func flattenCases(tb testing.TB) [][2]string {
 		`"participants":1e400`, `"section":"nowhere"`, `"region":""`, `"summary":5`, `"working_group":"WG"`,
 		`"format":"working_group_meeting"`, `"format":"working_group_meeting","working_group":"wg-1"`,
 		`"date_precision":"year"`, `"title":null`,
+		`"title":" "`, `"title":"\t x"`, `"region":"\n"`, `"partners":[{"org":" ","kind":"academia"}]`,
+		`"links":[{"url":"https://a.example","label":"\r"}]`,
 	} {
 		cases = append(cases, [2]string{"compact.meeting.held", string(meeting(`"start":"2025-06-05",` + extra))})
 	}

@@ -27,6 +27,13 @@ var overrides = map[string]string{
 	"defs.json#/$defs/source/pattern":    "not an entity source (/entities/<ENTITY>)",
 	"defs.json#/$defs/period/pattern":    "not a review period (YYYY-MM of a period's first month: 01, 03, 05, 07, 09 or 11)",
 
+	"defs.json#/$defs/title/pattern":                 blankWords,
+	"defs.json#/$defs/name/pattern":                  blankWords,
+	"defs.json#/$defs/text/pattern":                  blankWords,
+	"defs.json#/$defs/region/pattern":                blankWords,
+	"defs.json#/$defs/actor/properties/org/pattern":  blankWords,
+	"defs.json#/$defs/link/properties/label/pattern": blankWords,
+
 	"compact.meeting.held.json#/then/required":               "required when format is working_group_meeting",
 	"compact.review.curated.json#/then/required":             "required when action is place",
 	"compact.structure.updated.json#/then/required":          "required when unit_kind is working_group",
@@ -35,6 +42,9 @@ var overrides = map[string]string{
 
 // urlWords is the rule of a link's url, in words.
 const urlWords = "not an http(s) URL: write http:// or https://, a host, then an optional port, path, query or fragment, without spaces or user@"
+
+// blankWords is the rule of a free-text value that must be there: not empty, not white space alone.
+const blankWords = "must not be empty or white space only"
 
 // actorForms is the rule of an actor, in words.
 const actorForms = `must be exactly one of {"entity"}, {"state"} or {"org", "kind"}`

@@ -24,6 +24,7 @@ var patternMatchers = map[string]func(string) bool{
 	`^[A-Za-z0-9._:-]{1,128}$`:     func(s string) bool { return runOf(s, 1, 128, isIDByte) },
 	`^[a-z0-9-]{1,64}$`:            func(s string) bool { return runOf(s, 1, 64, isLowerDigitDash) },
 	`^\d{4}-(01|03|05|07|09|11)$`:  isPeriod,
+	`\S`:                           notBlank,
 	`^https?://([^\s/?#@\[\]:]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?([/?#][^\s]*)?$`: isHTTPURL,
 }
 
@@ -93,6 +94,16 @@ func isPeriod(s string) bool {
 	return false
 }
 
+// notBlank: a character that is not white space as \s means it (an unanchored \S).
+func notBlank(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !strings.ContainsRune(spaceBytes, rune(s[i])) {
+			return true
+		}
+	}
+	return false
+}
+
 // isHTTPURL: http:// or https://, a host (a run of anything but white space as \s means it —
 // tab, newline, form feed, carriage return, space — and / ? # @ [ ] :, or hex digits, colons
 // and dots in brackets), an optional port of 1-5 digits, then nothing or a path, query or
@@ -109,7 +120,7 @@ func isHTTPURL(s string) bool {
 		end = len(rest)
 	}
 	hostport, tail := rest[:end], rest[end:]
-	if strings.ContainsAny(tail, urlSpace) {
+	if strings.ContainsAny(tail, spaceBytes) {
 		return false
 	}
 	if strings.HasPrefix(hostport, "[") {
@@ -124,14 +135,14 @@ func isHTTPURL(s string) bool {
 		return ok && runOf(port, 1, 5, isDigit)
 	}
 	host, port, hasPort := strings.Cut(hostport, ":")
-	if host == "" || strings.ContainsAny(host, urlSpace+"@[]") {
+	if host == "" || strings.ContainsAny(host, spaceBytes+"@[]") {
 		return false
 	}
 	return !hasPort || runOf(port, 1, 5, isDigit)
 }
 
-// urlSpace is white space as \s means it.
-const urlSpace = "\t\n\f\r "
+// spaceBytes is white space as \s means it: tab, newline, form feed, carriage return, space.
+const spaceBytes = "\t\n\f\r "
 
 func isIPv6Byte(c byte) bool {
 	return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.'

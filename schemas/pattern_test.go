@@ -19,12 +19,13 @@ var patternProbes = []string{
 	"https://example.org/x?y=1&z=<2>", "https://a\fb", "https://a\rb", "https://a\vb",
 	"http:///x", "https://?q", "https://#x", "https://:80/x", "https://a:/x", "https://a:80", "https://a:123456/x",
 	"https://a:8443/x?y=1#z", "https://@a/x", "https://u:p@a/x", "https://[::1]/x", "https://[::1]:80", "https://[::1]x",
+	" ", "\t\n\f\r ", " x ", "\v", "\u00a0", "\x85", "\xff",
 	"https://[]/x", "https://[zz]/x", "https://[::1]]/x", "https://a]/x", "https://a?q=1", "https://a#t", "https://a/@b",
 }
 
 func TestPatternsMatchRegexp(t *testing.T) {
-	if len(patternMatchers) != 7 {
-		t.Errorf("%d loops; the contract has 7 patterns", len(patternMatchers))
+	if len(patternMatchers) != 8 {
+		t.Errorf("%d loops; the contract has 8 patterns", len(patternMatchers))
 	}
 	for expr, match := range patternMatchers {
 		re := regexp.MustCompile(expr)

@@ -111,7 +111,7 @@ func TestActors(t *testing.T) {
 		{`{"kind":"regional"}`, FieldError{"/organizers/0", `must be exactly one of {"entity"}, {"state"} or {"org", "kind"}`}},
 		{`{"org":"OSCE"}`, FieldError{"/organizers/0/kind", "required with org"}},
 		{`{"org":"OSCE","kind":"ngo"}`, FieldError{"/organizers/0/kind", "must be one of international, regional, civil_society, academia, private_sector, government"}},
-		{`{"org":"","kind":"regional"}`, FieldError{"/organizers/0/org", "must not be empty"}},
+		{`{"org":"","kind":"regional"}`, FieldError{"/organizers/0/org", blankWords}},
 		{`{"entity":"unodc"}`, FieldError{"/organizers/0/entity", "not an entity acronym (2-24 of A-Z, 0-9, -)"}},
 		{`{"entity":"U"}`, FieldError{"/organizers/0/entity", "not an entity acronym (2-24 of A-Z, 0-9, -)"}},
 		{`{"state":"Morocco"}`, FieldError{"/organizers/0/state", "not an ISO 3166-1 alpha-3 code"}},
