@@ -78,9 +78,9 @@ func TestDateOrder(t *testing.T) {
 		{"same day", "compact.meeting.held", meeting(`"start":"2025-06-05","end":"2025-06-05"`), nil},
 		{"across a year", "compact.meeting.held", meeting(`"start":"2024-12-30","end":"2025-01-02"`), nil},
 		{"end before start", "compact.meeting.held", meeting(`"start":"2025-06-05","end":"2025-06-04"`),
-			[]FieldError{{"/end", "before start"}}},
+			[]FieldError{{"/end", "must not be before start"}}},
 		{"end before start by a year", "compact.meeting.held", meeting(`"start":"2025-01-02","end":"2024-12-30"`),
-			[]FieldError{{"/end", "before start"}}},
+			[]FieldError{{"/end", "must not be before start"}}},
 		// A bad date is reported once, at its own field; the order cannot be judged then.
 		{"end not a date", "compact.meeting.held", meeting(`"start":"2025-06-05","end":"2025-06-31"`),
 			[]FieldError{{"/end", "not a date (YYYY-MM-DD)"}}},
@@ -89,12 +89,12 @@ func TestDateOrder(t *testing.T) {
 		{"end without start", "compact.meeting.held", meeting(`"end":"2025-01-01"`),
 			[]FieldError{{"/start", "required"}}},
 		{"to before from", "compact.platform.visits.counted", []byte(`{"from":"2025-05-01","to":"2025-04-30","count":1}`),
-			[]FieldError{{"/to", "before from"}}},
+			[]FieldError{{"/to", "must not be before from"}}},
 		{"one-day count", "compact.platform.visits.counted", []byte(`{"from":"2025-05-01","to":"2025-05-01","count":0}`), nil},
 		// Other problems do not hide the order: every problem is reported at once.
 		{"with other problems", "compact.training.delivered",
 			[]byte(`{"title":"t","start":"2025-06-05","end":"2025-06-01","organizers":[{"entity":"UNODC"}],"format":"webinar"}`),
-			[]FieldError{{"/end", "before start"}, {"/format", "must be one of workshop, training, seminar, lecture, exercise, advocacy_event"}}},
+			[]FieldError{{"/end", "must not be before start"}, {"/format", "must be one of workshop, training, seminar, lecture, exercise, advocacy_event"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := problems(t, tc.typ, tc.data)

@@ -27,8 +27,8 @@ type span struct{ first, last, message string }
 
 // candidateSpans are the date pairs of the contract; a type gets the ones its schema declares.
 var candidateSpans = []span{
-	{"start", "end", "before start"},
-	{"from", "to", "before from"},
+	{"start", "end", "must not be before start"},
+	{"from", "to", "must not be before from"},
 }
 
 // noLoader refuses every URL: all schemas are registered from FS, so a $ref that reaches for
