@@ -210,7 +210,7 @@ func TestFlattenInlinesTheDefinitions(t *testing.T) {
 	for _, c := range []struct{ loc, want string }{
 		{"compact.meeting.held.json#/properties/start/pattern", "defs.json#/$defs/date/pattern"},
 		{"compact.meeting.held.json#/properties/organizers/items/else/else/required", "defs.json#/$defs/actor/else/else/required"},
-		{"compact.meeting.held.json#/properties/organizers/items/properties/state/enum", "defs.json#/$defs/country/enum"},
+		{"compact.meeting.held.json#/properties/organizers/items/properties/state/enum", "defs.json#/$defs/member_state/enum"},
 		{"compact.meeting.held.json#/properties/organizers/minItems", "compact.meeting.held.json#/properties/organizers/minItems"},
 		{"compact.meeting.held.json#/then/required", "compact.meeting.held.json#/then/required"},
 	} {

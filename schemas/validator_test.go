@@ -114,7 +114,7 @@ func TestActors(t *testing.T) {
 		{`{"org":"","kind":"regional"}`, FieldError{"/organizers/0/org", blankWords}},
 		{`{"entity":"unodc"}`, FieldError{"/organizers/0/entity", "not an entity acronym (2-24 of A-Z, 0-9, -)"}},
 		{`{"entity":"U"}`, FieldError{"/organizers/0/entity", "not an entity acronym (2-24 of A-Z, 0-9, -)"}},
-		{`{"state":"Morocco"}`, FieldError{"/organizers/0/state", "not an ISO 3166-1 alpha-3 code"}},
+		{`{"state":"Morocco"}`, FieldError{"/organizers/0/state", overrides["defs.json#/$defs/member_state/enum"]}},
 		{`{"person":"Jane"}`, FieldError{"/organizers/0/person", "unknown field"}},
 		{`"UNODC"`, FieldError{"/organizers/0", "must be an object"}},
 	} {
