@@ -37,6 +37,7 @@ var overrides = map[string]string{
 
 	"compact.meeting.held.json#/then/required":               "required when format is working_group_meeting",
 	"compact.review.curated.json#/then/required":             "required when action is place",
+	"compact.review.curated.json#/else/properties/section":   "only when action is place (an omitted item has no section): leave it out",
 	"compact.structure.updated.json#/then/required":          "required when unit_kind is working_group",
 	"compact.structure.updated.json#/else/properties/pillar": "only for a working group (unit_kind working_group)",
 }
