@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sync"
 	"syscall"
@@ -232,8 +233,51 @@ func parseEntities(dataDir string, b []byte, err error) (*entitiesDoc, error) {
 	if doc.Version != 1 {
 		return nil, fmt.Errorf("%s: version %d, this build reads version 1", path, doc.Version)
 	}
+	if err := checkEntities(&doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	return &doc, nil
 }
+
+// checkEntities reports the first record of doc that the ledger cannot serve as it stands: a
+// hand edit that names an acronym that is invalid or the ledger's own (LEDGER would replace
+// the ledger's NATS account), an unknown role, a token hash or nkey that is malformed or
+// another record's. The error names the record and its field, as entities[i].field.
+func checkEntities(doc *entitiesDoc) error {
+	entities, tokens, nkeys_ := map[string]int{}, map[string]int{}, map[string]int{}
+	for i, r := range doc.Entities {
+		at := func(field, format string, args ...any) error {
+			return fmt.Errorf("entities[%d].%s (entity %q): %s", i, field, r.Entity, fmt.Sprintf(format, args...))
+		}
+		switch {
+		case !acronymPattern.MatchString(r.Entity):
+			return at("entity", "must be 2-24 characters of A-Z 0-9 -")
+		case reservedAccounts[r.Entity]:
+			return at("entity", "the name is reserved by the ledger")
+		case !r.Role.Valid():
+			return at("role", "%q: must be one of publisher, secretariat, auditor, admin", r.Role)
+		case r.TokenSHA256 != "" && !tokenHashPattern.MatchString(r.TokenSHA256):
+			return at("token_sha256", "not the hex SHA-256 of a token (64 lowercase hex digits)")
+		case r.NKey != "" && !nkeys.IsValidPublicUserKey(r.NKey):
+			return at("nkey", "not the public key of an nkey user (U...)")
+		}
+		if j, dup := entities[r.Entity]; dup {
+			return at("entity", "registered twice (also entities[%d])", j)
+		}
+		entities[r.Entity] = i
+		if j, dup := tokens[r.TokenSHA256]; dup && r.TokenSHA256 != "" {
+			return at("token_sha256", "the same token as entities[%d]", j)
+		}
+		tokens[r.TokenSHA256] = i
+		if j, dup := nkeys_[r.NKey]; dup && r.NKey != "" {
+			return at("nkey", "the same nkey as entities[%d]", j)
+		}
+		nkeys_[r.NKey] = i
+	}
+	return nil
+}
+
+var tokenHashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // writeEntities replaces the file atomically.
 func writeEntities(dataDir string, doc *entitiesDoc) error {
