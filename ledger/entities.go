@@ -76,6 +76,10 @@ type EntityRecord struct {
 	TokenSHA256 string    `json:"token_sha256"`
 	NKey        string    `json:"nkey"`
 	Created     time.Time `json:"created"`
+	// Revoked is when the entity's credentials were revoked (RevokeCredentials): it has no
+	// token and no nkey until ReissueCredentials gives it new ones. Its record stays, so that
+	// its events keep their registered source.
+	Revoked *time.Time `json:"revoked,omitempty"`
 }
 
 type entitiesDoc struct {
@@ -146,8 +150,28 @@ func ReissueCredentials(ctx context.Context, dataDir, entity string) (*Credentia
 		if i < 0 {
 			return nil, fmt.Errorf("%w: %s", ErrUnknownEntity, entity)
 		}
+		doc.Entities[i].Revoked = nil
 		return issueCredentials(&doc.Entities[i])
 	})
+}
+
+// RevokeCredentials takes a registered entity's token and nkey away in dataDir's entities
+// file: it keeps its record (its events stay attributed to it), and neither its old token
+// nor its old nkey works once a server has reloaded the file (a running one does within a
+// second, closing the entity's open NATS connections). ReissueCredentials gives it new ones.
+// It takes the same lock as AddEntity.
+func RevokeCredentials(ctx context.Context, dataDir, entity string) error {
+	_, err := updateEntities(ctx, dataDir, func(doc *entitiesDoc) (*Credentials, error) {
+		i := slices.IndexFunc(doc.Entities, func(r EntityRecord) bool { return r.Entity == entity })
+		if i < 0 {
+			return nil, fmt.Errorf("%w: %s", ErrUnknownEntity, entity)
+		}
+		now := time.Now().UTC().Truncate(time.Second)
+		rec := &doc.Entities[i]
+		rec.TokenSHA256, rec.NKey, rec.Revoked = "", "", &now
+		return nil, nil
+	})
+	return err
 }
 
 // updateEntities changes dataDir's entities file under its lock (waiting for it until ctx is
@@ -260,6 +284,8 @@ func checkEntities(doc *entitiesDoc) error {
 			return at("token_sha256", "not the hex SHA-256 of a token (64 lowercase hex digits)")
 		case r.NKey != "" && !nkeys.IsValidPublicUserKey(r.NKey):
 			return at("nkey", "not the public key of an nkey user (U...)")
+		case r.Revoked != nil && (r.TokenSHA256 != "" || r.NKey != ""):
+			return at("revoked", "a revoked entity has no token_sha256 and no nkey")
 		}
 		if j, dup := entities[r.Entity]; dup {
 			return at("entity", "registered twice (also entities[%d])", j)

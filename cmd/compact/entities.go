@@ -12,10 +12,19 @@ import (
 
 func runEntities(ctx context.Context, args []string) error {
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
-		args = []string{"add", "-h"} // add is the one subcommand: its flags are the help
+		fmt.Print(entitiesUsage)
+		return nil
+	}
+	if len(args) > 0 {
+		switch args[0] {
+		case "reissue":
+			return runEntitiesReissue(ctx, args[1:])
+		case "revoke":
+			return runEntitiesRevoke(ctx, args[1:])
+		}
 	}
 	if len(args) == 0 || args[0] != "add" {
-		return usagef("entities: want 'entities add ACRONYM --name NAME [--role ROLE] [--data DIR] [--json]'")
+		return usagef("entities: want 'entities add ACRONYM --name NAME [--role ROLE] [--data DIR] [--json]', 'entities reissue ACRONYM [--data DIR] [--json]' or 'entities revoke ACRONYM [--data DIR]'")
 	}
 	fs := flag.NewFlagSet("entities add", flag.ContinueOnError)
 	name := fs.String("name", "", "the entity's full name (required)")
@@ -36,10 +45,62 @@ func runEntities(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	return printCredentials(creds, *data, "added to", *asJSON)
+}
+
+const entitiesUsage = `Usage:
+  compact entities add ACRONYM --name NAME [--role publisher|secretariat|auditor|admin] [--data DIR] [--json]
+      register an entity and issue its credentials (an HTTP token and an nkey seed), printed once
+  compact entities reissue ACRONYM [--data DIR] [--json]
+      issue a registered entity new credentials; its old token and nkey stop working
+  compact entities revoke ACRONYM [--data DIR]
+      take a registered entity's credentials away (its record and events stay); reissue gives new ones
+A running server applies each change within a second, without a restart.
+`
+
+// runEntitiesReissue gives a registered entity a new token and nkey in place of its old ones
+// (a leaked secret, a revoked entity readmitted).
+func runEntitiesReissue(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("entities reissue", flag.ContinueOnError)
+	data := fs.String("data", "data", "data directory of the ledger")
+	asJSON := fs.Bool("json", false, `print {"entity","role","token","nkey_seed"}`)
+	acronym, err := parseWithOneArg(fs, args, "one ACRONYM")
+	if err != nil {
+		return err
+	}
+	if acronym == "" {
+		return usagef("entities reissue: the entity's acronym is required, e.g. 'compact entities reissue UNOCT'")
+	}
+	creds, err := ledger.ReissueCredentials(ctx, *data, acronym)
+	if err != nil {
+		return err
+	}
+	return printCredentials(creds, *data, "issued new credentials in", *asJSON)
+}
+
+// runEntitiesRevoke takes a registered entity's credentials away.
+func runEntitiesRevoke(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("entities revoke", flag.ContinueOnError)
+	data := fs.String("data", "data", "data directory of the ledger")
+	acronym, err := parseWithOneArg(fs, args, "one ACRONYM")
+	if err != nil {
+		return err
+	}
+	if acronym == "" {
+		return usagef("entities revoke: the entity's acronym is required, e.g. 'compact entities revoke UNOCT'")
+	}
+	if err := ledger.RevokeCredentials(ctx, *data, acronym); err != nil {
+		return err
+	}
+	fmt.Printf("Entity %s: credentials revoked in %s; its token and nkey no longer work ('compact entities reissue %s' gives new ones).\n", acronym, *data, acronym)
+	return nil
+}
+
+func printCredentials(creds *ledger.Credentials, data, did string, asJSON bool) error {
+	if asJSON {
 		return json.NewEncoder(os.Stdout).Encode(creds)
 	}
-	fmt.Printf(`Entity %s (%s) added to %s.
+	fmt.Printf(`Entity %s (%s) `+did+` %s.
 These secrets are shown once; the ledger keeps only a hash of the token and the public nkey.
 
   HTTP token:  %s
@@ -47,6 +108,6 @@ These secrets are shown once; the ledger keeps only a hash of the token and the 
 
 Publish over HTTP:  COMPACT_TOKEN=%s compact publish events.json
 Publish over NATS:  request on compact.ingest.%s with the nkey seed (nats --nkey FILE req ...)
-`, creds.Entity, creds.Role, *data, creds.Token, creds.NKeySeed, creds.Token, creds.Entity)
+`, creds.Entity, creds.Role, data, creds.Token, creds.NKeySeed, creds.Token, creds.Entity)
 	return nil
 }

@@ -18,7 +18,8 @@ Usage: compact <command> [flags]
 
 Server:
   serve        run the ledger (embedded NATS by default; --demo loads the May-June 2025 review)
-  entities     add an entity and issue its credentials (entities add ACRONYM --name NAME)
+  entities     add an entity and issue its credentials (entities add ACRONYM --name NAME);
+               reissue or revoke them (entities reissue|revoke ACRONYM)
 
 Publishers:
   publish      publish events from a file or stdin (JSON, JSON array or JSON Lines)

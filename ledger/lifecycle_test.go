@@ -1,0 +1,134 @@
+package ledger_test
+
+import (
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"compact/ledger"
+)
+
+// Adding entities to a running node keeps every other entity's open connection: it is not
+// dropped or reconnected by the accounts' reload, and it publishes on as before; the new
+// entity publishes at once over NATS and HTTP.
+func TestAddingAnEntityKeepsOtherConnections(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	a := addEntity(t, n, dir, "UNODC", ledger.RolePublisher)
+	var drops atomic.Int32
+	held, err := connectAs(n, a,
+		nats.DisconnectErrHandler(func(*nats.Conn, error) { drops.Add(1) }),
+		nats.ReconnectHandler(func(*nats.Conn) { drops.Add(1) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	feed, err := held.SubscribeSync("compact.views.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = feed
+	srv := httpServer(t, n)
+	for i, e := range []string{"CTED", "UNOCT", "INTERPOL"} {
+		c := addEntity(t, n, dir, e, ledger.RolePublisher)
+		if r := natsPublish(t, held, "UNODC", activity("UNODC", "held-"+e, "while adding")); r.Results[0].Error != nil {
+			t.Fatalf("held connection after adding %s: %+v", e, r.Results[0].Error)
+		}
+		if status, r := httpPublish(t, srv.URL, c.Token, ledger.MediaEvent, activity(e, "new-1", "new entity")); status != http.StatusCreated {
+			t.Fatalf("%s over HTTP right after being added: %d %+v", e, status, r)
+		}
+		nc, err := connectAs(n, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := natsPublish(t, nc, e, activity(e, "new-2", "new entity")); r.Results[0].Error != nil {
+			t.Fatalf("%s over NATS: %+v", e, r.Results[0].Error)
+		}
+		nc.Close()
+		_ = i
+	}
+	if got := drops.Load(); got != 0 {
+		t.Fatalf("UNODC's open connection was dropped or reconnected %d times while entities were added", got)
+	}
+	if !held.IsConnected() {
+		t.Fatal("held connection closed")
+	}
+}
+
+// An entity's role changed by hand (publisher to auditor) takes effect on the running node:
+// its token no longer publishes, its open NATS connection in its old account can no longer
+// reach the ingest service.
+func TestRoleChangeOnTheRunningNode(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	a := addEntity(t, n, dir, "UNODC", ledger.RolePublisher)
+	held, err := connectAs(n, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	srv := httpServer(t, n)
+	editEntities(t, dir, func(_ map[string]any, r []map[string]any) []map[string]any {
+		r[0]["role"] = "auditor"
+		return r
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if p, err := n.Registry.Lookup("UNODC"); err == nil && p.Role == ledger.RoleAuditor {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("role change not picked up")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if status, r := httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, activity("UNODC", "x-1", "as auditor")); status != http.StatusForbidden {
+		t.Fatalf("publishing over HTTP as an auditor: %d %+v", status, r)
+	}
+	before := streamMsgs(t, n)
+	for {
+		_, err := held.Request("compact.ingest.UNODC", []byte(activity("UNODC", "x-2", "as auditor")), time.Second)
+		if err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the held publisher connection still reaches the ingest service after the role became auditor")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = before
+}
+
+// An auditor demoted to publisher by hand loses the reader's rights over NATS on the running
+// node, on a connection it opened before too.
+func TestAuditorDemotedLosesReadsOnItsOpenConnection(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	a := addEntity(t, n, dir, "AUDIT", ledger.RoleAuditor)
+	held, err := connectAs(n, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if _, err := held.Request("$JS.API.STREAM.INFO."+ledger.StreamName, nil, 2*time.Second); err != nil {
+		t.Fatalf("auditor reading stream info: %v", err)
+	}
+	editEntities(t, dir, func(_ map[string]any, r []map[string]any) []map[string]any {
+		r[0]["role"] = "publisher"
+		return r
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := held.Request("$JS.API.STREAM.INFO."+ledger.StreamName, nil, time.Second)
+		if err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the demoted auditor's open connection still reads the stream")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
