@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -250,12 +251,25 @@ func parseEntities(dataDir string, b []byte, err error) (*entitiesDoc, error) {
 	if err != nil {
 		return nil, err
 	}
-	var doc entitiesDoc
-	if err := json.Unmarshal(b, &doc); err != nil {
+	var raw struct {
+		Version  int               `json:"version"`
+		Entities []json.RawMessage `json:"entities"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if doc.Version != 1 {
-		return nil, fmt.Errorf("%s: version %d, this build reads version 1", path, doc.Version)
+	if raw.Version != 1 {
+		return nil, fmt.Errorf("%s: version %d, this build reads version 1", path, raw.Version)
+	}
+	// Each record on its own, so that an error names it; a field this build does not know
+	// (a misspelt "token_sha256" would leave the entity without a token) is an error too.
+	doc := entitiesDoc{Version: raw.Version, Entities: make([]EntityRecord, len(raw.Entities))}
+	for i, r := range raw.Entities {
+		dec := json.NewDecoder(bytes.NewReader(r))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&doc.Entities[i]); err != nil {
+			return nil, fmt.Errorf("%s: entities[%d]: %w", path, i, err)
+		}
 	}
 	if err := checkEntities(&doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -100,6 +100,16 @@ func TestHandEditedEntitiesFileIsRefused(t *testing.T) {
 			r[0]["nkey"] = `UABC", permissions: {publish: ">"}`
 			return r
 		}},
+		{"misspelt field", `entities[0]: json: unknown field "tokn_sha256"`, func(_ map[string]any, r []map[string]any) []map[string]any {
+			r[0]["tokn_sha256"] = r[0]["token_sha256"]
+			delete(r[0], "token_sha256")
+			return r
+		}},
+		{"not a time", `entities[1]: parsing time "yesterday"`, func(_ map[string]any, r []map[string]any) []map[string]any {
+			d := rec("CTED", "auditor")
+			d["created"] = "yesterday"
+			return append(r, d)
+		}},
 		{"not a hash", "entities[0].token_sha256", func(_ map[string]any, r []map[string]any) []map[string]any {
 			r[0]["token_sha256"] = "secret"
 			return r
