@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"fmt"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -26,13 +27,11 @@ func TestAddingAnEntityKeepsOtherConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	feed, err := held.SubscribeSync("compact.views.>")
-	if err != nil {
+	if _, err := held.SubscribeSync("compact.views.>"); err != nil {
 		t.Fatal(err)
 	}
-	_ = feed
 	srv := httpServer(t, n)
-	for i, e := range []string{"CTED", "UNOCT", "INTERPOL"} {
+	for _, e := range []string{"CTED", "UNOCT", "INTERPOL"} {
 		c := addEntity(t, n, dir, e, ledger.RolePublisher)
 		if r := natsPublish(t, held, "UNODC", activity("UNODC", "held-"+e, "while adding")); r.Results[0].Error != nil {
 			t.Fatalf("held connection after adding %s: %+v", e, r.Results[0].Error)
@@ -48,7 +47,6 @@ func TestAddingAnEntityKeepsOtherConnections(t *testing.T) {
 			t.Fatalf("%s over NATS: %+v", e, r.Results[0].Error)
 		}
 		nc.Close()
-		_ = i
 	}
 	if got := drops.Load(); got != 0 {
 		t.Fatalf("UNODC's open connection was dropped or reconnected %d times while entities were added", got)
@@ -88,7 +86,6 @@ func TestRoleChangeOnTheRunningNode(t *testing.T) {
 	if status, r := httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, activity("UNODC", "x-1", "as auditor")); status != http.StatusForbidden {
 		t.Fatalf("publishing over HTTP as an auditor: %d %+v", status, r)
 	}
-	before := streamMsgs(t, n)
 	for {
 		_, err := held.Request("compact.ingest.UNODC", []byte(activity("UNODC", "x-2", "as auditor")), time.Second)
 		if err != nil {
@@ -99,7 +96,6 @@ func TestRoleChangeOnTheRunningNode(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	_ = before
 }
 
 // An auditor demoted to publisher by hand loses the reader's rights over NATS on the running
@@ -130,5 +126,35 @@ func TestAuditorDemotedLosesReadsOnItsOpenConnection(t *testing.T) {
 			t.Fatal("the demoted auditor's open connection still reads the stream")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Over NATS as over HTTP, only the Secretariat opens a counter: a publisher's opening balance
+// on its own ingest subject is refused, naming the type, and stores nothing.
+func TestSecretariatOnlyTypesOverNATS(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	pub := addEntity(t, n, dir, "UNODC", ledger.RolePublisher)
+	sec := addEntity(t, n, dir, "SECRETARIAT", ledger.RoleSecretariat)
+	opening := `{"specversion":"1.0","id":"open-1","source":"/entities/%s","type":"compact.counter.opened","time":"2025-05-01T00:00:00Z","data":{"counter":"documents_shared","value":3,"date":"2025-04-30"}}`
+	ncP, err := connectAs(n, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ncP.Close()
+	before := streamMsgs(t, n)
+	if r := natsPublish(t, ncP, "UNODC", fmt.Sprintf(opening, "UNODC")); r.Results[0].Error == nil || r.Results[0].Error.Field != "/type" {
+		t.Fatalf("publisher opening a counter over NATS: %+v", r.Results[0])
+	}
+	if got := streamMsgs(t, n); got != before {
+		t.Fatalf("stream grew from %d to %d", before, got)
+	}
+	ncS, err := connectAs(n, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ncS.Close()
+	if r := natsPublish(t, ncS, "SECRETARIAT", fmt.Sprintf(opening, "SECRETARIAT")); r.Results[0].Error != nil {
+		t.Fatalf("secretariat opening a counter over NATS: %+v", r.Results[0].Error)
 	}
 }
