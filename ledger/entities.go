@@ -146,10 +146,23 @@ func AddEntity(ctx context.Context, dataDir, entity, name string, role Role) (*C
 // running one does within a second). Its name, role and creation time stay. It takes the
 // same lock as AddEntity.
 func ReissueCredentials(ctx context.Context, dataDir, entity string) (*Credentials, error) {
+	return ReissueCredentialsAs(ctx, dataDir, entity, "")
+}
+
+// ReissueCredentialsAs is ReissueCredentials that also gives the entity role (none: the
+// one it has). A role changes only with new credentials: whoever holds the old ones (a
+// publisher's, say) does not gain the new role's rights (an auditor's reads).
+func ReissueCredentialsAs(ctx context.Context, dataDir, entity string, role Role) (*Credentials, error) {
+	if role != "" && !role.Valid() {
+		return nil, fmt.Errorf("role %q: must be one of publisher, secretariat, auditor, admin", role)
+	}
 	return updateEntities(ctx, dataDir, func(doc *entitiesDoc) (*Credentials, error) {
 		i := slices.IndexFunc(doc.Entities, func(r EntityRecord) bool { return r.Entity == entity })
 		if i < 0 {
 			return nil, fmt.Errorf("%w: %s", ErrUnknownEntity, entity)
+		}
+		if role != "" {
+			doc.Entities[i].Role = role
 		}
 		doc.Entities[i].Revoked = nil
 		return issueCredentials(&doc.Entities[i])

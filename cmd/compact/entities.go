@@ -51,8 +51,8 @@ func runEntities(ctx context.Context, args []string) error {
 const entitiesUsage = `Usage:
   compact entities add ACRONYM --name NAME [--role publisher|secretariat|auditor|admin] [--data DIR] [--json]
       register an entity and issue its credentials (an HTTP token and an nkey seed), printed once
-  compact entities reissue ACRONYM [--data DIR] [--json]
-      issue a registered entity new credentials; its old token and nkey stop working
+  compact entities reissue ACRONYM [--role ROLE] [--data DIR] [--json]
+      issue a registered entity new credentials (with --role, for a new role); its old token and nkey stop working
   compact entities revoke ACRONYM [--data DIR]
       take a registered entity's credentials away (its record and events stay); reissue gives new ones
 A running server applies each change within a second, without a restart.
@@ -62,6 +62,7 @@ A running server applies each change within a second, without a restart.
 // (a leaked secret, a revoked entity readmitted).
 func runEntitiesReissue(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("entities reissue", flag.ContinueOnError)
+	role := fs.String("role", "", "a new role: publisher, secretariat, auditor or admin (default: the one it has)")
 	data := fs.String("data", "data", "data directory of the ledger")
 	asJSON := fs.Bool("json", false, `print {"entity","role","token","nkey_seed"}`)
 	acronym, err := parseWithOneArg(fs, args, "one ACRONYM")
@@ -71,7 +72,10 @@ func runEntitiesReissue(ctx context.Context, args []string) error {
 	if acronym == "" {
 		return usagef("entities reissue: the entity's acronym is required, e.g. 'compact entities reissue UNOCT'")
 	}
-	creds, err := ledger.ReissueCredentials(ctx, *data, acronym)
+	if *role != "" && !ledger.Role(*role).Valid() {
+		return usagef("entities reissue: role %q: must be one of publisher, secretariat, auditor, admin", *role)
+	}
+	creds, err := ledger.ReissueCredentialsAs(ctx, *data, acronym, ledger.Role(*role))
 	if err != nil {
 		return err
 	}

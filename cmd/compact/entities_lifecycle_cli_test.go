@@ -174,6 +174,33 @@ func TestEntitiesLifecycleAgainstARunningServer(t *testing.T) {
 		return postStatus(t, c.httpURL, again.Token, "UNODC", "h-4") == http.StatusCreated
 	})
 
+	// a new role comes with new credentials: the publisher's token does not become an auditor's
+	if _, _, code := entitiesCLI(t, bin, "reissue", "UNODC", "--role", "boss", "--data", dir); code != 2 {
+		t.Fatalf("reissue --role boss: exit %d, want 2", code)
+	}
+	out, _, code = entitiesCLI(t, bin, "reissue", "UNODC", "--role", "auditor", "--data", dir, "--json")
+	var auditor ledger.Credentials
+	if code != 0 || json.Unmarshal([]byte(out), &auditor) != nil || auditor.Role != ledger.RoleAuditor {
+		t.Fatalf("reissue --role auditor: exit %d, %q", code, out)
+	}
+	historyStatus := func(token string) int {
+		req, _ := http.NewRequest("GET", c.httpURL+"/v1/events", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	waitFor(t, "the auditor's token reads the history", func() bool { return historyStatus(auditor.Token) == http.StatusOK })
+	if s := historyStatus(again.Token); s != http.StatusUnauthorized {
+		t.Fatalf("the publisher's token after the role change: %d, want 401", s)
+	}
+	if s := postStatus(t, c.httpURL, auditor.Token, "UNODC", "h-5"); s != http.StatusForbidden {
+		t.Fatalf("the auditor's token publishing: %d, want 403", s)
+	}
+
 	// CTED never noticed, the file is private, and no secret is logged
 	if !natsStored(ctedConn, "CTED", "n-1") || drops.Load() != 0 {
 		t.Fatalf("CTED's connection: dropped %d times", drops.Load())
@@ -185,7 +212,7 @@ func TestEntitiesLifecycleAgainstARunningServer(t *testing.T) {
 	c.logMu.Lock()
 	logs := c.logs.String()
 	c.logMu.Unlock()
-	for _, cr := range []ledger.Credentials{unodc, cted, fresh, again} {
+	for _, cr := range []ledger.Credentials{unodc, cted, fresh, again, auditor} {
 		if strings.Contains(logs, cr.Token) || strings.Contains(logs, cr.NKeySeed) {
 			t.Fatalf("a secret of %s is in the server's log", cr.Entity)
 		}
