@@ -350,6 +350,12 @@ func writeFileAtomic(path string, b []byte) error {
 	if err != nil {
 		return err
 	}
+	// A temporary file left there keeps its mode when opened: make it private before the
+	// secret-bearing content goes in (the demo's credential files hold seeds).
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
 	if _, err := f.Write(b); err != nil {
 		f.Close()
 		return err

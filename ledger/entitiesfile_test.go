@@ -147,3 +147,25 @@ func TestHandEditedEntitiesFileIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// The entities file is 0600 after every change, even when a temporary file of a broader mode
+// was left where the atomic replacement writes (an interrupted copy, another tool): opening
+// an existing file keeps its mode, and the rename used to carry it over.
+func TestEntitiesFileStaysPrivate(t *testing.T) {
+	dir := t.TempDir()
+	tmp := filepath.Join(dir, ledger.EntitiesFile+".tmp")
+	if err := os.WriteFile(tmp, []byte("left over"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(tmp, 0o644)
+	if _, err := ledger.AddEntity(t.Context(), dir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, ledger.EntitiesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("entities.json mode %v, want 0600", st.Mode().Perm())
+	}
+}
