@@ -531,6 +531,9 @@ func (r *Registry) Watch(ctx context.Context, every time.Duration, log *slog.Log
 	// taken, the file reads as unchanged, so a failed application is remembered here, or it
 	// would wait for the next edit or a restart.
 	pending := false
+	// A file that stays unreadable (a hand edit gone wrong) is logged once per distinct
+	// error, not at every tick, and once more when it reads again.
+	lastErr := ""
 	for {
 		select {
 		case <-ctx.Done():
@@ -538,8 +541,13 @@ func (r *Registry) Watch(ctx context.Context, every time.Duration, log *slog.Log
 		case <-t.C:
 		}
 		changed, err := r.Reload()
-		if err != nil {
-			log.Error("reading the entities file", "dir", r.dir, "err", err)
+		switch {
+		case err != nil && err.Error() != lastErr:
+			lastErr = err.Error()
+			log.Error("reading the entities file; keeping the entities read before, until it is fixed", "dir", r.dir, "err", err)
+		case err == nil && lastErr != "":
+			lastErr = ""
+			log.Info("the entities file reads again", "dir", r.dir)
 		}
 		if pending = pending || changed; !pending {
 			continue

@@ -1,13 +1,17 @@
 package ledger_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nkeys"
 
@@ -167,5 +171,64 @@ func TestEntitiesFileStaysPrivate(t *testing.T) {
 	}
 	if st.Mode().Perm() != 0o600 {
 		t.Fatalf("entities.json mode %v, want 0600", st.Mode().Perm())
+	}
+}
+
+// countingHandler counts the log records whose message starts with prefix.
+type countingHandler struct {
+	prefix string
+	n      *atomic.Int32
+}
+
+func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, h.prefix) {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countingHandler) WithGroup(string) slog.Handler      { return h }
+
+// A broken entities file is logged once, not at every check of the watcher (twice a second
+// in serve, for as long as the file stays broken); a new error is logged again.
+func TestBrokenEntitiesFileIsLoggedOnce(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := ledger.AddEntity(t.Context(), dir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := ledger.OpenRegistry(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errorsLogged atomic.Int32
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		reg.Watch(ctx, time.Millisecond, slog.New(countingHandler{"reading the entities file", &errorsLogged}), nil)
+	}()
+	defer func() { cancel(); <-done }()
+	path := filepath.Join(dir, ledger.EntitiesFile)
+	for i, bad := range []string{`{"version": 1, "entities": [`, `{"version": 2}`} {
+		if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); errorsLogged.Load() <= int32(i); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the broken file was not logged")
+			}
+		}
+		// many checks later
+		for range 5 {
+			reg.Reload()
+			time.Sleep(20 * time.Millisecond)
+		}
+		if got := errorsLogged.Load(); got != int32(i+1) {
+			t.Fatalf("%d errors logged for %d broken versions of the file", got, i+1)
+		}
+	}
+	if _, err := reg.Lookup("UNODC"); err != nil {
+		t.Fatalf("the entities read before the file broke: %v", err)
 	}
 }
