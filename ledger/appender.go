@@ -570,7 +570,7 @@ func (a *Appender) judge(pr *prepared, p *pendingEvent, lastBefore uint64, inFli
 		p.dupOf(first)
 		return
 	}
-	if fe := a.checkReferences(ev, pr.inBatch, inFlight); fe != nil {
+	if fe := a.checkReferences(ev, p.c.Role, pr.inBatch, inFlight); fe != nil {
 		p.res.Error = fe
 		return
 	}
@@ -645,7 +645,7 @@ var activityTypes = map[string]bool{
 // checkReferences checks that a correction, retraction or curation points at an event
 // the ledger holds (or that comes earlier in the same batch), and that a correction's
 // replacement data is valid for the original's type.
-func (a *Appender) checkReferences(ev *Event, inBatch, inFlight map[string]*pendingEvent) *FieldError {
+func (a *Appender) checkReferences(ev *Event, role Role, inBatch, inFlight map[string]*pendingEvent) *FieldError {
 	switch ev.Type {
 	case "compact.event.corrected", "compact.event.retracted", "compact.review.curated":
 	default:
@@ -674,6 +674,11 @@ func (a *Appender) checkReferences(ev *Event, inBatch, inFlight map[string]*pend
 	}
 	if lifecycleTypes[typ] {
 		return invalid(field, "%q is a %s event: only an activity, a counter event or a curation can be corrected or retracted", id, typ)
+	}
+	if ev.Type != "compact.review.curated" && secretariatTypes[typ] && role != RoleSecretariat {
+		// As publishing one: an entity that was the Secretariat and is no longer keeps
+		// its events' source, not the right to rewrite its opening balances or curations.
+		return forbidden(field, "%q is a %s event: only the Secretariat may correct or retract it", id, typ)
 	}
 	if ev.Type == "compact.review.curated" && !activityTypes[typ] {
 		return invalid(field, "%q is a %s event: only activities are items of a review", id, typ)

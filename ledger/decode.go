@@ -71,6 +71,9 @@ type Candidate struct {
 	Event *Event
 	// Body is the exact bytes that will be stored: the compact JSON encoding of Event.
 	Body []byte
+	// Role is the publisher's role, for the checks that need the stored event an event
+	// refers to (only the Secretariat corrects or retracts a Secretariat-only event).
+	Role Role
 }
 
 // SplitBatch splits a request body into the raw events it carries: a JSON array is a batch,
@@ -236,7 +239,7 @@ func decodeReference(raw []byte, p Principal, v *schemas.Validator) (*Candidate,
 	if len(body) > MaxEventSize {
 		return nil, &FieldError{Message: fmt.Sprintf("event of %d bytes once encoded: at most %d", len(body), MaxEventSize), Kind: ErrTooLarge}
 	}
-	return &Candidate{Event: &ev, Body: body}, nil
+	return &Candidate{Event: &ev, Body: body, Role: p.Role}, nil
 }
 
 func checkEnvelope(ev *Event, p Principal) *FieldError {

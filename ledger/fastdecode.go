@@ -50,7 +50,7 @@ func decodeFast(raw []byte, p Principal, v *schemas.Validator) (c *Candidate, fe
 		end := len(body) - 1
 		ev.Data = body[end-len(env.data) : end : end]
 	}
-	ce.c = Candidate{Event: ev, Body: body}
+	ce.c = Candidate{Event: ev, Body: body, Role: p.Role}
 	return &ce.c, nil, true
 }
 

@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -156,5 +157,67 @@ func TestSecretariatOnlyTypesOverNATS(t *testing.T) {
 	defer ncS.Close()
 	if r := natsPublish(t, ncS, "SECRETARIAT", fmt.Sprintf(opening, "SECRETARIAT")); r.Results[0].Error != nil {
 		t.Fatalf("secretariat opening a counter over NATS: %+v", r.Results[0].Error)
+	}
+}
+
+// Correcting or retracting a Secretariat-only event (an opening balance, a curation) is the
+// Secretariat's alone, as publishing one is: an entity that was the Secretariat and is a
+// publisher now (its role changed) can no longer rewrite the opening balance it published,
+// nor withdraw a curation, over HTTP or NATS.
+func TestSecretariatOnlyEventsAreCorrectedOnlyByTheSecretariat(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	sec := addEntity(t, n, dir, "SECRETARIAT", ledger.RoleSecretariat)
+	pub := addEntity(t, n, dir, "UNODC", ledger.RolePublisher)
+	srv := httpServer(t, n)
+	opening := `{"specversion":"1.0","id":"open-1","source":"/entities/SECRETARIAT","type":"compact.counter.opened","time":"2025-05-01T00:00:00Z","data":{"counter":"documents_shared","value":3600,"date":"2025-04-30"}}`
+	if status, r := httpPublish(t, srv.URL, sec.Token, ledger.MediaEvent, opening); status != http.StatusCreated {
+		t.Fatalf("opening: %d %+v", status, r)
+	}
+	httpPublish(t, srv.URL, pub.Token, ledger.MediaEvent, activity("UNODC", "m-1", "x"))
+	curate := `{"specversion":"1.0","id":"cur-1","source":"/entities/SECRETARIAT","type":"compact.review.curated","time":"2025-05-01T00:00:00Z","data":{"period":"2025-05","item":{"source":"/entities/UNODC","id":"m-1"},"action":"omit"}}`
+	if status, r := httpPublish(t, srv.URL, sec.Token, ledger.MediaEvent, curate); status != http.StatusCreated {
+		t.Fatalf("curation: %d %+v", status, r)
+	}
+	// the Secretariat becomes a publisher
+	creds, err := ledger.ReissueCredentialsAs(t.Context(), dir, "SECRETARIAT", ledger.RolePublisher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if p, err := n.Registry.Authenticate(creds.Token); err == nil && p.Role == ledger.RolePublisher {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("role change not picked up")
+		}
+	}
+	before := streamMsgs(t, n)
+	correct := `{"specversion":"1.0","id":"fix-1","source":"/entities/SECRETARIAT","type":"compact.event.corrected","time":"2025-05-02T00:00:00Z","data":{"corrects":"open-1","reason":"r","data":{"counter":"documents_shared","value":999999,"date":"2025-04-30"}}}`
+	retractOpening := `{"specversion":"1.0","id":"ret-1","source":"/entities/SECRETARIAT","type":"compact.event.retracted","time":"2025-05-02T00:00:00Z","data":{"retracts":"open-1","reason":"r"}}`
+	retractCuration := `{"specversion":"1.0","id":"ret-2","source":"/entities/SECRETARIAT","type":"compact.event.retracted","time":"2025-05-02T00:00:00Z","data":{"retracts":"cur-1","reason":"r"}}`
+	for _, ev := range []string{correct, retractOpening, retractCuration} {
+		if status, r := httpPublish(t, srv.URL, creds.Token, ledger.MediaEvent, ev); status != http.StatusForbidden {
+			t.Errorf("a publisher changing a Secretariat-only event over HTTP: %d %+v; want 403", status, r)
+		}
+	}
+	nc, err := connectAs(n, creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := nc.Request("compact.ingest.SECRETARIAT", []byte("[]"), time.Second); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the new nkey not served")
+		}
+	}
+	if r := natsPublish(t, nc, "SECRETARIAT", strings.ReplaceAll(correct, "fix-1", "fix-2")); r.Results[0].Error == nil {
+		t.Errorf("a publisher correcting an opening balance over NATS: stored at %d", r.Results[0].Seq)
+	}
+	if got := streamMsgs(t, n); got != before {
+		t.Fatalf("stream grew from %d to %d", before, got)
 	}
 }
