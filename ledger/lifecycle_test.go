@@ -1,6 +1,9 @@
 package ledger_test
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -34,8 +37,20 @@ func TestAddingAnEntityKeepsOtherConnections(t *testing.T) {
 	srv := httpServer(t, n)
 	for _, e := range []string{"CTED", "UNOCT", "INTERPOL"} {
 		c := addEntity(t, n, dir, e, ledger.RolePublisher)
-		if r := natsPublish(t, held, "UNODC", activity("UNODC", "held-"+e, "while adding")); r.Results[0].Error != nil {
-			t.Fatalf("held connection after adding %s: %+v", e, r.Results[0].Error)
+		// A request that falls into an accounts' reload can get "no responders" (nats-server
+		// re-subscribes every account's service imports; a known gap, see the report): the
+		// connection itself must stay, and the request succeed once re-sent.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			m, err := held.Request("compact.ingest.UNODC", []byte(activity("UNODC", "held-"+e, "while adding")), 10*time.Second)
+			if err == nil {
+				if strings.Contains(string(m.Data), `"error"`) {
+					t.Fatalf("held connection after adding %s: %s", e, m.Data)
+				}
+				break
+			}
+			if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
+				t.Fatalf("held connection after adding %s: %v", e, err)
+			}
 		}
 		if status, r := httpPublish(t, srv.URL, c.Token, ledger.MediaEvent, activity(e, "new-1", "new entity")); status != http.StatusCreated {
 			t.Fatalf("%s over HTTP right after being added: %d %+v", e, status, r)
@@ -144,7 +159,7 @@ func TestSecretariatOnlyTypesOverNATS(t *testing.T) {
 	}
 	defer ncP.Close()
 	before := streamMsgs(t, n)
-	if r := natsPublish(t, ncP, "UNODC", fmt.Sprintf(opening, "UNODC")); r.Results[0].Error == nil || r.Results[0].Error.Field != "/type" {
+	if r := natsPublishAfterReload(t, ncP, "UNODC", fmt.Sprintf(opening, "UNODC")); r.Results[0].Error == nil || r.Results[0].Error.Field != "/type" {
 		t.Fatalf("publisher opening a counter over NATS: %+v", r.Results[0])
 	}
 	if got := streamMsgs(t, n); got != before {
@@ -155,7 +170,7 @@ func TestSecretariatOnlyTypesOverNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ncS.Close()
-	if r := natsPublish(t, ncS, "SECRETARIAT", fmt.Sprintf(opening, "SECRETARIAT")); r.Results[0].Error != nil {
+	if r := natsPublishAfterReload(t, ncS, "SECRETARIAT", fmt.Sprintf(opening, "SECRETARIAT")); r.Results[0].Error != nil {
 		t.Fatalf("secretariat opening a counter over NATS: %+v", r.Results[0].Error)
 	}
 }
@@ -192,7 +207,21 @@ func TestSecretariatOnlyEventsAreCorrectedOnlyByTheSecretariat(t *testing.T) {
 			t.Fatal("role change not picked up")
 		}
 	}
-	before := streamMsgs(t, n)
+	// The accounts' reload that follows the role change briefly leaves even the ledger's own
+	// JetStream API without a responder (nats-server re-subscribes every account's service
+	// imports on a reload): count the stream's messages through it.
+	msgs := func() uint64 {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			st, err := n.JS.Stream(context.Background(), ledger.StreamName)
+			if err == nil {
+				return st.CachedInfo().State.Msgs
+			}
+			if time.Now().After(deadline) {
+				t.Fatal(err)
+			}
+		}
+	}
+	before := msgs()
 	correct := `{"specversion":"1.0","id":"fix-1","source":"/entities/SECRETARIAT","type":"compact.event.corrected","time":"2025-05-02T00:00:00Z","data":{"corrects":"open-1","reason":"r","data":{"counter":"documents_shared","value":999999,"date":"2025-04-30"}}}`
 	retractOpening := `{"specversion":"1.0","id":"ret-1","source":"/entities/SECRETARIAT","type":"compact.event.retracted","time":"2025-05-02T00:00:00Z","data":{"retracts":"open-1","reason":"r"}}`
 	retractCuration := `{"specversion":"1.0","id":"ret-2","source":"/entities/SECRETARIAT","type":"compact.event.retracted","time":"2025-05-02T00:00:00Z","data":{"retracts":"cur-1","reason":"r"}}`
@@ -214,10 +243,38 @@ func TestSecretariatOnlyEventsAreCorrectedOnlyByTheSecretariat(t *testing.T) {
 			t.Fatal("the new nkey not served")
 		}
 	}
-	if r := natsPublish(t, nc, "SECRETARIAT", strings.ReplaceAll(correct, "fix-1", "fix-2")); r.Results[0].Error == nil {
-		t.Errorf("a publisher correcting an opening balance over NATS: stored at %d", r.Results[0].Seq)
+	var m *nats.Msg
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if m, err = nc.Request("compact.ingest.SECRETARIAT", []byte(strings.ReplaceAll(correct, "fix-1", "fix-2")), 10*time.Second); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
 	}
-	if got := streamMsgs(t, n); got != before {
+	if !strings.Contains(string(m.Data), "only the Secretariat may correct or retract") {
+		t.Errorf("a publisher correcting an opening balance over NATS: %s", m.Data)
+	}
+	if got := msgs(); got != before {
 		t.Fatalf("stream grew from %d to %d", before, got)
+	}
+}
+
+// natsPublishAfterReload is natsPublish, re-sent while the request finds no responder: an
+// accounts' reload (an entity just added) briefly leaves the ingest import without one.
+func natsPublishAfterReload(t *testing.T, nc *nats.Conn, entity, body string) reply {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		m, err := nc.Request("compact.ingest."+entity, []byte(body), 10*time.Second)
+		if err == nil {
+			var r reply
+			if err := json.Unmarshal(m.Data, &r); err != nil {
+				t.Fatalf("reply %q: %v", m.Data, err)
+			}
+			return r
+		}
+		if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
+			t.Fatalf("request: %v", err)
+		}
 	}
 }

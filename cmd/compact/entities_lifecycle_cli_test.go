@@ -202,7 +202,8 @@ func TestEntitiesLifecycleAgainstARunningServer(t *testing.T) {
 	}
 
 	// CTED never noticed, the file is private, and no secret is logged
-	if !natsStored(ctedConn, "CTED", "n-1") || drops.Load() != 0 {
+	waitFor(t, "CTED still publishing", func() bool { return natsStored(ctedConn, "CTED", "n-1") })
+	if drops.Load() != 0 {
 		t.Fatalf("CTED's connection: dropped %d times", drops.Load())
 	}
 	st, err := os.Stat(filepath.Join(dir, ledger.EntitiesFile))
