@@ -627,8 +627,8 @@ type references struct {
 }
 
 // lifecycleTypes may not be corrected or retracted themselves. A curation (an editorial
-// decision) may: the review view applies a corrected curation, and a retracted one gives the
-// item back to its section hint or the rules.
+// decision) may: the review view applies a corrected curation, and takes a retracted one's
+// decision back (README, Contract changes).
 var lifecycleTypes = map[string]bool{
 	"compact.event.corrected": true,
 	"compact.event.retracted": true,
