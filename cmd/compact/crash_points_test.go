@@ -179,9 +179,7 @@ func verifyCLI(t *testing.T, bin, url, dataDir, token string, extra ...string) s
 func TestCrashWhileBatchesAndCheckpointsInFlight(t *testing.T) {
 	bin := compactBinary(t)
 	dataDir := t.TempDir()
-	httpPort, natsPort := httpAndNATSPorts(t)
-	var logs bytes.Buffer
-	var logMu sync.Mutex
+	srv := newRestartable(t, bin, dataDir)
 	pub := addEntityCLI(t, bin, dataDir, "UNODC", "publisher")
 	natsPub := addEntityCLI(t, bin, dataDir, "UNOCT", "publisher")
 	aud := addEntityCLI(t, bin, dataDir, "AUDITOR", "auditor")
@@ -202,7 +200,7 @@ func TestCrashWhileBatchesAndCheckpointsInFlight(t *testing.T) {
 	kept := filepath.Join(t.TempDir(), "kept.ckpt")
 	kills := *crashRounds
 	for round := 0; round <= kills; round++ {
-		c := startChild(t, bin, dataDir, httpPort, natsPort, &logs, &logMu)
+		c := srv.start()
 		if round == 1 {
 			verifyCLI(t, bin, c.httpURL, dataDir, aud.Token, "--save-checkpoint", kept)
 		}
@@ -313,13 +311,11 @@ func getStatus(t *testing.T, url string) (viewStatus, string) {
 func TestCrashDuringCatchUpAndRebuild(t *testing.T) {
 	bin := compactBinary(t)
 	dataDir := t.TempDir()
-	httpPort, natsPort := httpAndNATSPorts(t)
-	var logs bytes.Buffer
-	var logMu sync.Mutex
+	srv := newRestartable(t, bin, dataDir)
 	pub := addEntityCLI(t, bin, dataDir, "UNODC", "publisher")
 	aud := addEntityCLI(t, bin, dataDir, "AUDITOR", "auditor")
 	admin := addEntityCLI(t, bin, dataDir, "OPS", "admin")
-	c := startChild(t, bin, dataDir, httpPort, natsPort, &logs, &logMu)
+	c := srv.start()
 	fillLedger(t, c.httpURL, pub.Token, "fill", 20000)
 
 	// A replay killed half-way leaves the server serving, and the next replay whole.
@@ -366,7 +362,7 @@ func TestCrashDuringCatchUpAndRebuild(t *testing.T) {
 	}
 
 	// So must a verify: a history cut short by the server's death does not verify.
-	c = startChild(t, bin, dataDir, httpPort, natsPort, &logs, &logMu)
+	c = srv.start()
 	for range *crashRounds {
 		vf := exec.Command(bin, "verify", "--server", c.httpURL, "--token", aud.Token, "--key", filepath.Join(dataDir, audit.VerifierKeyFile))
 		var vout bytes.Buffer
@@ -381,7 +377,7 @@ func TestCrashDuringCatchUpAndRebuild(t *testing.T) {
 			t.Fatalf("compact verify exited 0 though the server died during it:\n%s", vout.String())
 		}
 		t.Logf("verify with the server killed under it: %v", err)
-		c = startChild(t, bin, dataDir, httpPort, natsPort, &logs, &logMu)
+		c = srv.start()
 	}
 	c.kill()
 
@@ -394,7 +390,7 @@ func TestCrashDuringCatchUpAndRebuild(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		c = startChild(t, bin, dataDir, httpPort, natsPort, &logs, &logMu)
+		c = srv.start()
 		if kind == 1 {
 			out, err := exec.Command(bin, "rebuild", "--server", c.httpURL, "--token", admin.Token, "--no-wait").CombinedOutput()
 			if err != nil {
@@ -433,7 +429,7 @@ func TestCrashDuringCatchUpAndRebuild(t *testing.T) {
 		t.Logf("round %d (%s): killed %s", round, []string{"catch-up", "rebuild"}[kind], at)
 		c.kill()
 	}
-	c = startChild(t, bin, dataDir, httpPort, natsPort, &logs, &logMu)
+	c = srv.start()
 	// The views catch up, and no rebuild is left half-way: a resumed one finishes.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -466,7 +462,7 @@ func TestCrashDuringCatchUpAndRebuild(t *testing.T) {
 	if err := os.Rename(filepath.Join(dataDir, "views"), filepath.Join(dataDir, "views.lived")); err != nil {
 		t.Fatal(err)
 	}
-	c = startChild(t, bin, dataDir, httpPort, natsPort, &logs, &logMu)
+	c = srv.start()
 	waitCaughtUp(t, c.httpURL)
 	for _, p := range viewPaths {
 		if fresh := httpGet(t, c.httpURL+p); fresh != lived[p] {
@@ -662,9 +658,7 @@ func tearTails(t *testing.T, dataDir string) []string {
 func TestTornTailsAfterKill(t *testing.T) {
 	bin := compactBinary(t)
 	dataDir := t.TempDir()
-	httpPort, natsPort := httpAndNATSPorts(t)
-	var logs bytes.Buffer
-	var logMu sync.Mutex
+	srv := newRestartable(t, bin, dataDir)
 	pub := addEntityCLI(t, bin, dataDir, "UNODC", "publisher")
 	aud := addEntityCLI(t, bin, dataDir, "AUDITOR", "auditor")
 	admin := addEntityCLI(t, bin, dataDir, "OPS", "admin")
@@ -682,7 +676,7 @@ func TestTornTailsAfterKill(t *testing.T) {
 		return ids
 	}
 	for round := 0; round <= *crashRounds; round++ {
-		c := startChild(t, bin, dataDir, httpPort, natsPort, &logs, &logMu)
+		c := srv.start()
 		if round > 0 {
 			checkLedger(t, c.httpURL, aud.Token, log)
 			verifyCLI(t, bin, c.httpURL, dataDir, aud.Token)

@@ -53,6 +53,27 @@ func compactBinary(t testing.TB) string {
 	return binPath
 }
 
+// restartable is a `compact serve` data directory that a test kills and starts again: the
+// same loopback ports at every start, one log for all the starts.
+type restartable struct {
+	t                  testing.TB
+	bin, dir           string
+	httpPort, natsPort int
+	logs               bytes.Buffer
+	logMu              sync.Mutex
+}
+
+func newRestartable(t testing.TB, bin, dir string) *restartable {
+	httpPort, natsPort := httpAndNATSPorts(t)
+	return &restartable{t: t, bin: bin, dir: dir, httpPort: httpPort, natsPort: natsPort}
+}
+
+// start starts `compact serve` on the directory and the ports, with extra flags.
+func (r *restartable) start(extra ...string) *child {
+	r.t.Helper()
+	return startChild(r.t, r.bin, r.dir, r.httpPort, r.natsPort, &r.logs, &r.logMu, extra...)
+}
+
 // serveChild starts `compact serve` on dir on two free ports of its own, its output kept in
 // the child (startChild, for a test that restarts on the same ports or shares a log).
 func serveChild(t testing.TB, bin, dir string, extra ...string) *child {
@@ -224,9 +245,7 @@ func publishNATSAs(nc *nats.Conn, entity, id string) (outcome, uint64) {
 func TestCrashNoAcknowledgedEventLost(t *testing.T) {
 	bin := compactBinary(t)
 	dataDir := t.TempDir()
-	httpPort, natsPort := httpAndNATSPorts(t)
-	var logs bytes.Buffer
-	var logMu sync.Mutex
+	srv := newRestartable(t, bin, dataDir)
 	pub := addEntityCLI(t, bin, dataDir, "UNODC", "publisher")
 	natsPub := addEntityCLI(t, bin, dataDir, "UNOCT", "publisher")
 	aud := addEntityCLI(t, bin, dataDir, "AUDITOR", "auditor")
@@ -243,7 +262,7 @@ func TestCrashNoAcknowledgedEventLost(t *testing.T) {
 		return fmt.Sprintf("%s-%06d", prefix, next)
 	}
 	for round := 0; round <= kills; round++ {
-		c := startChild(t, bin, dataDir, httpPort, natsPort, &logs, &logMu)
+		c := srv.start()
 		if round > 0 {
 			// After every kill: what was acknowledged is there once, and the views that
 			// lived through the kill equal a rebuild.
@@ -325,10 +344,10 @@ func TestCrashNoAcknowledgedEventLost(t *testing.T) {
 		checkLedger(t, c.httpURL, aud.Token, log)
 		checkViewsEqualRebuild(t, c.httpURL, admin.Token)
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
+	srv.logMu.Lock()
+	defer srv.logMu.Unlock()
 	for _, secret := range []string{pub.Token, natsPub.Token, aud.Token, pub.NKeySeed, natsPub.NKeySeed} {
-		if strings.Contains(logs.String(), secret) {
+		if strings.Contains(srv.logs.String(), secret) {
 			t.Fatal("a token or nkey seed appears in the server's log")
 		}
 	}

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 )
@@ -19,18 +17,16 @@ import (
 func TestDemoLoadKilled(t *testing.T) {
 	bin := compactBinary(t)
 	dataDir := t.TempDir()
-	httpPort, natsPort := httpAndNATSPorts(t)
-	var logs bytes.Buffer
-	var logMu sync.Mutex
+	srv := newRestartable(t, bin, dataDir)
 	for round := range *crashRounds {
-		c := startChild(t, bin, dataDir, httpPort, natsPort, &logs, &logMu, "--demo")
+		c := srv.start("--demo")
 		time.Sleep(time.Duration(rand.IntN(400)) * time.Millisecond)
 		c.kill()
 		_, err := os.Stat(filepath.Join(dataDir, "demo.loaded"))
 		t.Logf("round %d: killed, the demo loaded before: %v", round, err == nil)
 	}
 	aud := addEntityCLI(t, bin, dataDir, "AUDITOR", "auditor")
-	c := startChild(t, bin, dataDir, httpPort, natsPort, &logs, &logMu, "--demo")
+	c := srv.start("--demo")
 	waitForDemo(t, c, dataDir)
 	waitCaughtUp(t, c.httpURL)
 	lived := demoViews(t, c.httpURL)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,15 +23,13 @@ import (
 func TestFeedBucketEndsAtTheLatestAfterAKill(t *testing.T) {
 	bin := compactBinary(t)
 	dataDir := t.TempDir()
-	httpPort, natsPort := httpAndNATSPorts(t)
-	var logs bytes.Buffer
-	var logMu sync.Mutex
+	srv := newRestartable(t, bin, dataDir)
 	pub := addEntityCLI(t, bin, dataDir, "UNODC", "publisher")
 	aud := addEntityCLI(t, bin, dataDir, "AUDITOR", "auditor")
 	docs := int64(0)
 	rounds := 4 * *crashRounds
 	for round := range rounds {
-		c := startChild(t, bin, dataDir, httpPort, natsPort, &logs, &logMu)
+		c := srv.start()
 		if round > 0 {
 			checkFeedBucket(t, c, aud, docs)
 		}
@@ -65,7 +62,7 @@ func TestFeedBucketEndsAtTheLatestAfterAKill(t *testing.T) {
 		}
 		c.kill()
 	}
-	c := startChild(t, bin, dataDir, httpPort, natsPort, &logs, &logMu)
+	c := srv.start()
 	checkFeedBucket(t, c, aud, docs)
 }
 

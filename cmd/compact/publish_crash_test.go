@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,9 +23,7 @@ import (
 func TestPublishAcrossKills(t *testing.T) {
 	bin := compactBinary(t)
 	dataDir := t.TempDir()
-	httpPort, natsPort := httpAndNATSPorts(t)
-	var logs bytes.Buffer
-	var logMu sync.Mutex
+	srv := newRestartable(t, bin, dataDir)
 	pub := addEntityCLI(t, bin, dataDir, "UNODC", "publisher")
 	aud := addEntityCLI(t, bin, dataDir, "AUDITOR", "auditor")
 	const n = 4000
@@ -61,7 +58,7 @@ func TestPublishAcrossKills(t *testing.T) {
 		}
 		return rs
 	}
-	c := startChild(t, bin, dataDir, httpPort, natsPort, &logs, &logMu)
+	c := srv.start()
 	for round := range *crashRounds * 2 {
 		cmd, out := publish(c)
 		time.Sleep(time.Duration(50+rand.IntN(700)) * time.Millisecond)
@@ -80,7 +77,7 @@ func TestPublishAcrossKills(t *testing.T) {
 		}
 		t.Logf("round %d (killed the %s): %d results printed, publish: %v", round, map[bool]string{true: "server", false: "publisher"}[killServer], len(rs), err)
 		if killServer {
-			c = startChild(t, bin, dataDir, httpPort, natsPort, &logs, &logMu)
+			c = srv.start()
 		}
 		if len(snapshot(log)) > 0 { // (a kill before the first answer leaves nothing to check)
 			checkLedger(t, c.httpURL, aud.Token, log)
