@@ -420,6 +420,8 @@ type Registry struct {
 	byToken  map[string]EntityRecord // by token hash
 	byNKey   map[string]EntityRecord
 	stamp    string
+
+	holds holds // requests to end when their caller is let in no more (hold.go)
 }
 
 // OpenRegistry reads dataDir's entities file (an absent file is an empty registry).
@@ -462,6 +464,7 @@ func (r *Registry) Reload() (bool, error) {
 	r.mu.Lock()
 	r.byEntity, r.byToken, r.byNKey, r.stamp = byEntity, byToken, byNKey, stamp
 	r.mu.Unlock()
+	r.recheckHolds()
 	return true, nil
 }
 

@@ -26,3 +26,10 @@ func HoldIngest(s *IngestService) (release func()) {
 
 // MaxInFlightPerEntity is the bound on one entity's requests handled at once.
 const MaxInFlightPerEntity = maxInFlightPerEntity
+
+// HoldsHeld is the number of requests r holds open (hold.go).
+func HoldsHeld(r *Registry) int {
+	r.holds.mu.Lock()
+	defer r.holds.mu.Unlock()
+	return len(r.holds.set)
+}

@@ -55,7 +55,17 @@ func (a *Auth) Require(what string, allow func(Role) bool, h http.Handler) http.
 			WriteError(w, http.StatusForbidden, fmt.Sprintf("role %s may not %s", p.Role, what))
 			return
 		}
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		ctx := context.WithValue(r.Context(), principalKey{}, p)
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			// A read may stream for hours (a watch, a replay): it ends when the caller loses
+			// the right to it (hold.go). A write is left to finish as it was authorized:
+			// cutting it short would leave its outcome unknown to the caller.
+			token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			var release func()
+			ctx, release = a.Registry.Hold(ctx, strings.TrimSpace(token), p, allow)
+			defer release()
+		}
+		h.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -260,6 +270,9 @@ func (h *HTTPHandlers) getEvents(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// The status is gone with the first line; end the stream with an error line a
 		// reader can recognise.
+		if r.Context().Err() != nil {
+			err = context.Cause(r.Context()) // the caller gone, or no longer let in (hold.go)
+		}
 		h.Logger.Warn("replay failed", "err", err)
 		// JSON-encoded: %q is Go's quoting, not JSON's, for some characters
 		line, _ := json.Marshal(map[string]map[string]string{"error": {"message": err.Error()}})

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -122,6 +123,9 @@ func (h *handlers) messages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
+		if r.Context().Err() != nil {
+			err = context.Cause(r.Context()) // the caller gone, or no longer let in (ledger/hold.go)
+		}
 		// The status is sent; a line without the end marker tells the client it is cut short.
 		enc.Encode(messageLine{Error: err.Error()})
 		bw.Flush()

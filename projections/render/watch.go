@@ -2,6 +2,8 @@ package render
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -58,6 +60,13 @@ func WatchRoutes(mux *http.ServeMux, nc *nats.Conn, guard func(http.Handler) htt
 		for {
 			select {
 			case <-r.Context().Done():
+				// Ended by the server rather than by the client (its token revoked while it
+				// watched, ledger/hold.go): say why, or an EventSource would only reconnect.
+				if cause := context.Cause(r.Context()); cause != nil && !errors.Is(cause, context.Canceled) {
+					msg, _ := json.Marshal(map[string]string{"error": cause.Error()})
+					fmt.Fprint(w, "event: end\n"+sseData(string(msg))+"\n")
+					flusher.Flush()
+				}
 				return
 			case m := <-ch:
 				fmt.Fprint(w, "event: change\n"+sseData(string(m.Data))+"\n")
