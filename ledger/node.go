@@ -27,7 +27,8 @@ type NodeConfig struct {
 	// NATSCreds is a credentials file (JWT + seed) for NATSURL; NATSNKey a file holding an
 	// nkey seed. At most one.
 	NATSCreds, NATSNKey string
-	// Listen is the embedded server's client address. Default 127.0.0.1:4222.
+	// Listen is the embedded server's client address. Default 127.0.0.1:4222. Port 0 (or -1)
+	// picks a free port: ClientURL tells which.
 	Listen string
 	// Replicas of the streams. Default 1; use 3 on a cluster.
 	Replicas int
@@ -136,6 +137,9 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 		host, port, err := splitHostPort(cfg.Listen)
 		if err != nil {
 			return nil, fmt.Errorf("--listen %q: %w", cfg.Listen, err)
+		}
+		if port == 0 {
+			port = -1 // port 0 means any free port, as for net.Listen; nats-server says -1
 		}
 		sc := ServerConfig{DataDir: cfg.DataDir, Host: host, Port: port, Registry: reg,
 			TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, Logger: cfg.Logger}

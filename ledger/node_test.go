@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -223,5 +224,24 @@ func TestStartedNodeHasTheIngestSubscription(t *testing.T) {
 			t.Fatalf("start %d: the server has no subscription on %sUNODC when StartNode returns", i, ledger.IngestSubjectPrefix)
 		}
 		n.Close(context.Background())
+	}
+}
+
+// --listen with port 0 listens on a free port, as net.Listen does, not on NATS's default.
+func TestListenPortZeroPicksAFreePort(t *testing.T) {
+	n := testNode(t, t.TempDir(), func(c *ledger.NodeConfig) { c.Listen = "127.0.0.1:0" })
+	u, err := url.Parse(n.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := u.Port(); p == "" || p == "0" || p == "4222" {
+		t.Fatalf("--listen 127.0.0.1:0 listens at %s", n.ClientURL())
+	}
+	nc, err := nats.Connect(n.ClientURL())
+	if err == nil {
+		nc.Close() // no user: refused, but the server answered at that address
+	}
+	if err != nil && !strings.Contains(err.Error(), "uthorization") {
+		t.Fatalf("nothing answers at %s: %v", n.ClientURL(), err)
 	}
 }

@@ -42,7 +42,7 @@ func parseServeFlags(args []string) (*serveFlags, error) {
 	var f serveFlags
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&f.data, "data", "data", "data directory (entities, indexes, views, and the embedded NATS store)")
-	fs.StringVar(&f.listen, "listen", "127.0.0.1:4222", "embedded NATS client address")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:4222", "embedded NATS client address (port 0: any free port, logged as \"nats\" in \"ledger started\")")
 	fs.StringVar(&f.httpAddr, "http", "127.0.0.1:8080", "HTTP address")
 	fs.StringVar(&f.natsURL, "nats-url", "", "external NATS server or cluster (no embedded server)")
 	fs.StringVar(&f.natsCreds, "nats-creds", "", "credentials file for --nats-url")
