@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -248,6 +249,18 @@ func newToken() (string, error) {
 func hashToken(token string) string {
 	h := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(h[:])
+}
+
+// ListEntities returns the records of dataDir's entities file, sorted by acronym, checked
+// as a server reads them (an absent file holds none).
+func ListEntities(dataDir string) ([]EntityRecord, error) {
+	doc, err := readEntities(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	recs := slices.Clone(doc.Entities)
+	slices.SortFunc(recs, func(a, b EntityRecord) int { return strings.Compare(a.Entity, b.Entity) })
+	return recs, nil
 }
 
 func readEntities(dataDir string) (*entitiesDoc, error) {

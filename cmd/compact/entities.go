@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"text/tabwriter"
+	"time"
 
 	"compact/ledger"
 )
@@ -21,10 +23,12 @@ func runEntities(ctx context.Context, args []string) error {
 			return runEntitiesReissue(ctx, args[1:])
 		case "revoke":
 			return runEntitiesRevoke(ctx, args[1:])
+		case "list":
+			return runEntitiesList(args[1:])
 		}
 	}
 	if len(args) == 0 || args[0] != "add" {
-		return usagef("entities: want 'entities add ACRONYM --name NAME [--role ROLE] [--data DIR] [--json]', 'entities reissue ACRONYM [--data DIR] [--json]' or 'entities revoke ACRONYM [--data DIR]'")
+		return usagef("entities: want 'entities add ACRONYM --name NAME [--role ROLE] [--data DIR] [--json]', 'entities reissue ACRONYM [--data DIR] [--json]', 'entities revoke ACRONYM [--data DIR]' or 'entities list [--data DIR] [--json]'")
 	}
 	fs := flag.NewFlagSet("entities add", flag.ContinueOnError)
 	name := fs.String("name", "", "the entity's full name (required)")
@@ -55,6 +59,8 @@ const entitiesUsage = `Usage:
       issue a registered entity new credentials (with --role, for a new role); its old token and nkey stop working
   compact entities revoke ACRONYM [--data DIR]
       take a registered entity's credentials away (its record and events stay); reissue gives new ones
+  compact entities list [--data DIR] [--json]
+      the registered entities: acronym, role, whether their credentials are live or revoked, since when, name
 A running server applies each change within a second, without a restart.
 `
 
@@ -114,4 +120,52 @@ Publish over HTTP:  COMPACT_TOKEN=%s compact publish events.json
 Publish over NATS:  request on compact.ingest.%s with the nkey seed (nats --nkey FILE req ...)
 `, creds.Entity, creds.Role, data, creds.Token, creds.NKeySeed, creds.Token, creds.Entity)
 	return nil
+}
+
+// listedEntity is a line of 'entities list --json': the record without its token's hash.
+type listedEntity struct {
+	Entity  string      `json:"entity"`
+	Name    string      `json:"name"`
+	Role    ledger.Role `json:"role"`
+	NKey    string      `json:"nkey,omitempty"`
+	Created time.Time   `json:"created"`
+	Revoked *time.Time  `json:"revoked,omitempty"`
+}
+
+// runEntitiesList prints the registered entities.
+func runEntitiesList(args []string) error {
+	fs := flag.NewFlagSet("entities list", flag.ContinueOnError)
+	data := fs.String("data", "data", "data directory of the ledger")
+	asJSON := fs.Bool("json", false, `print one JSON array of {"entity","name","role","nkey","created","revoked"}`)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("entities list takes no argument; unexpected %q", fs.Arg(0))
+	}
+	recs, err := ledger.ListEntities(*data)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		out := make([]listedEntity, len(recs))
+		for i, r := range recs {
+			out[i] = listedEntity{r.Entity, r.Name, r.Role, r.NKey, r.Created, r.Revoked}
+		}
+		return json.NewEncoder(os.Stdout).Encode(out)
+	}
+	if len(recs) == 0 {
+		fmt.Printf("No entities registered in %s ('compact entities add' registers one).\n", *data)
+		return nil
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ENTITY\tROLE\tCREDENTIALS\tSINCE\tNAME")
+	for _, r := range recs {
+		state, since := "live", r.Created
+		if r.Revoked != nil {
+			state, since = "revoked", *r.Revoked
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Entity, r.Role, state, since.UTC().Format(time.RFC3339), r.Name)
+	}
+	return tw.Flush()
 }
