@@ -37,6 +37,9 @@ type NodeConfig struct {
 	Ingest bool
 	// TLSCert and TLSKey enable TLS on the embedded server.
 	TLSCert, TLSKey string
+	// EntityMaxConnections and EntityMaxSubscriptions bound each entity on the embedded
+	// server (ServerConfig's fields of the same names, and their defaults).
+	EntityMaxConnections, EntityMaxSubscriptions int
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 	// Metrics registry. Default a new one.
@@ -142,7 +145,8 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 			port = -1 // port 0 means any free port, as for net.Listen; nats-server says -1
 		}
 		sc := ServerConfig{DataDir: cfg.DataDir, Host: host, Port: port, Registry: reg,
-			TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, Logger: cfg.Logger}
+			TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, Logger: cfg.Logger,
+			EntityMaxConnections: cfg.EntityMaxConnections, EntityMaxSubscriptions: cfg.EntityMaxSubscriptions}
 		if cfg.ConfigureServer != nil {
 			cfg.ConfigureServer(&sc)
 		}

@@ -37,10 +37,26 @@ type ServerConfig struct {
 	TLSCert, TLSKey string
 	// Logger receives the server's log lines. Default slog.Default().
 	Logger *slog.Logger
+	// EntityMaxConnections bounds the connections each publishing entity's account may hold
+	// at once, so that one entity's program gone wrong (a connection per event, never
+	// closed) cannot take the server's file descriptors from the others. Default 256; -1
+	// is no limit. A connection over it is refused ("maximum account active connections").
+	EntityMaxConnections int
+	// EntityMaxSubscriptions bounds the subscriptions of each connection of an entity. A
+	// publisher needs one or two (its replies; the change feed, if it watches). Default
+	// 1,000; -1 is no limit. A subscription over it is refused and the server tells the
+	// client ("maximum subscriptions exceeded").
+	EntityMaxSubscriptions int
 	// ConfigureOptions, if set, is called with the options before the server starts; tests
 	// use it to change limits (such as the JetStream dedup window bounds).
 	ConfigureOptions func(*server.Options)
 }
+
+// Defaults of ServerConfig's entity limits.
+const (
+	DefaultEntityMaxConnections   = 256
+	DefaultEntityMaxSubscriptions = 1000
+)
 
 // EnsureDefaults fills zero fields with their documented defaults.
 func (c *ServerConfig) EnsureDefaults() {
@@ -52,6 +68,12 @@ func (c *ServerConfig) EnsureDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.EntityMaxConnections == 0 {
+		c.EntityMaxConnections = DefaultEntityMaxConnections
+	}
+	if c.EntityMaxSubscriptions == 0 {
+		c.EntityMaxSubscriptions = DefaultEntityMaxSubscriptions
 	}
 }
 
@@ -66,6 +88,12 @@ func (c *ServerConfig) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("TLS needs both a certificate and a key"))
+	}
+	if c.EntityMaxConnections < -1 {
+		errs = append(errs, fmt.Errorf("ServerConfig.EntityMaxConnections %d: want a positive number, or -1 for no limit", c.EntityMaxConnections))
+	}
+	if c.EntityMaxSubscriptions < -1 {
+		errs = append(errs, fmt.Errorf("ServerConfig.EntityMaxSubscriptions %d: want a positive number, or -1 for no limit", c.EntityMaxSubscriptions))
 	}
 	return errors.Join(errs...)
 }
@@ -198,6 +226,7 @@ func (s *Server) accountsConfig(ents []EntityRecord) string {
 		fmt.Fprintf(&b, "  %s: {\n", strconv.Quote(e.Entity))
 		fmt.Fprintf(&b, "    users: [{nkey: %q, permissions: {publish: {allow: [%q]}, subscribe: {allow: [\"_INBOX.>\", \"compact.views.>\"]}}}]\n", e.NKey, ingest)
 		fmt.Fprintf(&b, "    imports: [\n      {service: {account: %s, subject: %q}}\n      {stream: {account: %s, subject: \"compact.views.>\"}}\n    ]\n", LedgerAccount, ingest, LedgerAccount)
+		fmt.Fprintf(&b, "    limits: {max_connections: %d, max_subscriptions: %d}\n", s.cfg.EntityMaxConnections, s.cfg.EntityMaxSubscriptions)
 		b.WriteString("  }\n")
 	}
 	b.WriteString("}\n")

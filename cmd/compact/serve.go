@@ -36,6 +36,8 @@ type serveFlags struct {
 	tlsKey       string
 	logLevel     string
 	rateLimit    float64
+	entityConns  int
+	entitySubs   int
 }
 
 func parseServeFlags(args []string) (*serveFlags, error) {
@@ -56,6 +58,8 @@ func parseServeFlags(args []string) (*serveFlags, error) {
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS key (PEM)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Float64Var(&f.rateLimit, "rate-limit", 200, "HTTP requests per second per token (bursts of twice that); 0 for no limit")
+	fs.IntVar(&f.entityConns, "entity-max-connections", ledger.DefaultEntityMaxConnections, "embedded NATS: connections each publishing entity may hold at once; -1 for no limit")
+	fs.IntVar(&f.entitySubs, "entity-max-subscriptions", ledger.DefaultEntityMaxSubscriptions, "embedded NATS: subscriptions per connection of an entity; -1 for no limit")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -70,6 +74,14 @@ func parseServeFlags(args []string) (*serveFlags, error) {
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		errs = append(errs, "--tls-cert and --tls-key go together")
+	}
+	for _, l := range []struct {
+		name string
+		v    int
+	}{{"entity-max-connections", f.entityConns}, {"entity-max-subscriptions", f.entitySubs}} {
+		if l.v == 0 || l.v < -1 {
+			errs = append(errs, fmt.Sprintf("--%s %d: want a positive number, or -1 for no limit", l.name, l.v))
+		}
 	}
 	if f.noFeed && f.role == "ingest" {
 		errs = append(errs, "--no-feed is about the views: it needs --role projections or all")
@@ -120,6 +132,7 @@ func runServe(ctx context.Context, args []string) error {
 		DataDir: f.data, NATSURL: f.natsURL, NATSCreds: f.natsCreds, NATSNKey: f.natsNKey,
 		Listen: f.listen, Replicas: f.replicas, Ingest: f.role != "projections",
 		TLSCert: f.tlsCert, TLSKey: f.tlsKey, Logger: log, Registerer: reg,
+		EntityMaxConnections: f.entityConns, EntityMaxSubscriptions: f.entitySubs,
 	})
 	if err != nil {
 		return err

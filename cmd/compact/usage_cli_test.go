@@ -51,6 +51,8 @@ func TestServeConfigMistakesAreUsageErrors(t *testing.T) {
 		{serve("--nats-creds", "ledger.creds"), "--nats-creds/--nats-nkey need --nats-url"},
 		{serve("--nats-nkey", "ledger.nk"), "--nats-creds/--nats-nkey need --nats-url"},
 		{serve("--nats-url", "nats://127.0.0.1:1", "--nats-creds", "a.creds", "--nats-nkey", "b.nk"), "not both"},
+		{serve("--entity-max-connections", "0"), "--entity-max-connections 0: want a positive number, or -1"},
+		{serve("--entity-max-subscriptions", "-2"), "--entity-max-subscriptions -2: want a positive number, or -1"},
 	})
 	if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("data directory after usage errors only: %v, want none made", err)
