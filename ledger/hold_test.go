@@ -3,13 +3,10 @@ package ledger_test
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -125,7 +122,14 @@ func TestAReadEndsWhenItsCallerIsLetInNoMore(t *testing.T) {
 	waitHolds(t, reg, 1)
 
 	// the same token, only its role changed (a hand edit of the file): forbidden now
-	editRole(t, dir, "OICT", ledger.RolePublisher)
+	editEntities(t, dir, func(_ map[string]any, recs []map[string]any) []map[string]any {
+		for _, r := range recs {
+			if r["entity"] == "OICT" {
+				r["role"] = string(ledger.RolePublisher)
+			}
+		}
+		return recs
+	})
 	if _, err := reg.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -179,30 +183,5 @@ func waitHolds(t *testing.T, reg *ledger.Registry, want int) {
 			t.Fatalf("%d requests held, want %d", ledger.HoldsHeld(reg), want)
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// editRole changes an entity's role in the entities file by hand, its token kept.
-func editRole(t *testing.T, dir, entity string, role ledger.Role) {
-	t.Helper()
-	path := filepath.Join(dir, ledger.EntitiesFile)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range doc["entities"].([]any) {
-		if e := e.(map[string]any); e["entity"] == entity {
-			e["role"] = string(role)
-		}
-	}
-	if b, err = json.Marshal(doc); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -167,10 +167,20 @@ func watchReview(ctx context.Context, f *reviewFlags, period string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "compact: watching the %s review; Ctrl-C to stop\n", period)
+	event := ""
 	for sc.Scan() {
+		if name, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+			event = name
+			continue
+		}
 		data, ok := strings.CutPrefix(sc.Text(), "data: ")
 		if !ok {
 			continue
+		}
+		if event == "end" { // the server ended the watch: its token revoked (README, Entities)
+			var end struct{ Error string }
+			json.Unmarshal([]byte(data), &end)
+			return fmt.Errorf("the server ended the change stream: %s", end.Error)
 		}
 		var ch projections.ReviewChange
 		if json.Unmarshal([]byte(data), &ch) == nil {

@@ -2,9 +2,13 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -77,6 +81,23 @@ func TestRevocationEndsTheRevokedWatch(t *testing.T) {
 			t.Fatal("a watch did not start")
 		}
 	}
+	// and a reporting job of the revoked entity's, `compact review --watch`
+	job := exec.Command(bin, "review", period, "--watch", "-o", filepath.Join(t.TempDir(), "review.md"),
+		"--server", c.httpURL, "--token", unodc.Token)
+	var jobErr bytes.Buffer
+	var jobMu sync.Mutex
+	job.Stderr = syncWriter{&jobMu, &jobErr}
+	if err := job.Start(); err != nil {
+		t.Fatal(err)
+	}
+	jobEnded := make(chan error, 1)
+	go func() { jobEnded <- job.Wait() }()
+	t.Cleanup(func() { job.Process.Kill() })
+	waitFor(t, "the reporting job watching", func() bool {
+		jobMu.Lock()
+		defer jobMu.Unlock()
+		return strings.Contains(jobErr.String(), "watching the "+period)
+	})
 
 	if _, stderr, code := entitiesCLI(t, bin, "revoke", "UNODC", "--data", dir); code != 0 {
 		t.Fatalf("entities revoke: exit %d, %s", code, stderr)
@@ -88,6 +109,17 @@ func TestRevocationEndsTheRevokedWatch(t *testing.T) {
 		t.Fatal("the end event does not say why")
 	}
 	waitStreamEnd(t, revoked)
+	select {
+	case err := <-jobEnded:
+		jobMu.Lock()
+		said := jobErr.String()
+		jobMu.Unlock()
+		if err == nil || !strings.Contains(said, "the server ended the change stream: unauthenticated: the token of UNODC was revoked") {
+			t.Fatalf("the revoked entity's reporting job ended with %v, saying %q", err, said)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the revoked entity's `compact review --watch` goes on")
+	}
 
 	if s := postStatus(t, c.httpURL, cted.Token, "CTED", "w-1"); s != http.StatusCreated {
 		t.Fatalf("publishing after the revocation: %d", s)
