@@ -50,21 +50,7 @@ func TestChangeFeedThroughTheEntityImportUnderLoad(t *testing.T) {
 	}
 	sub.SetPendingLimits(-1, -1)
 	ncJob.Flush()
-	ncAud, err := connectAs(n, aud)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ncAud.Close()
-	ajs, _ := jetstream.New(ncAud)
-	kv, err := ajs.KeyValue(ctx, projections.DefaultFeedBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := kv.Watch(ctx, projections.KVKeyCounters)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	w := watchCountersAs(t, n, aud)
 
 	periods := []string{"2025-01-15", "2025-03-15", "2025-05-15", "2025-07-15"}
 	var wg sync.WaitGroup
@@ -245,21 +231,7 @@ func TestChangeFeedWatchersResumeAfterALedgerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	ncJob.Flush()
-	ncAud, err := connectAs(n, aud, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ncAud.Close()
-	ajs, _ := jetstream.New(ncAud)
-	kv, err := ajs.KeyValue(ctx, projections.DefaultFeedBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := kv.Watch(ctx, projections.KVKeyCounters)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	w := watchCountersAs(t, n, aud, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 
 	// the ledger stops and starts again on the same data and address
 	if err := v.Close(ctx); err != nil {
@@ -333,4 +305,26 @@ func TestChangeFeedWatchersResumeAfterALedgerRestart(t *testing.T) {
 			t.Fatal("the auditor's KV watch did not resume after the restart")
 		}
 	}
+}
+
+// watchCountersAs watches the counters' key of the views' KV bucket as the auditor aud, over
+// a connection of its own closed with the test.
+func watchCountersAs(t *testing.T, n *ledger.Node, aud *ledger.Credentials, opts ...nats.Option) jetstream.KeyWatcher {
+	t.Helper()
+	nc, err := connectAs(n, aud, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	kv, err := js.KeyValue(t.Context(), projections.DefaultFeedBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := kv.Watch(t.Context(), projections.KVKeyCounters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Stop() })
+	return w
 }

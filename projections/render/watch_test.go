@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,28 +32,7 @@ func TestWatchStreamsChanges(t *testing.T) {
 		t.Fatalf("a period that does not exist: status %d, want 404 (%s)", r.status, r.body)
 	}
 
-	// From another connection, connected beforehand so that it publishes the moment the line is read, as the projections' feed publishes.
-	pub, err := nats.Connect(nc.ConnectedUrl())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/reviews/2025-05/changes", nil)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
-		t.Fatalf("Content-Type %q", ct)
-	}
-	lines := bufio.NewScanner(res.Body)
-	if !lines.Scan() || lines.Text() != ": watching 2025-05" {
-		t.Fatalf("first line %q, want the watching comment", lines.Text())
-	}
+	pub, lines := watchMay2025(t, srv.URL, nc)
 
 	for i, period := range []string{"2025-07", "2025-05"} {
 		b, _ := json.Marshal(projections.ReviewChange{Period: period, Version: uint64(i + 1), Seq: uint64(10 * (i + 1))})
@@ -94,23 +75,7 @@ func TestWatchKeepsAMessageOneEvent(t *testing.T) {
 	WatchRoutes(mux, nc, nil)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	pub, err := nats.Connect(nc.ConnectedUrl())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/reviews/2025-05/changes", nil)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	lines := bufio.NewScanner(res.Body)
-	if !lines.Scan() || lines.Text() != ": watching 2025-05" {
-		t.Fatalf("first line %q, want the watching comment", lines.Text())
-	}
+	pub, lines := watchMay2025(t, srv.URL, nc)
 	forged := "{\"period\":\"2025-05\"}\n\nevent: change\ndata: {\"forged\":true}\r\nid: 9\rretry: 1"
 	for _, d := range []string{forged, `{"period":"2025-05","version":7}`} {
 		if err := pub.Publish(projections.SubjectReviewPrefix+"2025-05", []byte(d)); err != nil {
@@ -146,5 +111,62 @@ func TestWatchKeepsAMessageOneEvent(t *testing.T) {
 	}
 	if got := strings.Join(events[1], "\n"); got != `{"period":"2025-05","version":7}` {
 		t.Errorf("second event's data %q", got)
+	}
+}
+
+// watchMay2025 opens the watch of the 2025-05 review on srvURL, reads it to its watching
+// comment, and returns a connection to nc's server to publish changes from (connected
+// beforehand, so that it publishes the moment a line is read, as the projections' feed does)
+// and the stream's lines. Both end with the test.
+func watchMay2025(t *testing.T, srvURL string, nc *nats.Conn) (*nats.Conn, *bufio.Scanner) {
+	t.Helper()
+	pub, err := nats.Connect(nc.ConnectedUrl())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pub.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srvURL+"/v1/reviews/2025-05/changes", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	lines := bufio.NewScanner(res.Body)
+	if !lines.Scan() || lines.Text() != ": watching 2025-05" {
+		t.Fatalf("first line %q, want the watching comment", lines.Text())
+	}
+	return pub, lines
+}
+
+// A watch the server ends (the request's context cancelled with a cause: the watcher's token
+// revoked, ledger/hold.go) ends with an "end" event saying why; one the client ends does not.
+func TestWatchEndedByTheServerSaysWhy(t *testing.T) {
+	nc, _ := natstest.Connect(t, natstest.Start(t))
+	end := make(chan context.CancelCauseFunc, 1)
+	guard := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithCancelCause(r.Context())
+			end <- cancel
+			h.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+	mux := http.NewServeMux()
+	WatchRoutes(mux, nc, guard)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	_, lines := watchMay2025(t, srv.URL, nc)
+	(<-end)(errors.New("unauthenticated: the token of UNODC was revoked"))
+	var rest []string
+	for lines.Scan() {
+		rest = append(rest, lines.Text())
+	}
+	want := []string{"", "event: end", `data: {"error":"unauthenticated: the token of UNODC was revoked"}`, ""} // the blank line ends the watching comment
+	if !slices.Equal(rest, want) {
+		t.Fatalf("after the server ended the watch: %q, want %q", rest, want)
 	}
 }
