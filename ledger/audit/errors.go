@@ -17,7 +17,8 @@ var (
 	ErrBadProof = errors.New("bad inclusion proof")
 	// ErrNotCheckpointed: the event is newer than the latest checkpoint.
 	ErrNotCheckpointed = errors.New("not covered by a checkpoint yet")
-	// ErrEventNotFound: no stored event has that source and id.
+	// ErrEventNotFound: no stored event has that source and id, or the stream has no
+	// message at that sequence.
 	ErrEventNotFound = errors.New("event not found")
 	// ErrAmbiguousID: several sources have an event with that id; name the source.
 	ErrAmbiguousID = errors.New("id used by several sources")

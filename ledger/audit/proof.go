@@ -59,6 +59,15 @@ func (c *Checkpointer) Prove(ctx context.Context, seq uint64) (*Proof, error) {
 	}
 	latest := c.Latest()
 	if latest == nil || latest.Size < seq {
+		// A sequence past the stream's end is no event: waiting for the next checkpoint
+		// would not make it one, so it is not found rather than "not checkpointed yet".
+		st, err := c.js.Stream(ctx, c.cfg.Stream)
+		if err != nil {
+			return nil, fmt.Errorf("prove: stream %s: %w", c.cfg.Stream, err)
+		}
+		if last := st.CachedInfo().State.LastSeq; seq > last {
+			return nil, fmt.Errorf("prove: %w: stream %s ends at seq %d, there is no message at seq %d", ErrEventNotFound, c.cfg.Stream, last, seq)
+		}
 		cp, err := c.Flush(ctx)
 		switch {
 		case errors.Is(err, ErrClosed) && !errors.Is(err, ErrStateMismatch):

@@ -4,6 +4,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"math"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -175,5 +178,39 @@ func TestProveAmbiguousID(t *testing.T) {
 	p, err := c.ProveEvent(ctx, ledger.SourcePrefix+"OSCE", "evt-0001")
 	if err != nil || p.Event.Seq != 3 {
 		t.Fatalf("%v", err)
+	}
+}
+
+// A sequence the stream has not reached is no event: it is not found (404), not "not
+// checkpointed yet, retry after the next checkpoint" (409 with Retry-After), which no
+// number of retries would make true.
+func TestProveASeqPastTheEndOfTheStream(t *testing.T) {
+	e := newEnv(t)
+	signer, vkey := testKey(t)
+	ctx := ctxT(t)
+	publish(t, e.js, seqs(1, 12)...)
+	c := startCheckpointer(t, e.js, t.TempDir(), signer, vkey, 5)
+	flush(t, c)
+	for _, seq := range []uint64{13, 1000, math.MaxUint64} {
+		if p, err := c.Prove(ctx, seq); !errors.Is(err, ErrEventNotFound) || errors.Is(err, ErrNotCheckpointed) {
+			t.Errorf("Prove(%d) on a stream of 12: proof %v, error %v; want not found", seq, p != nil, err)
+		}
+	}
+	mux := http.NewServeMux()
+	Routes(mux, c, func(h http.Handler) http.Handler { return h })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/v1/proofs?seq=13")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Retry-After") != "" {
+		t.Errorf("GET /v1/proofs?seq=13 on a stream of 12: %d, Retry-After %q; want 404 and no retry", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	// The next event is proven as soon as it is stored.
+	publish(t, e.js, 13)
+	if p, err := c.Prove(ctx, 13); err != nil || p.TreeSize != 13 {
+		t.Fatalf("Prove(13) once stored: %v", err)
 	}
 }
