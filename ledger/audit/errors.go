@@ -20,6 +20,8 @@ var (
 	// ErrEventNotFound: no stored event has that source and id, or the stream has no
 	// message at that sequence.
 	ErrEventNotFound = errors.New("event not found")
+	// ErrBadSource: the source named is not an entity's ("/entities/" and an acronym).
+	ErrBadSource = errors.New("not an entity source")
 	// ErrAmbiguousID: several sources have an event with that id; name the source.
 	ErrAmbiguousID = errors.New("id used by several sources")
 	// ErrStateMismatch: the checkpointer's own state contradicts the stream or the

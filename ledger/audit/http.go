@@ -185,6 +185,8 @@ func (h *handlers) writeProof(w http.ResponseWriter, p *Proof, err error) {
 		ledger.WriteError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, ErrEventNotFound):
 		ledger.WriteError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrBadSource):
+		ledger.WriteError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, ErrAmbiguousID):
 		ledger.WriteError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, ErrStateMismatch), errors.Is(err, ErrClosed):

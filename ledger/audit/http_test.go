@@ -103,3 +103,37 @@ func TestHTTPAudit(t *testing.T) {
 		t.Fatalf("cut answer: %v", err)
 	}
 }
+
+// An entity in /v1/proofs/{entity}/{id} that cannot be an entity's acronym is the caller's
+// mistake, answered 400 as GET /v1/events answers it, not a 500 that says the server failed.
+func TestProofOfAMalformedEntityIsABadRequest(t *testing.T) {
+	e := newEnv(t)
+	signer, vkey := testKey(t)
+	publish(t, e.js, seqs(1, 4)...)
+	c := startCheckpointer(t, e.js, t.TempDir(), signer, vkey, 5)
+	flush(t, c)
+	mux := http.NewServeMux()
+	Routes(mux, c, func(h http.Handler) http.Handler { return h })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for path, want := range map[string]int{
+		"/v1/proofs/UN.ODC/evt-0001":   http.StatusBadRequest,
+		"/v1/proofs/UN%20ODC/evt-0001": http.StatusBadRequest,
+		"/v1/proofs/UN%09ODC/evt-0001": http.StatusBadRequest,
+		"/v1/proofs/UN*/evt-0001":      http.StatusBadRequest,
+		"/v1/proofs/CTED/evt-0001":     http.StatusOK,
+		"/v1/proofs/UNODC/evt-0001":    http.StatusNotFound, // another entity's id
+	} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	if _, err := FindEvent(ctxT(t), e.js, ledger.StreamName, ledger.SourcePrefix+"UN.ODC", "evt-0001"); !errors.Is(err, ErrBadSource) {
+		t.Errorf("FindEvent with a malformed source: %v", err)
+	}
+}

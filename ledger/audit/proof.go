@@ -152,9 +152,11 @@ func (c *Checkpointer) ProveEvent(ctx context.Context, source, id string) (*Proo
 func FindEvent(ctx context.Context, js jetstream.JetStream, stream, source, id string) (uint64, error) {
 	filter := ledger.EventSubjectPrefix + ">"
 	if source != "" {
+		// The replay's rule for an entity, which the ingest holds every source to: anything
+		// else is the caller's mistake, and would not even make a valid subject filter.
 		entity, ok := strings.CutPrefix(source, ledger.SourcePrefix)
-		if !ok || entity == "" || strings.ContainsAny(entity, ".*> ") {
-			return 0, fmt.Errorf("source %q: want %sENTITY", source, ledger.SourcePrefix)
+		if err := (ledger.ReplayFilter{Entity: entity}).Validate(); !ok || entity == "" || err != nil {
+			return 0, fmt.Errorf("%w: %q: want %sENTITY, ENTITY 2-24 characters of A-Z 0-9 -", ErrBadSource, source, ledger.SourcePrefix)
 		}
 		filter = ledger.EventSubjectPrefix + entity + ".>"
 	}
