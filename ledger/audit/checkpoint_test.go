@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -244,5 +247,27 @@ func TestForgedCheckpointsAreRejected(t *testing.T) {
 				t.Fatal("status does not say why the checkpointer stopped")
 			}
 		})
+	}
+}
+
+// A data directory holding the verifier key but not its signing key (ledger.pub copied from
+// the ingest process that made the key, ledger.key forgotten) is refused with what is
+// missing: a new signing key made there would not match, and signing on with it would make
+// checkpoints nobody can check against the ledger's key.
+func TestVerifierKeyWithoutItsSigningKeyIsRefused(t *testing.T) {
+	_, vkey := testKey(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, VerifierKeyFile), []byte(vkey+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := LoadOrCreateKey(dir)
+	if err == nil || !strings.Contains(err.Error(), SignerKeyFile) || !strings.Contains(err.Error(), "copy") {
+		t.Errorf("ledger.pub without ledger.key: %v; want a refusal saying to copy %s", err, SignerKeyFile)
+	}
+	if _, err := os.Stat(filepath.Join(dir, SignerKeyFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a new signing key was made beside another key's ledger.pub: %v", err)
+	}
+	if got, err := ReadVerifierKey(dir); err != nil || got != vkey {
+		t.Errorf("ledger.pub changed: %q %v", got, err)
 	}
 }

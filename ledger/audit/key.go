@@ -31,15 +31,28 @@ const (
 //
 // Creation is atomic: the key is written to a temporary file and linked into place, so a
 // crash leaves either no key or a whole one, and two processes starting at once end up
-// with the same key.
+// with the same key. A directory that holds the verifier key but not the signing key is
+// refused rather than given a new key: the verifier key says the ledger's key is elsewhere.
 func LoadOrCreateKey(dataDir string) (note.Signer, string, error) {
 	path := filepath.Join(dataDir, SignerKeyFile)
+	pubPath := filepath.Join(dataDir, VerifierKeyFile)
 	skey, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err := createKey(dataDir); err != nil {
-			return nil, "", err
+		if _, perr := os.Stat(pubPath); perr == nil {
+			// The verifier key names the ledger's key, whose signing half was not copied
+			// here: a key made anew would not match it. A process making the pair at this
+			// moment links the signing key first, so read it once more before refusing.
+			if skey, err = os.ReadFile(path); errors.Is(err, fs.ErrNotExist) {
+				return nil, "", fmt.Errorf("ledger signing key %s is missing, though %s holds the ledger's verifier key: "+
+					"copy %s from where the key was made (or restore it from a backup); "+
+					"a new key would sign checkpoints that do not verify against the ledger's", path, pubPath, SignerKeyFile)
+			}
+		} else {
+			if err := createKey(dataDir); err != nil {
+				return nil, "", err
+			}
+			skey, err = os.ReadFile(path)
 		}
-		skey, err = os.ReadFile(path)
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("ledger signing key: %w", err)
@@ -48,7 +61,6 @@ func LoadOrCreateKey(dataDir string) (note.Signer, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("ledger signing key %s: %w (restore it from a backup; a new key cannot sign on from the old checkpoints)", path, err)
 	}
-	pubPath := filepath.Join(dataDir, VerifierKeyFile)
 	pub, err := os.ReadFile(pubPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		err = writeFileAtomic(pubPath, []byte(vkey+"\n"), 0o644)
