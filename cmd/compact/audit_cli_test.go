@@ -104,6 +104,23 @@ func TestAuditCommands(t *testing.T) {
 	if err := runVerifyProof(ctx, []string{"--key", otherKey, proofFile}); !errors.Is(err, audit.ErrBadProof) {
 		t.Fatalf("verify-proof with another key: %v", err)
 	}
+	// --key names what is wrong with it: a file that cannot be read is not taken for a key
+	var ue usageError
+	for _, tc := range []struct {
+		run        func(context.Context, []string) error
+		args       []string
+		want       string
+		notWanting string
+	}{
+		{runVerifyProof, []string{"--key", t.TempDir(), proofFile}, "is a directory", "verifier id"},
+		{runVerify, []string{"--server", srv.URL, "--key", "nonsense"}, `--key "nonsense": no such file, and not a verifier key`, ""},
+		{runProve, []string{"--server", srv.URL, "--entity", "UNODC", "--seq", "3"}, "--entity names an event ID's entity", ""},
+	} {
+		err := tc.run(ctx, tc.args)
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) || (tc.notWanting != "" && strings.Contains(err.Error(), tc.notWanting)) {
+			t.Errorf("%v: %v, want a usage error saying %q", tc.args, err, tc.want)
+		}
+	}
 }
 
 // verify --nats-url with the credentials of a user the embedded server does not let read the

@@ -33,6 +33,8 @@ func runProve(ctx context.Context, args []string) error {
 		return usagef("prove needs an event ID (or --seq N)")
 	case id != "" && *seq != 0:
 		return usagef("give an event ID or --seq, not both")
+	case *entity != "" && *seq != 0:
+		return usagef("--entity names an event ID's entity: it goes with an ID, not with --seq")
 	}
 	client := &audit.Client{BaseURL: c.server, Token: c.token}
 	doc, err := client.Proof(ctx, *entity, id, *seq)
@@ -73,9 +75,9 @@ func runVerifyProof(_ context.Context, args []string) error {
 	if *keyFlag == "" {
 		return usagef("verify-proof needs --key (or COMPACT_KEY): the proof is only as good as the key you check it with")
 	}
-	key := *keyFlag
-	if b, err := os.ReadFile(key); err == nil {
-		key = string(b)
+	key, err := readVerifierKey(*keyFlag)
+	if err != nil {
+		return err
 	}
 	var doc []byte
 	if file == "-" {

@@ -112,7 +112,11 @@ func runVerify(ctx context.Context, args []string) error {
 	if he != nil {
 		return errSilentFailure
 	}
-	if *save != "" && rep.Latest != nil {
+	if *save != "" {
+		if rep.Latest == nil {
+			fmt.Fprintf(os.Stderr, "compact: --save-checkpoint: the ledger has no checkpoint yet; %s not written\n", *save)
+			return nil
+		}
 		if err := writeFileAtomic(*save, []byte(rep.Latest.Note)); err != nil {
 			return fmt.Errorf("--save-checkpoint: %w", err)
 		}
@@ -131,13 +135,7 @@ func (l *fileList) Set(v string) error { *l = append(*l, v); return nil }
 // consistent with itself.
 func verifierKey(ctx context.Context, flagValue string, client *audit.Client) (string, error) {
 	if flagValue != "" {
-		if b, err := os.ReadFile(flagValue); err == nil {
-			flagValue = strings.TrimSpace(string(b))
-		}
-		if _, err := audit.NewVerifier(flagValue); err != nil {
-			return "", usagef("--key: %v", err)
-		}
-		return flagValue, nil
+		return readVerifierKey(flagValue)
 	}
 	key, err := client.Key(ctx)
 	if err != nil {
@@ -145,6 +143,26 @@ func verifierKey(ctx context.Context, flagValue string, client *audit.Client) (s
 	}
 	fmt.Fprintf(os.Stderr, "compact: warning: no --key: checking against the key the server gives (%s); "+
 		"pass --key with the key you got from the operator out of band for an independent check\n", key)
+	return key, nil
+}
+
+// readVerifierKey reads --key: a file holding the verifier key, or the key itself. A file
+// that exists but cannot be read says so, rather than being taken for a malformed key.
+func readVerifierKey(flagValue string) (string, error) {
+	key := flagValue
+	b, err := os.ReadFile(flagValue)
+	switch {
+	case err == nil:
+		key = strings.TrimSpace(string(b))
+	case !errors.Is(err, os.ErrNotExist):
+		return "", usagef("--key: %v", err)
+	}
+	if _, err := audit.NewVerifier(key); err != nil {
+		if key == flagValue {
+			return "", usagef("--key %q: no such file, and not a verifier key: %v", flagValue, err)
+		}
+		return "", usagef("--key %s: %v", flagValue, err)
+	}
 	return key, nil
 }
 
