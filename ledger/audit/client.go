@@ -5,11 +5,13 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -24,15 +26,30 @@ type Client struct {
 	Token string
 	// HTTP client. Default http.DefaultClient.
 	HTTP *http.Client
+	// IdleTimeout ends a request that receives nothing for that long, its answer's first
+	// byte or any later one, with ErrStalled. A read of the whole history takes as long as
+	// it takes; a server that stops sending in the middle must not hold an auditor forever.
+	// Default 1 minute.
+	IdleTimeout time.Duration
 }
+
+// DefaultIdleTimeout is Client.IdleTimeout's default.
+const DefaultIdleTimeout = time.Minute
 
 func (c *Client) get(ctx context.Context, path string, q url.Values) (*http.Response, error) {
 	u := strings.TrimRight(c.BaseURL, "/") + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
+	idle := cmp.Or(c.IdleTimeout, DefaultIdleTimeout)
+	ctx, cancel := context.WithCancelCause(ctx)
+	timer := time.AfterFunc(idle, func() {
+		cancel(fmt.Errorf("%w: nothing from %s for %v (GET %s)", ErrStalled, c.BaseURL, idle, path))
+	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
+		timer.Stop()
+		cancel(nil)
 		return nil, err
 	}
 	if c.Token != "" {
@@ -40,8 +57,14 @@ func (c *Client) get(ctx context.Context, path string, q url.Values) (*http.Resp
 	}
 	resp, err := cmp.Or(c.HTTP, http.DefaultClient).Do(req)
 	if err != nil {
+		timer.Stop()
+		if cause := context.Cause(ctx); errors.Is(cause, ErrStalled) {
+			err = cause
+		}
+		cancel(nil)
 		return nil, fmt.Errorf("%w (is compact serve running at %s? set --server or COMPACT_SERVER)", err, c.BaseURL)
 	}
+	resp.Body = &idleBody{rc: resp.Body, ctx: ctx, timer: timer, idle: idle, cancel: cancel}
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -187,4 +210,35 @@ func (c *Client) Proof(ctx context.Context, entity, id string, seq uint64) ([]by
 	}
 	defer resp.Body.Close()
 	return io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+}
+
+// idleBody is a response body whose request ends when no byte arrives for idle: each read
+// that returns data pushes the deadline back. Its errors say the server stalled, not
+// "context canceled".
+type idleBody struct {
+	rc     io.ReadCloser
+	ctx    context.Context
+	timer  *time.Timer
+	idle   time.Duration
+	cancel context.CancelCauseFunc
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.idle)
+	}
+	if err != nil && err != io.EOF {
+		if cause := context.Cause(b.ctx); errors.Is(cause, ErrStalled) {
+			err = cause
+		}
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.timer.Stop()
+	err := b.rc.Close()
+	b.cancel(nil)
+	return err
 }

@@ -22,6 +22,8 @@ var (
 	ErrEventNotFound = errors.New("event not found")
 	// ErrBadSource: the source named is not an entity's ("/entities/" and an acronym).
 	ErrBadSource = errors.New("not an entity source")
+	// ErrStalled: the server stopped sending in the middle of an answer (Client.IdleTimeout).
+	ErrStalled = errors.New("the server stalled")
 	// ErrAmbiguousID: several sources have an event with that id; name the source.
 	ErrAmbiguousID = errors.New("id used by several sources")
 	// ErrStateMismatch: the checkpointer's own state contradicts the stream or the
