@@ -64,6 +64,8 @@ func (a *Auth) Require(what string, allow func(Role) bool, h http.Handler) http.
 			var release func()
 			ctx, release = a.Registry.Hold(ctx, strings.TrimSpace(token), p, allow)
 			defer release()
+			// and it ends even when its client has stopped reading (stall.go)
+			defer endWrites(ctx, w)()
 		}
 		h.ServeHTTP(w, r.WithContext(ctx))
 	})

@@ -38,6 +38,7 @@ type serveFlags struct {
 	rateLimit    float64
 	entityConns  int
 	entitySubs   int
+	stall        time.Duration
 }
 
 func parseServeFlags(args []string) (*serveFlags, error) {
@@ -60,6 +61,7 @@ func parseServeFlags(args []string) (*serveFlags, error) {
 	fs.Float64Var(&f.rateLimit, "rate-limit", 200, "HTTP requests per second per token (bursts of twice that); 0 for no limit")
 	fs.IntVar(&f.entityConns, "entity-max-connections", ledger.DefaultEntityMaxConnections, "embedded NATS: connections each publishing entity may hold at once; -1 for no limit")
 	fs.IntVar(&f.entitySubs, "entity-max-subscriptions", ledger.DefaultEntityMaxSubscriptions, "embedded NATS: subscriptions per connection of an entity; -1 for no limit")
+	fs.DurationVar(&f.stall, "stall-timeout", ledger.DefaultWriteStall, "HTTP: a response its client takes nothing of for this long is given up (a stream stays open while its client reads)")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -82,6 +84,9 @@ func parseServeFlags(args []string) (*serveFlags, error) {
 		if l.v == 0 || l.v < -1 {
 			errs = append(errs, fmt.Sprintf("--%s %d: want a positive number, or -1 for no limit", l.name, l.v))
 		}
+	}
+	if f.stall <= 0 {
+		errs = append(errs, fmt.Sprintf("--stall-timeout %s: want a positive duration, e.g. 1m", f.stall))
 	}
 	if f.noFeed && f.role == "ingest" {
 		errs = append(errs, "--no-feed is about the views: it needs --role projections or all")
@@ -194,10 +199,10 @@ func runServe(ctx context.Context, args []string) error {
 	srv := &http.Server{
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		Addr:              f.httpAddr,
-		Handler:           nosniff(ledger.NewHTTPMetrics(reg).Wrap(mux, limiter.Wrap(mux))),
+		Handler:           ledger.GiveUpStalled(f.stall, nosniff(ledger.NewHTTPMetrics(reg).Wrap(mux, limiter.Wrap(mux)))),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      0, // replays and watches stream for as long as they need
+		WriteTimeout:      0, // replays and watches stream for as long as they need; GiveUpStalled bounds each write
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
