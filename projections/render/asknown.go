@@ -57,7 +57,14 @@ type ProvenanceAt func(ctx context.Context, at time.Time, p *projections.Provena
 // A review's provenance carries t and what provenance adds (nil: nothing). A build replays
 // the ledger from sequence 1, so guard should admit auditors only, and a request that would
 // be refused anyway (a period, format or as_of date that is not one) is refused before it.
+// The routes build one at a time; a request that comes during a build waits its turn.
 func AsKnownRoutes(mux *http.ServeMux, js jetstream.JetStream, tmpDir string, provenance ProvenanceAt, guard func(http.Handler) http.Handler) {
+	// A build holds a store of the views' size (their Pebble, up to 192 MB of cache and
+	// memtables) and keeps both cores busy for as long as a rebuild takes: two at once
+	// would take a node past the 512 MB it is meant to fit in, and nothing bounded how
+	// many an auditor (or a script run twice) could start side by side. Waiting costs a
+	// request only its goroutine, and it leaves the line when its client goes.
+	builds := make(chan struct{}, 1)
 	mux.Handle("GET /v1/reviews/{period}/as-known", guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := CheckPeriod(r.PathValue("period")); err != nil {
 			writeJSONError(w, http.StatusNotFound, "period", err.Error())
@@ -67,7 +74,7 @@ func AsKnownRoutes(mux *http.ServeMux, js jetstream.JetStream, tmpDir string, pr
 			writeJSONError(w, http.StatusBadRequest, "format", err.Error())
 			return
 		}
-		withViewsAsKnown(w, r, js, tmpDir, func(v *projections.Views, at time.Time) {
+		buildAsKnown(w, r, js, tmpDir, builds, func(v *projections.Views, at time.Time) {
 			(&handlers{src: asKnownSource{Views: v, at: at, provenance: provenance}}).apiReview(w, r)
 		})
 	})))
@@ -78,7 +85,7 @@ func AsKnownRoutes(mux *http.ServeMux, js jetstream.JetStream, tmpDir string, pr
 				return
 			}
 		}
-		withViewsAsKnown(w, r, js, tmpDir, func(v *projections.Views, _ time.Time) {
+		buildAsKnown(w, r, js, tmpDir, builds, func(v *projections.Views, _ time.Time) {
 			c, err := v.Counters(r.Context(), r.URL.Query().Get("as_of"))
 			if err != nil {
 				writeJSONError(w, http.StatusBadRequest, "as_of", err.Error())
@@ -111,10 +118,19 @@ func (s asKnownSource) Review(ctx context.Context, period string) (*projections.
 	return r, nil
 }
 
-func withViewsAsKnown(w http.ResponseWriter, r *http.Request, js jetstream.JetStream, tmpDir string, fn func(*projections.Views, time.Time)) {
+// buildAsKnown builds the views as known at the request's t, once builds has room for it,
+// and calls fn with them.
+func buildAsKnown(w http.ResponseWriter, r *http.Request, js jetstream.JetStream, tmpDir string, builds chan struct{}, fn func(*projections.Views, time.Time)) {
 	t, err := time.Parse(time.RFC3339Nano, r.URL.Query().Get("t"))
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, "t", "t must be an RFC 3339 ledger time, e.g. 2025-07-01T00:00:00Z")
+		return
+	}
+	select {
+	case builds <- struct{}{}:
+		defer func() { <-builds }()
+	case <-r.Context().Done():
+		writeJSONError(w, http.StatusServiceUnavailable, "", "waiting for another build as known to end: "+context.Cause(r.Context()).Error())
 		return
 	}
 	dir, err := os.MkdirTemp(tmpDir, asKnownPrefix)

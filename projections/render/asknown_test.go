@@ -1,10 +1,16 @@
 package render
 
 import (
+	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"compact/ledger/natstest"
 )
@@ -36,5 +42,75 @@ func TestAsKnownRefusesBadRequestsBeforeBuilding(t *testing.T) {
 		if r.status != tc.status || !strings.Contains(r.body, tc.says) {
 			t.Errorf("GET %s: %d %s, want %d saying %q", tc.path, r.status, strings.TrimSpace(r.body), tc.status, tc.says)
 		}
+	}
+}
+
+// Builds as known run one at a time: each replays the whole ledger into a temporary store of
+// its own (the views' Pebble, up to 192 MB of cache, both cores busy), so requests that came
+// together used to build side by side, as many as were sent, each with a store on disk. The
+// others wait their turn and are answered all the same.
+func TestAsKnownBuildsOneAtATime(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	js, _ := demoLedger(ctx, t)
+	tmp := t.TempDir()
+	mux := http.NewServeMux()
+	AsKnownRoutes(mux, js, tmp, nil, func(h http.Handler) http.Handler { return h })
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	// the temporary stores on disk, counted as often as the machine allows while the builds run
+	var most atomic.Int64
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			entries, _ := os.ReadDir(tmp)
+			if n := int64(len(entries)); n > most.Load() {
+				most.Store(n)
+			}
+		}
+	}()
+
+	const requests = 6
+	at := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	var wg sync.WaitGroup
+	answers := make([]string, requests)
+	for i := range requests {
+		wg.Go(func() {
+			path := "/v1/counters/as-known?t=" + at
+			if i%2 == 1 {
+				path = "/v1/reviews/2025-05/as-known?t=" + at
+			}
+			res, err := http.Get(srv.URL + path)
+			if err != nil {
+				answers[i] = err.Error()
+				return
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			body := strings.TrimSpace(string(b))
+			answers[i] = res.Status + " " + body[:min(len(body), 200)]
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-watched
+	for i, a := range answers {
+		if !strings.HasPrefix(a, "200 ") {
+			t.Errorf("request %d: %s", i, a)
+		}
+	}
+	if n := most.Load(); n > 1 {
+		t.Errorf("%d builds as known ran at once, each with its store in %s; want one at a time", n, tmp)
+	}
+	if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
+		t.Errorf("%d temporary stores left after the answers", len(entries))
 	}
 }

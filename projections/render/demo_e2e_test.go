@@ -25,43 +25,7 @@ var _ Source = (*projections.Views)(nil)
 func TestDemoReviewEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	_, js := natstest.Connect(t, natstest.Start(t))
-	if _, err := js.CreateStream(ctx, ledger.StreamConfig(ledger.StreamOptions{})); err != nil {
-		t.Fatal(err)
-	}
-
-	// Append the dataset as the ingest service stores it: one compact ledger.Event per message.
-	raws, err := demo.Events()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var futures []jetstream.PubAckFuture
-	for _, raw := range raws {
-		var e ledger.Event
-		if err := json.Unmarshal(raw, &e); err != nil {
-			t.Fatal(err)
-		}
-		body, err := json.Marshal(&e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := js.PublishAsync(e.Subject(), body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		futures = append(futures, f)
-	}
-	var last uint64
-	for _, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			last = max(last, ack.Sequence)
-		case err := <-f.Err():
-			t.Fatal(err)
-		case <-ctx.Done():
-			t.Fatal("publish acks timed out")
-		}
-	}
+	js, last := demoLedger(ctx, t)
 
 	views, err := projections.Open(ctx, projections.Config{Dir: t.TempDir(), JS: js, DisableFeed: true})
 	if err != nil {
@@ -139,4 +103,47 @@ func TestDemoReviewEndToEnd(t *testing.T) {
 	if testing.Verbose() {
 		t.Logf("Markdown of the demo review:\n%s", out)
 	}
+}
+
+// demoLedger is a real JetStream COMPACT stream holding the demo dataset, appended as the
+// ingest service stores it: one compact ledger.Event per message. It returns the last sequence.
+func demoLedger(ctx context.Context, t *testing.T) (jetstream.JetStream, uint64) {
+	t.Helper()
+	_, js := natstest.Connect(t, natstest.Start(t))
+	if _, err := js.CreateStream(ctx, ledger.StreamConfig(ledger.StreamOptions{})); err != nil {
+		t.Fatal(err)
+	}
+
+	raws, err := demo.Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var futures []jetstream.PubAckFuture
+	for _, raw := range raws {
+		var e ledger.Event
+		if err := json.Unmarshal(raw, &e); err != nil {
+			t.Fatal(err)
+		}
+		body, err := json.Marshal(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := js.PublishAsync(e.Subject(), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		futures = append(futures, f)
+	}
+	var last uint64
+	for _, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			last = max(last, ack.Sequence)
+		case err := <-f.Err():
+			t.Fatal(err)
+		case <-ctx.Done():
+			t.Fatal("publish acks timed out")
+		}
+	}
+	return js, last
 }
