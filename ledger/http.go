@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -211,10 +213,23 @@ func kindStatus(kind error) int {
 	}
 }
 
-// ParseReplayQuery reads from_seq, since, until, entity and type.
+// replayParams are the parameters of GET /v1/events.
+var replayParams = []string{"from_seq", "since", "until", "entity", "type"}
+
+// ParseReplayQuery reads from_seq, since, until, entity and type. Any other parameter, or
+// one given twice, is refused: ignored, a misspelt filter (?entitiy=) would replay the whole
+// history as if it were what was asked for, and a repeated one would filter by its first.
 func ParseReplayQuery(q map[string][]string) (ReplayFilter, error) {
 	var f ReplayFilter
 	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		switch {
+		case !slices.Contains(replayParams, k):
+			errs = append(errs, fmt.Errorf("%q is not a parameter of the replay: it takes %s", k, strings.Join(replayParams, ", ")))
+		case len(q[k]) > 1:
+			errs = append(errs, fmt.Errorf("%s given %d times: give each filter once", k, len(q[k])))
+		}
+	}
 	get := func(k string) string {
 		if v := q[k]; len(v) > 0 {
 			return v[0]

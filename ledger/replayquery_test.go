@@ -1,0 +1,65 @@
+package ledger_test
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"compact/ledger"
+)
+
+// GET /v1/events refuses a parameter it does not know, and a filter given twice, naming
+// it: both used to be ignored, so a misspelt filter (?entitiy=UNODC, ?from=100) replayed
+// the whole history as if it were the one asked for, and of ?entity=UNODC&entity=CTED
+// only UNODC's events came back.
+func TestReplayRefusesUnknownAndRepeatedParameters(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	pubs := map[string]*ledger.Credentials{}
+	for _, e := range []string{"UNODC", "CTED"} {
+		pubs[e] = addEntity(t, n, dir, e, ledger.RolePublisher)
+	}
+	aud := addEntity(t, n, dir, "AUDIT", ledger.RoleAuditor)
+	mux := http.NewServeMux()
+	(&ledger.HTTPHandlers{Ingester: n.Ingester, Auth: &ledger.Auth{Registry: n.Registry}, JS: n.JS,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Routes(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	do := func(method, path, token, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", ledger.MediaEvent)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for e, c := range pubs {
+		if s, b := do("POST", "/v1/events", c.Token, activity(e, "q-1", "an event of "+e)); s != http.StatusCreated {
+			t.Fatalf("publishing as %s: %d %s", e, s, b)
+		}
+	}
+
+	for _, tc := range []struct{ query, says string }{
+		{"entitiy=UNODC", `\"entitiy\" is not a parameter of the replay`},
+		{"from=2", `\"from\" is not a parameter of the replay`},
+		{"entity=UNODC&entity=CTED", "entity given 2 times"},
+		{"from_seq=1&from_seq=2", "from_seq given 2 times"},
+	} {
+		s, b := do("GET", "/v1/events?"+tc.query, aud.Token, "")
+		if s != http.StatusBadRequest || !strings.Contains(b, tc.says) || !strings.Contains(b, `"error":{"field":`) {
+			t.Errorf("GET /v1/events?%s: %d %s, want 400 saying %s", tc.query, s, strings.TrimSpace(b), tc.says)
+		}
+	}
+	s, b := do("GET", "/v1/events?entity=UNODC&from_seq=1", aud.Token, "")
+	if s != http.StatusOK || strings.Count(b, "\n") != 1 || !strings.Contains(b, "/entities/UNODC") {
+		t.Errorf("GET /v1/events?entity=UNODC: %d %s, want UNODC's one event", s, b)
+	}
+}
