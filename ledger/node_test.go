@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -243,5 +244,22 @@ func TestListenPortZeroPicksAFreePort(t *testing.T) {
 	}
 	if err != nil && !strings.Contains(err.Error(), "uthorization") {
 		t.Fatalf("nothing answers at %s: %v", n.ClientURL(), err)
+	}
+}
+
+// A port taken by another program fails the start at once, naming the reason, rather than
+// after the 30 s the server is given to get ready.
+func TestListenOnATakenPortFailsAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err = ledger.StartNode(ctx, ledger.NodeConfig{DataDir: t.TempDir(), Listen: ln.Addr().String(), Ingest: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("StartNode on a taken port: %v, want the server's reason", err)
 	}
 }

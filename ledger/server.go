@@ -149,11 +149,22 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS server: %w", err)
 	}
-	ns.SetLoggerV2(&natsLogger{cfg.Logger.With("component", "nats")}, false, false, false)
+	logger := &natsLogger{l: cfg.Logger.With("component", "nats"), fatal: make(chan string, 1)}
+	ns.SetLoggerV2(logger, false, false, false)
 	go ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
-		ns.Shutdown()
-		return nil, fmt.Errorf("embedded NATS server did not start on %s:%d within 30s (is the port taken? use --listen)", cfg.Host, cfg.Port)
+	// The server reports what keeps it from starting (a port taken) as a fatal log line and
+	// then never gets ready: that line ends the wait, rather than the 30 s.
+	for deadline := time.Now().Add(30 * time.Second); !ns.ReadyForConnections(100 * time.Millisecond); {
+		select {
+		case msg := <-logger.fatal:
+			ns.Shutdown()
+			return nil, fmt.Errorf("embedded NATS server did not start on %s:%d: %s (use --listen for another address)", cfg.Host, cfg.Port, msg)
+		default:
+		}
+		if time.Now().After(deadline) {
+			ns.Shutdown()
+			return nil, fmt.Errorf("embedded NATS server did not start on %s:%d within 30s (is the port taken? use --listen)", cfg.Host, cfg.Port)
+		}
 	}
 	s.ns = ns
 	return s, nil
@@ -297,11 +308,21 @@ func (s *Server) Shutdown() {
 }
 
 // natsLogger sends the NATS server's log to slog.
-type natsLogger struct{ l *slog.Logger }
+type natsLogger struct {
+	l     *slog.Logger
+	fatal chan string // the first fatal line, for StartServer
+}
 
 func (n *natsLogger) Noticef(f string, v ...any) { n.l.Info(fmt.Sprintf(f, v...)) }
 func (n *natsLogger) Warnf(f string, v ...any)   { n.l.Warn(fmt.Sprintf(f, v...)) }
-func (n *natsLogger) Fatalf(f string, v ...any)  { n.l.Error(fmt.Sprintf(f, v...)) }
-func (n *natsLogger) Errorf(f string, v ...any)  { n.l.Error(fmt.Sprintf(f, v...)) }
-func (n *natsLogger) Debugf(f string, v ...any)  { n.l.Debug(fmt.Sprintf(f, v...)) }
-func (n *natsLogger) Tracef(f string, v ...any)  { n.l.Debug(fmt.Sprintf(f, v...)) }
+func (n *natsLogger) Fatalf(f string, v ...any) {
+	msg := fmt.Sprintf(f, v...)
+	n.l.Error(msg)
+	select {
+	case n.fatal <- msg:
+	default:
+	}
+}
+func (n *natsLogger) Errorf(f string, v ...any) { n.l.Error(fmt.Sprintf(f, v...)) }
+func (n *natsLogger) Debugf(f string, v ...any) { n.l.Debug(fmt.Sprintf(f, v...)) }
+func (n *natsLogger) Tracef(f string, v ...any) { n.l.Debug(fmt.Sprintf(f, v...)) }

@@ -68,10 +68,29 @@ func newRestartable(t testing.TB, bin, dir string) *restartable {
 	return &restartable{t: t, bin: bin, dir: dir, httpPort: httpPort, natsPort: natsPort}
 }
 
-// start starts `compact serve` on the directory and the ports, with extra flags.
+// start starts `compact serve` on the directory and the ports, with extra flags. The ports
+// were free when the fixture took them, but while no server holds them another program's
+// outgoing connection may take one as its local port for a while: a start refused for a
+// port in use is tried again.
 func (r *restartable) start(extra ...string) *child {
 	r.t.Helper()
-	return startChild(r.t, r.bin, r.dir, r.httpPort, r.natsPort, &r.logs, &r.logMu, extra...)
+	for attempt := 1; ; attempt++ {
+		r.logMu.Lock()
+		from := r.logs.Len()
+		r.logMu.Unlock()
+		c, exited := tryStartChild(r.t, r.bin, r.dir, r.httpPort, r.natsPort, &r.logs, &r.logMu, extra...)
+		if !exited {
+			return c
+		}
+		r.logMu.Lock()
+		logs, said := r.logs.String(), r.logs.String()[from:]
+		r.logMu.Unlock()
+		if attempt < 20 && strings.Contains(said, "address already in use") {
+			time.Sleep(250 * time.Millisecond)
+			continue
+		}
+		r.t.Fatalf("compact serve exited at start:\n%s", logs)
+	}
 }
 
 // serveChild starts `compact serve` on dir on two free ports of its own, its output kept in
@@ -111,6 +130,19 @@ func (w syncWriter) Write(p []byte) (int, error) {
 
 func startChild(t testing.TB, bin, dataDir string, httpPort, natsPort int, logs *bytes.Buffer, mu *sync.Mutex, extra ...string) *child {
 	t.Helper()
+	c, exited := tryStartChild(t, bin, dataDir, httpPort, natsPort, logs, mu, extra...)
+	if exited {
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("compact serve exited at start:\n%s", logs.String())
+	}
+	return c
+}
+
+// tryStartChild starts `compact serve` and waits until it is healthy; exited says it ended
+// before that (its output is in logs).
+func tryStartChild(t testing.TB, bin, dataDir string, httpPort, natsPort int, logs *bytes.Buffer, mu *sync.Mutex, extra ...string) (c *child, exited bool) {
+	t.Helper()
 	args := append([]string{"serve", "--data", dataDir,
 		"--listen", fmt.Sprintf("127.0.0.1:%d", natsPort),
 		"--http", fmt.Sprintf("127.0.0.1:%d", httpPort), "--rate-limit", "0"}, extra...)
@@ -120,7 +152,7 @@ func startChild(t testing.TB, bin, dataDir string, httpPort, natsPort int, logs 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &child{cmd: cmd, httpURL: fmt.Sprintf("http://127.0.0.1:%d", httpPort),
+	c = &child{cmd: cmd, httpURL: fmt.Sprintf("http://127.0.0.1:%d", httpPort),
 		natsURL: fmt.Sprintf("nats://127.0.0.1:%d", natsPort), logs: logs, logMu: mu, finished: make(chan struct{})}
 	go func() { cmd.Wait(); close(c.finished) }()
 	t.Cleanup(func() { c.kill() })
@@ -130,14 +162,12 @@ func startChild(t testing.TB, bin, dataDir string, httpPort, natsPort int, logs 
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return c
+				return c, false
 			}
 		}
 		select {
 		case <-c.finished:
-			mu.Lock()
-			defer mu.Unlock()
-			t.Fatalf("compact serve exited at start:\n%s", logs.String())
+			return nil, true
 		default:
 		}
 		if time.Now().After(deadline) {
