@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"mime"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -115,7 +113,7 @@ type HTTPHandlers struct {
 // Routes registers POST /v1/events (publishers) and GET /v1/events (auditors).
 func (h *HTTPHandlers) Routes(mux *http.ServeMux) {
 	mux.Handle(IngestRoute, http.HandlerFunc(h.postEvents))
-	mux.Handle("GET /v1/events", h.Auth.History(http.HandlerFunc(h.getEvents)))
+	mux.Handle("GET /v1/events", h.Auth.History(Params(http.HandlerFunc(h.getEvents), replayParams...)))
 }
 
 func (h *HTTPHandlers) postEvents(w http.ResponseWriter, r *http.Request) {
@@ -222,13 +220,8 @@ var replayParams = []string{"from_seq", "since", "until", "entity", "type"}
 func ParseReplayQuery(q map[string][]string) (ReplayFilter, error) {
 	var f ReplayFilter
 	var errs []error
-	for _, k := range slices.Sorted(maps.Keys(q)) {
-		switch {
-		case !slices.Contains(replayParams, k):
-			errs = append(errs, fmt.Errorf("%q is not a parameter of the replay: it takes %s", k, strings.Join(replayParams, ", ")))
-		case len(q[k]) > 1:
-			errs = append(errs, fmt.Errorf("%s given %d times: give each filter once", k, len(q[k])))
-		}
+	if _, err := CheckParams(q, replayParams...); err != nil {
+		errs = append(errs, err)
 	}
 	get := func(k string) string {
 		if v := q[k]; len(v) > 0 {

@@ -48,8 +48,8 @@ func TestReplayRefusesUnknownAndRepeatedParameters(t *testing.T) {
 	}
 
 	for _, tc := range []struct{ query, says string }{
-		{"entitiy=UNODC", `\"entitiy\" is not a parameter of the replay`},
-		{"from=2", `\"from\" is not a parameter of the replay`},
+		{"entitiy=UNODC", `\"entitiy\" is not a parameter of this endpoint`},
+		{"from=2", `\"from\" is not a parameter of this endpoint`},
 		{"entity=UNODC&entity=CTED", "entity given 2 times"},
 		{"from_seq=1&from_seq=2", "from_seq given 2 times"},
 	} {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+
+	"compact/ledger"
 )
 
 // Routes registers the public reads on mux, each wrapped by guard (the lead passes an identity
@@ -20,18 +22,18 @@ func (v *Views) Routes(mux *http.ServeMux, guard func(http.Handler) http.Handler
 	if guard == nil {
 		guard = func(h http.Handler) http.Handler { return h }
 	}
-	mux.Handle("GET /v1/counters", guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /v1/counters", guard(ledger.Params(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := v.Counters(r.Context(), r.URL.Query().Get("as_of"))
 		reply(w, c, err)
-	})))
-	mux.Handle("GET /v1/structure", guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	}), "as_of")))
+	mux.Handle("GET /v1/structure", guard(ledger.Params(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := v.Structure(r.Context(), r.URL.Query().Get("as_of"))
 		reply(w, s, err)
-	})))
-	mux.Handle("GET /v1/status", guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	}), "as_of")))
+	mux.Handle("GET /v1/status", guard(ledger.Params(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := v.Status(r.Context())
 		reply(w, s, err)
-	})))
+	}))))
 }
 
 // AdminRoutes registers the operations on mux, each wrapped by admin (the lead's admin-token
@@ -44,7 +46,7 @@ func (v *Views) Routes(mux *http.ServeMux, guard func(http.Handler) http.Handler
 //
 // `compact rebuild [VIEW]` is a client of the first.
 func (v *Views) AdminRoutes(mux *http.ServeMux, admin func(http.Handler) http.Handler) {
-	mux.Handle("POST /v1/admin/rebuild/{view}", admin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("POST /v1/admin/rebuild/{view}", admin(ledger.Params(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		view := r.PathValue("view")
 		if view == "all" {
 			view = ""
@@ -65,11 +67,11 @@ func (v *Views) AdminRoutes(mux *http.ServeMux, admin func(http.Handler) http.Ha
 		}
 		s, err := v.Status(r.Context())
 		reply(w, s, err)
-	})))
-	mux.Handle("GET /v1/admin/quarantine/{view}", admin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	}), "wait")))
+	mux.Handle("GET /v1/admin/quarantine/{view}", admin(ledger.Params(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q, err := v.Quarantine(r.Context(), r.PathValue("view"))
 		reply(w, q, err)
-	})))
+	}))))
 }
 
 // HTTPStatus maps an error of this package to an HTTP status code.

@@ -36,12 +36,12 @@ const MaxLeavesPerRequest = 1 << 16
 // server: verify recomputes everything from the raw messages and the signed checkpoints.
 func Routes(mux *http.ServeMux, c *Checkpointer, auditorGuard func(http.Handler) http.Handler) {
 	h := &handlers{c: c}
-	mux.HandleFunc("GET /v1/key", h.key)
-	mux.Handle("GET /v1/checkpoints", auditorGuard(http.HandlerFunc(h.checkpoints)))
-	mux.Handle("GET /v1/audit/messages", auditorGuard(http.HandlerFunc(h.messages)))
-	mux.Handle("GET /v1/audit/leaves", auditorGuard(http.HandlerFunc(h.leaves)))
-	mux.Handle("GET /v1/proofs", auditorGuard(http.HandlerFunc(h.proofBySeq)))
-	mux.Handle("GET /v1/proofs/{entity}/{id}", auditorGuard(http.HandlerFunc(h.proofByID)))
+	mux.Handle("GET /v1/key", ledger.Params(http.HandlerFunc(h.key)))
+	mux.Handle("GET /v1/checkpoints", auditorGuard(ledger.Params(http.HandlerFunc(h.checkpoints), "latest")))
+	mux.Handle("GET /v1/audit/messages", auditorGuard(ledger.Params(http.HandlerFunc(h.messages), "from_seq")))
+	mux.Handle("GET /v1/audit/leaves", auditorGuard(ledger.Params(http.HandlerFunc(h.leaves), "from_seq", "to_seq")))
+	mux.Handle("GET /v1/proofs", auditorGuard(ledger.Params(http.HandlerFunc(h.proofBySeq), "seq", "id")))
+	mux.Handle("GET /v1/proofs/{entity}/{id}", auditorGuard(ledger.Params(http.HandlerFunc(h.proofByID))))
 }
 
 type handlers struct{ c *Checkpointer }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"compact/ledger"
 	"compact/projections"
 )
 
@@ -56,7 +57,7 @@ func Routes(mux *http.ServeMux, src Source, guard func(http.Handler) http.Handle
 		guard = func(h http.Handler) http.Handler { return h }
 	}
 	h := &handlers{src: src}
-	mux.Handle("GET /v1/reviews/{period}", guard(http.HandlerFunc(h.apiReview)))
+	mux.Handle("GET /v1/reviews/{period}", guard(ledger.Params(http.HandlerFunc(h.apiReview), "format")))
 	mux.Handle("GET /reviews/{period}", guard(http.HandlerFunc(h.pageReview)))
 	mux.Handle("GET /{$}", guard(http.HandlerFunc(h.index)))
 }
