@@ -59,8 +59,14 @@ func (m *metrics) observeCheckpoint(f *follower, ck uint64) {
 	default:
 		m.checkpoint.WithLabelValues(f.view).Set(float64(ck))
 		m.quarantined.WithLabelValues(f.view).Set(float64(f.qcount.Load()))
-		m.rebuildCk.WithLabelValues(f.view).Set(0)
 	}
+}
+
+// observeSwap ends a view's rebuild in the metrics. Only the swap does: the live generation
+// goes on committing beside a rebuild, and its commits say nothing of how far the rebuild is.
+func (m *metrics) observeSwap(f *follower) {
+	m.observeCommit(f, f.ck.Load(), 0)
+	m.rebuildCk.WithLabelValues(f.view).Set(0)
 }
 
 func (m *metrics) observeCommit(f *follower, ck, pending uint64) {

@@ -190,6 +190,6 @@ func (v *Views) swapLocked(f *follower, old genRecord) error {
 	if j := v.rebuilds[f.view]; j == f.job {
 		delete(v.rebuilds, f.view)
 	}
-	v.m.observeCommit(f, f.ck.Load(), 0)
+	v.m.observeSwap(f)
 	return nil
 }

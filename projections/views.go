@@ -102,6 +102,9 @@ func Open(ctx context.Context, cfg Config) (*Views, error) {
 	if v.m, err = newMetrics(cfg.Registry); err != nil {
 		return fail(err)
 	}
+	for _, name := range ViewNames {
+		v.m.rebuildCk.WithLabelValues(name).Set(0) // a resumed rebuild sets its own when it starts
+	}
 	if !cfg.DisableFeed {
 		if v.feed, err = newFeed(ctx, &cfg, v.log, v.m); err != nil {
 			return fail(err)
