@@ -14,6 +14,8 @@ var (
 	ErrBadDate = errors.New("bad date")
 	// ErrBadPeriod: a period that is not YYYY-MM with an odd month (01, 03, ... 11).
 	ErrBadPeriod = errors.New("bad period")
+	// ErrBadParam: a query parameter of an endpoint with a value it does not take.
+	ErrBadParam = errors.New("bad query parameter")
 	// ErrInvalidData: an event whose data a view cannot apply (it is quarantined).
 	ErrInvalidData = errors.New("invalid event data")
 	// ErrUnknownTarget: a correction or retraction of an id the view has not seen (quarantined).

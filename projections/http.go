@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -41,7 +42,8 @@ func (v *Views) Routes(mux *http.ServeMux, guard func(http.Handler) http.Handler
 //
 //	POST /v1/admin/rebuild/{view}   rebuild one view ("all" for every view); waits until the new
 //	                                generation is swapped in and answers 200 with the Status, or
-//	                                with ?wait=false answers 202 at once
+//	                                with ?wait=false answers 202 at once (wait takes a boolean:
+//	                                anything else is a 400 and starts nothing)
 //	GET  /v1/admin/quarantine/{view} the view's quarantined events
 //
 // `compact rebuild [VIEW]` is a client of the first.
@@ -51,7 +53,17 @@ func (v *Views) AdminRoutes(mux *http.ServeMux, admin func(http.Handler) http.Ha
 		if view == "all" {
 			view = ""
 		}
-		if wait, _ := strconv.ParseBool(r.URL.Query().Get("wait")); r.URL.Query().Get("wait") != "" && !wait {
+		wait := true
+		if s := r.URL.Query().Get("wait"); s != "" {
+			var err error
+			if wait, err = strconv.ParseBool(s); err != nil {
+				// read as "do not wait", a typo would start a rebuild the caller thinks it waited for
+				reply(w, nil, fmt.Errorf("%w: wait=%.80q is not a boolean: give wait=false to return once the rebuild "+
+					"has started, or leave wait out to wait for the swap", ErrBadParam, s))
+				return
+			}
+		}
+		if !wait {
 			if _, err := v.StartRebuild(view); err != nil {
 				reply(w, nil, err)
 				return
@@ -77,7 +89,7 @@ func (v *Views) AdminRoutes(mux *http.ServeMux, admin func(http.Handler) http.Ha
 // HTTPStatus maps an error of this package to an HTTP status code.
 func HTTPStatus(err error) int {
 	switch {
-	case errors.Is(err, ErrBadDate), errors.Is(err, ErrBadPeriod):
+	case errors.Is(err, ErrBadDate), errors.Is(err, ErrBadPeriod), errors.Is(err, ErrBadParam):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrUnknownView):
 		return http.StatusNotFound

@@ -1,6 +1,10 @@
 package projections
 
 import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -70,5 +74,60 @@ func TestRebuildCheckpointMetricWhileLiveCommits(t *testing.T) {
 	}
 	if m := metricValue(t, cfg.Registry, "compact_view_checkpoint", ViewCounters); m < float64(more) {
 		t.Errorf("compact_view_checkpoint{view=counters} = %v after the swap, want at least %d", m, more)
+	}
+}
+
+// TestRebuildEndpointRefusesABadWait: POST /v1/admin/rebuild/{view}?wait= takes a boolean; any
+// other value is a 400 that names it, and no rebuild starts. It used to be read as "do not
+// wait": a typo (?wait=ture) started a rebuild and answered 202 at once.
+func TestRebuildEndpointRefusesABadWait(t *testing.T) {
+	h := newHarness(t)
+	v := h.open(h.config(t.TempDir()))
+	last := h.publish(newHistGen(22).take(20)...)
+	h.wait(v, last)
+	mux := http.NewServeMux()
+	v.AdminRoutes(mux, func(next http.Handler) http.Handler { return next })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	before, err := v.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"wait=ture", "wait=no", "wait=0x1"} {
+		resp, err := http.Post(srv.URL+"/v1/admin/rebuild/counters?"+q, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct {
+			Error struct{ Field, Message string }
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(e.Error.Message, "wait") {
+			t.Errorf("POST /v1/admin/rebuild/counters?%s: %d %+v, want 400 naming wait", q, resp.StatusCode, e)
+		}
+	}
+	st, err := v.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Views[0].Rebuild != nil || st.Views[0].Generation != before.Views[0].Generation {
+		t.Errorf("a refused request started a rebuild: %+v (before %+v)", st.Views[0], before.Views[0])
+	}
+	// the valid forms still work
+	for q, code := range map[string]int{"wait=false": http.StatusAccepted, "wait=true": http.StatusOK, "": http.StatusOK} {
+		if q == "wait=true" || q == "" {
+			if err := v.Rebuild(t.Context(), ViewCounters); err != nil { // let the 202's rebuild finish first
+				t.Fatal(err)
+			}
+		}
+		resp, err := http.Post(srv.URL+"/v1/admin/rebuild/counters?"+q, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != code {
+			t.Errorf("POST /v1/admin/rebuild/counters?%s: %d, want %d", q, resp.StatusCode, code)
+		}
 	}
 }
