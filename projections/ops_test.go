@@ -1,7 +1,9 @@
 package projections
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -129,5 +131,42 @@ func TestRebuildEndpointRefusesABadWait(t *testing.T) {
 		if resp.StatusCode != code {
 			t.Errorf("POST /v1/admin/rebuild/counters?%s: %d, want %d", q, resp.StatusCode, code)
 		}
+	}
+}
+
+// TestRebuildBeforeStartIsRefused: a rebuild asked for before Start is refused and records
+// nothing. It used to start, and Start then gave a generation the rebuild already followed a
+// second follower: the building one (resumed from its record), or the new live one when the
+// swap came first. Two followers applying the same events to one generation write it twice.
+func TestRebuildBeforeStartIsRefused(t *testing.T) {
+	h := newHarness(t)
+	last := h.publish(newHistGen(23).take(50)...)
+	v, err := Open(h.ctx, h.config(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = v.Close(context.Background()) })
+	if _, err := v.StartRebuild(ViewCounters); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "Start") {
+		t.Fatalf("StartRebuild before Start: %v, want an ErrConfig naming Start", err)
+	}
+	if err := v.Rebuild(h.ctx, ""); !errors.Is(err, ErrConfig) {
+		t.Fatalf("Rebuild before Start: %v, want ErrConfig", err)
+	}
+	if err := v.Start(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.wait(v, last)
+	st, err := v.Status(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, vs := range st.Views {
+		if vs.Rebuild != nil || vs.Generation != 1 {
+			t.Errorf("%s after a refused rebuild: %+v", vs.View, vs)
+		}
+	}
+	// once started, the same call rebuilds
+	if err := v.Rebuild(h.ctx, ViewCounters); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -59,6 +59,10 @@ func (v *Views) StartRebuild(view string) ([]*rebuildJob, error) {
 		return nil, ErrClosed
 	case !v.cfg.Until.IsZero():
 		return nil, fmt.Errorf("%w: views built as known at a time are not rebuilt: build them again", ErrConfig)
+	case !v.started:
+		// Start resumes every recorded rebuild and follows the generation the store names live:
+		// a generation a rebuild begun before it already follows would get a second follower.
+		return nil, fmt.Errorf("%w: views of %s not started: call Start before rebuilding", ErrConfig, v.cfg.Dir)
 	}
 	return v.startRebuildsLocked(names)
 }
