@@ -61,8 +61,11 @@ type ApplyError struct {
 }
 
 func (e *ApplyError) Error() string {
-	return fmt.Sprintf("view %s cannot apply seq %d (%s %s id %q): %v; the event is quarantined and the view goes on: "+
-		"publish a compact.event.corrected or compact.event.retracted for it, or fix the projection and run compact rebuild %s",
+	// A correction or retraction of a quarantined event finds nothing of it in the view and is
+	// quarantined in turn (review.go's notInView): only a fixed projection and a rebuild
+	// bring the event in, so that is the advice.
+	return fmt.Sprintf("view %s cannot apply seq %d (%s %s id %q): %v; the event is quarantined and the view goes on without it "+
+		"(a correction or retraction of it would be quarantined too): fix the projection and run compact rebuild %s",
 		e.View, e.Seq, e.Type, e.Source, e.ID, e.Err, e.View)
 }
 
