@@ -61,12 +61,15 @@ type ApplyError struct {
 }
 
 func (e *ApplyError) Error() string {
-	// A correction or retraction of a quarantined event finds nothing of it in the view and is
-	// quarantined in turn (review.go's notInView): only a fixed projection and a rebuild
-	// bring the event in, so that is the advice.
-	return fmt.Sprintf("view %s cannot apply seq %d (%s %s id %q): %v; the event is quarantined and the view goes on without it "+
-		"(a correction or retraction of it would be quarantined too): fix the projection and run compact rebuild %s",
-		e.View, e.Seq, e.Type, e.Source, e.ID, e.Err, e.View)
+	// The counters take a correction of an event they never counted as its first version; the
+	// review and the structure find nothing of it to correct and quarantine the correction in
+	// turn (notInView): there only a fixed projection and a rebuild bring the event in.
+	remedy := "a correction or retraction of it would be quarantined too: fix the projection and run compact rebuild " + e.View
+	if e.View == ViewCounters {
+		remedy = "publish a compact.event.corrected for it, or fix the projection and run compact rebuild " + e.View
+	}
+	return fmt.Sprintf("view %s cannot apply seq %d (%s %s id %q): %v; the event is quarantined and the view goes on without it; %s",
+		e.View, e.Seq, e.Type, e.Source, e.ID, e.Err, remedy)
 }
 
 func (e *ApplyError) Unwrap() error { return e.Err }
