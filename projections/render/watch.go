@@ -35,8 +35,24 @@ func WatchRoutes(mux *http.ServeMux, nc *nats.Conn, guard func(http.Handler) htt
 			writeJSONError(w, http.StatusInternalServerError, "", "streaming unsupported")
 			return
 		}
-		ch := make(chan *nats.Msg, 64)
-		sub, err := nc.ChanSubscribe(projections.SubjectReviewPrefix+period, ch)
+		// A watcher slower than the changes (a slow client, a burst of commits) gets the
+		// latest: each change supersedes those before it (a client re-reads the review on
+		// any), and a queue that filled would drop the newest, leaving the client on a
+		// review older than the view for good.
+		latest := make(chan *nats.Msg, 1)
+		sub, err := nc.Subscribe(projections.SubjectReviewPrefix+period, func(m *nats.Msg) {
+			for {
+				select {
+				case latest <- m:
+					return
+				default:
+				}
+				select {
+				case <-latest: // superseded
+				default:
+				}
+			}
+		})
 		if err != nil {
 			writeJSONError(w, http.StatusServiceUnavailable, "", "change feed unavailable: "+err.Error())
 			return
@@ -69,7 +85,7 @@ func WatchRoutes(mux *http.ServeMux, nc *nats.Conn, guard func(http.Handler) htt
 					flusher.Flush()
 				}
 				return
-			case m := <-ch:
+			case m := <-latest:
 				fmt.Fprint(w, "event: change\n"+sseData(string(m.Data))+"\n")
 			case <-keepAlive.C:
 				fmt.Fprint(w, ": keep-alive\n\n")

@@ -77,17 +77,18 @@ func TestWatchKeepsAMessageOneEvent(t *testing.T) {
 	t.Cleanup(srv.Close)
 	pub, lines := watchMay2025(t, srv.URL, nc)
 	forged := "{\"period\":\"2025-05\"}\n\nevent: change\ndata: {\"forged\":true}\r\nid: 9\rretry: 1"
-	for _, d := range []string{forged, `{"period":"2025-05","version":7}`} {
-		if err := pub.Publish(projections.SubjectReviewPrefix+"2025-05", []byte(d)); err != nil {
+	msgs := []string{forged, `{"period":"2025-05","version":7}`}
+	publishNext := func() {
+		if err := pub.Publish(projections.SubjectReviewPrefix+"2025-05", []byte(msgs[0])); err != nil {
 			t.Fatal(err)
 		}
+		msgs = msgs[1:]
 	}
-	if err := pub.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	// Read two events as a client does (https://html.spec.whatwg.org/multipage/server-sent-events.html).
+	// Read two events as a client does (https://html.spec.whatwg.org/multipage/server-sent-events.html),
+	// each published once the one before is read: a watcher behind gets only the latest.
 	var events [][]string
 	var data []string
+	publishNext()
 	for len(events) < 2 && lines.Scan() {
 		line := lines.Text()
 		switch {
@@ -95,6 +96,9 @@ func TestWatchKeepsAMessageOneEvent(t *testing.T) {
 			if data != nil {
 				events = append(events, data)
 				data = nil
+				if len(msgs) > 0 {
+					publishNext()
+				}
 			}
 		case strings.HasPrefix(line, ":"), line == "event: change":
 		case strings.HasPrefix(line, "data: "):
@@ -170,3 +174,65 @@ func TestWatchEndedByTheServerSaysWhy(t *testing.T) {
 		t.Fatalf("after the server ended the watch: %q, want %q", rest, want)
 	}
 }
+
+// A watcher slower than the changes ends on the latest: while its writes are held up, 300
+// changes are committed, and the last it is sent is the 300th (a queue that filled dropped
+// the newest, and the client stayed on an older review for good).
+func TestWatchBehindGetsTheLatestChange(t *testing.T) {
+	nc, _ := natstest.Connect(t, natstest.Start(t))
+	hold := make(chan struct{})
+	guard := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.ServeHTTP(&heldWriter{ResponseWriter: w, hold: hold}, r)
+		})
+	}
+	mux := http.NewServeMux()
+	WatchRoutes(mux, nc, guard)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	pub, lines := watchMay2025(t, srv.URL, nc) // the watching line passes: held from the next write
+	const changes = 300
+	for v := 1; v <= changes; v++ {
+		b, _ := json.Marshal(projections.ReviewChange{Period: "2025-05", Version: uint64(v), Seq: uint64(v)})
+		if err := pub.Publish(projections.SubjectReviewPrefix+"2025-05", b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	close(hold) // the changes not yet delivered to the watch come after: it waits for the 300th
+
+	last := uint64(0)
+	for lines.Scan() && last < changes {
+		if d, ok := strings.CutPrefix(lines.Text(), "data: "); ok {
+			var ch projections.ReviewChange
+			if err := json.Unmarshal([]byte(d), &ch); err != nil {
+				t.Fatalf("data %q: %v", d, err)
+			}
+			if ch.Version <= last {
+				t.Fatalf("version %d after %d", ch.Version, last)
+			}
+			last = ch.Version
+		}
+	}
+	if last != changes {
+		t.Fatalf("the last change sent is version %d, want %d", last, changes)
+	}
+}
+
+// heldWriter holds every write after the first until hold is closed.
+type heldWriter struct {
+	http.ResponseWriter
+	hold   chan struct{}
+	writes int
+}
+
+func (w *heldWriter) Write(b []byte) (int, error) {
+	if w.writes++; w.writes > 1 {
+		<-w.hold
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *heldWriter) Flush() { w.ResponseWriter.(http.Flusher).Flush() }
