@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -168,5 +169,58 @@ func TestRebuildBeforeStartIsRefused(t *testing.T) {
 	// once started, the same call rebuilds
 	if err := v.Rebuild(h.ctx, ViewCounters); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A rebuild that keeps failing says why in the status, where a waiting `compact rebuild`
+// showed nothing and the reason was only in the log; once the failure passes, the rebuild
+// swaps in.
+func TestStatusSaysWhyARebuildFails(t *testing.T) {
+	h := newHarness(t)
+	last := h.publish(newHistGen(22).take(50)...)
+	cfg := h.config(t.TempDir())
+	var failing atomic.Bool
+	cfg.testHook = func(view, point string, seq uint64) error {
+		// the live review is caught up and nothing new comes: a batch applied now is the rebuild's
+		if failing.Load() && view == ViewReview && point == "applied" {
+			return fmt.Errorf("disk says no: %w", errHookFailure)
+		}
+		return nil
+	}
+	v := h.open(cfg)
+	h.wait(v, last)
+	failing.Store(true)
+	jobs, err := v.StartRebuild(ViewReview)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := v.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rs *RebuildStatus
+		for _, vs := range st.Views {
+			if vs.View == ViewReview {
+				rs = vs.Rebuild
+			}
+		}
+		if rs != nil && strings.Contains(rs.LastError, "disk says no") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the status of a failing rebuild: %+v", rs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	failing.Store(false)
+	select {
+	case <-jobs[0].done:
+		if jobs[0].err != nil {
+			t.Fatal(jobs[0].err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the rebuild did not swap in once the failure passed")
 	}
 }

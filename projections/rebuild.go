@@ -19,6 +19,7 @@ import (
 type rebuildJob struct {
 	view string
 	gen  uint64
+	f    *follower // the rebuild's follower: its last error is the status's
 	done chan struct{}
 	err  error
 }
@@ -109,6 +110,7 @@ func (v *Views) rebuildMember(g *group, view string, gen uint64) *follower {
 	j := &rebuildJob{view: view, gen: gen, done: make(chan struct{})}
 	f := &follower{v: v, view: view, proj: v.projs[view], gen: gen, base: genPrefix(view, gen),
 		gone: make(chan struct{}), job: j}
+	j.f = f
 	f.mode.Store(int32(modeBuilding))
 	if g != nil {
 		g.adopt(f)

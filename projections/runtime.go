@@ -615,12 +615,18 @@ func (f *follower) commit(ctx context.Context, tx *Tx, seq, pending uint64, qs [
 
 func (f *follower) hook(point string, seq uint64) error {
 	if h := f.v.cfg.testHook; h != nil {
-		if err := h(f.view, point, seq); err != nil {
+		if err := h(f.view, point, seq); errors.Is(err, errHookFailure) {
+			return err // a failure the group retries, as a storage error would be
+		} else if err != nil {
 			return &hookAbort{point: point}
 		}
 	}
 	return nil
 }
+
+// errHookFailure, returned by a test hook (wrapped or not), fails the batch as an error of
+// the store would, where any other error aborts the follower as a crash would.
+var errHookFailure = errors.New("test hook failure")
 
 // decodeMsg turns a stream message into an Event; odd envelopes are errors (quarantined).
 func decodeMsg(m jetstream.Msg, meta ackMeta) (*Event, error) {

@@ -32,6 +32,9 @@ type RebuildStatus struct {
 	Version    int    `json:"version"`
 	Checkpoint uint64 `json:"checkpoint"`
 	Lag        uint64 `json:"lag"`
+	// LastError is why the rebuild is not going on, while it retries (it retries until it
+	// catches up or the process stops): a waiting `compact rebuild` says nothing of it.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // Status reports the stream's last sequence and each view's checkpoint, lag and quarantine
@@ -55,6 +58,10 @@ func (v *Views) Status(ctx context.Context) (*Status, error) {
 	live := map[string]*follower{}
 	for k, f := range v.live {
 		live[k] = f
+	}
+	rebuilds := map[string]*rebuildJob{}
+	for k, j := range v.rebuilds {
+		rebuilds[k] = j
 	}
 	v.mu.Unlock()
 	err := v.read(func(s *snapshot) error {
@@ -86,6 +93,9 @@ func (v *Views) Status(ctx context.Context) (*Status, error) {
 					return err
 				}
 				rs.Lag = lag(rs.Checkpoint)
+				if j := rebuilds[name]; j != nil && j.gen == b.Gen && j.f != nil {
+					rs.LastError = j.f.lastErr()
+				}
 				vs.Rebuild = rs
 			}
 			st.Views = append(st.Views, vs)

@@ -61,6 +61,9 @@ func printStatus(w io.Writer, st *projections.Status) error {
 	for _, v := range st.Views {
 		if r := v.Rebuild; r != nil {
 			fmt.Fprintf(w, "\n%s: rebuilding as generation %d (version %d): at sequence %d, lag %s", v.View, r.Generation, r.Version, r.Checkpoint, lag(r.Lag))
+			if r.LastError != "" {
+				fmt.Fprintf(w, "; failing, retried: %s", r.LastError)
+			}
 		}
 	}
 	for _, v := range st.Views {
