@@ -11,7 +11,8 @@ import (
 // Every endpoint of the API refuses a query parameter it does not take, or one it takes
 // given twice, with a 400 that names the parameter: ignored, a misspelt one (?asof=) was
 // answered as if it had not been asked, with a 200. The human pages are left alone (links
-// shared with tracking parameters must open).
+// shared with tracking parameters must open). A path or a method no endpoint takes gets the
+// API's error shape too, not the mux's plain text.
 func TestAPIRefusesUnknownParameters(t *testing.T) {
 	bin := compactBinary(t)
 	dir := t.TempDir()
@@ -60,6 +61,21 @@ func TestAPIRefusesUnknownParameters(t *testing.T) {
 	}
 	refused("GET", "/v1/counters?as_of=2025-06-30&as_of=2025-07-01", "", "as_of")
 	refused("GET", "/v1/reviews/2025-05?format=md&format=html", "", "format")
+	// a path no endpoint serves, and a method an endpoint does not take: the API's error shape
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		says         string
+	}{
+		{"GET", "/v1/countres", http.StatusNotFound, "no endpoint at /v1/countres"},
+		{"DELETE", "/v1/counters", http.StatusMethodNotAllowed, "/v1/counters does not take DELETE: it takes GET"},
+	} {
+		status, body := get(tc.method, tc.path, "")
+		var e struct{ Error struct{ Message string } }
+		if status != tc.status || json.Unmarshal([]byte(body), &e) != nil || !strings.Contains(e.Error.Message, tc.says) {
+			t.Errorf("%s %s: %d %s, want %d saying %q", tc.method, tc.path, status, strings.TrimSpace(body), tc.status, tc.says)
+		}
+	}
 	if s, body := get("GET", "/v1/counters?as_of=2025-06-30", ""); s != http.StatusOK {
 		t.Errorf("GET /v1/counters?as_of=2025-06-30: %d %s", s, body)
 	}

@@ -199,7 +199,7 @@ func runServe(ctx context.Context, args []string) error {
 	srv := &http.Server{
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		Addr:              f.httpAddr,
-		Handler:           ledger.GiveUpStalled(f.stall, nosniff(ledger.NewHTTPMetrics(reg).Wrap(mux, limiter.Wrap(mux)))),
+		Handler:           ledger.GiveUpStalled(f.stall, nosniff(ledger.NewHTTPMetrics(reg).Wrap(mux, limiter.Wrap(apiErrors(mux))))),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      0, // replays and watches stream for as long as they need; GiveUpStalled bounds each write
