@@ -378,7 +378,7 @@ func (c *Checkpointer) LeafHashes(_ context.Context, from, to uint64) ([]tlog.Ha
 	size := c.size
 	c.mu.Unlock()
 	if to > size {
-		return nil, fmt.Errorf("leaf hashes %d..%d: the tree has %d leaves", from, to, size)
+		return nil, fmt.Errorf("leaf hashes %d..%d: %w: the tree has %d leaves", from, to, ErrEventNotFound, size)
 	}
 	return c.tree.LeafHashes(from, to)
 }

@@ -149,8 +149,12 @@ func (h *handlers) leaves(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hs, err := h.c.LeafHashes(r.Context(), from, to)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrEventNotFound): // past the tree: not folded yet, or no such message
 		ledger.WriteError(w, http.StatusNotFound, err.Error())
+		return
+	case err != nil: // the checkpointer's store failed: the server's trouble, not the request's
+		ledger.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	writeJSON(w, leavesResponse{FromSeq: from, Hashes: hs})

@@ -137,3 +137,40 @@ func TestProofOfAMalformedEntityIsABadRequest(t *testing.T) {
 		t.Errorf("FindEvent with a malformed source: %v", err)
 	}
 }
+
+// GET /v1/audit/leaves gives the hashes of leaves the tree holds, a 404 for leaves past it,
+// and a 400 for a range it does not serve.
+func TestHTTPLeaves(t *testing.T) {
+	e := newEnv(t)
+	signer, vkey := testKey(t)
+	publish(t, e.js, seqs(1, 12)...)
+	c := startCheckpointer(t, e.js, t.TempDir(), signer, vkey, 5)
+	flush(t, c)
+	mux := http.NewServeMux()
+	Routes(mux, c, auditorOnly)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	get := func(q string) (int, string) {
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/audit/leaves?"+q, nil)
+		req.Header.Set("Authorization", "Bearer auditor-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	status, body := get("from_seq=1&to_seq=12")
+	var lr leavesResponse
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &lr) != nil || len(lr.Hashes) != 12 || lr.FromSeq != 1 {
+		t.Fatalf("leaves 1..12 of 12: %d %.200s", status, body)
+	}
+	if status, body := get("from_seq=5&to_seq=13"); status != http.StatusNotFound || !strings.Contains(body, "the tree has 12 leaves") {
+		t.Errorf("leaves past the tree: %d %s, want 404", status, body)
+	}
+	if status, _ := get("from_seq=0&to_seq=3"); status != http.StatusBadRequest {
+		t.Errorf("from_seq=0: %d, want 400", status)
+	}
+}
