@@ -22,6 +22,9 @@ var (
 	ErrEventNotFound = errors.New("event not found")
 	// ErrBadSource: the source named is not an entity's ("/entities/" and an acronym).
 	ErrBadSource = errors.New("not an entity source")
+	// ErrBehind: this checkpointer has not yet folded what the latest checkpoint covers (another
+	// process signed it); it catches up by itself.
+	ErrBehind = errors.New("this checkpointer is behind the latest checkpoint")
 	// ErrStalled: the server stopped sending in the middle of an answer (Client.IdleTimeout).
 	ErrStalled = errors.New("the server stalled")
 	// ErrAmbiguousID: several sources have an event with that id; name the source.

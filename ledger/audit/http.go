@@ -189,6 +189,9 @@ func (h *handlers) writeProof(w http.ResponseWriter, p *Proof, err error) {
 		ledger.WriteError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, ErrEventNotFound):
 		ledger.WriteError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrBehind): // passes by itself, within a fold
+		w.Header().Set("Retry-After", "1")
+		ledger.WriteError(w, http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, ErrBadSource):
 		ledger.WriteError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, ErrAmbiguousID):

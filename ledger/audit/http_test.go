@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -172,5 +173,17 @@ func TestHTTPLeaves(t *testing.T) {
 	}
 	if status, _ := get("from_seq=0&to_seq=3"); status != http.StatusBadRequest {
 		t.Errorf("from_seq=0: %d, want 400", status)
+	}
+}
+
+// What a proof request can meet is answered with the status that tells a client what to do:
+// retry soon (503 with Retry-After) for a checkpointer behind another's checkpoint, which
+// passes by itself; a 500 was "the server is broken".
+func TestProofStatusOfACheckpointerBehind(t *testing.T) {
+	h := &handlers{c: &Checkpointer{}}
+	rec := httptest.NewRecorder()
+	h.writeProof(rec, nil, fmt.Errorf("prove: %w: it has folded 3 messages, the latest checkpoint (size 9)", ErrBehind))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("a checkpointer behind: %d, Retry-After %q; want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
 	}
 }

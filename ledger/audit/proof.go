@@ -89,7 +89,7 @@ func (c *Checkpointer) Prove(ctx context.Context, seq uint64) (*Proof, error) {
 	folded := c.size
 	c.mu.Unlock()
 	if folded < latest.Size {
-		return nil, fmt.Errorf("prove: this checkpointer has folded %d messages, behind the latest checkpoint (size %d); retry when it has caught up", folded, latest.Size)
+		return nil, fmt.Errorf("prove: %w: it has folded %d messages, the latest checkpoint (size %d) another signed; retry when it has caught up", ErrBehind, folded, latest.Size)
 	}
 	if err := c.checkFork(latest); err != nil {
 		return nil, fmt.Errorf("prove: %w", err)
