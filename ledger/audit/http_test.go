@@ -108,15 +108,7 @@ func TestHTTPAudit(t *testing.T) {
 // An entity in /v1/proofs/{entity}/{id} that cannot be an entity's acronym is the caller's
 // mistake, answered 400 as GET /v1/events answers it, not a 500 that says the server failed.
 func TestProofOfAMalformedEntityIsABadRequest(t *testing.T) {
-	e := newEnv(t)
-	signer, vkey := testKey(t)
-	publish(t, e.js, seqs(1, 4)...)
-	c := startCheckpointer(t, e.js, t.TempDir(), signer, vkey, 5)
-	flush(t, c)
-	mux := http.NewServeMux()
-	Routes(mux, c, func(h http.Handler) http.Handler { return h })
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	srv, e := auditServer(t, 4, func(h http.Handler) http.Handler { return h })
 	for path, want := range map[string]int{
 		"/v1/proofs/UN.ODC/evt-0001":   http.StatusBadRequest,
 		"/v1/proofs/UN%20ODC/evt-0001": http.StatusBadRequest,
@@ -142,15 +134,7 @@ func TestProofOfAMalformedEntityIsABadRequest(t *testing.T) {
 // GET /v1/audit/leaves gives the hashes of leaves the tree holds, a 404 for leaves past it,
 // and a 400 for a range it does not serve.
 func TestHTTPLeaves(t *testing.T) {
-	e := newEnv(t)
-	signer, vkey := testKey(t)
-	publish(t, e.js, seqs(1, 12)...)
-	c := startCheckpointer(t, e.js, t.TempDir(), signer, vkey, 5)
-	flush(t, c)
-	mux := http.NewServeMux()
-	Routes(mux, c, auditorOnly)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	srv, _ := auditServer(t, 12, auditorOnly)
 	get := func(q string) (int, string) {
 		req, _ := http.NewRequest("GET", srv.URL+"/v1/audit/leaves?"+q, nil)
 		req.Header.Set("Authorization", "Bearer auditor-token")
@@ -186,4 +170,20 @@ func TestProofStatusOfACheckpointerBehind(t *testing.T) {
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
 		t.Fatalf("a checkpointer behind: %d, Retry-After %q; want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
 	}
+}
+
+// auditServer serves Routes, behind guard, over a checkpointer of a stream of n events
+// (checkpointed), for the test's length.
+func auditServer(t *testing.T, n int, guard func(http.Handler) http.Handler) (*httptest.Server, *env) {
+	t.Helper()
+	e := newEnv(t)
+	signer, vkey := testKey(t)
+	publish(t, e.js, seqs(1, n)...)
+	c := startCheckpointer(t, e.js, t.TempDir(), signer, vkey, 5)
+	flush(t, c)
+	mux := http.NewServeMux()
+	Routes(mux, c, guard)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv, e
 }
