@@ -32,9 +32,10 @@ const EndGrace = 2 * time.Second
 func GiveUpStalled(stall time.Duration, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &stallWriter{ResponseWriter: w, rc: http.NewResponseController(w), stall: stall}
-		// Armed before anything is written: a connection kept alive would otherwise carry
-		// the deadline its previous request left into this one.
-		sw.arm()
+		// Lifted before anything is written: a connection kept alive carries the deadline its
+		// previous request's end left into this one (and the server's own writes, a 100
+		// Continue, are not bounded by the stall timeout).
+		sw.disarm()
 		stop := endWritesWith(r.Context(), sw)
 		h.ServeHTTP(sw, r)
 		stop()
@@ -68,7 +69,11 @@ func endWritesWith(ctx context.Context, sw *stallWriter) func() {
 	return func() { stop() }
 }
 
-// stallWriter arms a write deadline before each write of the response it wraps.
+// stallWriter arms a write deadline before each write of the response it wraps, and lifts
+// it once the write is done: a deadline left in place would end the response at the next
+// silence longer than the stall timeout (a watch between its changes, a rebuild before its
+// answer). Over HTTP/1 it would only fail the next write, but over HTTP/2 (--tls-cert) a
+// write deadline is a timer that resets the stream when it fires, write or no write.
 type stallWriter struct {
 	http.ResponseWriter
 	rc    *http.ResponseController
@@ -90,6 +95,13 @@ func (w *stallWriter) arm() {
 	_ = w.rc.SetWriteDeadline(d) // not supported: a writer we cannot bound (tests' recorders)
 }
 
+// disarm lifts the deadline arm set, back to the limit if there is one.
+func (w *stallWriter) disarm() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_ = w.rc.SetWriteDeadline(w.limit)
+}
+
 // limitTo sets a deadline that no write goes past, unless an earlier one is set already.
 func (w *stallWriter) limitTo(d time.Time) {
 	w.mu.Lock()
@@ -103,11 +115,13 @@ func (w *stallWriter) limitTo(d time.Time) {
 
 func (w *stallWriter) WriteHeader(code int) {
 	w.arm()
+	defer w.disarm()
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *stallWriter) Write(b []byte) (int, error) {
 	w.arm()
+	defer w.disarm()
 	return w.ResponseWriter.Write(b)
 }
 
@@ -116,6 +130,7 @@ func (w *stallWriter) Flush() { _ = w.FlushError() }
 // FlushError is what http.ResponseController.Flush calls.
 func (w *stallWriter) FlushError() error {
 	w.arm()
+	defer w.disarm()
 	return w.rc.Flush()
 }
 
