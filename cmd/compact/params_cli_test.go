@@ -34,7 +34,9 @@ func TestAPIRefusesUnknownParameters(t *testing.T) {
 	refused := func(method, path, token, field string) {
 		t.Helper()
 		status, body := get(method, path, token)
-		var e struct{ Error struct{ Field, Message string } }
+		var e struct {
+			Error struct{ Field, Message string }
+		}
 		if status != http.StatusBadRequest || json.Unmarshal([]byte(body), &e) != nil || e.Error.Field != field {
 			t.Errorf("%s %s: %d %s, want 400 naming %q", method, path, status, strings.TrimSpace(body), field)
 		}
