@@ -26,7 +26,9 @@
 // An event a projection cannot apply (bad data, a correction of an id the view never applied, a
 // correction of a retracted event) is recorded in the view's quarantine with its error and
 // skipped; it never blocks the view and shows in Status, GET /v1/status and the
-// compact_view_quarantined_events metric. Corrections and retractions of unknown ids are
+// compact_view_quarantined_events metric. A read of the store that fails under an Apply is not
+// the event's fault: the batch is tried again (the view's last error says why) rather than a
+// valid event quarantined until a rebuild. Corrections and retractions of unknown ids are
 // quarantined rather than remembered: the ledger refuses them at ingest, so one in the stream
 // is an anomaly to see, not a case to wait for. A curation (compact.review.curated) of an item
 // not seen yet is remembered and applies when the item arrives.

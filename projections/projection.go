@@ -27,6 +27,9 @@ import (
 //   - An error from Apply (or a panic) means "this event cannot be applied": the runtime drops
 //     every write Apply made for it, records it in the quarantine with the error and goes on.
 //     Apply returns errors wrapping ErrInvalidData, ErrUnknownTarget or ErrRetracted for that.
+//     The exception is an Apply during which a read of tx failed (the store's trouble, which tx
+//     notes): the runtime then drops the whole batch and tries it again, and the event is
+//     applied once the store reads again, never quarantined for it.
 //   - Version changes whenever the meaning of the stored keys changes; a stored generation with
 //     another version is rebuilt beside the live one at start-up.
 type Projection interface {
@@ -166,6 +169,19 @@ type Tx struct {
 	// pb is the Pebble batch flush fills, reset and reused after each commit: a fresh batch of
 	// a catch-up's megabytes is fresh memory, which the kernel faults in page by page.
 	pb *pebble.Batch
+
+	// storeErr is the first read of the store that failed during this Apply. An Apply that
+	// fails after one failed for the store's sake, not the event's: the runtime tries the
+	// batch again rather than quarantine a valid event.
+	storeErr error
+}
+
+// storeFailed records a failed read of the store (the first of the Apply).
+func (t *Tx) storeFailed(err error) error {
+	if t.storeErr == nil {
+		t.storeErr = err
+	}
+	return err
 }
 
 // batchRetainMax bounds the room a follower's Pebble batch keeps from one commit to the next.
@@ -303,11 +319,11 @@ func (t *Tx) Get(key []byte) (val []byte, ok bool, err error) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, false, t.storeFailed(err)
 	}
 	val = append([]byte(nil), v...)
 	if err := closer.Close(); err != nil {
-		return nil, false, err
+		return nil, false, t.storeFailed(err)
 	}
 	if len(val) > batchMemoMax {
 		return val, true, nil
@@ -346,8 +362,18 @@ func (t *Tx) scan(lower, upper []byte, reverse bool, fn func(key, val []byte) (b
 		hi = string(cat(t.prefix, upper))
 	}
 	mine := t.batch.written(nil, lo, hi)
+	// An error fn returns is the projection's; any other is the store's.
+	var fnErr error
 	if len(mine) == 0 {
-		return t.reader.scan(lower, upper, reverse, fn)
+		err := t.reader.scan(lower, upper, reverse, func(k, v []byte) (bool, error) {
+			more, err := fn(k, v)
+			fnErr = err
+			return more, err
+		})
+		if err != nil && err != fnErr {
+			t.storeFailed(err)
+		}
+		return err
 	}
 	if reverse {
 		slices.Reverse(mine)
@@ -372,7 +398,8 @@ func (t *Tx) scan(lower, upper []byte, reverse bool, fn func(key, val []byte) (b
 		return fn([]byte(k[len(t.prefix):]), v.val)
 	}
 	stopped := false
-	err := t.reader.scan(lower, upper, reverse, func(k, v []byte) (bool, error) {
+	err := t.reader.scan(lower, upper, reverse, func(k, v []byte) (more bool, err error) {
+		defer func() { fnErr = err }()
 		full := string(t.prefix) + string(k)
 		for len(mine) > 0 && (before(mine[0], full) || mine[0] == full) {
 			same := mine[0] == full
@@ -386,12 +413,15 @@ func (t *Tx) scan(lower, upper []byte, reverse bool, fn func(key, val []byte) (b
 				return true, nil // a write of the batch replaces the stored key
 			}
 		}
-		more, err := fn(k, v)
+		more, err = fn(k, v)
 		if !more {
 			stopped = true
 		}
 		return more, err
 	})
+	if err != nil && err != fnErr {
+		t.storeFailed(err)
+	}
 	if err != nil || stopped {
 		return err
 	}
@@ -411,7 +441,11 @@ func (t *Tx) Notify(note string) { t.evNotes = append(t.evNotes, note) }
 // Original returns the first event (source, id) of the stream before the one being applied,
 // if there is one (index.go): an event the view applied, or quarantined.
 func (t *Tx) Original(source, id string) (Original, bool, error) {
-	return t.f.v.lookup(source, id, t.seq)
+	o, ok, err := t.f.v.lookup(source, id, t.seq)
+	if err != nil {
+		t.storeFailed(err)
+	}
+	return o, ok, err
 }
 
 // seenTypes are the types an entry of the ledger index (index.go) stores as one byte (its

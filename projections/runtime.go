@@ -554,12 +554,16 @@ func (f *follower) applyBatch(ctx context.Context, batch []item) error {
 				last = it.seq
 				continue
 			}
-			tx.seq = it.seq
+			tx.seq, tx.storeErr = it.seq, nil
 			if aerr = safeApply(f.proj, tx, ev); aerr == nil {
 				if err := tx.keep(); err != nil {
 					return err
 				}
 				napplied++
+			} else if serr := tx.storeErr; serr != nil {
+				// the store failed under the event: tried again, never quarantined
+				tx.drop()
+				return fmt.Errorf("view %s: reading the store while applying seq %d: %w", f.view, it.seq, serr)
 			} else {
 				tx.drop()
 			}
