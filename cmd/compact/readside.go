@@ -142,6 +142,13 @@ func startCheckpointer(ctx context.Context, rs readSide) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	// Whoever reads the signing key can sign checkpoints the ledger's verifier key accepts:
+	// one copied with a umask's 0644 is said at every start (not refused, as ssh refuses a
+	// key, so that a start never fails on a copy an operator made in a hurry).
+	if fi, err := os.Stat(keyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		rs.log.Warn("the ledger's signing key can be read by other users of this machine, who could sign checkpoints as the ledger: chmod 600 it",
+			"file", keyFile, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
+	}
 	cp, err := audit.Open(ctx, audit.Config{JetStream: rs.node.JS, Dir: filepath.Join(rs.flags.data, "checkpoints"),
 		Signer: signer, VerifierKey: vkey, Logger: rs.log.With("component", "checkpointer")})
 	if err != nil {
