@@ -48,6 +48,10 @@ type NodeConfig struct {
 	Version string
 	// ConfigureServer, if set, may adjust the embedded server's configuration (tests).
 	ConfigureServer func(*ServerConfig)
+	// BeforeIngest, if set, is called once the streams are in place and before the ingest
+	// side starts (the dedup index's catch-up with the stream, which a long ledger makes
+	// long): what refuses a misconfigured process (a missing signing key) refuses it at once.
+	BeforeIngest func(ctx context.Context, js jetstream.JetStream) error
 	// Duplicates overrides JetStream's own dedup window (tests make it small).
 	Duplicates time.Duration
 }
@@ -191,6 +195,11 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	}()
 	if !cfg.Ingest {
 		return n, nil
+	}
+	if cfg.BeforeIngest != nil {
+		if err := cfg.BeforeIngest(ctx, n.JS); err != nil {
+			return nil, err
+		}
 	}
 	n.Metrics = NewMetrics(cfg.Registerer)
 	if n.Index, err = OpenIndex(filepath.Join(cfg.DataDir, "index")); err != nil {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"compact/ledger"
@@ -128,15 +129,27 @@ func addCheckpoint(p *projections.Provenance, h *audit.CheckpointHead) {
 // directory of its own, so a second one must be given the first one's key: a key made anew
 // would sign checkpoints nobody can verify against the ledger's, and the checkpointer would
 // stop on the first one it meets. It is refused at start, with what to copy.
+// checkSigningKey refuses an ingest process whose data directory has no signing key when
+// the ledger's checkpoints are signed already (a second ingest process on a cluster, its
+// key not copied): a key made anew would sign checkpoints that do not verify. serve runs it
+// before the ingest side starts (NodeConfig.BeforeIngest), so that the refusal comes at once.
+func checkSigningKey(ctx context.Context, js jetstream.JetStream, dataDir string) error {
+	if _, err := os.Stat(filepath.Join(dataDir, audit.SignerKeyFile)); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if st, err := js.Stream(ctx, ledger.CheckpointStreamName); err == nil && st.CachedInfo().State.Msgs > 0 {
+		return fmt.Errorf("%s holds no signing key, and the ledger's checkpoints (stream %s) are signed already: "+
+			"copy %s and %s from the data directory of the ingest process that made them (see 'Roles of a process and a NATS cluster' in the README); "+
+			"a new key would sign checkpoints that do not verify against the ledger's",
+			dataDir, ledger.CheckpointStreamName, audit.SignerKeyFile, audit.VerifierKeyFile)
+	}
+	return nil
+}
+
 func startCheckpointer(ctx context.Context, rs readSide) (func(), error) {
 	keyFile := filepath.Join(rs.flags.data, audit.SignerKeyFile)
-	if _, err := os.Stat(keyFile); errors.Is(err, fs.ErrNotExist) {
-		if st, err := rs.node.JS.Stream(ctx, ledger.CheckpointStreamName); err == nil && st.CachedInfo().State.Msgs > 0 {
-			return nil, fmt.Errorf("%s holds no signing key, and the ledger's checkpoints (stream %s) are signed already: "+
-				"copy %s and %s from the data directory of the ingest process that made them (see 'Roles of a process and a NATS cluster' in the README); "+
-				"a new key would sign checkpoints that do not verify against the ledger's",
-				rs.flags.data, ledger.CheckpointStreamName, audit.SignerKeyFile, audit.VerifierKeyFile)
-		}
+	if err := checkSigningKey(ctx, rs.node.JS, rs.flags.data); err != nil {
+		return nil, err
 	}
 	signer, vkey, err := audit.LoadOrCreateKey(rs.flags.data)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -138,6 +139,9 @@ func runServe(ctx context.Context, args []string) error {
 		Listen: f.listen, Replicas: f.replicas, Ingest: f.role != "projections",
 		TLSCert: f.tlsCert, TLSKey: f.tlsKey, Logger: log, Registerer: reg,
 		EntityMaxConnections: f.entityConns, EntityMaxSubscriptions: f.entitySubs,
+		BeforeIngest: func(ctx context.Context, js jetstream.JetStream) error {
+			return checkSigningKey(ctx, js, f.data)
+		},
 	})
 	if err != nil {
 		return err
