@@ -158,15 +158,18 @@ func (fd *feed) retry(ctx context.Context, f *follower) {
 
 // unannounced returns the notes to send when f, a rebuilt generation, is swapped in for the
 // generation at prefix old, stopped at its final checkpoint and not deleted yet. The counters
-// are always sent once more (README). A review period is sent when its version in f is above
-// its version in the old generation: f changed it in events past the old generation's final
-// checkpoint, which the old generation never applied and f, building, never announced. The old
-// generation announced each period at the version it holds (the feed follows every commit), and
-// versions depend only on the events applied, so a period f did not change since then is at the
-// same version and is not sent again: every period's versions keep growing. It reads the old
-// generation's keys rather than remembering what f applied, so it also holds for a rebuild
-// resumed after a restart. A failure is logged and counted: the swap goes on.
-func (fd *feed) unannounced(f *follower, old []byte) map[string]struct{} {
+// are always sent once more (README). A review period is sent when its version in f differs
+// from its version in the old generation: f changed it in events past the old generation's
+// final checkpoint, which the old generation never applied and f, building, never announced.
+// The old generation announced each period at the version it holds (the feed follows every
+// commit), and with the same code versions depend only on the events applied, so a period f
+// did not change since then is at the same version and is not sent again. A rebuild for new
+// code (sameCode false: another projection version) may count a period's changes otherwise,
+// fewer even: every period either generation holds is sent, so that no subscriber keeps a
+// version the view no longer has. It reads the old generation's keys rather than remembering
+// what f applied, so it also holds for a rebuild resumed after a restart. A failure is logged
+// and counted: the swap goes on.
+func (fd *feed) unannounced(f *follower, old []byte, sameCode bool) map[string]struct{} {
 	notes := map[string]struct{}{ViewCounters: {}}
 	if f.view != ViewReview {
 		return notes
@@ -183,12 +186,18 @@ func (fd *feed) unannounced(f *follower, old []byte) map[string]struct{} {
 			return err
 		}
 		r = &reader{r: s.snap, prefix: sub(f.base, subData)}
-		return r.Scan(lo, hi, func(k, val []byte) (bool, error) {
-			if period := string(k[1:]); getU64(val) > was[period] {
+		err = r.Scan(lo, hi, func(k, val []byte) (bool, error) {
+			if period := string(k[1:]); !sameCode || getU64(val) != was[period] {
 				notes["review:"+period] = struct{}{}
 			}
 			return true, nil
 		})
+		if !sameCode {
+			for period := range was { // a period the new code no longer has: its version is 0
+				notes["review:"+period] = struct{}{}
+			}
+		}
+		return err
 	})
 	if err != nil {
 		fd.m.feedErrors.WithLabelValues(f.view).Inc()
@@ -231,8 +240,10 @@ func (fd *feed) reviewBody(f *follower, period string) ([]byte, error) {
 // and its change feed (or between a rebuild's swap and the notes it sends) left the bucket
 // behind the view, and with no new event nothing would ever send the state it missed. It sends
 // the counters when the bucket's differ and are older than f's checkpoint, and every review
-// period whose version in f is above the bucket's (or that the bucket lacks). What another
-// replica further on put is left alone. Errors are logged and counted, as publish's are.
+// period whose version in f differs from the bucket's (or that the bucket lacks), unless the
+// bucket's was sent at f's checkpoint or after: what another replica further on put is left
+// alone. The versions are compared for difference, not order: a rebuild for new code may hold
+// a period at a lower version than the bucket kept from the code before. Errors are logged and counted, as publish's are.
 func (fd *feed) reconcile(ctx context.Context, f *follower) {
 	ck := f.ck.Load()
 	if ck == 0 {
@@ -298,7 +309,7 @@ func (fd *feed) reconcile(ctx context.Context, f *follower) {
 				return
 			}
 			var have ReviewChange
-			if ok && json.Unmarshal(val, &have) == nil && have.Version >= version {
+			if ok && json.Unmarshal(val, &have) == nil && (have.Version == version || have.Seq >= ck) {
 				continue
 			}
 			notes["review:"+period] = struct{}{}

@@ -78,3 +78,86 @@ func TestFeedBucketBroughtUpAfterRestart(t *testing.T) {
 		t.Fatalf("a restart replaced a newer replica's counters %s with %s", aheadBody, got)
 	}
 }
+
+// After an upgrade whose rebuild counts a period's changes otherwise — fewer even — no
+// subscriber keeps a version the view no longer has: the swap of a rebuild for new code
+// announces every period, and a start brings a bucket entry whose version is not the view's
+// (here, higher) to the view's, unless a replica further on put it. Both compared versions for
+// order: a lower version was never sent.
+func TestFeedAfterARebuildForNewCode(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	v := h.open(h.config(dir))
+	last := h.publish(act("UNODC", "up-1", "compact.training.delivered", "2025-05-10", nil),
+		act("UNODC", "up-2", "compact.meeting.held", "2025-07-10", nil))
+	h.wait(v, last)
+	kv, err := h.js.KeyValue(h.ctx, DefaultFeedBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(key string) []byte {
+		e, err := kv.Get(h.ctx, key)
+		if err != nil {
+			return nil
+		}
+		return e.Value()
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal(what)
+			}
+		}
+	}
+	waitFor("the feed never filled the bucket", func() bool { return get("review.2025-05") != nil && get("review.2025-07") != nil })
+	want := get("review.2025-05")
+	if err := v.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	// the bucket kept a higher version from the code before, sent at an earlier checkpoint
+	higher, _ := json.Marshal(ReviewChange{Period: "2025-05", Version: 99, Seq: 1})
+	if _, err := kv.Put(h.ctx, "review.2025-05", higher); err != nil {
+		t.Fatal(err)
+	}
+	v = h.open(h.config(dir))
+	waitFor("a start left a version the view does not have in the bucket", func() bool { return bytes.Equal(get("review.2025-05"), want) })
+	// ... but not one a replica further on put
+	ahead, _ := json.Marshal(ReviewChange{Period: "2025-05", Version: 99, Seq: last + 100})
+	if _, err := kv.Put(h.ctx, "review.2025-05", ahead); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	v = h.open(h.config(dir))
+	h.wait(v, last)
+	time.Sleep(300 * time.Millisecond) // the restart's reconcile runs before the first batch
+	if got := get("review.2025-05"); !bytes.Equal(got, ahead) {
+		t.Fatalf("a restart replaced a newer replica's entry %s with %s", ahead, got)
+	}
+	if err := v.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	// new code: the start-up rebuild's swap announces every period, changed or not
+	sub, err := h.nc.SubscribeSync(SubjectReviewPrefix + ">")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.nc.Flush()
+	cfg := h.config(dir)
+	cfg.testVersions = map[string]int{ViewReview: reviewVersion + 1}
+	v = h.open(cfg)
+	announced := map[string]bool{}
+	for deadline := time.Now().Add(30 * time.Second); !announced["2025-05"] || !announced["2025-07"]; {
+		m, err := sub.NextMsg(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("after the rebuild for new code, announced only %v: %v", announced, err)
+		}
+		var rc ReviewChange
+		json.Unmarshal(m.Data, &rc)
+		announced[rc.Period] = true
+	}
+}

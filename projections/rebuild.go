@@ -157,7 +157,7 @@ func (v *Views) swap(ctx context.Context, f *follower, old genRecord) error {
 	// generation's keys are still there, and send it once f is live.
 	notes := map[string]struct{}{ViewCounters: {}} // subscribers see the rebuilt totals at once
 	if v.feed != nil && old.Gen != f.gen {
-		notes = v.feed.unannounced(f, genPrefix(f.view, old.Gen))
+		notes = v.feed.unannounced(f, genPrefix(f.view, old.Gen), old.Version == f.proj.Version())
 	}
 	if err := v.swapLocked(f, old); err != nil {
 		return err
