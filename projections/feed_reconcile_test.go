@@ -149,7 +149,7 @@ func TestFeedAfterARebuildForNewCode(t *testing.T) {
 	h.nc.Flush()
 	cfg := h.config(dir)
 	cfg.testVersions = map[string]int{ViewReview: reviewVersion + 1}
-	v = h.open(cfg)
+	h.open(cfg)
 	announced := map[string]bool{}
 	for deadline := time.Now().Add(30 * time.Second); !announced["2025-05"] || !announced["2025-07"]; {
 		m, err := sub.NextMsg(time.Until(deadline))
