@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestFeedBucketBroughtUpAfterRestart: a crash between a commit and its change feed leaves
@@ -20,17 +22,7 @@ func TestFeedBucketBroughtUpAfterRestart(t *testing.T) {
 	last := h.publish(g.take(150)...)
 	last = max(last, h.publish(act("UNODC", "reconcile-item", "compact.training.delivered", "2025-05-10", nil)))
 	h.wait(v, last)
-	kv, err := h.js.KeyValue(h.ctx, DefaultFeedBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	get := func(key string) []byte {
-		e, err := kv.Get(h.ctx, key)
-		if err != nil {
-			return nil
-		}
-		return e.Value()
-	}
+	kv, get := feedBucket(t, h)
 	deadline := time.Now().Add(10 * time.Second)
 	for get("review.2025-05") == nil || get(KVKeyCounters) == nil {
 		if time.Now().After(deadline) {
@@ -91,17 +83,7 @@ func TestFeedAfterARebuildForNewCode(t *testing.T) {
 	last := h.publish(act("UNODC", "up-1", "compact.training.delivered", "2025-05-10", nil),
 		act("UNODC", "up-2", "compact.meeting.held", "2025-07-10", nil))
 	h.wait(v, last)
-	kv, err := h.js.KeyValue(h.ctx, DefaultFeedBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	get := func(key string) []byte {
-		e, err := kv.Get(h.ctx, key)
-		if err != nil {
-			return nil
-		}
-		return e.Value()
-	}
+	kv, get := feedBucket(t, h)
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
 		for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
@@ -159,5 +141,22 @@ func TestFeedAfterARebuildForNewCode(t *testing.T) {
 		var rc ReviewChange
 		json.Unmarshal(m.Data, &rc)
 		announced[rc.Period] = true
+	}
+}
+
+// feedBucket opens the change feed's KV bucket, and a getter of a key's value (nil when the
+// key is missing or cannot be read).
+func feedBucket(t *testing.T, h *harness) (jetstream.KeyValue, func(key string) []byte) {
+	t.Helper()
+	kv, err := h.js.KeyValue(h.ctx, DefaultFeedBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv, func(key string) []byte {
+		e, err := kv.Get(h.ctx, key)
+		if err != nil {
+			return nil
+		}
+		return e.Value()
 	}
 }
