@@ -117,7 +117,7 @@ type HTTPHandlers struct {
 // Routes registers POST /v1/events (publishers) and GET /v1/events (auditors).
 func (h *HTTPHandlers) Routes(mux *http.ServeMux) {
 	mux.Handle(IngestRoute, http.HandlerFunc(h.postEvents))
-	mux.Handle("GET /v1/events", h.Auth.History(Params(http.HandlerFunc(h.getEvents), replayParams...)))
+	mux.Handle("GET /v1/events", NoHead(h.Auth.History(Params(http.HandlerFunc(h.getEvents), replayParams...))))
 }
 
 func (h *HTTPHandlers) postEvents(w http.ResponseWriter, r *http.Request) {

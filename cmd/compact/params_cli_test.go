@@ -6,13 +6,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Every endpoint of the API refuses a query parameter it does not take, or one it takes
 // given twice, with a 400 that names the parameter: ignored, a misspelt one (?asof=) was
 // answered as if it had not been asked, with a 200. The human pages are left alone (links
 // shared with tracking parameters must open). A path or a method no endpoint takes gets the
-// API's error shape too, not the mux's plain text.
+// API's error shape too, not the mux's plain text, and a HEAD of a stream a 405.
 func TestAPIRefusesUnknownParameters(t *testing.T) {
 	bin := compactBinary(t)
 	dir := t.TempDir()
@@ -76,6 +77,34 @@ func TestAPIRefusesUnknownParameters(t *testing.T) {
 		var e struct{ Error struct{ Message string } }
 		if status != tc.status || json.Unmarshal([]byte(body), &e) != nil || !strings.Contains(e.Error.Message, tc.says) {
 			t.Errorf("%s %s: %d %s, want %d saying %q", tc.method, tc.path, status, strings.TrimSpace(body), tc.status, tc.says)
+		}
+	}
+	// A HEAD of a stream is refused, not run for its headers (a watch held the HEAD until its
+	// client gave up; a replay read the whole ledger to throw it away); an ordinary answer's
+	// HEAD is served.
+	head := &http.Client{Timeout: 30 * time.Second}
+	for _, p := range []struct {
+		path, token string
+		status      int
+	}{
+		{"/v1/reviews/2025-05/changes", "", http.StatusMethodNotAllowed},
+		{"/v1/reviews/2025-05/as-known", aud.Token, http.StatusMethodNotAllowed},
+		{"/v1/counters/as-known", aud.Token, http.StatusMethodNotAllowed},
+		{"/v1/events", aud.Token, http.StatusMethodNotAllowed},
+		{"/v1/audit/messages", aud.Token, http.StatusMethodNotAllowed},
+		{"/v1/counters", "", http.StatusOK},
+		{"/v1/reviews/2025-05", "", http.StatusOK},
+	} {
+		req, _ := http.NewRequest("HEAD", c.httpURL+p.path, nil)
+		req.Header.Set("Authorization", "Bearer "+p.token)
+		resp, err := head.Do(req)
+		if err != nil {
+			t.Errorf("HEAD %s: %v", p.path, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != p.status || (p.status == http.StatusMethodNotAllowed && resp.Header.Get("Allow") != "GET") {
+			t.Errorf("HEAD %s: %d, Allow %q; want %d", p.path, resp.StatusCode, resp.Header.Get("Allow"), p.status)
 		}
 	}
 	if s, body := get("GET", "/v1/counters?as_of=2025-06-30", ""); s != http.StatusOK {

@@ -66,7 +66,7 @@ func AsKnownRoutes(mux *http.ServeMux, js jetstream.JetStream, tmpDir string, pr
 	// many an auditor (or a script run twice) could start side by side. Waiting costs a
 	// request only its goroutine, and it leaves the line when its client goes.
 	builds := make(chan struct{}, 1)
-	mux.Handle("GET /v1/reviews/{period}/as-known", guard(ledger.Params(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /v1/reviews/{period}/as-known", ledger.NoHead(guard(ledger.Params(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := CheckPeriod(r.PathValue("period")); err != nil {
 			writeJSONError(w, http.StatusNotFound, "period", err.Error())
 			return
@@ -78,8 +78,8 @@ func AsKnownRoutes(mux *http.ServeMux, js jetstream.JetStream, tmpDir string, pr
 		buildAsKnown(w, r, js, tmpDir, builds, func(v *projections.Views, at time.Time) {
 			(&handlers{src: asKnownSource{Views: v, at: at, provenance: provenance}}).apiReview(w, r)
 		})
-	}), "t", "format")))
-	mux.Handle("GET /v1/counters/as-known", guard(ledger.Params(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	}), "t", "format"))))
+	mux.Handle("GET /v1/counters/as-known", ledger.NoHead(guard(ledger.Params(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if asOf := r.URL.Query().Get("as_of"); asOf != "" {
 			if _, err := projections.ParseDate(asOf); err != nil {
 				writeJSONError(w, http.StatusBadRequest, "as_of", err.Error())
@@ -95,7 +95,7 @@ func AsKnownRoutes(mux *http.ServeMux, js jetstream.JetStream, tmpDir string, pr
 			w.Header().Set("Content-Type", "application/json")
 			json.NewEncoder(w).Encode(c)
 		})
-	}), "t", "as_of")))
+	}), "t", "as_of"))))
 }
 
 // asKnownSource reads the reviews of views built as known at a time.

@@ -24,7 +24,7 @@ func WatchRoutes(mux *http.ServeMux, nc *nats.Conn, guard func(http.Handler) htt
 	if guard == nil {
 		guard = func(h http.Handler) http.Handler { return h }
 	}
-	mux.Handle("GET /v1/reviews/{period}/changes", guard(ledger.Params(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /v1/reviews/{period}/changes", ledger.NoHead(guard(ledger.Params(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		period := r.PathValue("period")
 		if err := CheckPeriod(period); err != nil {
 			writeJSONError(w, http.StatusNotFound, "", err.Error())
@@ -92,7 +92,7 @@ func WatchRoutes(mux *http.ServeMux, nc *nats.Conn, guard func(http.Handler) htt
 			}
 			flusher.Flush()
 		}
-	}))))
+	})))))
 }
 
 // sseLineEnds are the line ends of an event stream.
