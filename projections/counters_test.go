@@ -183,12 +183,12 @@ func TestCountersTakeIntegersWrittenAsFloats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, _ := v.Quarantine(t.Context(), ViewCounters)
+	q, _ := v.Quarantine(t.Context(), ViewCounters, 0, 0)
 	if c.VirtualVisits != 12+100+7 || c.TARecommendations != 25 || c.DocumentsShared != 3600 || c.Entities != 0 {
 		t.Errorf("counters %+v, want virtual_visits 119, ta_recommendations 25, documents_shared 3600; quarantine %+v", *c, q)
 	}
 	if sec, _ := where(review(t, v, "2025-05"), "UNODC", "t1"); sec == "" {
-		q, _ := v.Quarantine(t.Context(), ViewReview)
+		q, _ := v.Quarantine(t.Context(), ViewReview, 0, 0)
 		t.Errorf("an activity with participants 1.2e1 is not in the review; review quarantine %+v", q)
 	}
 	want := map[string]string{"v4": "data/count: 12.5 is not an integer", "o2": "data/value: 1e30 is out of range"}
@@ -340,7 +340,7 @@ func TestCountersFarFuture(t *testing.T) {
 			t.Errorf("as of %s documents_shared = %d, want %d", date, got, want)
 		}
 	}
-	if q, _ := v.Quarantine(t.Context(), ViewCounters); len(q) != 0 {
+	if q, _ := v.Quarantine(t.Context(), ViewCounters, 0, 0); len(q) != 0 {
 		t.Errorf("quarantine %+v, want none: the ledger accepted every one of them", q)
 	}
 	h.wait(v, h.publish(correct("UNOCT", "d2250-fix", "d2250", dataOf(doc("d2250", "2210-06-30"))), retract("UNOCT", "d2200-r", "d2200"),

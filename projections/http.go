@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"compact/ledger"
@@ -44,7 +45,8 @@ func (v *Views) Routes(mux *http.ServeMux, guard func(http.Handler) http.Handler
 //	                                generation is swapped in and answers 200 with the Status, or
 //	                                with ?wait=false answers 202 at once (wait takes a boolean:
 //	                                anything else is a 400 and starts nothing)
-//	GET  /v1/admin/quarantine/{view} the view's quarantined events
+//	GET  /v1/admin/quarantine/{view} the view's quarantined events, oldest first, a page at a
+//	                                time (?after_seq=, ?limit=; a Link header names the next)
 //
 // `compact rebuild [VIEW]` is a client of the first.
 func (v *Views) AdminRoutes(mux *http.ServeMux, admin func(http.Handler) http.Handler) {
@@ -80,11 +82,49 @@ func (v *Views) AdminRoutes(mux *http.ServeMux, admin func(http.Handler) http.Ha
 		s, err := v.Status(r.Context())
 		reply(w, s, err)
 	}), "wait")))
-	mux.Handle("GET /v1/admin/quarantine/{view}", admin(ledger.Params(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q, err := v.Quarantine(r.Context(), r.PathValue("view"))
-		reply(w, q, err)
-	}))))
+	mux.Handle("GET /v1/admin/quarantine/{view}", admin(ledger.Params(http.HandlerFunc(v.quarantinePage), "after_seq", "limit")))
 }
+
+// Quarantine pages: a view can quarantine every event of a faulty kind, and one answer must
+// not hold them all.
+const (
+	quarantineDefaultLimit = 1000
+	quarantineMaxLimit     = 10000
+)
+
+// quarantinePage answers one page of a view's quarantine, oldest first: the entries after
+// ?after_seq= (0), at most ?limit= (1,000; 10,000 at most). When more follow, a Link header
+// (rel="next") gives the next page's URL, as GitHub's API does, so that the body stays the
+// plain array it always was.
+func (v *Views) quarantinePage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var after uint64
+	if s := q.Get("after_seq"); s != "" {
+		var err error
+		if after, err = strconv.ParseUint(s, 10, 64); err != nil {
+			replyError(w, http.StatusBadRequest, "after_seq", fmt.Sprintf("after_seq=%.40q is not a stream sequence: give the seq of the last entry read, or leave it out to start at the first", s))
+			return
+		}
+	}
+	limit := quarantineDefaultLimit
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > quarantineMaxLimit {
+			replyError(w, http.StatusBadRequest, "limit", fmt.Sprintf("limit=%.40q is not a number of entries from 1 to %d", s, quarantineMaxLimit))
+			return
+		}
+		limit = n
+	}
+	view := r.PathValue("view")
+	entries, err := v.Quarantine(r.Context(), view, after, limit+1) // one more: does a next page exist
+	if err == nil && len(entries) > limit {
+		entries = entries[:limit]
+		next := url.Values{"after_seq": {strconv.FormatUint(entries[limit-1].Seq, 10)}, "limit": {strconv.Itoa(limit)}}
+		w.Header().Set("Link", fmt.Sprintf(`</v1/admin/quarantine/%s?%s>; rel="next"`, url.PathEscape(view), next.Encode()))
+	}
+	reply(w, entries, err)
+}
+
 
 // HTTPStatus maps an error of this package to an HTTP status code.
 func HTTPStatus(err error) int {
@@ -107,11 +147,17 @@ func HTTPStatus(err error) int {
 // "message": ...}}, as the ingest and the renderer answer theirs (clients read the message
 // from there).
 func reply(w http.ResponseWriter, body any, err error) {
-	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
-		w.WriteHeader(HTTPStatus(err))
-		_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"field": "", "message": err.Error()}})
+		replyError(w, HTTPStatus(err), "", err.Error())
 		return
 	}
+	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// replyError answers status with the API's error shape; field names the parameter at fault.
+func replyError(w http.ResponseWriter, status int, field, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"field": field, "message": msg}})
 }

@@ -121,8 +121,71 @@ func TestHTTP(t *testing.T) {
 		t.Errorf("quarantine: %d %v", resp.StatusCode, err)
 	}
 	resp.Body.Close()
-	direct, _ := v.Quarantine(t.Context(), ViewReview)
+	direct, _ := v.Quarantine(t.Context(), ViewReview, 0, 0)
 	if len(q) != len(direct) || len(q) == 0 {
 		t.Errorf("quarantine over HTTP has %d entries, directly %d", len(q), len(direct))
+	}
+
+	// A page at a time: following the Link headers from ?limit=2 reads every entry once, in
+	// order, and the last page names no next.
+	if len(direct) < 3 {
+		t.Fatalf("the history quarantined %d events in the review: paging needs at least 3", len(direct))
+	}
+	var paged []QuarantineEntry
+	pages := 0
+	for next := "/v1/admin/quarantine/review?limit=2"; next != ""; pages++ {
+		req, _ := http.NewRequest("GET", srv.URL+next, nil)
+		req.Header.Set("Authorization", "Bearer admin")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page []QuarantineEntry
+		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || resp.StatusCode != 200 || len(page) == 0 || len(page) > 2 {
+			t.Fatalf("GET %s: %d, %d entries, %v", next, resp.StatusCode, len(page), err)
+		}
+		resp.Body.Close()
+		paged = append(paged, page...)
+		next = ""
+		if link := resp.Header.Get("Link"); link != "" {
+			u, rel, ok := strings.Cut(link, ">; ")
+			if !ok || rel != `rel="next"` || !strings.HasPrefix(u, "<") {
+				t.Fatalf("Link header %q", link)
+			}
+			next = u[1:]
+		}
+		if pages > len(direct) {
+			t.Fatal("the pages do not end")
+		}
+	}
+	if pages != (len(direct)+1)/2 || len(paged) != len(direct) {
+		t.Errorf("%d pages of %d entries, want %d of %d", pages, len(paged), (len(direct)+1)/2, len(direct))
+	}
+	for i := range paged {
+		if paged[i] != direct[i] {
+			t.Errorf("entry %d: paged %+v, directly %+v", i, paged[i], direct[i])
+		}
+	}
+	for _, bad := range []struct{ query, field string }{
+		{"after_seq=-1", "after_seq"}, {"after_seq=x", "after_seq"},
+		{"limit=0", "limit"}, {"limit=10001", "limit"}, {"limit=two", "limit"},
+	} {
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/admin/quarantine/review?"+bad.query, nil)
+		req.Header.Set("Authorization", "Bearer admin")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct{ Error struct{ Field, Message string } }
+		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || resp.StatusCode != 400 || e.Error.Field != bad.field {
+			t.Errorf("?%s: %d %+v, want a 400 naming %s", bad.query, resp.StatusCode, e, bad.field)
+		}
+		resp.Body.Close()
+	}
+	if last, _ := v.Quarantine(t.Context(), ViewReview, direct[len(direct)-1].Seq, 0); len(last) != 0 {
+		t.Errorf("after the last entry: %d more", len(last))
+	}
+	if rest, _ := v.Quarantine(t.Context(), ViewReview, direct[0].Seq, 1); len(rest) != 1 || rest[0] != direct[1] {
+		t.Errorf("one after the first: %+v, want %+v", rest, direct[1])
 	}
 }

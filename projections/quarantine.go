@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"time"
 )
 
@@ -44,8 +45,9 @@ func (f *follower) quarantine(tx *Tx, qe *QuarantineEntry, earlier uint64) error
 	return nil
 }
 
-// Quarantine lists the events the live generation of a view could not apply, oldest first.
-func (v *Views) Quarantine(ctx context.Context, view string) ([]QuarantineEntry, error) {
+// Quarantine lists the events the live generation of a view could not apply, oldest first:
+// those after stream sequence after, at most limit of them (all when limit is 0).
+func (v *Views) Quarantine(ctx context.Context, view string, after uint64, limit int) ([]QuarantineEntry, error) {
 	if err := checkView(view); err != nil {
 		return nil, err
 	}
@@ -56,13 +58,16 @@ func (v *Views) Quarantine(ctx context.Context, view string) ([]QuarantineEntry,
 			return err
 		}
 		r := &reader{r: s.snap, prefix: sub(genPrefix(view, g.Gen), subQuarantine)}
-		return r.Scan(nil, nil, func(_, val []byte) (bool, error) {
+		if after == math.MaxUint64 {
+			return nil // no sequence comes after it
+		}
+		return r.Scan(u64(after+1), nil, func(_, val []byte) (bool, error) {
 			var qe QuarantineEntry
 			if err := json.Unmarshal(val, &qe); err != nil {
 				return false, err
 			}
 			out = append(out, qe)
-			return ctx.Err() == nil, ctx.Err()
+			return ctx.Err() == nil && (limit == 0 || len(out) < limit), ctx.Err()
 		})
 	})
 	return out, err

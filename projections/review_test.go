@@ -191,7 +191,7 @@ func TestReviewLifecycle(t *testing.T) {
 	if sec, _ := where(r, "UNODC", "e"); sec != "" {
 		t.Errorf("a correction of a retracted event brought e back into %q", sec)
 	}
-	q, err := v.Quarantine(t.Context(), ViewReview)
+	q, err := v.Quarantine(t.Context(), ViewReview, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func TestQuarantine(t *testing.T) {
 		t.Errorf("status stream last seq %d, want %d", st.StreamLastSeq, last)
 	}
 	for _, vs := range st.Views {
-		q, err := v.Quarantine(t.Context(), vs.View)
+		q, err := v.Quarantine(t.Context(), vs.View, 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,7 +78,7 @@ func TestQuarantine(t *testing.T) {
 			t.Errorf("metric compact_view_checkpoint{view=%s} = %v", vs.View, m)
 		}
 	}
-	q, _ := v.Quarantine(t.Context(), ViewReview)
+	q, _ := v.Quarantine(t.Context(), ViewReview, 0, 0)
 	if !strings.Contains(q[1].Error, "data/start") {
 		t.Errorf("the quarantine error names the field: %q", q[1].Error)
 	}
@@ -310,7 +310,7 @@ func TestBuildAsKnownIndexesItsLastChunk(t *testing.T) {
 			t.Errorf("as known at %s: documents_shared = %d, want 1 (the duplicate is counted)", at, c.DocumentsShared)
 		}
 		if _, it := where(review(t, v, "2025-05"), "UNODC", "a"); it == nil || it.Title != "Fixed" {
-			q, _ := v.Quarantine(t.Context(), ViewReview)
+			q, _ := v.Quarantine(t.Context(), ViewReview, 0, 0)
 			t.Errorf("as known at %s: the correction is not applied: item %+v; review quarantine %+v", at, it, q)
 		}
 	}

@@ -49,7 +49,7 @@ func TestAStoreReadErrorIsRetriedNotQuarantined(t *testing.T) {
 	failing.Store(false)
 	h.wait(v, last)
 	for _, view := range ViewNames {
-		q, err := v.Quarantine(context.Background(), view)
+		q, err := v.Quarantine(context.Background(), view, 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -38,6 +38,7 @@ Auditors:
 
 Operations:
   rebuild      rebuild a view beside the live one
+  quarantine   the events a view could not apply (quarantine VIEW)
   bench        measure the system beside its raw limits
 
 Run 'compact <command> -h' for a command's flags.
@@ -103,6 +104,8 @@ func run(ctx context.Context, args []string) error {
 		return runReview(ctx, rest)
 	case "rebuild":
 		return runRebuild(ctx, rest)
+	case "quarantine":
+		return runQuarantine(ctx, rest)
 	case "bench":
 		return runBench(ctx, rest)
 	case "verify":

@@ -119,5 +119,8 @@ func TestReaderFlagMistakesAreUsageErrors(t *testing.T) {
 		{cmd("replay", "--since", "yesterday"), `--since "yesterday": not an RFC 3339 time`},
 		{cmd("replay", "--until", "2025-07-01"), `--until "2025-07-01": not an RFC 3339 time`},
 		{cmd("rebuild", "bogus"), `no view "bogus": VIEW is one of counters, review, structure`},
+		{cmd("quarantine", "bogus"), `VIEW is one of counters, review, structure, got "bogus"`},
+		{cmd("quarantine"), `VIEW is one of counters, review, structure, got ""`},
+		{cmd("quarantine", "review", "--limit", "-1"), `--limit -1: give a number of entries, or 0 for all`},
 	})
 }

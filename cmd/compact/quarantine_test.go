@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"compact/ledger"
+	"compact/ledger/natstest"
+	"compact/projections"
+)
+
+// compact quarantine lists a view's quarantine oldest first, through every page of the
+// endpoint, and --after and --limit choose a part of it. The events are stored as the ingest
+// would never store them (straight into the stream, with a date that is not one), which is
+// how a view comes to quarantine anything: a real server, store and views, the endpoint
+// served by the views' own routes.
+func TestQuarantineListsEveryPage(t *testing.T) {
+	s := natstest.Start(t)
+	_, js := natstest.Connect(t, s)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, ledger.StreamConfig(ledger.StreamOptions{})); err != nil {
+		t.Fatal(err)
+	}
+	const bad = 5
+	var seqs []uint64
+	for i := range bad {
+		ev := ledger.Event{SpecVersion: "1.0", ID: fmt.Sprintf("m-%d", i), Source: ledger.SourcePrefix + "UNODC",
+			Type: "compact.meeting.held", Time: "2025-05-02T10:00:00Z",
+			Data: json.RawMessage(`{"title":"A meeting","start":"2025-02-30","format":"expert_meeting","organizers":[{"entity":"UNODC"}]}`)}
+		body, _ := json.Marshal(ev)
+		ack, err := js.Publish(ctx, ev.Subject(), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, ack.Sequence)
+	}
+	v, err := projections.Open(ctx, projections.Config{Dir: t.TempDir(), JS: js, BatchMaxWait: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close(context.Background()) })
+	if err := v.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		st, err := v.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Views[0].Checkpoint >= seqs[bad-1] && st.Views[1].Checkpoint >= seqs[bad-1] && st.Views[2].Checkpoint >= seqs[bad-1] {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the views did not catch up")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	mux := http.NewServeMux()
+	requests := 0
+	v.AdminRoutes(mux, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			requests++
+			h.ServeHTTP(w, r)
+		})
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	c := &clientFlags{server: srv.URL}
+	old := quarantinePageSize
+	quarantinePageSize = 2
+	defer func() { quarantinePageSize = old }()
+
+	list := func(after uint64, limit int) []projections.QuarantineEntry {
+		t.Helper()
+		var out bytes.Buffer
+		if err := listQuarantine(ctx, c, &out, projections.ViewReview, after, limit, true); err != nil {
+			t.Fatal(err)
+		}
+		var got []projections.QuarantineEntry
+		dec := json.NewDecoder(&out)
+		for dec.More() {
+			var e projections.QuarantineEntry
+			if err := dec.Decode(&e); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, e)
+		}
+		return got
+	}
+	seqsOf := func(es []projections.QuarantineEntry) []uint64 {
+		var s []uint64
+		for _, e := range es {
+			s = append(s, e.Seq)
+		}
+		return s
+	}
+	all := list(0, 0)
+	if fmt.Sprint(seqsOf(all)) != fmt.Sprint(seqs) || requests != 3 {
+		t.Fatalf("listed %v in %d requests, want %v in 3 pages of 2", seqsOf(all), requests, seqs)
+	}
+	if e := all[0]; e.Type != "compact.meeting.held" || e.ID != "m-0" || !strings.Contains(e.Error, "2025-02-30") {
+		t.Errorf("entry %+v", e)
+	}
+	if got := list(seqs[1], 2); fmt.Sprint(seqsOf(got)) != fmt.Sprint(seqs[2:4]) {
+		t.Errorf("--after %d --limit 2: %v, want %v", seqs[1], seqsOf(got), seqs[2:4])
+	}
+	if got := list(seqs[bad-1], 0); len(got) != 0 {
+		t.Errorf("after the last: %v", seqsOf(got))
+	}
+	for _, tc := range []struct {
+		view  string
+		lines int
+		says  string
+	}{
+		{projections.ViewReview, bad + 1, "SEQ  LEDGER TIME"},
+		{projections.ViewCounters, 1, "the counters view has quarantined nothing"}, // it reads no start date
+	} {
+		var table bytes.Buffer
+		if err := listQuarantine(ctx, c, &table, tc.view, 0, 0, false); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Count(table.String(), "\n") != tc.lines || !strings.Contains(table.String(), tc.says) {
+			t.Errorf("the %s table:\n%s", tc.view, table.String())
+		}
+	}
+}
