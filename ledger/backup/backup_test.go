@@ -1,0 +1,306 @@
+package backup_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"compact/ledger"
+	"compact/ledger/audit"
+	"compact/ledger/backup"
+)
+
+// ledgerDir is a ledger as serve keeps it: the embedded server on dir with the entities'
+// accounts, the contract's streams, n events, a signing key and signed checkpoints.
+type ledgerDir struct {
+	dir  string
+	srv  *ledger.Server
+	js   jetstream.JetStream
+	vkey string
+	ck   *audit.Checkpointer
+}
+
+func newLedger(t *testing.T, n int) *ledgerDir {
+	t.Helper()
+	ctx := t.Context()
+	dir := t.TempDir()
+	if _, err := ledger.AddEntity(ctx, dir, "UNODC", "United Nations Office on Drugs and Crime", ledger.RolePublisher); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := ledger.OpenRegistry(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ledger.StartServer(ledger.ServerConfig{DataDir: dir, Host: "127.0.0.1", Port: -1, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := srv.Connect("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	if err := ledger.EnsureStreams(ctx, js, ledger.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	signer, vkey, err := audit.LoadOrCreateKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := audit.Open(ctx, audit.Config{JetStream: js, Dir: filepath.Join(dir, "checkpoints"), Signer: signer, VerifierKey: vkey, Every: 1 << 30, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ck.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ck.Close(context.Background()) })
+	l := &ledgerDir{dir: dir, srv: srv, js: js, vkey: vkey, ck: ck}
+	for i := range n {
+		l.publish(t, i)
+		if i%7 == 6 { // a checkpoint now and then, as the checkpointer's interval makes them
+			if _, err := ck.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return l
+}
+
+// connect is a connection in the ledger's account, closed at the end of the test.
+func connect(t *testing.T, srv *ledger.Server) *nats.Conn {
+	t.Helper()
+	nc, err := srv.Connect("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func (l *ledgerDir) publish(t *testing.T, i int) {
+	t.Helper()
+	ev := ledger.Event{SpecVersion: "1.0", ID: fmt.Sprintf("w-%04d", i), Source: ledger.SourcePrefix + "UNODC",
+		Type: "compact.training.delivered", Time: "2025-05-07T10:00:00Z",
+		Data: json.RawMessage(fmt.Sprintf(`{"title":"Workshop %d","start":"2025-05-06","format":"workshop","organizers":[{"entity":"UNODC"}]}`, i))}
+	body, _ := json.Marshal(&ev)
+	if _, err := l.js.Publish(t.Context(), ev.Subject(), body); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// messages reads every message of a stream: sequence, subject, headers, data and ledger time.
+func messages(t *testing.T, js jetstream.JetStream, stream string) []string {
+	t.Helper()
+	s, err := js.Stream(t.Context(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(t.Context(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%d %s %v %s %s", m.Sequence, m.Subject, m.Header, m.Data, m.Time.UTC().Format(time.RFC3339Nano)))
+	}
+	return out
+}
+
+// A backup restored into a new directory is the same ledger: every message of both streams
+// byte for byte (sequence, headers, ledger time), the entities, the verifier key; with the
+// signing key given back, the checkpoints verify and the ledger signs on.
+func TestBackupRestoresTheSameLedger(t *testing.T) {
+	l := newLedger(t, 40)
+	var file bytes.Buffer
+	m, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Streams[1].Name != ledger.StreamName || m.Streams[1].LastSeq != 40 || m.Streams[0].Messages == 0 || m.VerifierKey != l.vkey {
+		t.Fatalf("manifest %+v", m)
+	}
+	if left, _ := filepath.Glob(filepath.Join(l.dir, backup.TempPrefix+"*")); len(left) != 0 {
+		t.Errorf("the backup left %v", left)
+	}
+	checked, err := backup.Check(bytes.NewReader(file.Bytes()), nil)
+	if err != nil || checked.Created != m.Created {
+		t.Fatalf("Check: %+v %v", checked, err)
+	}
+
+	to := filepath.Join(t.TempDir(), "restored")
+	if _, err := backup.Restore(t.Context(), bytes.NewReader(file.Bytes()), backup.RestoreConfig{DataDir: to, KeyFile: filepath.Join(l.dir, audit.SignerKeyFile)}); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(to + ".restoring-*"); len(left) != 0 {
+		t.Errorf("the restore left %v", left)
+	}
+	for _, f := range []string{ledger.EntitiesFile, audit.VerifierKeyFile, audit.SignerKeyFile} {
+		a, _ := os.ReadFile(filepath.Join(l.dir, f))
+		b, err := os.ReadFile(filepath.Join(to, f))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s restored as %q (%v), was %q", f, b, err, a)
+		}
+	}
+	reg, err := ledger.OpenRegistry(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ledger.StartServer(ledger.ServerConfig{DataDir: to, Host: "127.0.0.1", Port: -1, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	js, _ := jetstream.New(connect(t, srv))
+	for _, s := range backup.Streams {
+		was, is := messages(t, l.js, s), messages(t, js, s)
+		if strings.Join(was, "\n") != strings.Join(is, "\n") || len(is) == 0 {
+			t.Errorf("stream %s: restored %d messages, want the %d backed up, the same", s, len(is), len(was))
+		}
+	}
+	rep, err := audit.Verify(t.Context(), js, l.vkey, audit.VerifyOptions{})
+	if err != nil || rep.Verified != 35 {
+		t.Fatalf("verify of the restored ledger: %v %+v", err, rep)
+	}
+	// The restored ledger signs on: its checkpointer takes the restored checkpoints as its own.
+	signer, vkey, err := audit.LoadOrCreateKey(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := audit.Open(t.Context(), audit.Config{JetStream: js, Dir: filepath.Join(to, "checkpoints"), Signer: signer, VerifierKey: vkey, Every: 1 << 30, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ck.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close(context.Background())
+	if cp, err := ck.Flush(t.Context()); err != nil || cp.Size != 40 {
+		t.Fatalf("a checkpoint after the restore: %+v %v", cp, err)
+	}
+}
+
+// A file cut anywhere, or changed in any byte of an entry, is refused, and the restore
+// leaves nothing behind; a restore never goes into a directory that holds anything.
+func TestRestoreRefusesWhatIsNotABackup(t *testing.T) {
+	l := newLedger(t, 10)
+	var file bytes.Buffer
+	if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file); err != nil {
+		t.Fatal(err)
+	}
+	b := file.Bytes()
+	parent := t.TempDir()
+	refused := func(name string, r io.Reader, cfg backup.RestoreConfig, want error, says string) {
+		t.Helper()
+		if cfg.DataDir == "" {
+			cfg.DataDir = filepath.Join(parent, name)
+		}
+		_, err := backup.Restore(t.Context(), r, cfg)
+		if err == nil || (want != nil && !errors.Is(err, want)) || !strings.Contains(err.Error(), says) {
+			t.Errorf("%s: %v, want %v saying %q", name, err, want, says)
+		}
+		if left, _ := filepath.Glob(filepath.Join(parent, name+".restoring-*")); len(left) != 0 {
+			t.Errorf("%s: left %v", name, left)
+		}
+	}
+	// cut in the first header, in the archives, in an entry's header, inside the manifest
+	for _, cut := range []int{0, 100, len(b) / 3, len(b) / 2, bytes.Index(b, []byte(ledger.EntitiesFile)) + 10, bytes.LastIndex(b, []byte(`"files"`))} {
+		refused(fmt.Sprintf("cut-at-%d", cut), bytes.NewReader(b[:cut]), backup.RestoreConfig{}, backup.ErrIncomplete, "")
+	}
+	// one byte changed inside the events' archive (after its tar header)
+	i := bytes.Index(b, []byte("streams/COMPACT/stream.arc.s2")) + 512 + 100
+	bad := bytes.Clone(b)
+	bad[i] ^= 0x55
+	refused("changed", bytes.NewReader(bad), backup.RestoreConfig{}, backup.ErrIncomplete, "is not the one the manifest describes")
+
+	full := filepath.Join(parent, "full")
+	os.MkdirAll(full, 0o700)
+	os.WriteFile(filepath.Join(full, "something"), []byte("x"), 0o600)
+	refused("full", bytes.NewReader(b), backup.RestoreConfig{DataDir: full}, backup.ErrNotEmpty, "something")
+
+	// a signing key that is not the ledger's
+	other := t.TempDir()
+	if _, _, err := audit.LoadOrCreateKey(other); err != nil {
+		t.Fatal(err)
+	}
+	refused("wrong-key", bytes.NewReader(b), backup.RestoreConfig{KeyFile: filepath.Join(other, audit.SignerKeyFile)}, nil, "does not belong to the signing key")
+	if _, err := os.Stat(filepath.Join(parent, "wrong-key")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused restore left its directory: %v", err)
+	}
+	// and an empty directory is a place to restore into
+	empty := filepath.Join(parent, "empty")
+	os.MkdirAll(empty, 0o700)
+	if _, err := backup.Restore(t.Context(), bytes.NewReader(b), backup.RestoreConfig{DataDir: empty}); err != nil {
+		t.Fatalf("into an empty directory: %v", err)
+	}
+}
+
+// A backup taken while events are being stored and checkpointed is consistent: every
+// checkpoint in it covers events that are in it (the checkpoints are copied first), so the
+// restored ledger verifies.
+func TestBackupWhileWriting(t *testing.T) {
+	l := newLedger(t, 20)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1000; ctx.Err() == nil; i++ {
+			ev := ledger.Event{SpecVersion: "1.0", ID: fmt.Sprintf("w-%04d", i), Source: ledger.SourcePrefix + "UNODC",
+				Type: "compact.training.delivered", Time: "2025-05-07T10:00:00Z",
+				Data: json.RawMessage(`{"title":"Workshop","start":"2025-05-06","format":"workshop","organizers":[{"entity":"UNODC"}]}`)}
+			body, _ := json.Marshal(&ev)
+			if _, err := l.js.Publish(ctx, ev.Subject(), body); err != nil {
+				return
+			}
+			if _, err := l.ck.Flush(ctx); err != nil { // a checkpoint of every new size
+				return
+			}
+		}
+	}()
+	var file bytes.Buffer
+	m, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file)
+	cancel()
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := filepath.Join(t.TempDir(), "restored")
+	if _, err := backup.Restore(t.Context(), &file, backup.RestoreConfig{DataDir: to}); err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := ledger.OpenRegistry(to)
+	srv, err := ledger.StartServer(ledger.ServerConfig{DataDir: to, Host: "127.0.0.1", Port: -1, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	js, _ := jetstream.New(connect(t, srv))
+	var events uint64
+	for _, s := range m.Streams {
+		if s.Name == ledger.StreamName {
+			events = s.LastSeq
+		}
+	}
+	rep, err := audit.Verify(t.Context(), js, l.vkey, audit.VerifyOptions{})
+	if err != nil || rep.Messages != events {
+		t.Fatalf("verify of a backup taken while writing: %v %+v (the backup holds %d events)", err, rep, events)
+	}
+}

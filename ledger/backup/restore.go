@@ -1,0 +1,197 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"compact/ledger"
+	"compact/ledger/audit"
+)
+
+// RestoreConfig says where and how Restore restores.
+type RestoreConfig struct {
+	// DataDir is the new data directory. It must not exist or be empty: a restore never
+	// mixes a backup with another ledger.
+	DataDir string
+	// KeyFile, if set, is the ledger's signing key (a copy of the original ledger.key). It
+	// must be the key of the backup's ledger.pub. Without it the restored directory has
+	// no signing key, and serve refuses to start until ledger.key is put in it.
+	KeyFile string
+	// Logger for the embedded server the streams are restored through. Default: nothing.
+	Logger *slog.Logger
+}
+
+// Restore restores the backup r holds into cfg.DataDir, and returns its manifest.
+//
+// It checks the whole file first (every entry against the manifest), then restores the
+// streams through an embedded server on the new directory, in-process only, and checks that
+// each one holds the messages the manifest says. All of it happens in a sibling directory
+// that takes the data directory's name at the end, so a restore that fails or is killed
+// leaves no half-restored ledger under that name. The folds of the stream (index, views,
+// Merkle tree) are not in a backup: serve builds them from the restored stream.
+func Restore(ctx context.Context, r io.Reader, cfg RestoreConfig) (_ *Manifest, err error) {
+	dir := filepath.Clean(cfg.DataDir)
+	if err := checkEmpty(dir); err != nil {
+		return nil, err
+	}
+	var key []byte
+	if cfg.KeyFile != "" {
+		if key, err = os.ReadFile(cfg.KeyFile); err != nil {
+			return nil, fmt.Errorf("restore: --key: %w", err)
+		}
+	}
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	tmp := dir + ".restoring-" + hex.EncodeToString(suffix)
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	files := filepath.Join(tmp, ".backup")
+	m, err := Check(r, func(name string, r io.Reader) error {
+		return writeFile(filepath.Join(files, filepath.FromSlash(name)), r, 0o600)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	for _, f := range []string{entitiesEntry, verifierKeyFile} {
+		if err := os.Rename(filepath.Join(files, f), filepath.Join(tmp, f)); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+	}
+	if key != nil {
+		if err := writeFile(filepath.Join(tmp, audit.SignerKeyFile), bytes.NewReader(key), 0o600); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		// The key must be the backup's ledger's, or the restored ledger would sign
+		// checkpoints that do not verify with its own verifier key.
+		if _, _, err := audit.LoadOrCreateKey(tmp); err != nil {
+			return nil, fmt.Errorf("restore: --key %s: %w", cfg.KeyFile, err)
+		}
+	}
+	if err := restoreStreams(ctx, tmp, files, m, cfg.Logger); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if err := os.RemoveAll(files); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("restore: %w", err) // checkEmpty found it empty: it still is, or someone wrote to it
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	return m, nil
+}
+
+// restoreStreams starts an embedded server on dataDir, restores the streams of m from the
+// files under files, and stops it.
+func restoreStreams(ctx context.Context, dataDir, files string, m *Manifest, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	reg, err := ledger.OpenRegistry(dataDir)
+	if err != nil {
+		return err
+	}
+	srv, err := ledger.StartServer(ledger.ServerConfig{DataDir: dataDir, Host: "127.0.0.1", Port: -1, Registry: reg, Logger: log,
+		ConfigureOptions: func(o *server.Options) { o.DontListen = true }})
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	nc, err := srv.Connect("compact-restore")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	for _, want := range m.Streams {
+		var meta Meta
+		b, err := os.ReadFile(filepath.Join(files, filepath.FromSlash(streamEntryName(want.Name, streamMetaFile))))
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &meta); err != nil {
+			return fmt.Errorf("stream %s: %s: %w", want.Name, streamMetaFile, err)
+		}
+		if meta.Config.Name != want.Name {
+			return fmt.Errorf("%w: %s names stream %q", ErrIncomplete, streamEntryName(want.Name, streamMetaFile), meta.Config.Name)
+		}
+		f, err := os.Open(filepath.Join(files, filepath.FromSlash(streamEntryName(want.Name, streamArchive))))
+		if err != nil {
+			return err
+		}
+		st, err := restore(ctx, nc, &meta, f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+		if st.Msgs != want.Messages || st.LastSeq != want.LastSeq || st.FirstSeq != want.FirstSeq {
+			return fmt.Errorf("stream %s restored with messages %d..%d (%d), the backup holds %d..%d (%d)",
+				want.Name, st.FirstSeq, st.LastSeq, st.Msgs, want.FirstSeq, want.LastSeq, want.Messages)
+		}
+	}
+	return nil
+}
+
+// checkEmpty refuses a directory that holds anything.
+func checkEmpty(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("restore: %w", err)
+	case len(entries) > 0:
+		return fmt.Errorf("restore: %w: %s holds %s and %d more: restore into a new directory, then serve with it",
+			ErrNotEmpty, dir, entries[0].Name(), len(entries)-1)
+	}
+	return nil
+}
+
+// writeFile writes r to path, synced, creating its directory.
+func writeFile(path string, r io.Reader, perm os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
