@@ -39,6 +39,8 @@ Auditors:
 Operations:
   rebuild      rebuild a view beside the live one
   quarantine   the events a view could not apply (quarantine VIEW)
+  backup       the ledger into one file, while it runs (backup -o FILE)
+  restore      a backup into a new data directory (restore FILE --data DIR --key ledger.key)
   bench        measure the system beside its raw limits
 
 Run 'compact <command> -h' for a command's flags.
@@ -106,6 +108,10 @@ func run(ctx context.Context, args []string) error {
 		return runRebuild(ctx, rest)
 	case "quarantine":
 		return runQuarantine(ctx, rest)
+	case "backup":
+		return runBackup(ctx, rest)
+	case "restore":
+		return runRestore(ctx, rest)
 	case "bench":
 		return runBench(ctx, rest)
 	case "verify":

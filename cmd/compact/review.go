@@ -128,10 +128,7 @@ func writeFileAtomic(path string, b []byte) error {
 		os.Remove(tmp.Name())
 		return err
 	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
+	_ = syncDir(filepath.Dir(path)) // the review is written; its name's durability is the file system's
 	return nil
 }
 

@@ -20,7 +20,7 @@ var (
 	writePatterns = []string{
 		"POST /v1/events", "GET /v1/events",
 		"GET /v1/key", "GET /v1/checkpoints", "GET /v1/audit/messages", "GET /v1/audit/leaves",
-		"GET /v1/proofs", "GET /v1/proofs/{entity}/{id}",
+		"GET /v1/proofs", "GET /v1/proofs/{entity}/{id}", "GET /v1/admin/backup",
 	}
 )
 
@@ -36,7 +36,7 @@ func elsewhereRoutes(mux *http.ServeMux, role string) {
 		msg = "this process only ingests (serve --role ingest): the views (reviews, counters, structure, status, admin) are served by a process with --role projections or all"
 	case "projections":
 		patterns = writePatterns
-		msg = "this process only serves the views (serve --role projections): publishing, the raw history, checkpoints and proofs are served by a process with --role ingest or all"
+		msg = "this process only serves the views (serve --role projections): publishing, the raw history, checkpoints, proofs and backups are served by a process with --role ingest or all"
 	default:
 		return
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"compact/ledger"
+	"compact/ledger/backup"
 )
 
 // serveFlags are compact serve's flags.
@@ -167,6 +168,16 @@ func runServe(ctx context.Context, args []string) error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	if node.Ingester != nil {
 		(&ledger.HTTPHandlers{Ingester: node.Ingester, Auth: auth, JS: node.JS, Logger: log}).Routes(mux)
+		// The ingest process alone writes backups into its data directory (its index holds
+		// the directory's lock): any temporary copy there is left from a killed process.
+		removed, err := backup.RemoveLeftovers(f.data)
+		if len(removed) > 0 {
+			log.Info("removed the temporary copies of backups that a stopped process left", "dirs", removed)
+		}
+		if err != nil {
+			log.Warn("removing the temporary copies of backups that a stopped process left", "err", err)
+		}
+		mux.Handle("GET /v1/admin/backup", ledger.NoHead(auth.Admin(ledger.Params(backup.Handler(backup.Source{Conn: node.Conn, DataDir: f.data}, log)))))
 	}
 	closeReadSide, err := startReadSide(ctx, readSide{flags: f, node: node, mux: mux, auth: auth, log: log, reg: reg})
 	if err != nil {

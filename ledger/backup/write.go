@@ -117,16 +117,22 @@ func snapshotStream(ctx context.Context, nc *nats.Conn, name, dir string, t *tar
 	return meta, nil
 }
 
-// RemoveLeftovers removes the temporary directories of backups a killed process left in
-// dataDir. Call it before serving.
-func RemoveLeftovers(dataDir string) error {
+// RemoveLeftovers removes the temporary directories of backups that a killed process left
+// in dataDir, and returns their names. Call it only when no backup can be running on
+// dataDir: at the start of the ingest process, which alone writes them.
+func RemoveLeftovers(dataDir string) ([]string, error) {
 	matches, err := filepath.Glob(filepath.Join(dataDir, TempPrefix+"*"))
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var removed []string
 	var errs []error
 	for _, m := range matches {
-		errs = append(errs, os.RemoveAll(m))
+		if err := os.RemoveAll(m); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, filepath.Base(m))
 	}
-	return errors.Join(errs...)
+	return removed, errors.Join(errs...)
 }

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"compact/ledger/audit"
+)
+
+// compact backup of a running ledger (the demo's, with its checkpoints), then compact restore
+// into a new directory, is the same ledger served again: the same review and counters, the
+// history verifies with the original verifier key, and the entities publish with the
+// credentials they had. What is not a backup, or a directory in use, is refused (the package's
+// tests show the restored ledger signing on, and a backup taken while writing).
+func TestBackupAndRestoreFromTheCommandLine(t *testing.T) {
+	bin := compactBinary(t)
+	dir := t.TempDir()
+	adm := addEntityCLI(t, bin, dir, "ADMIN", "admin")
+	aud := addEntityCLI(t, bin, dir, "AUDIT", "auditor")
+	c := serveChild(t, bin, dir, "--demo")
+	waitForDemo(t, c, dir)
+	pub := readDemoCredentials(t, dir, "UNODC")
+	waitFor(t, "a checkpoint", func() bool {
+		out, _, code := runBin(t, bin, "verify", "--server", c.httpURL, "--token", aud.Token, "--key", filepath.Join(dir, audit.VerifierKeyFile))
+		return code == 0 && !strings.Contains(out, "nothing is proven")
+	})
+
+	file := filepath.Join(t.TempDir(), "ledger.tar")
+	if _, stderr, code := runBin(t, bin, "backup", "-o", file, "--server", c.httpURL, "--token", aud.Token); code != 1 || !strings.Contains(stderr, "an admin token is needed") {
+		t.Errorf("backup with an auditor's token: exit %d, %s", code, stderr)
+	}
+	_, stderr, code := runBin(t, bin, "backup", "-o", file, "--server", c.httpURL, "--token", adm.Token)
+	if code != 0 || !strings.Contains(stderr, "COMPACT: ") || !strings.Contains(stderr, "checked against its manifest") {
+		t.Fatalf("backup: exit %d, %s", code, stderr)
+	}
+	if _, stderr, code := runBin(t, bin, "backup", "-o", file, "--server", c.httpURL, "--token", adm.Token); code != 1 || !strings.Contains(stderr, "exists") {
+		t.Errorf("a second backup to the same file: exit %d, %s", code, stderr)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".backup-*")); len(left) != 0 {
+		t.Errorf("the server left %v", left)
+	}
+
+	// a file cut short is refused, and leaves nothing
+	b, _ := os.ReadFile(file)
+	cut := filepath.Join(t.TempDir(), "cut.tar")
+	os.WriteFile(cut, b[:len(b)/2], 0o600)
+	to := filepath.Join(t.TempDir(), "restored")
+	if _, stderr, code := runBin(t, bin, "restore", cut, "--data", to); code != 1 || !strings.Contains(stderr, "incomplete") {
+		t.Errorf("restore of half a backup: exit %d, %s", code, stderr)
+	}
+	if _, err := os.Stat(to); !os.IsNotExist(err) {
+		t.Errorf("a refused restore left %s: %v", to, err)
+	}
+	if _, stderr, code := runBin(t, bin, "restore", file, "--data", dir); code != 1 || !strings.Contains(stderr, "not empty") {
+		t.Errorf("restore into the running ledger's directory: exit %d, %s", code, stderr)
+	}
+	out, stderr, code := runBin(t, bin, "restore", file, "--data", to, "--key", filepath.Join(dir, audit.SignerKeyFile))
+	if code != 0 || !strings.Contains(out, "compact serve --data "+to) {
+		t.Fatalf("restore: exit %d\n%s%s", code, out, stderr)
+	}
+
+	r := serveChild(t, bin, to)
+	waitCaughtUp(t, r.httpURL)
+	waitCaughtUp(t, c.httpURL)
+	for _, args := range [][]string{
+		{"review", "2025-05", "--format", "md"},
+		{"counters", "--as-of", "2025-06-30", "--json"},
+	} {
+		was, _, _ := runBin(t, bin, append(args, "--server", c.httpURL)...)
+		is, stderr, code := runBin(t, bin, append(args, "--server", r.httpURL)...)
+		if code != 0 || is != was || len(is) < 100 {
+			t.Errorf("%v on the restored ledger (exit %d, %s):\n%.500s\nwant\n%.500s", args, code, stderr, is, was)
+		}
+	}
+	out, stderr, code = runBin(t, bin, "verify", "--server", r.httpURL, "--token", aud.Token, "--key", filepath.Join(dir, audit.VerifierKeyFile))
+	if code != 0 || !strings.HasPrefix(out, "OK") {
+		t.Errorf("verify of the restored ledger with the original key: exit %d, %s%s", code, out, stderr)
+	}
+	// an entity publishes to the restored ledger with the credentials it had
+	ev := `{"specversion":"1.0","id":"after-restore-1","source":"/entities/UNODC","type":"compact.document.shared","time":"2025-07-01T00:00:00Z",` +
+		`"data":{"document":"d","title":"After the restore","shared_by":{"entity":"UNODC"},"date":"2025-07-01"}}`
+	req, _ := http.NewRequest("POST", r.httpURL+"/v1/events", strings.NewReader(ev))
+	req.Header.Set("Authorization", "Bearer "+pub.Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Results []struct {
+			Seq       uint64 `json:"seq"`
+			Duplicate bool   `json:"duplicate"`
+		} `json:"results"`
+	}
+	json.NewDecoder(resp.Body).Decode(&res)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 || len(res.Results) != 1 || res.Results[0].Seq == 0 || res.Results[0].Duplicate {
+		t.Errorf("publishing to the restored ledger: %d %+v", resp.StatusCode, res)
+	}
+}

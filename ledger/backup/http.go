@@ -1,0 +1,71 @@
+package backup
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"compact/ledger"
+)
+
+// Handler serves GET /v1/admin/backup: the backup file of src, as it is written. Wrap it in
+// the admin check.
+//
+// One backup is written at a time (each holds a copy of the streams on disk while it is
+// written): another asked meanwhile is a 503 with Retry-After. A failure before the first
+// byte is an error answer; after it, the answer is cut before the manifest, which the
+// client (compact backup, Check) refuses.
+func Handler(src Source, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	busy := make(chan struct{}, 1)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case busy <- struct{}{}:
+			defer func() { <-busy }()
+		default:
+			w.Header().Set("Retry-After", "60")
+			ledger.WriteError(w, http.StatusServiceUnavailable, "a backup is being written: ask again when it is done")
+			return
+		}
+		started := time.Now().UTC()
+		lw := &lazyWriter{w: w, start: func() {
+			w.Header().Set("Content-Type", "application/x-tar")
+			w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="compact-backup-%s.tar"`, started.Format("20060102T150405Z")))
+		}}
+		m, err := Write(r.Context(), src, lw)
+		switch {
+		case err != nil && !lw.started:
+			ledger.WriteError(w, http.StatusServiceUnavailable, err.Error())
+			log.Error("backup", "err", err)
+		case err != nil:
+			log.Error("backup cut short: the client has an incomplete file, which restore refuses", "err", err)
+		default:
+			var events uint64
+			for _, s := range m.Streams {
+				if s.Name == ledger.StreamName {
+					events = s.LastSeq
+				}
+			}
+			log.Info("backup written", "events", events, "took", time.Since(started).Round(time.Millisecond))
+		}
+	})
+}
+
+// lazyWriter sends the answer's headers at its first write, so that a backup that fails
+// before writing anything can still answer with an error.
+type lazyWriter struct {
+	w       http.ResponseWriter
+	start   func()
+	started bool
+}
+
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.start()
+	}
+	return l.w.Write(p)
+}
