@@ -110,26 +110,42 @@ func (c *Client) Key(ctx context.Context) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// Checkpoints implements Source.
-func (c *Client) Checkpoints(ctx context.Context) ([]CheckpointRecord, error) {
+// Checkpoints implements Source, reading GET /v1/checkpoints a line at a time.
+func (c *Client) Checkpoints(ctx context.Context, fn func(CheckpointRecord) error) error {
 	resp, err := c.get(ctx, "/v1/checkpoints", nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
-	var out []CheckpointRecord
-	dec := json.NewDecoder(resp.Body)
-	for {
-		var r CheckpointRecord
-		err := dec.Decode(&r)
-		if err == io.EOF {
-			return out, nil
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+	for sc.Scan() {
+		var l checkpointLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			return fmt.Errorf("GET /v1/checkpoints: %w", err)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("GET /v1/checkpoints: %w", err)
+		switch {
+		case l.Error != "":
+			return fmt.Errorf("GET /v1/checkpoints: the server failed: %s", l.Error)
+		case l.End:
+			return nil
 		}
-		out = append(out, r)
+		if err := fn(l.CheckpointRecord); err != nil {
+			return err
+		}
 	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("GET /v1/checkpoints: %w", err)
+	}
+	// Without it the records read are perhaps not all, and the checkpoints missing could be
+	// the ones that contradict the history.
+	return fmt.Errorf("GET /v1/checkpoints: the answer was cut short (no end line)")
+}
+
+// checkpointLine is a line of GET /v1/checkpoints: a record, or the line that ends them.
+type checkpointLine struct {
+	CheckpointRecord
+	checkpointsEnd
 }
 
 // Messages implements Source.

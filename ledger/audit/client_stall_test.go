@@ -33,10 +33,11 @@ func TestClientGivesUpOnAStalledServer(t *testing.T) {
 	})
 	mux.HandleFunc("GET /v1/checkpoints", func(w http.ResponseWriter, r *http.Request) {
 		for range 5 { // slowly, but never idle for long
-			fmt.Fprintln(w, `{"seq":1,"note":"x"}`)
+			fmt.Fprintln(w, `{"stream_seq":1,"note":"x"}`)
 			w.(http.Flusher).Flush()
 			time.Sleep(50 * time.Millisecond)
 		}
+		fmt.Fprintln(w, `{"end":true}`)
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -65,9 +66,32 @@ func TestClientGivesUpOnAStalledServer(t *testing.T) {
 	if !errors.Is(err, ErrStalled) || got != 1 {
 		t.Errorf("Messages from a server that stops after one: %v after %d messages, want ErrStalled after 1", err, got)
 	}
-	var cps []CheckpointRecord
+	cps := 0
 	slow := &Client{BaseURL: srv.URL, IdleTimeout: 5 * time.Second} // far above the 50 ms between lines, on a loaded machine too
-	if err := within("Checkpoints", func() (err error) { cps, err = slow.Checkpoints(ctx); return err }); err != nil || len(cps) != 5 {
-		t.Errorf("Checkpoints from a slow server: %d, %v; want all 5", len(cps), err)
+	err = within("Checkpoints", func() error {
+		return slow.Checkpoints(ctx, func(CheckpointRecord) error { cps++; return nil })
+	})
+	if err != nil || cps != 5 {
+		t.Errorf("Checkpoints from a slow server: %d, %v; want all 5", cps, err)
+	}
+
+	stops := http.NewServeMux()
+	stops.HandleFunc("GET /v1/checkpoints", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, `{"stream_seq":1,"note":"x"}`)
+		w.(http.Flusher).Flush()
+		select { // then stops, before the end line
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	srv2 := httptest.NewServer(stops)
+	t.Cleanup(srv2.Close)
+	cps = 0
+	err = within("Checkpoints", func() error {
+		c := &Client{BaseURL: srv2.URL, IdleTimeout: 200 * time.Millisecond}
+		return c.Checkpoints(ctx, func(CheckpointRecord) error { cps++; return nil })
+	})
+	if !errors.Is(err, ErrStalled) || cps != 1 {
+		t.Errorf("Checkpoints from a server that stops after one: %v after %d records, want ErrStalled after 1", err, cps)
 	}
 }

@@ -118,6 +118,20 @@ func flush(t testing.TB, c *Checkpointer) *Checkpoint {
 	return cp
 }
 
+// checkpointRecords reads src's whole checkpoint stream, for tests of a few checkpoints.
+func checkpointRecords(t testing.TB, src Source) []CheckpointRecord {
+	t.Helper()
+	var recs []CheckpointRecord
+	err := src.Checkpoints(ctxT(t), func(r CheckpointRecord) error {
+		recs = append(recs, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
 func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)

@@ -22,8 +22,9 @@ const MaxLeavesPerRequest = 1 << 16
 // Routes registers the audit endpoints:
 //
 //	GET /v1/key                       the verifier key, text (public)
-//	GET /v1/checkpoints               NDJSON of CheckpointRecord, in checkpoint-stream order;
-//	                                  ?latest=true: the latest Checkpoint as one JSON object
+//	GET /v1/checkpoints               NDJSON of CheckpointRecord, in checkpoint-stream order,
+//	                                  then {"end":true}; ?latest=true: the latest Checkpoint
+//	                                  as one JSON object
 //	GET /v1/audit/messages?from_seq=N NDJSON of the raw messages {"seq","subject","time","data"
 //	                                  (base64)}, then {"end":true,"last_seq":N}
 //	GET /v1/audit/leaves?from_seq=N&to_seq=M
@@ -31,6 +32,10 @@ const MaxLeavesPerRequest = 1 << 16
 //	GET /v1/proofs?seq=N              an inclusion proof (Proof) of the message at seq N
 //	GET /v1/proofs?id=ID              an inclusion proof of the event ID, whatever its source
 //	GET /v1/proofs/{entity}/{id}      an inclusion proof of the event id of /entities/{entity}
+//
+// An NDJSON answer whose read fails once its status is sent ends with {"error":"..."}
+// instead of its end line: one with neither was cut short, and the client says so rather
+// than take what came for the whole.
 //
 // All but /v1/key go through auditorGuard. None of them asks the auditor to trust the
 // server: verify recomputes everything from the raw messages and the signed checkpoints.
@@ -61,19 +66,59 @@ func (h *handlers) checkpoints(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, cp)
 		return
 	}
-	src := JetStreamSource{JS: h.c.js, Stream: h.c.cfg.Stream, CheckpointStream: h.c.cfg.CheckpointStream}
-	recs, err := src.Checkpoints(r.Context())
-	if err != nil {
+	writeCheckpoints(w, r, JetStreamSource{JS: h.c.js, Stream: h.c.cfg.Stream, CheckpointStream: h.c.cfg.CheckpointStream})
+}
+
+// checkpointsEnd is the last line of GET /v1/checkpoints, after its CheckpointRecord lines.
+type checkpointsEnd struct {
+	End   bool   `json:"end,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// checkpointLinesPerFlush is how many records GET /v1/checkpoints writes between flushes
+// (about 64 KB): the client gets them while the server reads on.
+const checkpointLinesPerFlush = 64
+
+// writeCheckpoints writes src's checkpoint records, one NDJSON line each, as it reads them.
+// The checkpoint stream grows for as long as the ledger runs, and every auditor reads all
+// of it: a server that gathered each answer before sending it would hold them all at once.
+func writeCheckpoints(w http.ResponseWriter, r *http.Request, src Source) {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	flusher, _ := w.(http.Flusher)
+	n := 0 // records given to the writer: past 0, the status may be sent
+	err := src.Checkpoints(r.Context(), func(rec CheckpointRecord) error {
+		n++
+		if err := enc.Encode(rec); err != nil {
+			return err
+		}
+		if n%checkpointLinesPerFlush == 0 {
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		return nil
+	})
+	if err != nil && n == 0 {
+		// nothing written yet: the status can still say the server failed
 		ledger.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	enc := json.NewEncoder(w)
-	for _, rec := range recs {
-		if err := enc.Encode(rec); err != nil {
-			return
+	if err != nil {
+		if r.Context().Err() != nil {
+			err = context.Cause(r.Context()) // the caller gone, or no longer let in (ledger/hold.go)
 		}
+		// The status is sent: the error line tells the client the records it has are not all.
+		enc.Encode(checkpointsEnd{Error: err.Error()})
+		bw.Flush()
+		return
 	}
+	enc.Encode(checkpointsEnd{End: true})
+	bw.Flush()
 }
 
 // messageLine is one line of GET /v1/audit/messages.

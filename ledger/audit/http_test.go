@@ -23,10 +23,10 @@ func auditorOnly(h http.Handler) http.Handler {
 	})
 }
 
-// doctor rewrites the NDJSON of GET /v1/audit/messages with edit (a lying server).
-func doctor(next http.Handler, edit func(lines [][]byte) [][]byte) http.Handler {
+// doctor rewrites the NDJSON answers of GET path with edit (a lying server).
+func doctor(next http.Handler, path string, edit func(lines [][]byte) [][]byte) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/audit/messages" {
+		if r.URL.Path != path {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -55,7 +55,7 @@ func TestHTTPAudit(t *testing.T) {
 		t.Fatalf("GET /v1/key: %q %v", k, err)
 	}
 	var he *HTTPError
-	if _, err := anon.Checkpoints(ctx); !errors.As(err, &he) || he.Status != http.StatusUnauthorized {
+	if err := anon.Checkpoints(ctx, func(CheckpointRecord) error { return nil }); !errors.As(err, &he) || he.Status != http.StatusUnauthorized {
 		t.Fatalf("checkpoints without a token: %v", err)
 	}
 	rep, err := VerifySource(ctx, cl, vkey, VerifyOptions{Hints: cl})
@@ -81,7 +81,7 @@ func TestHTTPAudit(t *testing.T) {
 
 	// A server that alters message 8 on the way: verify recomputes and catches it, and the
 	// server's own (genuine) leaf hashes name the message.
-	lying := httptest.NewServer(doctor(mux, func(lines [][]byte) [][]byte {
+	lying := httptest.NewServer(doctor(mux, "/v1/audit/messages", func(lines [][]byte) [][]byte {
 		var m messageLine
 		json.Unmarshal(lines[7], &m)
 		m.Data = bytes.Replace(m.Data, []byte("0008"), []byte("0009"), 1)
@@ -97,7 +97,7 @@ func TestHTTPAudit(t *testing.T) {
 	}
 
 	// A server that drops the end of the answer: an error, not a verdict.
-	cut := httptest.NewServer(doctor(mux, func(lines [][]byte) [][]byte { return lines[:len(lines)-2] }))
+	cut := httptest.NewServer(doctor(mux, "/v1/audit/messages", func(lines [][]byte) [][]byte { return lines[:len(lines)-2] }))
 	defer cut.Close()
 	_, err = VerifySource(ctx, &Client{BaseURL: cut.URL, Token: "auditor-token"}, vkey, VerifyOptions{})
 	if err == nil || errors.Is(err, ErrHistoryDiffers) || !strings.Contains(err.Error(), "cut short") {

@@ -58,8 +58,11 @@ type CheckpointRecord struct {
 // Source is where Verify reads the history from. The source is not trusted: every byte it
 // gives is checked against the signed checkpoints.
 type Source interface {
-	// Checkpoints returns the checkpoint stream's messages in stream order.
-	Checkpoints(ctx context.Context) ([]CheckpointRecord, error)
+	// Checkpoints calls fn with every message of the checkpoint stream, in stream order,
+	// up to the stream's last sequence at the time of the call. An error from fn stops the
+	// read and is returned. The stream gains a checkpoint every few seconds for as long as
+	// the ledger runs: readers take them one at a time rather than all at once.
+	Checkpoints(ctx context.Context, fn func(CheckpointRecord) error) error
 	// Messages calls fn with every message of the ledger stream from sequence from on, in
 	// sequence order, up to the stream's last sequence at the time of the call.
 	Messages(ctx context.Context, from uint64, fn func(Message) error) error
@@ -92,13 +95,10 @@ func (s JetStreamSource) checkpointSubject() string {
 }
 
 // Checkpoints implements Source.
-func (s JetStreamSource) Checkpoints(ctx context.Context) ([]CheckpointRecord, error) {
-	var out []CheckpointRecord
-	err := readStream(ctx, s.JS, s.checkpointStream(), "", 1, s.IdleTimeout, func(m Message, h nats.Header) error {
-		out = append(out, checkpointRecord(m.Seq, m.Data, h))
-		return nil
+func (s JetStreamSource) Checkpoints(ctx context.Context, fn func(CheckpointRecord) error) error {
+	return readStream(ctx, s.JS, s.checkpointStream(), "", 1, s.IdleTimeout, func(m Message, h nats.Header) error {
+		return fn(checkpointRecord(m.Seq, m.Data, h))
 	})
-	return out, err
 }
 
 // Messages implements Source.

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -165,12 +166,12 @@ func VerifySource(ctx context.Context, src Source, verifierKey string, opts Veri
 	if err != nil {
 		return nil, err
 	}
-	recs, err := src.Checkpoints(ctx)
-	if err != nil {
+	rep := &Report{}
+	ch := &chain{rep: rep, v: v, origin: opts.Origin}
+	if err := src.Checkpoints(ctx, func(rec CheckpointRecord) error { ch.add(rec); return nil }); err != nil {
 		return nil, fmt.Errorf("verify: reading the checkpoints: %w", err)
 	}
-	rep := &Report{}
-	targets := rep.checkChain(recs, opts.Known, v, opts.Origin)
+	targets := ch.targets(opts.Known)
 	rf := &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
 	r := &replayer{ctx: ctx, rep: rep, hints: opts.Hints, progress: opts.Progress, targets: targets,
 		rf: rf, rng: rf.NewEmptyRange(0), next: 1, haveKnown: len(opts.Known) > 0,
@@ -196,82 +197,113 @@ func VerifySource(ctx context.Context, src Source, verifierKey string, opts Veri
 
 var emptyRoot = tlog.Hash(sha256.Sum256(nil))
 
-// checkChain checks the checkpoints by themselves and returns the valid ones, by size.
-func (rep *Report) checkChain(recs []CheckpointRecord, known []string, v note.Verifier, origin string) []target {
-	bySize := make(map[uint64]*Checkpoint)
-	var valid []*Checkpoint
-	var prev *Checkpoint
-	add := func(kind ProblemKind, rec CheckpointRecord, format string, args ...any) {
-		rep.Problems = append(rep.Problems, Problem{Kind: kind, CheckpointSeq: rec.StreamSeq, Detail: fmt.Sprintf(format, args...)})
+// chain checks the checkpoint stream's records by themselves, one at a time in stream
+// order. The stream gains a checkpoint every few seconds for as long as the ledger runs,
+// so of its records the chain keeps only the valid checkpoints, and their notes only until
+// a later one is valid: the latest's is the report's (Report.Latest), the others' are
+// never shown.
+type chain struct {
+	rep    *Report
+	v      note.Verifier
+	origin string
+	// valid are the valid checkpoints, in stream order and so by size, each larger than the
+	// one before: a record of an equal size is checked against that one (a fork or a
+	// repeat) before a smaller size is out of order.
+	valid []*Checkpoint
+}
+
+// add checks rec against the valid checkpoints before it, and keeps it when it is one.
+func (c *chain) add(rec CheckpointRecord) {
+	problem := func(kind ProblemKind, format string, args ...any) {
+		c.rep.Problems = append(c.rep.Problems, Problem{Kind: kind, CheckpointSeq: rec.StreamSeq, Detail: fmt.Sprintf(format, args...)})
 	}
-	for _, rec := range recs {
-		cp, err := OpenCheckpoint([]byte(rec.Note), v)
-		if err != nil {
-			var ce *CheckpointError
-			if errors.As(err, &ce) {
-				add(ProblemCheckpoint, rec, "%s", ce.Reason)
-			} else {
-				add(ProblemCheckpoint, rec, "%v", err)
-			}
-			continue
+	cp, err := OpenCheckpoint([]byte(rec.Note), c.v)
+	if err != nil {
+		var ce *CheckpointError
+		if errors.As(err, &ce) {
+			problem(ProblemCheckpoint, "%s", ce.Reason)
+		} else {
+			problem(ProblemCheckpoint, "%v", err)
 		}
-		cp.StreamSeq = rec.StreamSeq
-		if origin == "" {
-			origin = cp.Origin
-		} else if cp.Origin != origin {
-			add(ProblemOrigin, rec, "origin %q, want %q", cp.Origin, origin)
-			continue
-		}
-		if rec.CoveredSeq != 0 && rec.CoveredSeq != cp.Size {
-			add(ProblemCheckpoint, rec, "header %s says %d but the signed tree size is %d", HeaderCoveredSeq, rec.CoveredSeq, cp.Size)
-		}
-		if cp.Size == 0 {
-			if cp.Root != emptyRoot {
-				add(ProblemCheckpoint, rec, "a checkpoint of the empty tree with a root other than the empty tree's")
-			}
-			continue
-		}
-		if other := bySize[cp.Size]; other != nil {
-			if other.Root != cp.Root {
-				add(ProblemFork, rec, "two signed checkpoints of size %d with different roots (the other is checkpoint #%d): the log was forked", cp.Size, other.StreamSeq)
-			}
-			continue
-		}
-		if prev != nil {
-			if cp.Size < prev.Size {
-				add(ProblemCheckpointOrder, rec, "size %d comes after a checkpoint of size %d", cp.Size, prev.Size)
-				continue
-			}
-			if rec.ConsistencyFrom != prev.Size || len(rec.Consistency) == 0 {
-				add(ProblemInconsistent, rec, "no consistency proof from the previous checkpoint (size %d) to size %d", prev.Size, cp.Size)
-				continue
-			}
-			if err := tlog.CheckTree(rec.Consistency, int64(cp.Size), cp.Root, int64(prev.Size), prev.Root); err != nil {
-				add(ProblemInconsistent, rec, "the consistency proof from size %d to size %d does not hold: the checkpoints do not describe one growing log", prev.Size, cp.Size)
-				continue
-			}
-		}
-		bySize[cp.Size] = cp
-		valid = append(valid, cp)
-		prev = cp
+		return
 	}
+	cp.StreamSeq = rec.StreamSeq
+	if c.origin == "" {
+		c.origin = cp.Origin
+	} else if cp.Origin != c.origin {
+		problem(ProblemOrigin, "origin %q, want %q", cp.Origin, c.origin)
+		return
+	}
+	if rec.CoveredSeq != 0 && rec.CoveredSeq != cp.Size {
+		problem(ProblemCheckpoint, "header %s says %d but the signed tree size is %d", HeaderCoveredSeq, rec.CoveredSeq, cp.Size)
+	}
+	if cp.Size == 0 {
+		if cp.Root != emptyRoot {
+			problem(ProblemCheckpoint, "a checkpoint of the empty tree with a root other than the empty tree's")
+		}
+		return
+	}
+	if other := c.at(cp.Size); other != nil {
+		if other.Root != cp.Root {
+			problem(ProblemFork, "two signed checkpoints of size %d with different roots (the other is checkpoint #%d): the log was forked", cp.Size, other.StreamSeq)
+		}
+		return
+	}
+	if len(c.valid) > 0 {
+		prev := c.valid[len(c.valid)-1]
+		if cp.Size < prev.Size {
+			problem(ProblemCheckpointOrder, "size %d comes after a checkpoint of size %d", cp.Size, prev.Size)
+			return
+		}
+		if rec.ConsistencyFrom != prev.Size || len(rec.Consistency) == 0 {
+			problem(ProblemInconsistent, "no consistency proof from the previous checkpoint (size %d) to size %d", prev.Size, cp.Size)
+			return
+		}
+		if err := tlog.CheckTree(rec.Consistency, int64(cp.Size), cp.Root, int64(prev.Size), prev.Root); err != nil {
+			problem(ProblemInconsistent, "the consistency proof from size %d to size %d does not hold: the checkpoints do not describe one growing log", prev.Size, cp.Size)
+			return
+		}
+		prev.Note = ""
+	}
+	cp.Origin = c.origin // one string for them all, not each its own note's text
+	c.valid = append(c.valid, cp)
+}
+
+// at returns the valid checkpoint of size n, nil when there is none.
+func (c *chain) at(n uint64) *Checkpoint {
+	i, ok := slices.BinarySearchFunc(c.valid, n, func(cp *Checkpoint, n uint64) int { return cmp.Compare(cp.Size, n) })
+	if !ok {
+		return nil
+	}
+	return c.valid[i]
+}
+
+// targets checks the auditor's own checkpoints against the stream's, sums the checkpoints
+// up in the report and returns all the valid ones, by size.
+func (c *chain) targets(known []string) []target {
+	rep := c.rep
 	// The auditor's own checkpoints: no consistency proofs, but the replay checks their
 	// roots, and a different root at a size the stream also signed is a fork.
 	var knownTargets []target
-	kept := map[uint64]bool{} // sizes where a kept checkpoint is the stream's own
+	knownAt := map[uint64]*Checkpoint{} // the first kept checkpoint of each size the stream has no valid one of
+	kept := map[uint64]bool{}           // sizes where a kept checkpoint is the stream's own
 	for i, text := range known {
-		cp, err := OpenCheckpoint([]byte(text), v)
+		cp, err := OpenCheckpoint([]byte(text), c.v)
 		switch {
 		case err != nil:
 			rep.Problems = append(rep.Problems, Problem{Kind: ProblemCheckpoint, Detail: fmt.Sprintf("known checkpoint %d: %v", i+1, err)})
 			continue
-		case origin == "":
-			origin = cp.Origin
-		case cp.Origin != origin:
-			rep.Problems = append(rep.Problems, Problem{Kind: ProblemOrigin, Detail: fmt.Sprintf("known checkpoint %d: origin %q, want %q", i+1, cp.Origin, origin)})
+		case c.origin == "":
+			c.origin = cp.Origin
+		case cp.Origin != c.origin:
+			rep.Problems = append(rep.Problems, Problem{Kind: ProblemOrigin, Detail: fmt.Sprintf("known checkpoint %d: origin %q, want %q", i+1, cp.Origin, c.origin)})
 			continue
 		}
-		if other := bySize[cp.Size]; other != nil && other.Root == cp.Root {
+		other := c.at(cp.Size)
+		if other == nil {
+			other = knownAt[cp.Size]
+		}
+		if other != nil && other.Root == cp.Root {
 			// the stream's checkpoint stands for it: the replay checks that one as kept too,
 			// so that the kept track moves on (and drops its hashes) there
 			kept[cp.Size] = true
@@ -284,15 +316,15 @@ func (rep *Report) checkChain(recs []CheckpointRecord, known []string, v note.Ve
 		if cp.Size == 0 {
 			continue
 		}
-		if bySize[cp.Size] == nil {
-			bySize[cp.Size] = cp
+		if other == nil {
+			knownAt[cp.Size] = cp
 		}
 		knownTargets = append(knownTargets, target{cp, true})
 	}
-	rep.Origin = origin
-	rep.Checkpoints = len(valid) + len(knownTargets)
-	targets := make([]target, 0, len(valid)+len(knownTargets))
-	for _, cp := range valid {
+	rep.Origin = c.origin
+	rep.Checkpoints = len(c.valid) + len(knownTargets)
+	targets := make([]target, 0, len(c.valid)+len(knownTargets))
+	for _, cp := range c.valid {
 		targets = append(targets, target{cp, kept[cp.Size]})
 	}
 	targets = append(targets, knownTargets...)

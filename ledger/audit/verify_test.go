@@ -38,10 +38,7 @@ func TestVerifyAcceptsTheLedgersHistory(t *testing.T) {
 	if cp == nil || cp.Size != 23 {
 		t.Fatalf("latest checkpoint after flush: %+v, want size 23", cp)
 	}
-	recs, err := JetStreamSource{JS: e.js}.Checkpoints(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := checkpointRecords(t, JetStreamSource{JS: e.js})
 	var sizes []uint64
 	for _, r := range recs {
 		sizes = append(sizes, r.CoveredSeq)
