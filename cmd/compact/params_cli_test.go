@@ -59,6 +59,7 @@ func TestAPIRefusesUnknownParameters(t *testing.T) {
 		{"GET", "/v1/proofs/UNODC/x-1", aud.Token},
 		{"GET", "/v1/admin/quarantine/review", adm.Token},
 		{"POST", "/v1/admin/rebuild/review", adm.Token},
+		{"GET", "/v1/admin/backup", adm.Token},
 	} {
 		refused(p.method, p.path+"?asof=2025-06-30", p.token, "asof")
 	}
@@ -92,6 +93,7 @@ func TestAPIRefusesUnknownParameters(t *testing.T) {
 		{"/v1/counters/as-known", aud.Token, http.StatusMethodNotAllowed},
 		{"/v1/events", aud.Token, http.StatusMethodNotAllowed},
 		{"/v1/audit/messages", aud.Token, http.StatusMethodNotAllowed},
+		{"/v1/admin/backup", adm.Token, http.StatusMethodNotAllowed},
 		{"/v1/counters", "", http.StatusOK},
 		{"/v1/reviews/2025-05", "", http.StatusOK},
 	} {
