@@ -8,6 +8,7 @@ import (
 
 	"compact/ledger"
 	"compact/ledger/audit"
+	"compact/ledger/backup"
 	"compact/projections"
 	"compact/projections/render"
 )
@@ -20,6 +21,7 @@ func TestElsewhereRoutesNameRealEndpoints(t *testing.T) {
 	auth := &ledger.Auth{}
 	(&ledger.HTTPHandlers{Auth: auth}).Routes(mux)
 	audit.Routes(mux, nil, auth.History)
+	backup.Routes(mux, backup.Source{}, nil, auth.Admin)
 	var views *projections.Views
 	views.Routes(mux, nil)
 	views.AdminRoutes(mux, auth.Admin)

@@ -177,7 +177,7 @@ func runServe(ctx context.Context, args []string) error {
 		if err != nil {
 			log.Warn("removing the temporary copies of backups that a stopped process left", "err", err)
 		}
-		mux.Handle("GET /v1/admin/backup", ledger.NoHead(auth.Admin(ledger.Params(backup.Handler(backup.Source{Conn: node.Conn, DataDir: f.data}, log)))))
+		backup.Routes(mux, backup.Source{Conn: node.Conn, DataDir: f.data}, log, auth.Admin)
 	}
 	closeReadSide, err := startReadSide(ctx, readSide{flags: f, node: node, mux: mux, auth: auth, log: log, reg: reg})
 	if err != nil {

@@ -9,14 +9,19 @@ import (
 	"compact/ledger"
 )
 
-// Handler serves GET /v1/admin/backup: the backup file of src, as it is written. Wrap it in
-// the admin check.
+// Routes registers GET /v1/admin/backup, wrapped by admin (the admin-token check): the
+// backup file of src, as it is written. A HEAD of it is refused rather than run.
+func Routes(mux *http.ServeMux, src Source, log *slog.Logger, admin func(http.Handler) http.Handler) {
+	mux.Handle("GET /v1/admin/backup", ledger.NoHead(admin(ledger.Params(handler(src, log)))))
+}
+
+// handler writes the backup.
 //
 // One backup is written at a time (each holds a copy of the streams on disk while it is
 // written): another asked meanwhile is a 503 with Retry-After. A failure before the first
 // byte is an error answer; after it, the answer is cut before the manifest, which the
 // client (compact backup, Check) refuses.
-func Handler(src Source, log *slog.Logger) http.Handler {
+func handler(src Source, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
