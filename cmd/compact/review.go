@@ -128,7 +128,10 @@ func writeFileAtomic(path string, b []byte) error {
 		os.Remove(tmp.Name())
 		return err
 	}
-	_ = syncDir(filepath.Dir(path)) // the review is written; its name's durability is the file system's
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
 	return nil
 }
 

@@ -304,3 +304,34 @@ func TestBackupWhileWriting(t *testing.T) {
 		t.Fatalf("verify of a backup taken while writing: %v %+v (the backup holds %d events)", err, rep, events)
 	}
 }
+
+// Save puts a backup under its name only once it is whole and checked, and never replaces a
+// file: a body cut short leaves nothing, not even its temporary file.
+func TestSaveOnlyAWholeBackup(t *testing.T) {
+	l := newLedger(t, 5)
+	var file bytes.Buffer
+	if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "b.tar")
+	if _, _, err := backup.Save(bytes.NewReader(file.Bytes()[:file.Len()/2]), path); !errors.Is(err, backup.ErrIncomplete) {
+		t.Errorf("half a backup: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("half a backup left %v", entries)
+	}
+	m, n, err := backup.Save(bytes.NewReader(file.Bytes()), path)
+	if err != nil || n != int64(file.Len()) || m.Streams[1].LastSeq != 5 {
+		t.Fatalf("Save: %+v %d %v", m, n, err)
+	}
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, file.Bytes()) {
+		t.Error("the saved file is not the backup")
+	}
+	if _, _, err := backup.Save(bytes.NewReader(file.Bytes()), path); err == nil || !strings.Contains(err.Error(), "choose another name") {
+		t.Errorf("Save over a file: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("after a refused Save: %v", entries)
+	}
+}

@@ -1,0 +1,60 @@
+package backup
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// Save writes the backup file r carries to path ("-": standard output), checking it against
+// its manifest as it goes, and returns the manifest and the bytes written. The file appears
+// under path, synced, only once it is whole and checked: a connection cut, or a server that
+// failed half-way, leaves nothing there that looks like a backup. It never replaces a file.
+func Save(r io.Reader, path string) (*Manifest, int64, error) {
+	if path == "-" {
+		cw := &countWriter{w: os.Stdout}
+		m, err := Check(io.TeeReader(r, cw), nil)
+		if err != nil {
+			return nil, cw.n, fmt.Errorf("%w (what was written to standard output is not a usable backup)", err)
+		}
+		return m, cw.n, nil
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*")
+	if err != nil {
+		return nil, 0, err
+	}
+	tmp := f.Name()
+	defer func() {
+		f.Close()
+		os.Remove(tmp) // once linked under path, only the temporary name goes
+	}()
+	cw := &countWriter{w: f}
+	m, err := Check(io.TeeReader(r, cw), nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := f.Sync(); err != nil {
+		return nil, 0, err
+	}
+	// Linked, not renamed: a file made at path meanwhile is not replaced.
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, 0, fmt.Errorf("%s was made while the backup was written: choose another name", path)
+		}
+		return nil, 0, err
+	}
+	return m, cw.n, syncDir(filepath.Dir(path))
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
