@@ -57,4 +57,3 @@ func runBackup(ctx context.Context, args []string) error {
 		m.Created.Format("2006-01-02 15:04:05Z"), where, size, "ledger.key")
 	return nil
 }
-
