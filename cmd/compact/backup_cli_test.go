@@ -2,11 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"compact/ledger/audit"
 )
@@ -58,10 +63,12 @@ func TestBackupAndRestoreFromTheCommandLine(t *testing.T) {
 	if _, stderr, code := runBin(t, bin, "restore", file, "--data", dir); code != 1 || !strings.Contains(stderr, "not empty") {
 		t.Errorf("restore into the running ledger's directory: exit %d, %s", code, stderr)
 	}
+	began := time.Now()
 	out, stderr, code := runBin(t, bin, "restore", file, "--data", to, "--key", filepath.Join(dir, audit.SignerKeyFile))
 	if code != 0 || !strings.Contains(out, "compact serve --data "+to) {
 		t.Fatalf("restore: exit %d\n%s%s", code, out, stderr)
 	}
+	killedRestores(t, bin, file, time.Since(began))
 
 	r := serveChild(t, bin, to)
 	waitCaughtUp(t, r.httpURL)
@@ -100,5 +107,47 @@ func TestBackupAndRestoreFromTheCommandLine(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 || len(res.Results) != 1 || res.Results[0].Seq == 0 || res.Results[0].Duplicate {
 		t.Errorf("publishing to the restored ledger: %d %+v", resp.StatusCode, res)
+	}
+}
+
+// killedRestores kills compact restore at random moments of its run: the data directory is
+// then absent or whole, never half-restored; the working directory a killed restore leaves is
+// named by the next one, which refuses to start beside it (it could be a restore running),
+// and once it is removed the restore succeeds.
+func killedRestores(t *testing.T, bin, file string, took time.Duration) {
+	t.Helper()
+	parent := t.TempDir()
+	for i := range *crashRounds * 3 {
+		to := filepath.Join(parent, fmt.Sprintf("r%d", i))
+		cmd := exec.Command(bin, "restore", file, "--data", to)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(rand.Int64N(int64(took) * 6 / 5)))
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		left, _ := filepath.Glob(to + ".restoring-*")
+		if _, err := os.Stat(to); err == nil {
+			for _, f := range []string{"entities.json", "ledger.pub", "nats"} {
+				if _, err := os.Stat(filepath.Join(to, f)); err != nil {
+					t.Errorf("round %d: %s is there but half-restored: %v", i, to, err)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(to, ".backup")); err == nil {
+				t.Errorf("round %d: %s holds the backup's extracted entries", i, to)
+			}
+			continue
+		}
+		if len(left) == 0 {
+			continue // killed before it made anything
+		}
+		_, stderr, code := runBin(t, bin, "restore", file, "--data", to)
+		if code != 1 || !strings.Contains(stderr, left[0]) || !strings.Contains(stderr, "remove it if none runs") {
+			t.Errorf("round %d: restore beside a killed one's %s: exit %d, %s", i, left[0], code, stderr)
+		}
+		os.RemoveAll(left[0])
+		if _, stderr, code := runBin(t, bin, "restore", file, "--data", to); code != 0 {
+			t.Errorf("round %d: restore once the leftover is removed: exit %d, %s", i, code, stderr)
+		}
 	}
 }

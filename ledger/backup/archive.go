@@ -37,6 +37,9 @@ var (
 	ErrIncomplete = errors.New("the backup is incomplete or damaged")
 	// ErrNotEmpty: a restore's data directory holds something already.
 	ErrNotEmpty = errors.New("the data directory is not empty")
+	// ErrRestoring: another restore into the same data directory is running, or a killed
+	// one left its working directory.
+	ErrRestoring = errors.New("another restore's working directory is there")
 )
 
 // Manifest is the last entry of a backup: what it holds, and how to check it.

@@ -19,6 +19,10 @@ import (
 	"compact/ledger/audit"
 )
 
+// restoringSuffix and a random part name the directory a restore works in, beside its data
+// directory, until it takes the data directory's name.
+const restoringSuffix = ".restoring-"
+
 // RestoreConfig says where and how Restore restores.
 type RestoreConfig struct {
 	// DataDir is the new data directory. It must not exist or be empty: a restore never
@@ -45,6 +49,11 @@ func Restore(ctx context.Context, r io.Reader, cfg RestoreConfig) (_ *Manifest, 
 	if err := checkEmpty(dir); err != nil {
 		return nil, err
 	}
+	// A restore works beside dir; one found there is running, or was killed. Neither is
+	// this one's to remove: the operator, who knows which, is told.
+	if others, _ := filepath.Glob(dir + restoringSuffix + "*"); len(others) > 0 {
+		return nil, fmt.Errorf("restore: %w: %s is another restore into %s, running or killed: remove it if none runs", ErrRestoring, others[0], dir)
+	}
 	var key []byte
 	if cfg.KeyFile != "" {
 		if key, err = os.ReadFile(cfg.KeyFile); err != nil {
@@ -53,7 +62,7 @@ func Restore(ctx context.Context, r io.Reader, cfg RestoreConfig) (_ *Manifest, 
 	}
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
-	tmp := dir + ".restoring-" + hex.EncodeToString(suffix)
+	tmp := dir + restoringSuffix + hex.EncodeToString(suffix)
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
