@@ -21,7 +21,7 @@ func TestElsewhereRoutesNameRealEndpoints(t *testing.T) {
 	auth := &ledger.Auth{}
 	(&ledger.HTTPHandlers{Auth: auth}).Routes(mux)
 	audit.Routes(mux, nil, auth.History)
-	backup.Routes(mux, backup.Source{}, nil, auth.Admin)
+	backup.Routes(mux, backup.Source{}, backup.HandlerConfig{}, auth.Admin)
 	var views *projections.Views
 	views.Routes(mux, nil)
 	views.AdminRoutes(mux, auth.Admin)

@@ -177,7 +177,7 @@ func runServe(ctx context.Context, args []string) error {
 		if err != nil {
 			log.Warn("removing the temporary copies of backups that a stopped process left", "err", err)
 		}
-		backup.Routes(mux, backup.Source{Conn: node.Conn, DataDir: f.data}, log, auth.Admin)
+		backup.Routes(mux, backup.Source{Conn: node.Conn, DataDir: f.data}, backup.HandlerConfig{Logger: log, Registerer: reg}, auth.Admin)
 	}
 	closeReadSide, err := startReadSide(ctx, readSide{flags: f, node: node, mux: mux, auth: auth, log: log, reg: reg})
 	if err != nil {

@@ -3,12 +3,15 @@ package backup_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"compact/ledger/backup"
 	"compact/ledger/natstest"
@@ -37,7 +40,8 @@ func TestBackupEndpoint(t *testing.T) {
 	l := newLedger(t, 8)
 	writing, release := make(chan struct{}, 1), make(chan struct{})
 	mux := http.NewServeMux()
-	backup.Routes(mux, backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, nil, func(h http.Handler) http.Handler {
+	reg := prometheus.NewRegistry()
+	backup.Routes(mux, backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, backup.HandlerConfig{Registerer: reg}, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Header.Get("X-Hold") != "" {
 				w = &holdingWriter{ResponseWriter: w, writing: writing, release: release}
@@ -88,18 +92,36 @@ func TestBackupEndpoint(t *testing.T) {
 	if m, err := backup.Check(bytes.NewReader(a.body), nil); err != nil || m.Streams[1].LastSeq != 8 {
 		t.Errorf("the backup answered: %+v %v", m, err)
 	}
-	// and once it is done, the next is written
+	// and once it is done, the next is written (read to its end: the answer ends once the
+	// handler has counted it)
 	if resp, err := http.Get(srv.URL + "/v1/admin/backup"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("a backup after the first: %v %v", resp, err)
 	} else {
+		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if _, err := backup.Check(bytes.NewReader(b), nil); err != nil {
+			t.Errorf("the second backup: %v", err)
+		}
+	}
+
+	for name, want := range map[string]float64{`compact_backups_total{result="ok"}`: 2, `compact_backups_total{result="busy"}`: 1, `compact_backups_total{result="failed"}`: 0} {
+		if got := metricValue(t, reg, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if got := metricValue(t, reg, "compact_backup_last_bytes"); got < 1000 {
+		t.Errorf("compact_backup_last_bytes = %v", got)
+	}
+	if got := metricValue(t, reg, "compact_backup_last_success_timestamp_seconds"); got == 0 {
+		t.Error("compact_backup_last_success_timestamp_seconds is 0 after a backup")
 	}
 
 	// A NATS server without the ledger's streams: the snapshot fails before anything is written.
 	ns := natstest.Start(t)
 	nc, _ := natstest.Connect(t, ns)
 	bare := http.NewServeMux()
-	backup.Routes(bare, backup.Source{Conn: nc, DataDir: t.TempDir()}, nil, func(h http.Handler) http.Handler { return h })
+	bareReg := prometheus.NewRegistry()
+	backup.Routes(bare, backup.Source{Conn: nc, DataDir: t.TempDir()}, backup.HandlerConfig{Registerer: bareReg}, func(h http.Handler) http.Handler { return h })
 	rec := httptest.NewRecorder()
 	bare.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/admin/backup", nil))
 	e.Error.Message = ""
@@ -107,4 +129,39 @@ func TestBackupEndpoint(t *testing.T) {
 	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(e.Error.Message, "snapshot of stream COMPACT_CHECKPOINTS") {
 		t.Errorf("a backup that cannot snapshot: %d %s", rec.Code, rec.Body.String())
 	}
+	if got := metricValue(t, bareReg, `compact_backups_total{result="failed"}`); got != 1 {
+		t.Errorf(`compact_backups_total{result="failed"} = %v after a failed backup`, got)
+	}
+}
+
+// metricValue reads one sample of reg by its name and labels, as the exposition writes them.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			id := mf.GetName()
+			if len(m.GetLabel()) > 0 {
+				var ls []string
+				for _, l := range m.GetLabel() {
+					ls = append(ls, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+				}
+				id += "{" + strings.Join(ls, ",") + "}"
+			}
+			if id != name {
+				continue
+			}
+			switch {
+			case m.GetCounter() != nil:
+				return m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
