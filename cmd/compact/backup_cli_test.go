@@ -48,6 +48,9 @@ func TestBackupAndRestoreFromTheCommandLine(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(dir, ".backup-*")); len(left) != 0 {
 		t.Errorf("the server left %v", left)
 	}
+	if m := scrape(t, c.httpURL); m[`compact_backups_total{result="ok"}`] != 1 || m["compact_backup_last_bytes"] != float64(fileSize(t, file)) {
+		t.Errorf("serve's backup metrics: ok %v, last bytes %v (the file has %d)", m[`compact_backups_total{result="ok"}`], m["compact_backup_last_bytes"], fileSize(t, file))
+	}
 
 	// a file cut short is refused, and leaves nothing
 	b, _ := os.ReadFile(file)
@@ -150,4 +153,13 @@ func killedRestores(t *testing.T, bin, file string, took time.Duration) {
 			t.Errorf("round %d: restore once the leftover is removed: exit %d, %s", i, code, stderr)
 		}
 	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }
