@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"compact/ledger"
-	"compact/ledger/natstest"
 	"compact/projections"
 )
 
@@ -22,48 +21,17 @@ import (
 // how a view comes to quarantine anything: a real server, store and views, the endpoint
 // served by the views' own routes.
 func TestQuarantineListsEveryPage(t *testing.T) {
-	s := natstest.Start(t)
-	_, js := natstest.Connect(t, s)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	if _, err := js.CreateStream(ctx, ledger.StreamConfig(ledger.StreamOptions{})); err != nil {
-		t.Fatal(err)
-	}
 	const bad = 5
-	var seqs []uint64
+	var events []ledger.Event
 	for i := range bad {
-		ev := ledger.Event{SpecVersion: "1.0", ID: fmt.Sprintf("m-%d", i), Source: ledger.SourcePrefix + "UNODC",
+		events = append(events, ledger.Event{SpecVersion: "1.0", ID: fmt.Sprintf("m-%d", i), Source: ledger.SourcePrefix + "UNODC",
 			Type: "compact.meeting.held", Time: "2025-05-02T10:00:00Z",
-			Data: json.RawMessage(`{"title":"A meeting","start":"2025-02-30","format":"expert_meeting","organizers":[{"entity":"UNODC"}]}`)}
-		body, _ := json.Marshal(ev)
-		ack, err := js.Publish(ctx, ev.Subject(), body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seqs = append(seqs, ack.Sequence)
+			Data: json.RawMessage(`{"title":"A meeting","start":"2025-02-30","format":"expert_meeting","organizers":[{"entity":"UNODC"}]}`)})
 	}
-	v, err := projections.Open(ctx, projections.Config{Dir: t.TempDir(), JS: js, BatchMaxWait: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close(context.Background()) })
-	if err := v.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		st, err := v.Status(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.Views[0].Checkpoint >= seqs[bad-1] && st.Views[1].Checkpoint >= seqs[bad-1] && st.Views[2].Checkpoint >= seqs[bad-1] {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("the views did not catch up")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	v, _, _ := viewsOver(t, ctx, events...)
+	seqs := []uint64{1, 2, 3, 4, 5} // the stream's first five
 	mux := http.NewServeMux()
 	requests := 0
 	v.AdminRoutes(mux, func(h http.Handler) http.Handler {

@@ -3,12 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"compact/ledger"
-	"compact/ledger/natstest"
 	"compact/projections"
 )
 
@@ -17,31 +17,15 @@ import (
 // sequence 0" and a lag of 0 for every view when the stream could not be read (a replica cut
 // off from NATS looked caught up), and nothing of a rebuild.
 func TestStatusTableSaysWhatTheJSONSays(t *testing.T) {
-	s := natstest.Start(t)
-	nc, js := natstest.Connect(t, s)
+	var events []ledger.Event
+	for i := range 5 {
+		events = append(events, ledger.Event{SpecVersion: "1.0", ID: "v" + string(rune('0'+i)), Source: "/entities/UNODC", Type: "compact.document.shared",
+			Time: "2025-06-01T10:00:00Z", Data: json.RawMessage(`{"document":"d","title":"t","shared_by":{"entity":"UNODC"},"date":"2025-06-01"}`)})
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := js.CreateStream(ctx, ledger.StreamConfig(ledger.StreamOptions{})); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 5 {
-		body := `{"specversion":"1.0","id":"v` + string(rune('0'+i)) + `","source":"/entities/UNODC","type":"compact.document.shared",` +
-			`"time":"2025-06-01T10:00:00Z","data":{"document":"d","title":"t","shared_by":{"entity":"UNODC"},"date":"2025-06-01"}}`
-		if _, err := js.Publish(ctx, "compact.events.UNODC.document.shared", []byte(body)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	v, err := projections.Open(ctx, projections.Config{Dir: t.TempDir(), JS: js})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close(context.Background())
-	if err := v.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := v.WaitFor(ctx, 5); err != nil {
-		t.Fatal(err)
-	}
+	v, nc, _ := viewsOver(t, ctx, events...)
+	var err error
 
 	// a rebuild in progress (it stays recorded until it is swapped in; the status is read
 	// before that, so what is in progress may have finished meanwhile: read until one shows)
