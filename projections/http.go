@@ -125,7 +125,6 @@ func (v *Views) quarantinePage(w http.ResponseWriter, r *http.Request) {
 	reply(w, entries, err)
 }
 
-
 // HTTPStatus maps an error of this package to an HTTP status code.
 func HTTPStatus(err error) int {
 	switch {

@@ -176,7 +176,9 @@ func TestHTTP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var e struct{ Error struct{ Field, Message string } }
+		var e struct {
+			Error struct{ Field, Message string }
+		}
 		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || resp.StatusCode != 400 || e.Error.Field != bad.field {
 			t.Errorf("?%s: %d %+v, want a 400 naming %s", bad.query, resp.StatusCode, e, bad.field)
 		}
