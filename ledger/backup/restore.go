@@ -72,9 +72,13 @@ func Restore(ctx context.Context, r io.Reader, cfg RestoreConfig) (_ *Manifest, 
 		}
 	}()
 	files := filepath.Join(tmp, ".backup")
-	m, err := Check(r, func(name string, r io.Reader) error {
+	cr := &ctxReader{ctx: ctx, r: r}
+	m, err := Check(cr, func(name string, r io.Reader) error {
 		return writeFile(filepath.Join(files, filepath.FromSlash(name)), r, 0o600)
 	})
+	if cr.stopped {
+		return nil, fmt.Errorf("restore: %w", context.Cause(ctx)) // the file is not at fault
+	}
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
@@ -164,6 +168,23 @@ func restoreStreams(ctx context.Context, dataDir, files string, m *Manifest, log
 		}
 	}
 	return nil
+}
+
+// ctxReader ends a read of the backup file once ctx ends. Reading, checking and writing out
+// the file is most of a restore, and it can be gigabytes from a pipe: a cancelled restore
+// stops there rather than after the whole file.
+type ctxReader struct {
+	ctx     context.Context
+	r       io.Reader
+	stopped bool // a read was refused because ctx ended
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		c.stopped = true
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // checkEmpty refuses a directory that holds anything.
