@@ -83,6 +83,13 @@ func LoadOrCreateKey(dataDir string) (note.Signer, string, error) {
 	return signer, vkey, nil
 }
 
+// VerifierKeyOf returns the verifier key of a signing key, the text of a ledger.key: a
+// restore checks the key it is given against the backup's before it writes it anywhere.
+func VerifierKeyOf(signerKey []byte) (string, error) {
+	_, vkey, err := parseSignerKey(strings.TrimSpace(string(signerKey)))
+	return vkey, err
+}
+
 // ReadVerifierKey reads the verifier key from dataDir without touching the private key.
 func ReadVerifierKey(dataDir string) (string, error) {
 	path := filepath.Join(dataDir, VerifierKeyFile)

@@ -243,7 +243,7 @@ func TestRestoreRefusesWhatIsNotABackup(t *testing.T) {
 	if _, _, err := audit.LoadOrCreateKey(other); err != nil {
 		t.Fatal(err)
 	}
-	refused("wrong-key", bytes.NewReader(b), backup.RestoreConfig{KeyFile: filepath.Join(other, audit.SignerKeyFile)}, nil, "does not belong to the signing key")
+	refused("wrong-key", bytes.NewReader(b), backup.RestoreConfig{KeyFile: filepath.Join(other, audit.SignerKeyFile)}, nil, "is not the signing key of the backup's ledger")
 	if _, err := os.Stat(filepath.Join(parent, "wrong-key")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a refused restore left its directory: %v", err)
 	}

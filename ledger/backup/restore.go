@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/nats-io/nats-server/v2/server"
 
@@ -55,9 +56,14 @@ func Restore(ctx context.Context, r io.Reader, cfg RestoreConfig) (_ *Manifest, 
 		return nil, fmt.Errorf("restore: %w: %s is another restore into %s, running or killed: remove it if none runs", ErrRestoring, others[0], dir)
 	}
 	var key []byte
+	var keyVerifier string // the verifier key of key
 	if cfg.KeyFile != "" {
 		if key, err = os.ReadFile(cfg.KeyFile); err != nil {
 			return nil, fmt.Errorf("restore: --key: %w", err)
+		}
+		// Before the file is read: a wrong file (ledger.pub for ledger.key) is refused at once.
+		if keyVerifier, err = audit.VerifierKeyOf(key); err != nil {
+			return nil, fmt.Errorf("restore: --key %s is not a signing key (a copy of the ledger's %s): %w", cfg.KeyFile, audit.SignerKeyFile, err)
 		}
 	}
 	suffix := make([]byte, 4)
@@ -88,6 +94,16 @@ func Restore(ctx context.Context, r io.Reader, cfg RestoreConfig) (_ *Manifest, 
 		}
 	}
 	if key != nil {
+		pub, err := os.ReadFile(filepath.Join(tmp, verifierKeyFile))
+		if err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		// Said here, of the files the operator gave: loading the key in the new directory
+		// would name files in it, and advise writing ledger.pub again from the wrong key.
+		if vkey := strings.TrimSpace(string(pub)); vkey != keyVerifier {
+			return nil, fmt.Errorf("restore: --key %s is not the signing key of the backup's ledger: its verifier key is %s, the backup's %s is %s",
+				cfg.KeyFile, keyVerifier, verifierKeyFile, vkey)
+		}
 		if err := writeFile(filepath.Join(tmp, audit.SignerKeyFile), bytes.NewReader(key), 0o600); err != nil {
 			return nil, fmt.Errorf("restore: %w", err)
 		}
