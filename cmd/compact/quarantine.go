@@ -76,6 +76,14 @@ func listQuarantine(ctx context.Context, c *clientFlags, w io.Writer, view strin
 		listed += len(page)
 		if len(page) > 0 {
 			after = page[len(page)-1].Seq
+			// A page at a time: a tabwriter holds every line until it is flushed, which at
+			// the end would be the whole quarantine, and nothing shown until then. The
+			// columns line up within a page.
+			if tw != nil {
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+			}
 		}
 		if !more || len(page) == 0 || (limit > 0 && listed >= limit) {
 			break

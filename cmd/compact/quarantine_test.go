@@ -34,9 +34,13 @@ func TestQuarantineListsEveryPage(t *testing.T) {
 	seqs := []uint64{1, 2, 3, 4, 5} // the stream's first five
 	mux := http.NewServeMux()
 	requests := 0
+	var onRequest func()
 	v.AdminRoutes(mux, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			requests++
+			if onRequest != nil {
+				onRequest()
+			}
 			h.ServeHTTP(w, r)
 		})
 	})
@@ -99,5 +103,20 @@ func TestQuarantineListsEveryPage(t *testing.T) {
 		if strings.Count(table.String(), "\n") != tc.lines || !strings.Contains(table.String(), tc.says) {
 			t.Errorf("the %s table:\n%s", tc.view, table.String())
 		}
+	}
+
+	// The table is printed a page at a time: each page's lines are out before the next page
+	// is asked for, rather than the whole quarantine held (and nothing shown) until the end.
+	var table lockedBuffer
+	requests = 0
+	var shown []int // lines printed when each request came
+	onRequest = func() { shown = append(shown, strings.Count(table.String(), "\n")) }
+	err = listQuarantine(ctx, c, &table, projections.ViewReview, 0, 0, false)
+	onRequest = nil
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(shown) != "[0 3 5]" || strings.Count(table.String(), "\n") != bad+1 {
+		t.Errorf("lines printed when each page was asked for: %v, want [0 3 5] (the header and two lines a page); the table:\n%s", shown, table.String())
 	}
 }
