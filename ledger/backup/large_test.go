@@ -59,7 +59,7 @@ func TestBackupOfALargerLedger(t *testing.T) {
 	}
 
 	mux := http.NewServeMux()
-	backup.Routes(mux, backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, nil, func(h http.Handler) http.Handler { return h })
+	backup.Routes(mux, backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, backup.HandlerConfig{}, func(h http.Handler) http.Handler { return h })
 	srv := httptest.NewServer(ledger.GiveUpStalled(ledger.DefaultWriteStall, mux))
 	defer srv.Close()
 

@@ -16,6 +16,9 @@ func Save(r io.Reader, path string) (*Manifest, int64, error) {
 	if path == "-" {
 		cw := &countWriter{w: os.Stdout}
 		m, err := Check(io.TeeReader(r, cw), nil)
+		if cw.err != nil {
+			err = cw.err // the write's, naming where it went
+		}
 		if err != nil {
 			return nil, cw.n, fmt.Errorf("%w (what was written to standard output is not a usable backup)", err)
 		}
@@ -32,6 +35,9 @@ func Save(r io.Reader, path string) (*Manifest, int64, error) {
 	}()
 	cw := &countWriter{w: f}
 	m, err := Check(io.TeeReader(r, cw), nil)
+	if cw.err != nil {
+		return nil, 0, cw.err // the write's, naming the file
+	}
 	if err != nil {
 		return nil, 0, err
 	}
@@ -48,13 +54,19 @@ func Save(r io.Reader, path string) (*Manifest, int64, error) {
 	return m, cw.n, syncDir(filepath.Dir(path))
 }
 
+// countWriter counts what it writes, and keeps the error a write failed with: Check reports
+// it as a read of the backup failing, which would blame the file for the disk.
 type countWriter struct {
-	w io.Writer
-	n int64
+	w   io.Writer
+	n   int64
+	err error
 }
 
 func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
 	return n, err
 }
