@@ -358,3 +358,41 @@ func TestSaveThatCannotWriteSaysSo(t *testing.T) {
 		t.Errorf("Save to a full disk: %v, want the write's error, not a damaged backup", err)
 	}
 }
+
+// A backup of a ledger that holds nothing yet (a new one, as its operator tries the backup
+// out), or events but no checkpoint yet (the checkpointer's first interval), restores, and
+// the restored ledger takes events on from the next seq. An empty stream's snapshot says
+// first seq 0 and the restored one 1 (no message either way): the restore compared them and
+// refused its own backup.
+func TestBackupOfAnEmptyStream(t *testing.T) {
+	for _, n := range []int{0, 3} { // newLedger checkpoints after its 7th event
+		l := newLedger(t, n)
+		var file bytes.Buffer
+		if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file); err != nil {
+			t.Fatal(err)
+		}
+		to := filepath.Join(t.TempDir(), "restored")
+		if _, err := backup.Restore(t.Context(), bytes.NewReader(file.Bytes()), backup.RestoreConfig{DataDir: to}); err != nil {
+			t.Fatalf("%d events: %v", n, err)
+		}
+		reg, err := ledger.OpenRegistry(to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := ledger.StartServer(ledger.ServerConfig{DataDir: to, Host: "127.0.0.1", Port: -1, Registry: reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, _ := jetstream.New(connect(t, srv))
+		if err := ledger.EnsureStreams(t.Context(), js, ledger.StreamOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		ev := ledger.Event{SpecVersion: "1.0", ID: "next", Source: ledger.SourcePrefix + "UNODC", Type: "compact.training.delivered", Time: "2025-05-07T10:00:00Z",
+			Data: json.RawMessage(`{"title":"Workshop","start":"2025-05-06","format":"workshop","organizers":[{"entity":"UNODC"}]}`)}
+		body, _ := json.Marshal(&ev)
+		if ack, err := js.Publish(t.Context(), ev.Subject(), body); err != nil || ack.Sequence != uint64(n)+1 {
+			t.Errorf("%d events: the next event on the restored ledger: %+v %v", n, ack, err)
+		}
+		srv.Shutdown()
+	}
+}

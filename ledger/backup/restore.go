@@ -177,8 +177,9 @@ func restoreStreams(ctx context.Context, dataDir, files string, m *Manifest, log
 		if err != nil {
 			return err
 		}
-		// (an empty stream's first sequence is its next: 0 or 1, as the server says it)
-		if st.Msgs != want.Messages || st.LastSeq != want.LastSeq || (st.Msgs > 0 && st.FirstSeq != want.FirstSeq) {
+		// An empty stream's first seq is 0 when new and last+1 once restored (or purged): no
+		// message either way, and the next is last+1.
+		if st.Msgs != want.Messages || st.LastSeq != want.LastSeq || (st.FirstSeq != want.FirstSeq && st.Msgs != 0) {
 			return fmt.Errorf("stream %s restored with messages %d..%d (%d), the backup holds %d..%d (%d)",
 				want.Name, st.FirstSeq, st.LastSeq, st.Msgs, want.FirstSeq, want.LastSeq, want.Messages)
 		}
