@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	"compact/ledger/backup"
@@ -57,5 +60,64 @@ func TestRestoreStopsReadingWhenCancelled(t *testing.T) {
 	}
 	if _, err := os.Stat(to); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a cancelled restore left %s: %v", to, err)
+	}
+}
+
+// logLines is a slog handler that keeps the messages logged to it, and calls on with each.
+type logLines struct {
+	mu    *sync.Mutex
+	lines *[]string
+	on    func(msg string)
+}
+
+func (h logLines) Enabled(context.Context, slog.Level) bool { return true }
+func (h logLines) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	*h.lines = append(*h.lines, r.Message)
+	h.mu.Unlock()
+	h.on(r.Message)
+	return nil
+}
+func (h logLines) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h logLines) WithGroup(string) slog.Handler      { return h }
+
+// A restore cancelled while it sends a stream to the embedded server ends the server's
+// restore of it before stopping the server. Left alone, the server's restore waits for the
+// next chunk until its watchdog gives up (5 s without one), and the server's shutdown waits
+// for that: a Ctrl-C took seconds to be done. The server's log shows which it was: its
+// restore ended ("Restore failed") before it was told to shut down, or not.
+func TestRestoreCancelledEndsTheServersRestore(t *testing.T) {
+	l := newLedger(t, 50)
+	var file bytes.Buffer
+	if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var mu sync.Mutex
+	var lines []string
+	log := slog.New(logLines{mu: &mu, lines: &lines, on: func(msg string) {
+		if strings.HasPrefix(msg, "Starting restore for stream") { // the server has begun, before it answers
+			cancel()
+		}
+	}})
+	to := filepath.Join(t.TempDir(), "restored")
+	_, err := backup.Restore(ctx, bytes.NewReader(file.Bytes()), backup.RestoreConfig{DataDir: to, Logger: log})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled restore: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	ended, shutdown := -1, -1
+	for i, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "Restore failed") || strings.HasPrefix(l, "Completed restore"):
+			ended = i
+		case strings.HasPrefix(l, "Initiating Shutdown") && shutdown < 0:
+			shutdown = i
+		}
+	}
+	if ended < 0 || shutdown < 0 || ended > shutdown {
+		t.Errorf("the server's restore ended at line %d of its log, its shutdown began at line %d: want it ended first\n%s", ended, shutdown, strings.Join(lines, "\n"))
 	}
 }

@@ -98,7 +98,14 @@ func restore(ctx context.Context, nc *nats.Conn, meta *Meta, r io.Reader) (*serv
 	if err != nil {
 		return nil, err
 	}
-	msg, err := nc.RequestWithContext(ctx, fmt.Sprintf(server.JSApiStreamRestoreT, name), req)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("restore of stream %s: %w", name, err)
+	}
+	// Its answer is awaited whatever ctx does: once the server has begun the restore, only
+	// its deliver subject can end it (endRestore), and the answer comes at once.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), chunkIdle)
+	msg, err := nc.RequestWithContext(actx, fmt.Sprintf(server.JSApiStreamRestoreT, name), req)
+	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("restore of stream %s: %w", name, err)
 	}
@@ -111,9 +118,16 @@ func restore(ctx context.Context, nc *nats.Conn, meta *Meta, r io.Reader) (*serv
 	}
 	chunk := make([]byte, min(restoreChunk, int(nc.MaxPayload())))
 	for {
+		if ctx.Err() != nil {
+			endRestore(nc, resp.DeliverSubject)
+			return nil, fmt.Errorf("restore of stream %s: %w", name, ctx.Err())
+		}
 		n, err := io.ReadFull(r, chunk)
 		if n > 0 {
 			if err := restoreChunkSend(ctx, nc, resp.DeliverSubject, chunk[:n], chunkIdle); err != nil {
+				if ctx.Err() != nil {
+					endRestore(nc, resp.DeliverSubject)
+				}
 				return nil, fmt.Errorf("restore of stream %s: %w", name, err)
 			}
 		}
@@ -142,6 +156,16 @@ func restore(ctx context.Context, nc *nats.Conn, meta *Meta, r io.Reader) (*serv
 		return nil, fmt.Errorf("restore of stream %s: the server answered no stream", name)
 	}
 	return &created.State, nil
+}
+
+// endRestore ends a restore the server has begun, for a restore whose context ended: it
+// sends the end of the chunks, so that the server restores what it has (and fails, on an
+// archive cut short) and is done. Left waiting for chunks, the server's restore lasts until
+// its watchdog finds none came for 5 s, and the embedded server's shutdown waits for it.
+func endRestore(nc *nats.Conn, subject string) {
+	ctx, cancel := context.WithTimeout(context.Background(), chunkIdle)
+	defer cancel()
+	_, _ = nc.RequestWithContext(ctx, subject, nil)
 }
 
 // restoreChunkSend sends one chunk; the server answers nothing when it took it, its error
