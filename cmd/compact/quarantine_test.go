@@ -111,7 +111,7 @@ func TestQuarantineListsEveryPage(t *testing.T) {
 	requests = 0
 	var shown []int // lines printed when each request came
 	onRequest = func() { shown = append(shown, strings.Count(table.String(), "\n")) }
-	err = listQuarantine(ctx, c, &table, projections.ViewReview, 0, 0, false)
+	err := listQuarantine(ctx, c, &table, projections.ViewReview, 0, 0, false)
 	onRequest = nil
 	if err != nil {
 		t.Fatal(err)
