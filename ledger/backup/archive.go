@@ -37,9 +37,8 @@ var (
 	ErrIncomplete = errors.New("the backup is incomplete or damaged")
 	// ErrNotEmpty: a restore's data directory holds something already.
 	ErrNotEmpty = errors.New("the data directory is not empty")
-	// ErrRestoring: another restore into the same data directory is running, or a killed
-	// one left its working directory.
-	ErrRestoring = errors.New("another restore's working directory is there")
+	// ErrRestoring: a restore into the data directory is running, or one did not finish.
+	ErrRestoring = errors.New("a restore into the data directory is running or did not finish")
 )
 
 // Manifest is the last entry of a backup: what it holds, and how to check it.

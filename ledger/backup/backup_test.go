@@ -149,7 +149,7 @@ func TestBackupRestoresTheSameLedger(t *testing.T) {
 	if _, err := backup.Restore(t.Context(), bytes.NewReader(file.Bytes()), backup.RestoreConfig{DataDir: to, KeyFile: filepath.Join(l.dir, audit.SignerKeyFile)}); err != nil {
 		t.Fatal(err)
 	}
-	if left, _ := filepath.Glob(to + ".restoring-*"); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(to, backup.RestoringPrefix+"*")); len(left) != 0 {
 		t.Errorf("the restore left %v", left)
 	}
 	for _, f := range []string{ledger.EntitiesFile, audit.VerifierKeyFile, audit.SignerKeyFile} {
@@ -209,14 +209,20 @@ func TestRestoreRefusesWhatIsNotABackup(t *testing.T) {
 	parent := t.TempDir()
 	refused := func(name string, r io.Reader, cfg backup.RestoreConfig, want error, says string) {
 		t.Helper()
-		if cfg.DataDir == "" {
+		given := cfg.DataDir != ""
+		if !given {
 			cfg.DataDir = filepath.Join(parent, name)
 		}
 		_, err := backup.Restore(t.Context(), r, cfg)
 		if err == nil || (want != nil && !errors.Is(err, want)) || !strings.Contains(err.Error(), says) {
 			t.Errorf("%s: %v, want %v saying %q", name, err, want, says)
 		}
-		if left, _ := filepath.Glob(filepath.Join(parent, name+".restoring-*")); len(left) != 0 {
+		// a directory the restore made is gone; one it was given is as it was
+		if !given {
+			if _, err := os.Stat(cfg.DataDir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s: a refused restore left its directory: %v", name, err)
+			}
+		} else if left, _ := filepath.Glob(filepath.Join(cfg.DataDir, backup.RestoringPrefix+"*")); len(left) != 0 {
 			t.Errorf("%s: left %v", name, left)
 		}
 	}
@@ -241,14 +247,56 @@ func TestRestoreRefusesWhatIsNotABackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	refused("wrong-key", bytes.NewReader(b), backup.RestoreConfig{KeyFile: filepath.Join(other, audit.SignerKeyFile)}, nil, "is not the signing key of the backup's ledger")
-	if _, err := os.Stat(filepath.Join(parent, "wrong-key")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("a refused restore left its directory: %v", err)
-	}
-	// and an empty directory is a place to restore into
+
+	// An empty directory is a place to restore into (a volume's mount point: the restore
+	// works inside it, and never replaces it), through a symbolic link too.
 	empty := filepath.Join(parent, "empty")
 	os.MkdirAll(empty, 0o700)
-	if _, err := backup.Restore(t.Context(), bytes.NewReader(b), backup.RestoreConfig{DataDir: empty}); err != nil {
+	link := filepath.Join(parent, "link")
+	if err := os.Symlink(empty, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.Restore(t.Context(), bytes.NewReader(b), backup.RestoreConfig{DataDir: link}); err != nil {
 		t.Fatalf("into an empty directory: %v", err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link the restore was given is no longer one: %v %v", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(empty, ledger.EntitiesFile)); err != nil {
+		t.Errorf("the restore is not in the directory the link names: %v", err)
+	}
+	if err := backup.CheckNoUnfinishedRestore(empty); err != nil {
+		t.Errorf("a finished restore: %v", err)
+	}
+}
+
+// A restore that did not finish is never taken for a ledger: its working directory stays in
+// the data directory, serve refuses the directory while it is there, and the next restore
+// removes it when nothing was moved in yet, or asks for the directory to be emptied.
+func TestAnUnfinishedRestore(t *testing.T) {
+	l := newLedger(t, 3)
+	var file bytes.Buffer
+	if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	left := filepath.Join(dir, backup.RestoringPrefix+"0badf00d")
+	os.MkdirAll(filepath.Join(left, "nats"), 0o700)
+	if err := backup.CheckNoUnfinishedRestore(dir); !errors.Is(err, backup.ErrRestoring) || !strings.Contains(err.Error(), left) {
+		t.Errorf("a directory holding a restore's working directory: %v", err)
+	}
+	// killed after it moved part of the ledger in: the directory must be emptied
+	os.WriteFile(filepath.Join(dir, ledger.EntitiesFile), []byte("{}"), 0o600)
+	if _, err := backup.Restore(t.Context(), bytes.NewReader(file.Bytes()), backup.RestoreConfig{DataDir: dir}); !errors.Is(err, backup.ErrNotEmpty) || !strings.Contains(err.Error(), "did not finish") {
+		t.Errorf("restore beside a restore that moved a file in: %v", err)
+	}
+	// killed before it moved anything: the working directory is its only trace, and goes
+	os.Remove(filepath.Join(dir, ledger.EntitiesFile))
+	if _, err := backup.Restore(t.Context(), bytes.NewReader(file.Bytes()), backup.RestoreConfig{DataDir: dir}); err != nil {
+		t.Fatalf("restore beside a killed one's working directory: %v", err)
+	}
+	if err := backup.CheckNoUnfinishedRestore(dir); err != nil {
+		t.Errorf("after the restore: %v", err)
 	}
 }
 

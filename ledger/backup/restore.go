@@ -13,16 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/nats-io/nats-server/v2/server"
 
 	"compact/ledger"
 	"compact/ledger/audit"
 )
-
-// restoringSuffix and a random part name the directory a restore works in, beside its data
-// directory, until it takes the data directory's name.
-const restoringSuffix = ".restoring-"
 
 // RestoreConfig says where and how Restore restores.
 type RestoreConfig struct {
@@ -40,21 +37,16 @@ type RestoreConfig struct {
 // Restore restores the backup r holds into cfg.DataDir, and returns its manifest.
 //
 // It checks the whole file first (every entry against the manifest), then restores the
-// streams through an embedded server on the new directory, in-process only, and checks that
-// each one holds the messages the manifest says. All of it happens in a sibling directory
-// that takes the data directory's name at the end, so a restore that fails or is killed
-// leaves no half-restored ledger under that name. The folds of the stream (index, views,
-// Merkle tree) are not in a backup: serve builds them from the restored stream.
+// streams through an embedded server, in-process only, and checks that each one holds the
+// messages the manifest says. The data directory is made if it does not exist, or must be
+// empty (a volume's mount point is a fine one); all the work happens in a working directory
+// inside it (.restoring-*, so on the same file system), whose entries move into the data
+// directory at the end. The working directory goes last: while it is there, serve refuses the
+// directory, so a restore that fails or is killed never leaves a half-restored ledger that
+// serve would start on. The folds of the stream (index, views, Merkle tree) are not in a
+// backup: serve builds them from the restored stream.
 func Restore(ctx context.Context, r io.Reader, cfg RestoreConfig) (_ *Manifest, err error) {
 	dir := filepath.Clean(cfg.DataDir)
-	if err := checkEmpty(dir); err != nil {
-		return nil, err
-	}
-	// A restore works beside dir; one found there is running, or was killed. Neither is
-	// this one's to remove: the operator, who knows which, is told.
-	if others, _ := filepath.Glob(dir + restoringSuffix + "*"); len(others) > 0 {
-		return nil, fmt.Errorf("restore: %w: %s is another restore into %s, running or killed: remove it if none runs", ErrRestoring, others[0], dir)
-	}
 	var key []byte
 	var keyVerifier string // the verifier key of key
 	if cfg.KeyFile != "" {
@@ -66,15 +58,31 @@ func Restore(ctx context.Context, r io.Reader, cfg RestoreConfig) (_ *Manifest, 
 			return nil, fmt.Errorf("restore: --key %s is not a signing key (a copy of the ledger's %s): %w", cfg.KeyFile, audit.SignerKeyFile, err)
 		}
 	}
-	suffix := make([]byte, 4)
-	_, _ = rand.Read(suffix)
-	tmp := dir + restoringSuffix + hex.EncodeToString(suffix)
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
+	made, err := makeDir(dir)
+	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	defer unlock()
+	if err := clearForRestore(dir); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	tmp := filepath.Join(dir, RestoringPrefix+hex.EncodeToString(suffix))
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	moving := false // once entries move into dir, the working directory stays to mark it unfinished
 	defer func() {
-		if err != nil {
+		if err != nil && !moving {
 			os.RemoveAll(tmp)
+			if made {
+				os.Remove(dir)
+			}
 		}
 	}()
 	files := filepath.Join(tmp, ".backup")
@@ -119,16 +127,125 @@ func Restore(ctx context.Context, r io.Reader, cfg RestoreConfig) (_ *Manifest, 
 	if err := os.RemoveAll(files); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("restore: %w", err) // checkEmpty found it empty: it still is, or someone wrote to it
-	}
-	if err := os.Rename(tmp, dir); err != nil {
+	if err := syncTree(tmp); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	if err := syncDir(filepath.Dir(dir)); err != nil {
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	moving = true
+	for _, e := range entries {
+		if err := os.Rename(filepath.Join(tmp, e.Name()), filepath.Join(dir, e.Name())); err != nil {
+			return nil, fmt.Errorf("restore: moving the restored %s into %s: %w (%s marks the restore unfinished: empty %s and restore again)", e.Name(), dir, err, tmp, dir)
+		}
+	}
+	if err := syncDir(dir); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if err := os.Remove(tmp); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	return m, nil
+}
+
+// RestoringPrefix starts the name of a restore's working directory inside its data
+// directory. While one is there the restore is running, or it failed or was killed before it
+// finished: CheckNoUnfinishedRestore refuses the directory.
+const RestoringPrefix = ".restoring-"
+
+// CheckNoUnfinishedRestore refuses a data directory that holds a restore's working directory:
+// a restore running, or one that did not finish, which may have moved part of a ledger in.
+// serve calls it before it opens anything there.
+func CheckNoUnfinishedRestore(dataDir string) error {
+	found, _ := filepath.Glob(filepath.Join(dataDir, RestoringPrefix+"*"))
+	if len(found) > 0 {
+		return fmt.Errorf("%w: %s is the working directory of a restore into %s, running or unfinished: "+
+			"let it end, or empty %s and run compact restore again", ErrRestoring, found[0], dataDir, dataDir)
+	}
+	return nil
+}
+
+// makeDir makes dir unless it exists; made says it did.
+func makeDir(dir string) (made bool, err error) {
+	err = os.Mkdir(dir, 0o700)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, os.ErrExist):
+		return false, nil
+	}
+	return false, err
+}
+
+// lockDir takes an exclusive lock on dir for the restore, and refuses when another restore
+// holds it.
+func lockDir(dir string) (func(), error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: another restore into %s is running", ErrRestoring, dir)
+		}
+		return nil, fmt.Errorf("locking %s: %w", dir, err)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// clearForRestore checks that dir is empty, but for the working directories of restores that
+// were killed before they moved anything in (with the lock held, none runs), which it removes.
+func clearForRestore(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var leftovers, others []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), RestoringPrefix) {
+			leftovers = append(leftovers, e.Name())
+		} else {
+			others = append(others, e.Name())
+		}
+	}
+	switch {
+	case len(others) > 0 && len(leftovers) > 0:
+		return fmt.Errorf("%w: %s holds %s, a restore that did not finish, beside %s and %d more it may have moved in: empty %s and restore again",
+			ErrNotEmpty, dir, leftovers[0], others[0], len(others)-1, dir)
+	case len(others) > 0:
+		return fmt.Errorf("%w: %s holds %s and %d more: restore into a new or empty directory, then serve with it",
+			ErrNotEmpty, dir, others[0], len(others)-1)
+	}
+	for _, l := range leftovers {
+		if err := os.RemoveAll(filepath.Join(dir, l)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncTree syncs every file and directory under root, so that what moves into the data
+// directory at the end is on disk before it appears there.
+func syncTree(root string) error {
+	return filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return f.Sync()
+	})
 }
 
 // restoreStreams starts an embedded server on dataDir, restores the streams of m from the
@@ -202,21 +319,6 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
-}
-
-// checkEmpty refuses a directory that holds anything.
-func checkEmpty(dir string) error {
-	entries, err := os.ReadDir(dir)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return nil
-	case err != nil:
-		return fmt.Errorf("restore: %w", err)
-	case len(entries) > 0:
-		return fmt.Errorf("restore: %w: %s holds %s and %d more: restore into a new directory, then serve with it",
-			ErrNotEmpty, dir, entries[0].Name(), len(entries)-1)
-	}
-	return nil
 }
 
 // writeFile writes r to path, synced, creating its directory.
