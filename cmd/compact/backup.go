@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 
@@ -43,6 +44,11 @@ func runBackup(ctx context.Context, args []string) error {
 	}
 	m, size, err := backup.Save(resp.Body, *out)
 	if err != nil {
+		// A server that failed half-way says why in a trailer, read at the body's end.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<20))
+		if why := resp.Trailer.Get(backup.ErrorTrailer); why != "" {
+			return fmt.Errorf("backup: %w; the server stopped: %s", err, why)
+		}
 		return fmt.Errorf("backup: %w", err)
 	}
 	where := *out

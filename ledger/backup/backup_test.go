@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -442,5 +443,33 @@ func TestBackupOfAnEmptyStream(t *testing.T) {
 			t.Errorf("%d events: the next event on the restored ledger: %+v %v", n, ack, err)
 		}
 		srv.Shutdown()
+	}
+}
+
+// On a file system without hard links (FAT, some network mounts) Save renames the checked file
+// into place instead, rather than throwing the whole download away at its end; it still never
+// replaces a file.
+func TestSaveWithoutHardLinks(t *testing.T) {
+	l := newLedger(t, 3)
+	var file bytes.Buffer
+	if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file); err != nil {
+		t.Fatal(err)
+	}
+	defer backup.SetLink(func(oldname, newname string) error {
+		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: syscall.EPERM}
+	})()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "b.tar")
+	if _, _, err := backup.Save(bytes.NewReader(file.Bytes()), path); err != nil {
+		t.Fatalf("Save without hard links: %v", err)
+	}
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, file.Bytes()) {
+		t.Error("the saved file is not the backup")
+	}
+	if _, _, err := backup.Save(bytes.NewReader(file.Bytes()), path); err == nil || !strings.Contains(err.Error(), "choose another name") {
+		t.Errorf("Save over a file without hard links: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("left %v", entries)
 	}
 }

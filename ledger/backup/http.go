@@ -4,12 +4,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"compact/ledger"
 )
+
+// ErrorTrailer is the HTTP trailer in which GET /v1/admin/backup says why it stopped, when it
+// fails once its answer has begun: the file then ends without its manifest.
+const ErrorTrailer = "Compact-Backup-Error"
 
 // HandlerConfig is the endpoint's logging and metrics.
 type HandlerConfig struct {
@@ -77,6 +82,7 @@ func handler(src Source, cfg HandlerConfig) http.Handler {
 		lw := &lazyWriter{w: w, start: func() {
 			w.Header().Set("Content-Type", "application/x-tar")
 			w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="compact-backup-%s.tar"`, started.Format("20060102T150405Z")))
+			w.Header().Set("Trailer", ErrorTrailer)
 		}}
 		m, err := Write(r.Context(), src, lw)
 		if err != nil {
@@ -87,6 +93,8 @@ func handler(src Source, cfg HandlerConfig) http.Handler {
 			ledger.WriteError(w, http.StatusServiceUnavailable, err.Error())
 			log.Error("backup", "err", err)
 		case err != nil:
+			// The status is sent: the trailer tells the client why its file has no manifest.
+			w.Header().Set(ErrorTrailer, strings.Join(strings.Fields(err.Error()), " "))
 			log.Error("backup cut short: the client has an incomplete file, which restore refuses", "err", err)
 		default:
 			met.backups.WithLabelValues("ok").Inc()

@@ -3,16 +3,19 @@ package backup_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"compact/ledger"
 	"compact/ledger/backup"
 	"compact/ledger/natstest"
 )
@@ -164,4 +167,35 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// A backup that fails once its answer has begun (here: the checkpoints are copied, the events'
+// stream is not there) cannot change its status: the file ends without its manifest, and the
+// Compact-Backup-Error trailer says why, which compact backup prints.
+func TestBackupFailingHalfWaySaysWhyInATrailer(t *testing.T) {
+	ns := natstest.Start(t)
+	nc, js := natstest.Connect(t, ns)
+	if _, err := js.CreateStream(t.Context(), ledger.CheckpointStreamConfig(ledger.StreamOptions{})); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	backup.Routes(mux, backup.Source{Conn: nc, DataDir: t.TempDir()}, backup.HandlerConfig{}, func(h http.Handler) http.Handler { return h })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/v1/admin/backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: the failure was to come after the first byte", resp.StatusCode)
+	}
+	_, _, err = backup.Save(resp.Body, filepath.Join(t.TempDir(), "b.tar"))
+	io.Copy(io.Discard, resp.Body)
+	if !errors.Is(err, backup.ErrIncomplete) {
+		t.Errorf("Save of a backup cut short: %v", err)
+	}
+	if why := resp.Trailer.Get(backup.ErrorTrailer); !strings.Contains(why, "snapshot of stream COMPACT") {
+		t.Errorf("trailer %s = %q, want the snapshot's failure", backup.ErrorTrailer, why)
+	}
 }

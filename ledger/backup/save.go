@@ -45,14 +45,24 @@ func Save(r io.Reader, path string) (*Manifest, int64, error) {
 		return nil, 0, err
 	}
 	// Linked, not renamed: a file made at path meanwhile is not replaced.
-	if err := os.Link(tmp, path); err != nil {
+	if err := link(tmp, path); err != nil {
 		if errors.Is(err, os.ErrExist) {
 			return nil, 0, fmt.Errorf("%s was made while the backup was written: choose another name", path)
 		}
-		return nil, 0, err
+		// A file system without hard links (FAT, exFAT, some network mounts): renamed, once
+		// nothing is found at path, rather than the whole download thrown away.
+		if _, lerr := os.Lstat(path); lerr == nil {
+			return nil, 0, fmt.Errorf("%s was made while the backup was written: choose another name", path)
+		}
+		if rerr := os.Rename(tmp, path); rerr != nil {
+			return nil, 0, fmt.Errorf("%w (and renaming: %v)", err, rerr)
+		}
 	}
 	return m, cw.n, syncDir(filepath.Dir(path))
 }
+
+// link is os.Link; a test makes it fail as a file system without hard links does.
+var link = os.Link
 
 // countWriter counts what it writes, and keeps the error a write failed with: Check reports
 // it as a read of the backup failing, which would blame the file for the disk.
