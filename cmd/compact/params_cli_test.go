@@ -93,6 +93,7 @@ func TestAPIRefusesUnknownParameters(t *testing.T) {
 		{"/v1/counters/as-known", aud.Token, http.StatusMethodNotAllowed},
 		{"/v1/events", aud.Token, http.StatusMethodNotAllowed},
 		{"/v1/audit/messages", aud.Token, http.StatusMethodNotAllowed},
+		{"/v1/checkpoints", aud.Token, http.StatusMethodNotAllowed},
 		{"/v1/admin/backup", adm.Token, http.StatusMethodNotAllowed},
 		{"/v1/counters", "", http.StatusOK},
 		{"/v1/reviews/2025-05", "", http.StatusOK},

@@ -42,7 +42,7 @@ const MaxLeavesPerRequest = 1 << 16
 func Routes(mux *http.ServeMux, c *Checkpointer, auditorGuard func(http.Handler) http.Handler) {
 	h := &handlers{c: c}
 	mux.Handle("GET /v1/key", ledger.Params(http.HandlerFunc(h.key)))
-	mux.Handle("GET /v1/checkpoints", auditorGuard(ledger.Params(http.HandlerFunc(h.checkpoints), "latest")))
+	mux.Handle("GET /v1/checkpoints", ledger.NoHead(auditorGuard(ledger.Params(http.HandlerFunc(h.checkpoints), "latest"))))
 	mux.Handle("GET /v1/audit/messages", ledger.NoHead(auditorGuard(ledger.Params(http.HandlerFunc(h.messages), "from_seq"))))
 	mux.Handle("GET /v1/audit/leaves", auditorGuard(ledger.Params(http.HandlerFunc(h.leaves), "from_seq", "to_seq")))
 	mux.Handle("GET /v1/proofs", auditorGuard(ledger.Params(http.HandlerFunc(h.proofBySeq), "seq", "id")))
