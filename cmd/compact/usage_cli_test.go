@@ -120,6 +120,10 @@ func TestReaderFlagMistakesAreUsageErrors(t *testing.T) {
 		{cmd("replay", "--until", "2025-07-01"), `--until "2025-07-01": not an RFC 3339 time`},
 		{cmd("rebuild", "bogus"), `no view "bogus": VIEW is one of counters, review, structure`},
 		{cmd("quarantine", "bogus"), `VIEW is one of counters, review, structure, got "bogus"`},
+		{cmd("backup"), "give -o FILE"},
+		{[]string{"restore", "--data", t.TempDir()}, "give the backup FILE"},
+		{[]string{"restore", "backup.tar"}, "give --data DIR"},
+		{[]string{"restore", "a.tar", "b.tar", "--data", t.TempDir()}, `unexpected "b.tar"`},
 		{cmd("quarantine"), `VIEW is one of counters, review, structure, got ""`},
 		{cmd("quarantine", "review", "--limit", "-1"), `--limit -1: give a number of entries, or 0 for all`},
 	})
