@@ -473,3 +473,35 @@ func TestSaveWithoutHardLinks(t *testing.T) {
 		t.Errorf("left %v", entries)
 	}
 }
+
+// A save killed while it wrote leaves its partial file (which holds what a backup holds); the
+// next Save into the same directory removes it, but not the partial file of a save running.
+func TestSaveRemovesTheKilledSavesPartialFiles(t *testing.T) {
+	l := newLedger(t, 3)
+	var file bytes.Buffer
+	if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	killed := filepath.Join(dir, ".old.tar.partial-123")
+	os.WriteFile(killed, file.Bytes()[:100], 0o600)
+	running := filepath.Join(dir, ".other.tar.partial-456")
+	os.WriteFile(running, file.Bytes()[:100], 0o600)
+	held, err := os.Open(running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := syscall.Flock(int(held.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := backup.Save(bytes.NewReader(file.Bytes()), filepath.Join(dir, "new.tar")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(killed); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the killed save's partial file is still there: %v", err)
+	}
+	if _, err := os.Stat(running); err != nil {
+		t.Errorf("the running save's partial file was removed: %v", err)
+	}
+}

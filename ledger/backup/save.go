@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Save writes the backup file r carries to path ("-": standard output), checking it against
@@ -24,11 +25,20 @@ func Save(r io.Reader, path string) (*Manifest, int64, error) {
 		}
 		return m, cw.n, nil
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*")
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+partialInfix+"*")
 	if err != nil {
 		return nil, 0, err
 	}
 	tmp := f.Name()
+	// Locked while it is written: a later Save can tell the partial files of saves that were
+	// killed (they hold what a backup holds, entities' credential hashes included) from those
+	// being written, and removes the first.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, 0, err
+	}
+	removeKilledPartials(filepath.Dir(path))
 	defer func() {
 		f.Close()
 		os.Remove(tmp) // once linked under path, only the temporary name goes
@@ -59,6 +69,25 @@ func Save(r io.Reader, path string) (*Manifest, int64, error) {
 		}
 	}
 	return m, cw.n, syncDir(filepath.Dir(path))
+}
+
+// partialInfix marks the temporary name of a backup file being saved: .NAME.partial-RANDOM.
+const partialInfix = ".partial-"
+
+// removeKilledPartials removes the partial files in dir that no Save holds: those of saves
+// that were killed.
+func removeKilledPartials(dir string) {
+	found, _ := filepath.Glob(filepath.Join(dir, ".*"+partialInfix+"*"))
+	for _, p := range found {
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			os.Remove(p)
+		}
+		f.Close()
+	}
 }
 
 // link is os.Link; a test makes it fail as a file system without hard links does.
