@@ -249,10 +249,10 @@ func TestRestoreRefusesWhatIsNotABackup(t *testing.T) {
 	}
 	refused("wrong-key", bytes.NewReader(b), backup.RestoreConfig{KeyFile: filepath.Join(other, audit.SignerKeyFile)}, nil, "is not the signing key of the backup's ledger")
 
-	// An empty directory is a place to restore into (a volume's mount point: the restore
-	// works inside it, and never replaces it), through a symbolic link too.
+	// An empty directory is a place to restore into (a volume's mount point, lost+found and
+	// all: the restore works inside it, and never replaces it), through a symbolic link too.
 	empty := filepath.Join(parent, "empty")
-	os.MkdirAll(empty, 0o700)
+	os.MkdirAll(filepath.Join(empty, "lost+found"), 0o700) // as at the root of a fresh ext4 volume
 	link := filepath.Join(parent, "link")
 	if err := os.Symlink(empty, link); err != nil {
 		t.Fatal(err)

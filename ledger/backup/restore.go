@@ -202,7 +202,8 @@ func lockDir(dir string) (func(), error) {
 }
 
 // clearForRestore checks that dir is empty, but for the working directories of restores that
-// were killed before they moved anything in (with the lock held, none runs), which it removes.
+// were killed before they moved anything in (with the lock held, none runs), which it removes,
+// and a file system's lost+found.
 func clearForRestore(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -210,9 +211,13 @@ func clearForRestore(dir string) error {
 	}
 	var leftovers, others []string
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), RestoringPrefix) {
+		switch {
+		case strings.HasPrefix(e.Name(), RestoringPrefix):
 			leftovers = append(leftovers, e.Name())
-		} else {
+		case e.Name() == "lost+found" && e.IsDir():
+			// an ext file system's own, at the root of a fresh volume: the mount point of one
+			// is an empty directory for what a restore needs
+		default:
 			others = append(others, e.Name())
 		}
 	}
