@@ -52,6 +52,12 @@ func TestBackupAndRestoreFromTheCommandLine(t *testing.T) {
 		t.Errorf("serve's backup metrics: ok %v, last bytes %v (the file has %d)", m[`compact_backups_total{result="ok"}`], m["compact_backup_last_bytes"], fileSize(t, file))
 	}
 
+	// an auditor checks the file itself: it restores, and its history is the signed one
+	out, stderr, code := runBin(t, bin, "verify", "--backup", file, "--key", filepath.Join(dir, audit.VerifierKeyFile))
+	if code != 0 || !strings.HasPrefix(out, "OK: ") {
+		t.Errorf("verify --backup: exit %d, %s%s", code, out, stderr)
+	}
+
 	// a file cut short is refused, and leaves nothing
 	b, _ := os.ReadFile(file)
 	cut := filepath.Join(t.TempDir(), "cut.tar")
@@ -60,6 +66,9 @@ func TestBackupAndRestoreFromTheCommandLine(t *testing.T) {
 	if _, stderr, code := runBin(t, bin, "restore", cut, "--data", to); code != 1 || !strings.Contains(stderr, "incomplete") {
 		t.Errorf("restore of half a backup: exit %d, %s", code, stderr)
 	}
+	if _, stderr, code := runBin(t, bin, "verify", "--backup", cut, "--key", filepath.Join(dir, audit.VerifierKeyFile)); code != 1 || !strings.Contains(stderr, "incomplete") {
+		t.Errorf("verify --backup of half a backup: exit %d, %s", code, stderr)
+	}
 	if _, err := os.Stat(to); !os.IsNotExist(err) {
 		t.Errorf("a refused restore left %s: %v", to, err)
 	}
@@ -67,7 +76,7 @@ func TestBackupAndRestoreFromTheCommandLine(t *testing.T) {
 		t.Errorf("restore into the running ledger's directory: exit %d, %s", code, stderr)
 	}
 	began := time.Now()
-	out, stderr, code := runBin(t, bin, "restore", file, "--data", to, "--key", filepath.Join(dir, audit.SignerKeyFile))
+	out, stderr, code = runBin(t, bin, "restore", file, "--data", to, "--key", filepath.Join(dir, audit.SignerKeyFile))
 	if code != 0 || !strings.Contains(out, "compact serve --data "+to) {
 		t.Fatalf("restore: exit %d\n%s%s", code, out, stderr)
 	}

@@ -121,6 +121,8 @@ func TestReaderFlagMistakesAreUsageErrors(t *testing.T) {
 		{cmd("rebuild", "bogus"), `no view "bogus": VIEW is one of counters, review, structure`},
 		{cmd("quarantine", "bogus"), `VIEW is one of counters, review, structure, got "bogus"`},
 		{cmd("backup"), "give -o FILE"},
+		{[]string{"verify", "--backup", "b.tar"}, "--backup needs --key"},
+		{[]string{"verify", "--backup", "b.tar", "--key", "k", "--nats-url", "nats://127.0.0.1:1"}, "give --backup or --nats-url, not both"},
 		{[]string{"restore", "--data", t.TempDir()}, "give the backup FILE"},
 		{[]string{"restore", "backup.tar"}, "give --data DIR"},
 		{[]string{"restore", "a.tar", "b.tar", "--data", t.TempDir()}, `unexpected "b.tar"`},

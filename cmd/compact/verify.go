@@ -16,18 +16,21 @@ import (
 
 	"compact/ledger"
 	"compact/ledger/audit"
+	"compact/ledger/backup"
 )
 
 // runVerify replays the whole history and checks it against the signed checkpoints. It
-// reads the raw messages from the server (GET /v1/audit/messages) or, with --nats-url,
-// straight from JetStream; either way it recomputes the tree itself and trusts only the
-// verifier key. Exit status 1 when anything differs.
+// reads the raw messages from the server (GET /v1/audit/messages), with --nats-url straight
+// from JetStream, or with --backup from a backup file restored for the purpose; either way it
+// recomputes the tree itself and trusts only the verifier key. Exit status 1 when anything
+// differs.
 func runVerify(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	var c clientFlags
 	c.register(fs)
 	keyFlag := fs.String("key", os.Getenv("COMPACT_KEY"), "the ledger's verifier key, or a file holding it (or COMPACT_KEY); get it from the operator out of band")
 	natsURL := fs.String("nats-url", "", "read the streams from this NATS server instead of the HTTP server")
+	backupFile := fs.String("backup", "", "verify this backup `file` (compact backup) instead of a running ledger: it is restored into a temporary directory ($TMPDIR), replayed and removed")
 	creds := fs.String("nats-creds", "", "NATS credentials file (with --nats-url)")
 	nkey := fs.String("nats-nkey", "", "file holding an nkey seed (with --nats-url)")
 	stream := fs.String("stream", ledger.StreamName, "stream to verify (with --nats-url)")
@@ -47,6 +50,12 @@ func runVerify(ctx context.Context, args []string) error {
 	}
 	if *creds != "" && *nkey != "" {
 		return usagef("give --nats-creds or --nats-nkey, not both")
+	}
+	if *backupFile != "" && *natsURL != "" {
+		return usagef("give --backup or --nats-url, not both")
+	}
+	if *backupFile != "" && *keyFlag == "" {
+		return usagef("--backup needs --key, the ledger's verifier key from its operator (the key in a backup is the backup's word for itself)")
 	}
 	client := &audit.Client{BaseURL: c.server, Token: c.token}
 	key, err := verifierKey(ctx, *keyFlag, client)
@@ -68,7 +77,18 @@ func runVerify(ctx context.Context, args []string) error {
 	}
 
 	var rep *audit.Report
-	if *natsURL != "" {
+	if *backupFile != "" {
+		opts.Hints = nil // the backup holds no server to ask
+		f, ferr := os.Open(*backupFile)
+		if ferr != nil {
+			return fmt.Errorf("verify: %w", ferr)
+		}
+		defer f.Close()
+		rep, _, err = backup.Verify(ctx, f, key, "", opts)
+		if he := (*audit.HistoryError)(nil); err != nil && !errors.As(err, &he) {
+			return fmt.Errorf("verify --backup %s: %w", *backupFile, err)
+		}
+	} else if *natsURL != "" {
 		// A user the server does not let read the streams gets no answer, only an
 		// asynchronous permissions violation: it ends the verify at once, named, instead of
 		// a timeout later.

@@ -25,17 +25,34 @@ import (
 // ledgerDir is a ledger as serve keeps it: the embedded server on dir with the entities'
 // accounts, the contract's streams, n events, a signing key and signed checkpoints.
 type ledgerDir struct {
-	dir  string
-	srv  *ledger.Server
-	js   jetstream.JetStream
-	vkey string
-	ck   *audit.Checkpointer
+	dir   string
+	srv   *ledger.Server
+	js    jetstream.JetStream
+	vkey  string
+	ck    *audit.Checkpointer
+	title string // of its events: "Workshop" and their number
 }
 
 func newLedger(t *testing.T, n int) *ledgerDir {
 	t.Helper()
+	return newLedgerFrom(t, n, "", "Workshop")
+}
+
+// newLedgerFrom is newLedger with the signing key of the ledger in keyDir ("": a key of its
+// own) and its events titled title.
+func newLedgerFrom(t *testing.T, n int, keyDir, title string) *ledgerDir {
+	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
+	if keyDir != "" {
+		for _, f := range []string{audit.SignerKeyFile, audit.VerifierKeyFile} {
+			b, err := os.ReadFile(filepath.Join(keyDir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(dir, f), b, 0o600)
+		}
+	}
 	if _, err := ledger.AddEntity(ctx, dir, "UNODC", "United Nations Office on Drugs and Crime", ledger.RolePublisher); err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +86,7 @@ func newLedger(t *testing.T, n int) *ledgerDir {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ck.Close(context.Background()) })
-	l := &ledgerDir{dir: dir, srv: srv, js: js, vkey: vkey, ck: ck}
+	l := &ledgerDir{dir: dir, srv: srv, js: js, vkey: vkey, ck: ck, title: title}
 	for i := range n {
 		l.publish(t, i)
 		if i%7 == 6 { // a checkpoint now and then, as the checkpointer's interval makes them
@@ -96,7 +113,7 @@ func (l *ledgerDir) publish(t *testing.T, i int) {
 	t.Helper()
 	ev := ledger.Event{SpecVersion: "1.0", ID: fmt.Sprintf("w-%04d", i), Source: ledger.SourcePrefix + "UNODC",
 		Type: "compact.training.delivered", Time: "2025-05-07T10:00:00Z",
-		Data: json.RawMessage(fmt.Sprintf(`{"title":"Workshop %d","start":"2025-05-06","format":"workshop","organizers":[{"entity":"UNODC"}]}`, i))}
+		Data: json.RawMessage(fmt.Sprintf(`{"title":"%s %d","start":"2025-05-06","format":"workshop","organizers":[{"entity":"UNODC"}]}`, l.title, i))}
 	body, _ := json.Marshal(&ev)
 	if _, err := l.js.Publish(t.Context(), ev.Subject(), body); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"compact/ledger"
 	"compact/ledger/audit"
@@ -152,6 +153,29 @@ func Restore(ctx context.Context, r io.Reader, cfg RestoreConfig) (_ *Manifest, 
 	return m, nil
 }
 
+// openInProcess starts the embedded server on a ledger's data directory, listening nowhere,
+// and connects to it in the ledger's account.
+func openInProcess(dataDir, name string, log *slog.Logger) (*ledger.Server, *nats.Conn, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	reg, err := ledger.OpenRegistry(dataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := ledger.StartServer(ledger.ServerConfig{DataDir: dataDir, Host: "127.0.0.1", Port: -1, Registry: reg, Logger: log,
+		ConfigureOptions: func(o *server.Options) { o.DontListen = true }})
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := srv.Connect(name)
+	if err != nil {
+		srv.Shutdown()
+		return nil, nil, err
+	}
+	return srv, nc, nil
+}
+
 // RestoringPrefix starts the name of a restore's working directory inside its data
 // directory. While one is there the restore is running, or it failed or was killed before it
 // finished: CheckNoUnfinishedRestore refuses the directory.
@@ -256,23 +280,11 @@ func syncTree(root string) error {
 // restoreStreams starts an embedded server on dataDir, restores the streams of m from the
 // files under files, and stops it.
 func restoreStreams(ctx context.Context, dataDir, files string, m *Manifest, log *slog.Logger) error {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	reg, err := ledger.OpenRegistry(dataDir)
-	if err != nil {
-		return err
-	}
-	srv, err := ledger.StartServer(ledger.ServerConfig{DataDir: dataDir, Host: "127.0.0.1", Port: -1, Registry: reg, Logger: log,
-		ConfigureOptions: func(o *server.Options) { o.DontListen = true }})
+	srv, nc, err := openInProcess(dataDir, "compact-restore", log)
 	if err != nil {
 		return err
 	}
 	defer srv.Shutdown()
-	nc, err := srv.Connect("compact-restore")
-	if err != nil {
-		return err
-	}
 	defer nc.Close()
 	for _, want := range m.Streams {
 		var meta Meta
