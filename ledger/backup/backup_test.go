@@ -74,18 +74,7 @@ func newLedgerFrom(t *testing.T, n int, keyDir, title string) *ledgerDir {
 	if err := ledger.EnsureStreams(ctx, js, ledger.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	signer, vkey, err := audit.LoadOrCreateKey(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ck, err := audit.Open(ctx, audit.Config{JetStream: js, Dir: filepath.Join(dir, "checkpoints"), Signer: signer, VerifierKey: vkey, Every: 1 << 30, Interval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ck.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ck.Close(context.Background()) })
+	ck, vkey := startCheckpointer(t, js, dir)
 	l := &ledgerDir{dir: dir, srv: srv, js: js, vkey: vkey, ck: ck, title: title}
 	for i := range n {
 		l.publish(t, i)
@@ -96,6 +85,52 @@ func newLedgerFrom(t *testing.T, n int, keyDir, title string) *ledgerDir {
 		}
 	}
 	return l
+}
+
+// startCheckpointer starts a checkpointer with the key in dir (made there if there is none),
+// which checkpoints when flushed; it stops when the test ends.
+func startCheckpointer(t *testing.T, js jetstream.JetStream, dir string) (*audit.Checkpointer, string) {
+	t.Helper()
+	signer, vkey, err := audit.LoadOrCreateKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := audit.Open(t.Context(), audit.Config{JetStream: js, Dir: filepath.Join(dir, "checkpoints"), Signer: signer, VerifierKey: vkey, Every: 1 << 30, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ck.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ck.Close(context.Background()) })
+	return ck, vkey
+}
+
+// openRestored starts the embedded server on a restored data directory, as serve would, and
+// returns a JetStream handle in the ledger's account; the server stops when the test ends.
+func openRestored(t *testing.T, dir string) jetstream.JetStream {
+	t.Helper()
+	reg, err := ledger.OpenRegistry(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ledger.StartServer(ledger.ServerConfig{DataDir: dir, Host: "127.0.0.1", Port: -1, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	js, _ := jetstream.New(connect(t, srv))
+	return js
+}
+
+// backupOf is l's backup file, written now.
+func backupOf(t *testing.T, l *ledgerDir) []byte {
+	t.Helper()
+	var file bytes.Buffer
+	if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file); err != nil {
+		t.Fatal(err)
+	}
+	return file.Bytes()
 }
 
 // connect is a connection in the ledger's account, closed at the end of the test.
@@ -147,24 +182,25 @@ func messages(t *testing.T, js jetstream.JetStream, stream string) []string {
 // signing key given back, the checkpoints verify and the ledger signs on.
 func TestBackupRestoresTheSameLedger(t *testing.T) {
 	l := newLedger(t, 40)
-	var file bytes.Buffer
-	m, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file)
+	var buf bytes.Buffer
+	m, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &buf)
 	if err != nil {
 		t.Fatal(err)
 	}
+	file := buf.Bytes()
 	if m.Streams[1].Name != ledger.StreamName || m.Streams[1].LastSeq != 40 || m.Streams[0].Messages == 0 || m.VerifierKey != l.vkey {
 		t.Fatalf("manifest %+v", m)
 	}
 	if left, _ := filepath.Glob(filepath.Join(l.dir, backup.TempPrefix+"*")); len(left) != 0 {
 		t.Errorf("the backup left %v", left)
 	}
-	checked, err := backup.Check(bytes.NewReader(file.Bytes()), nil)
+	checked, err := backup.Check(bytes.NewReader(file), nil)
 	if err != nil || checked.Created != m.Created {
 		t.Fatalf("Check: %+v %v", checked, err)
 	}
 
 	to := filepath.Join(t.TempDir(), "restored")
-	if _, err := backup.Restore(t.Context(), bytes.NewReader(file.Bytes()), backup.RestoreConfig{DataDir: to, KeyFile: filepath.Join(l.dir, audit.SignerKeyFile)}); err != nil {
+	if _, err := backup.Restore(t.Context(), bytes.NewReader(file), backup.RestoreConfig{DataDir: to, KeyFile: filepath.Join(l.dir, audit.SignerKeyFile)}); err != nil {
 		t.Fatal(err)
 	}
 	if left, _ := filepath.Glob(filepath.Join(to, backup.RestoringPrefix+"*")); len(left) != 0 {
@@ -177,16 +213,7 @@ func TestBackupRestoresTheSameLedger(t *testing.T) {
 			t.Errorf("%s restored as %q (%v), was %q", f, b, err, a)
 		}
 	}
-	reg, err := ledger.OpenRegistry(to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ledger.StartServer(ledger.ServerConfig{DataDir: to, Host: "127.0.0.1", Port: -1, Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	js, _ := jetstream.New(connect(t, srv))
+	js := openRestored(t, to)
 	for _, s := range backup.Streams {
 		was, is := messages(t, l.js, s), messages(t, js, s)
 		if strings.Join(was, "\n") != strings.Join(is, "\n") || len(is) == 0 {
@@ -219,11 +246,8 @@ func TestBackupRestoresTheSameLedger(t *testing.T) {
 // leaves nothing behind; a restore never goes into a directory that holds anything.
 func TestRestoreRefusesWhatIsNotABackup(t *testing.T) {
 	l := newLedger(t, 10)
-	var file bytes.Buffer
-	if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file); err != nil {
-		t.Fatal(err)
-	}
-	b := file.Bytes()
+	file := backupOf(t, l)
+	b := file
 	parent := t.TempDir()
 	refused := func(name string, r io.Reader, cfg backup.RestoreConfig, want error, says string) {
 		t.Helper()
@@ -293,10 +317,7 @@ func TestRestoreRefusesWhatIsNotABackup(t *testing.T) {
 // removes it when nothing was moved in yet, or asks for the directory to be emptied.
 func TestAnUnfinishedRestore(t *testing.T) {
 	l := newLedger(t, 3)
-	var file bytes.Buffer
-	if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file); err != nil {
-		t.Fatal(err)
-	}
+	file := backupOf(t, l)
 	dir := t.TempDir()
 	left := filepath.Join(dir, backup.RestoringPrefix+"0badf00d")
 	os.MkdirAll(filepath.Join(left, "nats"), 0o700)
@@ -305,12 +326,12 @@ func TestAnUnfinishedRestore(t *testing.T) {
 	}
 	// killed after it moved part of the ledger in: the directory must be emptied
 	os.WriteFile(filepath.Join(dir, ledger.EntitiesFile), []byte("{}"), 0o600)
-	if _, err := backup.Restore(t.Context(), bytes.NewReader(file.Bytes()), backup.RestoreConfig{DataDir: dir}); !errors.Is(err, backup.ErrNotEmpty) || !strings.Contains(err.Error(), "did not finish") {
+	if _, err := backup.Restore(t.Context(), bytes.NewReader(file), backup.RestoreConfig{DataDir: dir}); !errors.Is(err, backup.ErrNotEmpty) || !strings.Contains(err.Error(), "did not finish") {
 		t.Errorf("restore beside a restore that moved a file in: %v", err)
 	}
 	// killed before it moved anything: the working directory is its only trace, and goes
 	os.Remove(filepath.Join(dir, ledger.EntitiesFile))
-	if _, err := backup.Restore(t.Context(), bytes.NewReader(file.Bytes()), backup.RestoreConfig{DataDir: dir}); err != nil {
+	if _, err := backup.Restore(t.Context(), bytes.NewReader(file), backup.RestoreConfig{DataDir: dir}); err != nil {
 		t.Fatalf("restore beside a killed one's working directory: %v", err)
 	}
 	if err := backup.CheckNoUnfinishedRestore(dir); err != nil {
@@ -352,13 +373,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	if _, err := backup.Restore(t.Context(), &file, backup.RestoreConfig{DataDir: to}); err != nil {
 		t.Fatal(err)
 	}
-	reg, _ := ledger.OpenRegistry(to)
-	srv, err := ledger.StartServer(ledger.ServerConfig{DataDir: to, Host: "127.0.0.1", Port: -1, Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	js, _ := jetstream.New(connect(t, srv))
+	js := openRestored(t, to)
 	var events uint64
 	for _, s := range m.Streams {
 		if s.Name == ledger.StreamName {
@@ -375,29 +390,33 @@ func TestBackupWhileWriting(t *testing.T) {
 // file: a body cut short leaves nothing, not even its temporary file.
 func TestSaveOnlyAWholeBackup(t *testing.T) {
 	l := newLedger(t, 5)
-	var file bytes.Buffer
-	if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file); err != nil {
-		t.Fatal(err)
-	}
+	file := backupOf(t, l)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "b.tar")
-	if _, _, err := backup.Save(bytes.NewReader(file.Bytes()[:file.Len()/2]), path); !errors.Is(err, backup.ErrIncomplete) {
+	if _, _, err := backup.Save(bytes.NewReader(file[:len(file)/2]), path); !errors.Is(err, backup.ErrIncomplete) {
 		t.Errorf("half a backup: %v", err)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("half a backup left %v", entries)
 	}
-	m, n, err := backup.Save(bytes.NewReader(file.Bytes()), path)
-	if err != nil || n != int64(file.Len()) || m.Streams[1].LastSeq != 5 {
+	savesOnce(t, file, path)
+}
+
+// savesOnce checks that Save puts the backup file at path, alone in its directory, and then
+// refuses to save over it.
+func savesOnce(t *testing.T, file []byte, path string) {
+	t.Helper()
+	m, n, err := backup.Save(bytes.NewReader(file), path)
+	if err != nil || n != int64(len(file)) || m.Format != backup.Format {
 		t.Fatalf("Save: %+v %d %v", m, n, err)
 	}
-	if b, _ := os.ReadFile(path); !bytes.Equal(b, file.Bytes()) {
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, file) {
 		t.Error("the saved file is not the backup")
 	}
-	if _, _, err := backup.Save(bytes.NewReader(file.Bytes()), path); err == nil || !strings.Contains(err.Error(), "choose another name") {
+	if _, _, err := backup.Save(bytes.NewReader(file), path); err == nil || !strings.Contains(err.Error(), "choose another name") {
 		t.Errorf("Save over a file: %v", err)
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
 		t.Errorf("after a refused Save: %v", entries)
 	}
 }
@@ -407,10 +426,7 @@ func TestSaveOnlyAWholeBackup(t *testing.T) {
 // operator looking at the server.
 func TestSaveThatCannotWriteSaysSo(t *testing.T) {
 	l := newLedger(t, 5)
-	var file bytes.Buffer
-	if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file); err != nil {
-		t.Fatal(err)
-	}
+	file := backupOf(t, l)
 	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -418,7 +434,7 @@ func TestSaveThatCannotWriteSaysSo(t *testing.T) {
 	defer full.Close()
 	stdout := os.Stdout
 	os.Stdout = full
-	_, _, err = backup.Save(bytes.NewReader(file.Bytes()), "-")
+	_, _, err = backup.Save(bytes.NewReader(file), "-")
 	os.Stdout = stdout
 	if err == nil || errors.Is(err, backup.ErrIncomplete) || !strings.Contains(err.Error(), "no space left on device") {
 		t.Errorf("Save to a full disk: %v, want the write's error, not a damaged backup", err)
@@ -433,23 +449,12 @@ func TestSaveThatCannotWriteSaysSo(t *testing.T) {
 func TestBackupOfAnEmptyStream(t *testing.T) {
 	for _, n := range []int{0, 3} { // newLedger checkpoints after its 7th event
 		l := newLedger(t, n)
-		var file bytes.Buffer
-		if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file); err != nil {
-			t.Fatal(err)
-		}
+		file := backupOf(t, l)
 		to := filepath.Join(t.TempDir(), "restored")
-		if _, err := backup.Restore(t.Context(), bytes.NewReader(file.Bytes()), backup.RestoreConfig{DataDir: to}); err != nil {
+		if _, err := backup.Restore(t.Context(), bytes.NewReader(file), backup.RestoreConfig{DataDir: to}); err != nil {
 			t.Fatalf("%d events: %v", n, err)
 		}
-		reg, err := ledger.OpenRegistry(to)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := ledger.StartServer(ledger.ServerConfig{DataDir: to, Host: "127.0.0.1", Port: -1, Registry: reg})
-		if err != nil {
-			t.Fatal(err)
-		}
-		js, _ := jetstream.New(connect(t, srv))
+		js := openRestored(t, to)
 		if err := ledger.EnsureStreams(t.Context(), js, ledger.StreamOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -459,7 +464,6 @@ func TestBackupOfAnEmptyStream(t *testing.T) {
 		if ack, err := js.Publish(t.Context(), ev.Subject(), body); err != nil || ack.Sequence != uint64(n)+1 {
 			t.Errorf("%d events: the next event on the restored ledger: %+v %v", n, ack, err)
 		}
-		srv.Shutdown()
 	}
 }
 
@@ -468,42 +472,23 @@ func TestBackupOfAnEmptyStream(t *testing.T) {
 // replaces a file.
 func TestSaveWithoutHardLinks(t *testing.T) {
 	l := newLedger(t, 3)
-	var file bytes.Buffer
-	if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file); err != nil {
-		t.Fatal(err)
-	}
+	file := backupOf(t, l)
 	defer backup.SetLink(func(oldname, newname string) error {
 		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: syscall.EPERM}
 	})()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "b.tar")
-	if _, _, err := backup.Save(bytes.NewReader(file.Bytes()), path); err != nil {
-		t.Fatalf("Save without hard links: %v", err)
-	}
-	if b, _ := os.ReadFile(path); !bytes.Equal(b, file.Bytes()) {
-		t.Error("the saved file is not the backup")
-	}
-	if _, _, err := backup.Save(bytes.NewReader(file.Bytes()), path); err == nil || !strings.Contains(err.Error(), "choose another name") {
-		t.Errorf("Save over a file without hard links: %v", err)
-	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-		t.Errorf("left %v", entries)
-	}
+	savesOnce(t, file, filepath.Join(t.TempDir(), "b.tar"))
 }
 
 // A save killed while it wrote leaves its partial file (which holds what a backup holds); the
 // next Save into the same directory removes it, but not the partial file of a save running.
 func TestSaveRemovesTheKilledSavesPartialFiles(t *testing.T) {
 	l := newLedger(t, 3)
-	var file bytes.Buffer
-	if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file); err != nil {
-		t.Fatal(err)
-	}
+	file := backupOf(t, l)
 	dir := t.TempDir()
 	killed := filepath.Join(dir, ".old.tar.partial-123")
-	os.WriteFile(killed, file.Bytes()[:100], 0o600)
+	os.WriteFile(killed, file[:100], 0o600)
 	running := filepath.Join(dir, ".other.tar.partial-456")
-	os.WriteFile(running, file.Bytes()[:100], 0o600)
+	os.WriteFile(running, file[:100], 0o600)
 	held, err := os.Open(running)
 	if err != nil {
 		t.Fatal(err)
@@ -512,7 +497,7 @@ func TestSaveRemovesTheKilledSavesPartialFiles(t *testing.T) {
 	if err := syscall.Flock(int(held.Fd()), syscall.LOCK_EX); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := backup.Save(bytes.NewReader(file.Bytes()), filepath.Join(dir, "new.tar")); err != nil {
+	if _, _, err := backup.Save(bytes.NewReader(file), filepath.Join(dir, "new.tar")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(killed); !errors.Is(err, os.ErrNotExist) {

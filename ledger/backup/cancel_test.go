@@ -43,20 +43,17 @@ func (c *cancellingReader) Read(p []byte) (int, error) {
 // of it to be read, written out and hashed, nor be reported as a damaged file.
 func TestRestoreStopsReadingWhenCancelled(t *testing.T) {
 	l := newLedger(t, 200)
-	var file bytes.Buffer
-	if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file); err != nil {
-		t.Fatal(err)
-	}
+	file := backupOf(t, l)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	r := &cancellingReader{r: bytes.NewReader(file.Bytes()), after: 1024, cancel: cancel}
+	r := &cancellingReader{r: bytes.NewReader(file), after: 1024, cancel: cancel}
 	to := filepath.Join(t.TempDir(), "restored")
 	_, err := backup.Restore(ctx, r, backup.RestoreConfig{DataDir: to})
 	if !errors.Is(err, context.Canceled) || errors.Is(err, backup.ErrIncomplete) {
 		t.Errorf("a cancelled restore: %v, want the cancellation, not a damaged file", err)
 	}
 	if r.readsAfter > 0 {
-		t.Errorf("the restore went on reading the file after it was cancelled: %d reads more, %d of its %d bytes in all", r.readsAfter, r.read, file.Len())
+		t.Errorf("the restore went on reading the file after it was cancelled: %d reads more, %d of its %d bytes in all", r.readsAfter, r.read, len(file))
 	}
 	if _, err := os.Stat(to); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a cancelled restore left %s: %v", to, err)
@@ -88,10 +85,7 @@ func (h logLines) WithGroup(string) slog.Handler      { return h }
 // restore ended ("Restore failed") before it was told to shut down, or not.
 func TestRestoreCancelledEndsTheServersRestore(t *testing.T) {
 	l := newLedger(t, 50)
-	var file bytes.Buffer
-	if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file); err != nil {
-		t.Fatal(err)
-	}
+	file := backupOf(t, l)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var mu sync.Mutex
@@ -102,7 +96,7 @@ func TestRestoreCancelledEndsTheServersRestore(t *testing.T) {
 		}
 	}})
 	to := filepath.Join(t.TempDir(), "restored")
-	_, err := backup.Restore(ctx, bytes.NewReader(file.Bytes()), backup.RestoreConfig{DataDir: to, Logger: log})
+	_, err := backup.Restore(ctx, bytes.NewReader(file), backup.RestoreConfig{DataDir: to, Logger: log})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("a cancelled restore: %v", err)
 	}

@@ -92,18 +92,7 @@ func TestBackupOfAClusterRestores(t *testing.T) {
 	if _, err := ledger.AddEntity(ctx, dir, "UNODC", "United Nations Office on Drugs and Crime", ledger.RolePublisher); err != nil {
 		t.Fatal(err)
 	}
-	signer, vkey, err := audit.LoadOrCreateKey(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ck, err := audit.Open(ctx, audit.Config{JetStream: js, Dir: filepath.Join(dir, "checkpoints"), Signer: signer, VerifierKey: vkey, Every: 1 << 30, Interval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ck.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer ck.Close(t.Context())
+	ck, vkey := startCheckpointer(t, js, dir)
 	for i := range 20 {
 		ev := ledger.Event{SpecVersion: "1.0", ID: fmt.Sprintf("c-%d", i), Source: ledger.SourcePrefix + "UNODC",
 			Type: "compact.training.delivered", Time: "2025-05-07T10:00:00Z",
@@ -125,16 +114,7 @@ func TestBackupOfAClusterRestores(t *testing.T) {
 	if _, err := backup.Restore(ctx, bytes.NewReader(file.Bytes()), backup.RestoreConfig{DataDir: to, KeyFile: filepath.Join(dir, audit.SignerKeyFile)}); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := ledger.OpenRegistry(to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ledger.StartServer(ledger.ServerConfig{DataDir: to, Host: "127.0.0.1", Port: -1, Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	rjs, _ := jetstream.New(connect(t, srv))
+	rjs := openRestored(t, to)
 	for _, s := range backup.Streams {
 		was, is := messages(t, js, s), messages(t, rjs, s)
 		if strings.Join(was, "\n") != strings.Join(is, "\n") || len(is) == 0 {

@@ -20,10 +20,7 @@ import (
 // is read.
 func TestRestoreRefusesAnotherKey(t *testing.T) {
 	l := newLedger(t, 5)
-	var file bytes.Buffer
-	if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file); err != nil {
-		t.Fatal(err)
-	}
+	file := backupOf(t, l)
 	other := t.TempDir()
 	if _, _, err := audit.LoadOrCreateKey(other); err != nil {
 		t.Fatal(err)
@@ -36,7 +33,7 @@ func TestRestoreRefusesAnotherKey(t *testing.T) {
 		{"the verifier key", filepath.Join(l.dir, audit.VerifierKeyFile), "is not a signing key", false},
 	} {
 		to := filepath.Join(t.TempDir(), "restored")
-		r := &countingReader{r: bytes.NewReader(file.Bytes())}
+		r := &countingReader{r: bytes.NewReader(file)}
 		_, err := backup.Restore(t.Context(), r, backup.RestoreConfig{DataDir: to, KeyFile: tc.key})
 		if err == nil || !strings.Contains(err.Error(), tc.says) || !strings.Contains(err.Error(), tc.key) || strings.Contains(err.Error(), ".restoring-") || strings.Contains(err.Error(), "delete") {
 			t.Errorf("%s: %v, want it to say the key %s %s, and name no temporary file", tc.name, err, tc.key, tc.says)

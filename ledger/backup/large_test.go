@@ -112,13 +112,7 @@ func TestBackupOfALargerLedger(t *testing.T) {
 	if _, err := backup.Restore(ctx, f, backup.RestoreConfig{DataDir: to}); err != nil {
 		t.Fatal(err)
 	}
-	reg, _ := ledger.OpenRegistry(to)
-	rs, err := ledger.StartServer(ledger.ServerConfig{DataDir: to, Host: "127.0.0.1", Port: -1, Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Shutdown()
-	js, _ := jetstream.New(connect(t, rs))
+	js := openRestored(t, to)
 	rep, err := audit.Verify(ctx, js, l.vkey, audit.VerifyOptions{})
 	if err != nil || rep.Messages != events || rep.Verified < n {
 		t.Fatalf("verify of the restored ledger: %v %+v (the backup holds %d events)", err, rep, events)

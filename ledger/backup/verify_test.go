@@ -74,26 +74,20 @@ func splice(t *testing.T, a, b []byte, keep func(name string) bool) []byte {
 // differs, not as a file that does not check.
 func TestVerifyABackup(t *testing.T) {
 	a := newLedger(t, 14)
-	var fa bytes.Buffer
-	if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, a.srv), DataDir: a.dir}, &fa); err != nil {
-		t.Fatal(err)
-	}
-	rep, m, err := backup.Verify(t.Context(), bytes.NewReader(fa.Bytes()), a.vkey, t.TempDir(), audit.VerifyOptions{})
+	fa := backupOf(t, a)
+	rep, m, err := backup.Verify(t.Context(), bytes.NewReader(fa), a.vkey, t.TempDir(), audit.VerifyOptions{})
 	if err != nil || !rep.OK() || rep.Verified != 14 || m.Streams[1].LastSeq != 14 {
 		t.Fatalf("verify of a good backup: %v %+v", err, rep)
 	}
 	other := newLedger(t, 1)
 	var he *audit.HistoryError
-	if _, _, err := backup.Verify(t.Context(), bytes.NewReader(fa.Bytes()), other.vkey, t.TempDir(), audit.VerifyOptions{}); !errors.As(err, &he) {
+	if _, _, err := backup.Verify(t.Context(), bytes.NewReader(fa), other.vkey, t.TempDir(), audit.VerifyOptions{}); !errors.As(err, &he) {
 		t.Errorf("verify with another ledger's key: %v", err)
 	}
 
 	b := newLedgerFrom(t, 14, a.dir, "Forged workshop") // the same key, other events
-	var fb bytes.Buffer
-	if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, b.srv), DataDir: b.dir}, &fb); err != nil {
-		t.Fatal(err)
-	}
-	forged := splice(t, fa.Bytes(), fb.Bytes(), func(name string) bool { return !strings.HasPrefix(name, "streams/COMPACT/") })
+	fb := backupOf(t, b)
+	forged := splice(t, fa, fb, func(name string) bool { return !strings.HasPrefix(name, "streams/COMPACT/") })
 	if _, err := backup.Check(bytes.NewReader(forged), nil); err != nil {
 		t.Fatalf("the spliced file does not check: %v", err)
 	}
