@@ -33,14 +33,14 @@ type ledgerDir struct {
 	title string // of its events: "Workshop" and their number
 }
 
-func newLedger(t *testing.T, n int) *ledgerDir {
+func newLedger(t testing.TB, n int) *ledgerDir {
 	t.Helper()
 	return newLedgerFrom(t, n, "", "Workshop")
 }
 
 // newLedgerFrom is newLedger with the signing key of the ledger in keyDir ("": a key of its
 // own) and its events titled title.
-func newLedgerFrom(t *testing.T, n int, keyDir, title string) *ledgerDir {
+func newLedgerFrom(t testing.TB, n int, keyDir, title string) *ledgerDir {
 	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
@@ -89,7 +89,7 @@ func newLedgerFrom(t *testing.T, n int, keyDir, title string) *ledgerDir {
 
 // startCheckpointer starts a checkpointer with the key in dir (made there if there is none),
 // which checkpoints when flushed; it stops when the test ends.
-func startCheckpointer(t *testing.T, js jetstream.JetStream, dir string) (*audit.Checkpointer, string) {
+func startCheckpointer(t testing.TB, js jetstream.JetStream, dir string) (*audit.Checkpointer, string) {
 	t.Helper()
 	signer, vkey, err := audit.LoadOrCreateKey(dir)
 	if err != nil {
@@ -108,7 +108,7 @@ func startCheckpointer(t *testing.T, js jetstream.JetStream, dir string) (*audit
 
 // openRestored starts the embedded server on a restored data directory, as serve would, and
 // returns a JetStream handle in the ledger's account; the server stops when the test ends.
-func openRestored(t *testing.T, dir string) jetstream.JetStream {
+func openRestored(t testing.TB, dir string) jetstream.JetStream {
 	t.Helper()
 	reg, err := ledger.OpenRegistry(dir)
 	if err != nil {
@@ -124,7 +124,7 @@ func openRestored(t *testing.T, dir string) jetstream.JetStream {
 }
 
 // backupOf is l's backup file, written now.
-func backupOf(t *testing.T, l *ledgerDir) []byte {
+func backupOf(t testing.TB, l *ledgerDir) []byte {
 	t.Helper()
 	var file bytes.Buffer
 	if _, err := backup.Write(t.Context(), backup.Source{Conn: connect(t, l.srv), DataDir: l.dir}, &file); err != nil {
@@ -134,7 +134,7 @@ func backupOf(t *testing.T, l *ledgerDir) []byte {
 }
 
 // connect is a connection in the ledger's account, closed at the end of the test.
-func connect(t *testing.T, srv *ledger.Server) *nats.Conn {
+func connect(t testing.TB, srv *ledger.Server) *nats.Conn {
 	t.Helper()
 	nc, err := srv.Connect("test")
 	if err != nil {
@@ -144,15 +144,21 @@ func connect(t *testing.T, srv *ledger.Server) *nats.Conn {
 	return nc
 }
 
-func (l *ledgerDir) publish(t *testing.T, i int) {
+func (l *ledgerDir) publish(t testing.TB, i int) {
 	t.Helper()
+	subj, body := l.event(i)
+	if _, err := l.js.Publish(t.Context(), subj, body); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// event is the i-th event of the ledger: its subject and body.
+func (l *ledgerDir) event(i int) (string, []byte) {
 	ev := ledger.Event{SpecVersion: "1.0", ID: fmt.Sprintf("w-%04d", i), Source: ledger.SourcePrefix + "UNODC",
 		Type: "compact.training.delivered", Time: "2025-05-07T10:00:00Z",
 		Data: json.RawMessage(fmt.Sprintf(`{"title":"%s %d","start":"2025-05-06","format":"workshop","organizers":[{"entity":"UNODC"}]}`, l.title, i))}
 	body, _ := json.Marshal(&ev)
-	if _, err := l.js.Publish(t.Context(), ev.Subject(), body); err != nil {
-		t.Fatal(err)
-	}
+	return ev.Subject(), body
 }
 
 // messages reads every message of a stream: sequence, subject, headers, data and ledger time.

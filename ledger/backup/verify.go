@@ -30,7 +30,7 @@ func Verify(ctx context.Context, r io.Reader, verifierKey, tmpDir string, opts a
 	if err != nil {
 		return nil, nil, err
 	}
-	srv, nc, err := openInProcess(dir, "compact-verify", nil)
+	srv, nc, err := openInProcess(dir, "compact-verify", false, nil)
 	if err != nil {
 		return nil, m, err
 	}
