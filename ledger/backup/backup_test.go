@@ -513,3 +513,38 @@ func TestSaveRemovesTheKilledSavesPartialFiles(t *testing.T) {
 		t.Errorf("the running save's partial file was removed: %v", err)
 	}
 }
+
+// A data directory is named by a path, not a pattern: one whose path holds [, ] or \ (a
+// volume mounted at /srv/compact[2], say) is checked like any other. serve took the path for
+// a glob pattern, matched nothing, and started on the directory of a restore that did not
+// finish; and Save never found the partial files of killed saves there.
+func TestAPathWithGlobCharacters(t *testing.T) {
+	l := newLedger(t, 3)
+	file := backupOf(t, l)
+	for _, name := range []string{"data[1]", `back\slash`} {
+		dir := filepath.Join(t.TempDir(), name)
+		left := filepath.Join(dir, backup.RestoringPrefix+"0badf00d")
+		os.MkdirAll(filepath.Join(left, "nats"), 0o700)
+		os.WriteFile(filepath.Join(dir, ledger.EntitiesFile), []byte("{}"), 0o600) // moved in before the kill
+		if err := backup.CheckNoUnfinishedRestore(dir); !errors.Is(err, backup.ErrRestoring) || !strings.Contains(err.Error(), left) {
+			t.Errorf("%s: a directory holding a restore's working directory: %v", name, err)
+		}
+
+		killed := filepath.Join(dir, "saves", ".old.tar.partial-123")
+		os.MkdirAll(filepath.Dir(killed), 0o700)
+		os.WriteFile(killed, file[:100], 0o600)
+		if _, _, err := backup.Save(bytes.NewReader(file), filepath.Join(dir, "saves", "new.tar")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(killed); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: the killed save's partial file is still there: %v", name, err)
+		}
+	}
+	// nor does a pattern match another directory's working directory
+	parent := t.TempDir()
+	os.MkdirAll(filepath.Join(parent, "ab", backup.RestoringPrefix+"0badf00d"), 0o700)
+	os.MkdirAll(filepath.Join(parent, "a?"), 0o700)
+	if err := backup.CheckNoUnfinishedRestore(filepath.Join(parent, "a?")); err != nil {
+		t.Errorf("an empty directory named a?, beside ab holding a restore's working directory: %v", err)
+	}
+}

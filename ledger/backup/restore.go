@@ -194,10 +194,21 @@ const RestoringPrefix = ".restoring-"
 // a restore running, or one that did not finish, which may have moved part of a ledger in.
 // serve calls it before it opens anything there.
 func CheckNoUnfinishedRestore(dataDir string) error {
-	found, _ := filepath.Glob(filepath.Join(dataDir, RestoringPrefix+"*"))
-	if len(found) > 0 {
-		return fmt.Errorf("%w: %s is the working directory of a restore into %s, running or unfinished: "+
-			"let it end, or empty %s and run compact restore again", ErrRestoring, found[0], dataDir, dataDir)
+	// Read, not globbed: a path holding [ or \ is no pattern, and a glob that matched nothing
+	// would let serve start on a half-restored directory.
+	entries, err := os.ReadDir(dataDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // a new data directory
+	}
+	if err != nil {
+		return fmt.Errorf("checking %s for an unfinished restore: %w", dataDir, err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), RestoringPrefix) {
+			found := filepath.Join(dataDir, e.Name())
+			return fmt.Errorf("%w: %s is the working directory of a restore into %s, running or unfinished: "+
+				"let it end, or empty %s and run compact restore again", ErrRestoring, found, dataDir, dataDir)
+		}
 	}
 	return nil
 }

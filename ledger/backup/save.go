@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -77,8 +78,13 @@ const partialInfix = ".partial-"
 // removeKilledPartials removes the partial files in dir that no Save holds: those of saves
 // that were killed.
 func removeKilledPartials(dir string) {
-	found, _ := filepath.Glob(filepath.Join(dir, ".*"+partialInfix+"*"))
-	for _, p := range found {
+	// Read, not globbed: dir is a path, and one holding [ or \ is no pattern.
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") || !strings.Contains(e.Name()[1:], partialInfix) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
 		f, err := os.Open(p)
 		if err != nil {
 			continue
