@@ -548,3 +548,43 @@ func TestAPathWithGlobCharacters(t *testing.T) {
 		t.Errorf("an empty directory named a?, beside ab holding a restore's working directory: %v", err)
 	}
 }
+
+// What appears in the data directory while a restore runs (compact entities add --data DIR,
+// here) is never replaced by the restore's entries nor mixed with them: the restore refuses
+// to move anything in. It renamed its entities.json over the one just written, and reported
+// success: the entity added was gone without a word.
+func TestRestoreNeverReplacesWhatAppearedMeanwhile(t *testing.T) {
+	l := newLedger(t, 3)
+	file := backupOf(t, l)
+	dir := filepath.Join(t.TempDir(), "restored")
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := backup.Restore(t.Context(), pr, backup.RestoreConfig{DataDir: dir})
+		pr.CloseWithError(err) // a restore that stopped early frees the writer below
+		done <- err
+	}()
+	// Once the restore has taken these bytes it is at work in its working directory.
+	if _, err := pw.Write(file[:1024]); err != nil {
+		t.Fatal(err)
+	}
+	if err := backup.CheckNoUnfinishedRestore(dir); !errors.Is(err, backup.ErrRestoring) {
+		t.Fatalf("a running restore's directory: %v", err)
+	}
+	if _, err := ledger.AddEntity(t.Context(), dir, "NEWCO", "Added during the restore", ledger.RolePublisher); err != nil {
+		t.Fatal(err)
+	}
+	added, _ := os.ReadFile(filepath.Join(dir, ledger.EntitiesFile))
+	pw.Write(file[1024:])
+	pw.Close()
+	err := <-done
+	if !errors.Is(err, backup.ErrNotEmpty) || !strings.Contains(err.Error(), ledger.EntitiesFile) {
+		t.Errorf("a restore into a directory written meanwhile: %v, want it refused, naming %s", err, ledger.EntitiesFile)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, ledger.EntitiesFile)); !bytes.Equal(b, added) {
+		t.Errorf("%s is now %s, not the one written during the restore", ledger.EntitiesFile, b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nats")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused restore moved its streams in: %v", err)
+	}
+}

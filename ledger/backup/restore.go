@@ -135,9 +135,19 @@ func Restore(ctx context.Context, r io.Reader, cfg RestoreConfig) (_ *Manifest, 
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	// The lock keeps other restores out, not compact entities add or a serve started before
+	// the working directory was made: what they wrote meanwhile would be replaced by a rename
+	// (files) or mixed with the restored ledger.
+	if err := checkOnlyWorkingDir(dir, filepath.Base(tmp)); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
 	moving = true
 	for _, e := range entries {
-		if err := os.Rename(filepath.Join(tmp, e.Name()), filepath.Join(dir, e.Name())); err != nil {
+		to := filepath.Join(dir, e.Name())
+		if _, err := os.Lstat(to); err == nil {
+			return nil, fmt.Errorf("restore: %w: %s appeared while the restore moved its entries in (%s marks the restore unfinished: empty %s and restore again)", ErrNotEmpty, to, tmp, dir)
+		}
+		if err := os.Rename(filepath.Join(tmp, e.Name()), to); err != nil {
 			return nil, fmt.Errorf("restore: moving the restored %s into %s: %w (%s marks the restore unfinished: empty %s and restore again)", e.Name(), dir, err, tmp, dir)
 		}
 	}
@@ -277,6 +287,26 @@ func clearForRestore(dir string) error {
 		if err := os.RemoveAll(filepath.Join(dir, l)); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkOnlyWorkingDir checks that dir holds nothing but the restore's working directory work
+// (and a file system's lost+found), before the restore moves its entries in.
+func checkOnlyWorkingDir(dir, work string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var others []string
+	for _, e := range entries {
+		if e.Name() != work && !(e.Name() == "lost+found" && e.IsDir()) {
+			others = append(others, e.Name())
+		}
+	}
+	if len(others) > 0 {
+		return fmt.Errorf("%w: %s appeared in %s while the restore ran (and %d more): nothing was moved in; restore into a new or empty directory",
+			ErrNotEmpty, others[0], dir, len(others)-1)
 	}
 	return nil
 }
