@@ -588,3 +588,25 @@ func TestRestoreNeverReplacesWhatAppearedMeanwhile(t *testing.T) {
 		t.Errorf("the refused restore moved its streams in: %v", err)
 	}
 }
+
+// DIR is made with its parents, as serve makes its --data and as restore did before it worked
+// inside DIR: a new volume's path (/srv/compact/data, /srv/compact not there yet) restores.
+// A DIR given with a trailing slash, or relative, is the same directory.
+func TestRestoreMakesDIRsParents(t *testing.T) {
+	l := newLedger(t, 3)
+	file := backupOf(t, l)
+	dir := filepath.Join(t.TempDir(), "srv", "compact", "data")
+	if _, err := backup.Restore(t.Context(), bytes.NewReader(file), backup.RestoreConfig{DataDir: dir + "/"}); err != nil {
+		t.Fatalf("into a directory whose parent is not there yet: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ledger.EntitiesFile)); err != nil {
+		t.Error(err)
+	}
+	t.Chdir(filepath.Dir(dir))
+	if _, err := backup.Restore(t.Context(), bytes.NewReader(file), backup.RestoreConfig{DataDir: "other/data/"}); err != nil {
+		t.Fatalf("into a relative path: %v", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(filepath.Dir(dir), "other", "data")); len(entries) < 3 {
+		t.Errorf("the relative DIR holds %v", entries)
+	}
+}

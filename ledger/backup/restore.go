@@ -223,8 +223,12 @@ func CheckNoUnfinishedRestore(dataDir string) error {
 	return nil
 }
 
-// makeDir makes dir unless it exists; made says it did.
+// makeDir makes dir unless it exists, and its parents; made says it made dir. The parents
+// stay should the restore fail, as serve makes them for its --data.
 func makeDir(dir string) (made bool, err error) {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return false, err
+	}
 	err = os.Mkdir(dir, 0o700)
 	switch {
 	case err == nil:
