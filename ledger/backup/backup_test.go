@@ -610,3 +610,49 @@ func TestRestoreMakesDIRsParents(t *testing.T) {
 		t.Errorf("the relative DIR holds %v", entries)
 	}
 }
+
+// Two saves into one directory at once (the backups of two ledgers into /backups, started by
+// one cron minute): the partial file one has just made is not yet locked when the other looks
+// for killed saves' files. Taken for a killed save's, it was removed, and the first save
+// failed at its end, the whole download thrown away; or, its lock held by the other for that
+// instant, it failed at once.
+func TestTwoSavesIntoOneDirectory(t *testing.T) {
+	l := newLedger(t, 3)
+	file := backupOf(t, l)
+	dir := t.TempDir()
+	var other error
+	once := false
+	restore := backup.SetCreatedPartial(func(string) {
+		if !once {
+			once = true
+			_, _, other = backup.Save(bytes.NewReader(file), filepath.Join(dir, "other.tar"))
+		}
+	})
+	_, _, err := backup.Save(bytes.NewReader(file), filepath.Join(dir, "first.tar"))
+	restore()
+	if err != nil || other != nil {
+		t.Errorf("a save while another made its partial file: %v; the other: %v", err, other)
+	}
+	for _, name := range []string{"first.tar", "other.tar"} {
+		if b, _ := os.ReadFile(filepath.Join(dir, name)); !bytes.Equal(b, file) {
+			t.Errorf("%s is not the backup", name)
+		}
+	}
+
+	// the other save holds the new partial file's lock as the first save asks for it
+	var held *os.File
+	restore = backup.SetCreatedPartial(func(name string) {
+		if held == nil {
+			held, _ = os.Open(name)
+			syscall.Flock(int(held.Fd()), syscall.LOCK_EX)
+		}
+	})
+	_, _, err = backup.Save(bytes.NewReader(file), filepath.Join(dir, "second.tar"))
+	restore()
+	if held != nil {
+		held.Close()
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "second.tar")); err != nil || !bytes.Equal(b, file) {
+		t.Errorf("a save whose partial file another held the lock of for an instant: %v", err)
+	}
+}

@@ -26,19 +26,11 @@ func Save(r io.Reader, path string) (*Manifest, int64, error) {
 		}
 		return m, cw.n, nil
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+partialInfix+"*")
+	f, err := createPartial(path)
 	if err != nil {
 		return nil, 0, err
 	}
 	tmp := f.Name()
-	// Locked while it is written: a later Save can tell the partial files of saves that were
-	// killed (they hold what a backup holds, entities' credential hashes included) from those
-	// being written, and removes the first.
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return nil, 0, err
-	}
 	removeKilledPartials(filepath.Dir(path))
 	defer func() {
 		f.Close()
@@ -72,6 +64,35 @@ func Save(r io.Reader, path string) (*Manifest, int64, error) {
 	return m, cw.n, syncDir(filepath.Dir(path))
 }
 
+// createPartial makes path's partial file, locked while it is written: a later Save can tell
+// the partial files of saves that were killed (they hold what a backup holds, entities'
+// credential hashes included) from those being written, and removes the first. Another
+// Save's removeKilledPartials may find the file in the instant between its making and its
+// lock, and take the lock or remove the file: that file is left to it, and another made.
+func createPartial(path string) (*os.File, error) {
+	for range 10 {
+		f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+partialInfix+"*")
+		if err != nil {
+			return nil, err
+		}
+		createdPartial(f.Name())
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			fi, ferr := f.Stat()
+			li, lerr := os.Lstat(f.Name())
+			if ferr == nil && lerr == nil && os.SameFile(fi, li) {
+				return f, nil
+			}
+		}
+		f.Close()
+		if err != nil && !errors.Is(err, syscall.EWOULDBLOCK) {
+			os.Remove(f.Name())
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("%s: every partial file made beside it was removed or locked by another process at once", path)
+}
+
 // partialInfix marks the temporary name of a backup file being saved: .NAME.partial-RANDOM.
 const partialInfix = ".partial-"
 
@@ -95,6 +116,10 @@ func removeKilledPartials(dir string) {
 		f.Close()
 	}
 }
+
+// createdPartial is called between the making of a partial file and its lock: a test runs
+// another Save there.
+var createdPartial = func(string) {}
 
 // link is os.Link; a test makes it fail as a file system without hard links does.
 var link = os.Link
