@@ -43,6 +43,14 @@ func runBackup(ctx context.Context, args []string) error {
 		return fmt.Errorf("backup: %s: %s", resp.Status, serverError(resp.Body))
 	}
 	m, size, err := backup.Save(resp.Body, *out)
+	if err != nil && ctx.Err() != nil {
+		// The body's read failed because the signal ended the request: the file is not at
+		// fault, and "incomplete or damaged" would send the operator looking at the server.
+		if *out == "-" {
+			return fmt.Errorf("backup: interrupted (%v): what was written to standard output is not a usable backup", context.Cause(ctx))
+		}
+		return fmt.Errorf("backup: interrupted (%v): %s was not written", context.Cause(ctx), *out)
+	}
 	if err != nil {
 		// A server that failed half-way says why in a trailer, read at the body's end.
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<20))
