@@ -656,3 +656,27 @@ func TestTwoSavesIntoOneDirectory(t *testing.T) {
 		t.Errorf("a save whose partial file another held the lock of for an instant: %v", err)
 	}
 }
+
+// serve's removal of the snapshots killed backups left in its data directory reads the
+// directory too: under data[1] they were never removed (a copy of the streams each), and a
+// data directory named a? removed those of a backup running in its neighbour ab.
+func TestRemoveLeftoversOfAPathWithGlobCharacters(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "data[1]")
+	os.MkdirAll(filepath.Join(dir, backup.TempPrefix+"123", "COMPACT"), 0o700)
+	if removed, err := backup.RemoveLeftovers(dir); err != nil || len(removed) != 1 {
+		t.Errorf("under data[1]: removed %v, %v", removed, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, backup.TempPrefix+"123")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a killed backup's snapshots are still there: %v", err)
+	}
+	running := filepath.Join(parent, "ab", backup.TempPrefix+"456")
+	os.MkdirAll(running, 0o700)
+	os.MkdirAll(filepath.Join(parent, "a?"), 0o700)
+	if removed, err := backup.RemoveLeftovers(filepath.Join(parent, "a?")); err != nil || len(removed) != 0 {
+		t.Errorf("under a?: removed %v, %v", removed, err)
+	}
+	if _, err := os.Stat(running); err != nil {
+		t.Errorf("the snapshots of a backup of ab: %v", err)
+	}
+}

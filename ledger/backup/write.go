@@ -121,13 +121,22 @@ func snapshotStream(ctx context.Context, nc *nats.Conn, name, dir string, t *tar
 // in dataDir, and returns their names. Call it only when no backup can be running on
 // dataDir: at the start of the ingest process, which alone writes them.
 func RemoveLeftovers(dataDir string) ([]string, error) {
-	matches, err := filepath.Glob(filepath.Join(dataDir, TempPrefix+"*"))
+	// Read, not globbed: dataDir is a path, and one holding [ or ? is no pattern (it matched
+	// nothing, or the copies of a backup running into another directory).
+	entries, err := os.ReadDir(dataDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	var removed []string
 	var errs []error
-	for _, m := range matches {
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), TempPrefix) {
+			continue
+		}
+		m := filepath.Join(dataDir, e.Name())
 		if err := os.RemoveAll(m); err != nil {
 			errs = append(errs, err)
 			continue
