@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -13,7 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"compact/ledger"
 	"compact/ledger/audit"
+	"compact/ledger/backup"
 )
 
 // compact backup of a running ledger (the demo's, with its checkpoints), then compact restore
@@ -178,4 +183,70 @@ func fileSize(t *testing.T, path string) int64 {
 		t.Fatal(err)
 	}
 	return fi.Size()
+}
+
+// compact entities add, reissue and revoke refuse a data directory a restore is working in: the
+// change would be replaced by the restored ledger's entities, or mixed with them.
+func TestEntitiesRefuseADirectoryBeingRestored(t *testing.T) {
+	bin := compactBinary(t)
+	dir := t.TempDir()
+	addEntityCLI(t, bin, dir, "UNODC", "publisher")
+	os.MkdirAll(filepath.Join(dir, ".restoring-0badf00d"), 0o700)
+	for _, args := range [][]string{
+		{"entities", "add", "CTED", "--name", "CTED", "--data", dir},
+		{"entities", "reissue", "UNODC", "--data", dir},
+		{"entities", "revoke", "UNODC", "--data", dir},
+	} {
+		if _, stderr, code := runBin(t, bin, args...); code != 1 || !strings.Contains(stderr, ".restoring-0badf00d") {
+			t.Errorf("%v: exit %d, %s", args, code, stderr)
+		}
+	}
+}
+
+// verify --backup of a file whose events no signed checkpoint covers fails: such a file proves
+// nothing of them (anyone could have written it), where a running ledger without a checkpoint
+// is only a new one.
+func TestVerifyABackupWithoutCheckpoints(t *testing.T) {
+	bin := compactBinary(t)
+	dir := t.TempDir()
+	if _, err := ledger.AddEntity(t.Context(), dir, "UNODC", "UNODC", ledger.RolePublisher); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := audit.LoadOrCreateKey(dir); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := ledger.OpenRegistry(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ledger.StartServer(ledger.ServerConfig{DataDir: dir, Host: "127.0.0.1", Port: -1, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	nc, err := srv.Connect("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if err := ledger.EnsureStreams(t.Context(), js, ledger.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ev := ledger.Event{SpecVersion: "1.0", ID: "unsigned-1", Source: "/entities/UNODC", Type: "compact.document.shared", Time: "2025-05-01T00:00:00Z",
+		Data: json.RawMessage(`{"document":"d","title":"t","shared_by":{"entity":"UNODC"},"date":"2025-05-01"}`)}
+	body, _ := json.Marshal(&ev)
+	if _, err := js.Publish(t.Context(), ev.Subject(), body); err != nil {
+		t.Fatal(err)
+	}
+	var file bytes.Buffer
+	if _, err := backup.Write(t.Context(), backup.Source{Conn: nc, DataDir: dir}, &file); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "unsigned.tar")
+	os.WriteFile(path, file.Bytes(), 0o600)
+	out, stderr, code := runBin(t, bin, "verify", "--backup", path, "--key", filepath.Join(dir, audit.VerifierKeyFile))
+	if code != 1 || !strings.Contains(stderr, "nothing in it is proven") {
+		t.Errorf("verify --backup of a file without checkpoints: exit %d, %s%s", code, out, stderr)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"compact/ledger"
+	"compact/ledger/backup"
 )
 
 func runEntities(ctx context.Context, args []string) error {
@@ -44,6 +45,9 @@ func runEntities(ctx context.Context, args []string) error {
 	}
 	if err := ledger.CheckNewEntity(acronym, *name, ledger.Role(*role)); err != nil {
 		return usagef("entities add: %v", err)
+	}
+	if err := backup.CheckNoUnfinishedRestore(*data); err != nil {
+		return err // a change written into a restore's directory would be lost or mixed in
 	}
 	creds, err := ledger.AddEntity(ctx, *data, acronym, *name, ledger.Role(*role))
 	if err != nil {
@@ -81,6 +85,9 @@ func runEntitiesReissue(ctx context.Context, args []string) error {
 	if *role != "" && !ledger.Role(*role).Valid() {
 		return usagef("entities reissue: role %q: must be one of publisher, secretariat, auditor, admin", *role)
 	}
+	if err := backup.CheckNoUnfinishedRestore(*data); err != nil {
+		return err // a change written into a restore's directory would be lost or mixed in
+	}
 	creds, err := ledger.ReissueCredentialsAs(ctx, *data, acronym, ledger.Role(*role))
 	if err != nil {
 		return err
@@ -98,6 +105,9 @@ func runEntitiesRevoke(ctx context.Context, args []string) error {
 	}
 	if acronym == "" {
 		return usagef("entities revoke: the entity's acronym is required, e.g. 'compact entities revoke UNOCT'")
+	}
+	if err := backup.CheckNoUnfinishedRestore(*data); err != nil {
+		return err // a change written into a restore's directory would be lost or mixed in
 	}
 	if err := ledger.RevokeCredentials(ctx, *data, acronym); err != nil {
 		return err

@@ -88,6 +88,12 @@ func runVerify(ctx context.Context, args []string) error {
 		if he := (*audit.HistoryError)(nil); err != nil && !errors.As(err, &he) {
 			return fmt.Errorf("verify --backup %s: %w", *backupFile, err)
 		}
+		// A running ledger without a checkpoint is a new one; a file without one proves
+		// nothing of the events it holds, which anyone could have written: not a pass.
+		if err == nil && rep.Checkpoints == 0 && rep.Messages > 0 {
+			fmt.Print(rep)
+			return fmt.Errorf("verify --backup %s: no signed checkpoint in the file covers its %d events: nothing in it is proven", *backupFile, rep.Messages)
+		}
 	} else if *natsURL != "" {
 		// A user the server does not let read the streams gets no answer, only an
 		// asynchronous permissions violation: it ends the verify at once, named, instead of

@@ -680,3 +680,24 @@ func TestRemoveLeftoversOfAPathWithGlobCharacters(t *testing.T) {
 		t.Errorf("the snapshots of a backup of ab: %v", err)
 	}
 }
+
+// While a restore holds the data directory, before its working directory is there, the
+// directory is refused all the same: its lock says a restore runs.
+func TestARunningRestoresLockIsSeen(t *testing.T) {
+	dir := t.TempDir()
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX); err != nil { // as lockDir takes it
+		t.Fatal(err)
+	}
+	if err := backup.CheckNoUnfinishedRestore(dir); !errors.Is(err, backup.ErrRestoring) || !strings.Contains(err.Error(), "is running") {
+		t.Errorf("a directory a restore holds: %v", err)
+	}
+	syscall.Flock(int(d.Fd()), syscall.LOCK_UN)
+	if err := backup.CheckNoUnfinishedRestore(dir); err != nil {
+		t.Errorf("once no restore holds it: %v", err)
+	}
+}

@@ -220,6 +220,16 @@ func CheckNoUnfinishedRestore(dataDir string) error {
 				"let it end, or empty %s and run compact restore again", ErrRestoring, found, dataDir, dataDir)
 		}
 	}
+	// A restore that has taken the directory but not yet made its working directory: its
+	// lock says so.
+	if d, err := os.Open(dataDir); err == nil {
+		defer d.Close()
+		if err := syscall.Flock(int(d.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("%w: a restore into %s is running: let it end", ErrRestoring, dataDir)
+		} else if err == nil {
+			syscall.Flock(int(d.Fd()), syscall.LOCK_UN)
+		}
+	}
 	return nil
 }
 
