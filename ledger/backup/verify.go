@@ -2,9 +2,12 @@ package backup
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -20,11 +23,15 @@ import (
 // The returned error is an *audit.HistoryError (with the report) when the history differs,
 // another error when the file could not be restored or read.
 func Verify(ctx context.Context, r io.Reader, verifierKey, tmpDir string, opts audit.VerifyOptions) (*audit.Report, *Manifest, error) {
-	work, err := os.MkdirTemp(tmpDir, "compact-verify-backup-*")
+	if tmpDir == "" {
+		tmpDir = os.TempDir()
+	}
+	removeKilledVerifies(tmpDir)
+	work, done, err := lockedWorkDir(tmpDir)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer os.RemoveAll(work)
+	defer done()
 	dir := filepath.Join(work, "data")
 	m, err := Restore(ctx, r, RestoreConfig{DataDir: dir})
 	if err != nil {
@@ -42,4 +49,61 @@ func Verify(ctx context.Context, r io.Reader, verifierKey, tmpDir string, opts a
 	}
 	rep, err := audit.Verify(ctx, js, verifierKey, opts)
 	return rep, m, err
+}
+
+// verifyPrefix starts the name of the directory a Verify restores into.
+const verifyPrefix = "compact-verify-backup-"
+
+// lockedWorkDir makes a directory for a Verify in tmpDir and locks it for as long as the
+// Verify runs; done removes it. The lock tells the Verify that a killed one left its
+// directory (a whole restored ledger, entities' credential hashes included) from one that
+// runs: removeKilledVerifies removes the first.
+func lockedWorkDir(tmpDir string) (dir string, done func(), err error) {
+	for range 10 {
+		dir, err := os.MkdirTemp(tmpDir, verifyPrefix+"*")
+		if err != nil {
+			return "", nil, err
+		}
+		d, err := os.Open(dir)
+		if err != nil {
+			return "", nil, err
+		}
+		// Another Verify's clean-up may lock it, or remove it, between its making and this
+		// lock: then make another.
+		if syscall.Flock(int(d.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			d.Close()
+			continue
+		}
+		held, herr := d.Stat()
+		named, nerr := os.Stat(dir)
+		if herr != nil || nerr != nil || !os.SameFile(held, named) {
+			d.Close()
+			continue
+		}
+		return dir, func() {
+			os.RemoveAll(dir)
+			d.Close()
+		}, nil
+	}
+	return "", nil, fmt.Errorf("no working directory of its own could be made in %s", tmpDir)
+}
+
+// removeKilledVerifies removes the directories of Verifies that no process holds: those of
+// Verifies that were killed.
+func removeKilledVerifies(tmpDir string) {
+	entries, _ := os.ReadDir(tmpDir) // read, not globbed: a path may hold [ or \
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), verifyPrefix) {
+			continue
+		}
+		p := filepath.Join(tmpDir, e.Name())
+		d, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(d.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			os.RemoveAll(p)
+		}
+		d.Close()
+	}
 }

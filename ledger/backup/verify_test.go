@@ -8,7 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"compact/ledger/audit"
@@ -94,5 +97,37 @@ func TestVerifyABackup(t *testing.T) {
 	rep, _, err = backup.Verify(t.Context(), bytes.NewReader(forged), a.vkey, t.TempDir(), audit.VerifyOptions{})
 	if !errors.As(err, &he) || rep.FirstBadSeq == 0 {
 		t.Errorf("verify of events that are not the signed ones: %v %+v", err, rep)
+	}
+}
+
+// A Verify killed while it ran leaves its directory, a whole restored ledger; the next Verify
+// with the same temporary directory removes it, but not the directory of a Verify running;
+// and a Verify that ends removes its own.
+func TestVerifyRemovesTheKilledVerifiesDirectories(t *testing.T) {
+	l := newLedger(t, 7)
+	file := backupOf(t, l)
+	tmp := t.TempDir()
+	killed := filepath.Join(tmp, "compact-verify-backup-111")
+	os.MkdirAll(filepath.Join(killed, "data", "nats"), 0o700)
+	running := filepath.Join(tmp, "compact-verify-backup-222")
+	os.MkdirAll(running, 0o700)
+	held, err := os.Open(running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := syscall.Flock(int(held.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := backup.Verify(t.Context(), bytes.NewReader(file), l.vkey, tmp, audit.VerifyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(tmp)
+	if len(entries) != 1 || entries[0].Name() != filepath.Base(running) {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("after a Verify the temporary directory holds %v, want only the running one's", names)
 	}
 }
