@@ -512,6 +512,15 @@ func TestSaveRemovesTheKilledSavesPartialFiles(t *testing.T) {
 	if _, err := os.Stat(running); err != nil {
 		t.Errorf("the running save's partial file was removed: %v", err)
 	}
+	// another program's file that only looks like one is left alone
+	others := filepath.Join(dir, ".notes.partial-draft")
+	os.WriteFile(others, []byte("x"), 0o600)
+	if _, _, err := backup.Save(bytes.NewReader(file), filepath.Join(dir, "newer.tar")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(others); err != nil {
+		t.Errorf("another program's .partial- file was removed: %v", err)
+	}
 }
 
 // A data directory is named by a path, not a pattern: one whose path holds [, ] or \ (a

@@ -102,7 +102,7 @@ func removeKilledPartials(dir string) {
 	// Read, not globbed: dir is a path, and one holding [ or \ is no pattern.
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), ".") || !strings.Contains(e.Name()[1:], partialInfix) {
+		if !isPartialName(e.Name()) {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())
@@ -115,6 +115,17 @@ func removeKilledPartials(dir string) {
 		}
 		f.Close()
 	}
+}
+
+// isPartialName says whether name is one Save gives its partial files: .NAME.partial- and
+// the digits os.CreateTemp puts for its *, so that other programs' files are left alone.
+func isPartialName(name string) bool {
+	i := strings.LastIndex(name, partialInfix)
+	if !strings.HasPrefix(name, ".") || i < 2 {
+		return false
+	}
+	digits := name[i+len(partialInfix):]
+	return digits != "" && strings.Trim(digits, "0123456789") == ""
 }
 
 // createdPartial is called between the making of a partial file and its lock: a test runs
