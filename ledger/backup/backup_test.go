@@ -231,18 +231,7 @@ func TestBackupRestoresTheSameLedger(t *testing.T) {
 		t.Fatalf("verify of the restored ledger: %v %+v", err, rep)
 	}
 	// The restored ledger signs on: its checkpointer takes the restored checkpoints as its own.
-	signer, vkey, err := audit.LoadOrCreateKey(to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ck, err := audit.Open(t.Context(), audit.Config{JetStream: js, Dir: filepath.Join(to, "checkpoints"), Signer: signer, VerifierKey: vkey, Every: 1 << 30, Interval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ck.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	defer ck.Close(context.Background())
+	ck, _ := startCheckpointer(t, js, to)
 	if cp, err := ck.Flush(t.Context()); err != nil || cp.Size != 40 {
 		t.Fatalf("a checkpoint after the restore: %+v %v", cp, err)
 	}

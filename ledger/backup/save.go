@@ -99,10 +99,16 @@ const partialInfix = ".partial-"
 // removeKilledPartials removes the partial files in dir that no Save holds: those of saves
 // that were killed.
 func removeKilledPartials(dir string) {
+	removeUnheld(dir, func(e os.DirEntry) bool { return !e.IsDir() && isPartialName(e.Name()) })
+}
+
+// removeUnheld removes the entries of dir that match and that no process holds a lock on:
+// what a killed Save or Verify left, where a running one holds its own.
+func removeUnheld(dir string, match func(os.DirEntry) bool) {
 	// Read, not globbed: dir is a path, and one holding [ or \ is no pattern.
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		if !isPartialName(e.Name()) {
+		if !match(e) {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())
@@ -111,7 +117,7 @@ func removeKilledPartials(dir string) {
 			continue
 		}
 		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-			os.Remove(p)
+			os.RemoveAll(p)
 		}
 		f.Close()
 	}

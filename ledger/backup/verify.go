@@ -91,19 +91,5 @@ func lockedWorkDir(tmpDir string) (dir string, done func(), err error) {
 // removeKilledVerifies removes the directories of Verifies that no process holds: those of
 // Verifies that were killed.
 func removeKilledVerifies(tmpDir string) {
-	entries, _ := os.ReadDir(tmpDir) // read, not globbed: a path may hold [ or \
-	for _, e := range entries {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), verifyPrefix) {
-			continue
-		}
-		p := filepath.Join(tmpDir, e.Name())
-		d, err := os.Open(p)
-		if err != nil {
-			continue
-		}
-		if syscall.Flock(int(d.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-			os.RemoveAll(p)
-		}
-		d.Close()
-	}
+	removeUnheld(tmpDir, func(e os.DirEntry) bool { return e.IsDir() && strings.HasPrefix(e.Name(), verifyPrefix) })
 }
