@@ -3,6 +3,7 @@ package backup_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -87,6 +88,25 @@ func TestBackupOfAClusterRestores(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The streams exist once created, but each answers reads only once its own leader is
+	// elected: until then a read finds no responders.
+	for _, name := range []string{ledger.StreamName, ledger.CheckpointStreamName} {
+		for range 200 {
+			var st jetstream.Stream
+			if st, err = js.Stream(ctx, name); err == nil {
+				if _, err = st.GetLastMsgForSubject(ctx, ">"); errors.Is(err, jetstream.ErrMsgNotFound) {
+					err = nil
+				}
+			}
+			if err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("stream %s: %v", name, err)
+		}
 	}
 	dir := t.TempDir()
 	if _, err := ledger.AddEntity(ctx, dir, "UNODC", "United Nations Office on Drugs and Crime", ledger.RolePublisher); err != nil {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // Save writes the backup file r carries to path ("-": standard output), checking it against
@@ -66,31 +65,20 @@ func Save(r io.Reader, path string) (*Manifest, int64, error) {
 
 // createPartial makes path's partial file, locked while it is written: a later Save can tell
 // the partial files of saves that were killed (they hold what a backup holds, entities'
-// credential hashes included) from those being written, and removes the first. Another
-// Save's removeKilledPartials may find the file in the instant between its making and its
-// lock, and take the lock or remove the file: that file is left to it, and another made.
+// credential hashes included) from those being written, and removes the first.
 func createPartial(path string) (*os.File, error) {
-	for range 10 {
+	f, err := lockedTemp(func() (string, error) {
 		f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+partialInfix+"*")
 		if err != nil {
-			return nil, err
+			return "", err
 		}
 		createdPartial(f.Name())
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			fi, ferr := f.Stat()
-			li, lerr := os.Lstat(f.Name())
-			if ferr == nil && lerr == nil && os.SameFile(fi, li) {
-				return f, nil
-			}
-		}
-		f.Close()
-		if err != nil && !errors.Is(err, syscall.EWOULDBLOCK) {
-			os.Remove(f.Name())
-			return nil, err
-		}
+		return f.Name(), f.Close()
+	}, os.O_RDWR)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return nil, fmt.Errorf("%s: every partial file made beside it was removed or locked by another process at once", path)
+	return f, nil
 }
 
 // partialInfix marks the temporary name of a backup file being saved: .NAME.partial-RANDOM.
@@ -100,27 +88,6 @@ const partialInfix = ".partial-"
 // that were killed.
 func removeKilledPartials(dir string) {
 	removeUnheld(dir, func(e os.DirEntry) bool { return !e.IsDir() && isPartialName(e.Name()) })
-}
-
-// removeUnheld removes the entries of dir that match and that no process holds a lock on:
-// what a killed Save or Verify left, where a running one holds its own.
-func removeUnheld(dir string, match func(os.DirEntry) bool) {
-	// Read, not globbed: dir is a path, and one holding [ or \ is no pattern.
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if !match(e) {
-			continue
-		}
-		p := filepath.Join(dir, e.Name())
-		f, err := os.Open(p)
-		if err != nil {
-			continue
-		}
-		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-			os.RemoveAll(p)
-		}
-		f.Close()
-	}
 }
 
 // isPartialName says whether name is one Save gives its partial files: .NAME.partial- and

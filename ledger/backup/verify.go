@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -54,38 +53,18 @@ func Verify(ctx context.Context, r io.Reader, verifierKey, tmpDir string, opts a
 // verifyPrefix starts the name of the directory a Verify restores into.
 const verifyPrefix = "compact-verify-backup-"
 
-// lockedWorkDir makes a directory for a Verify in tmpDir and locks it for as long as the
-// Verify runs; done removes it. The lock tells the Verify that a killed one left its
-// directory (a whole restored ledger, entities' credential hashes included) from one that
-// runs: removeKilledVerifies removes the first.
+// lockedWorkDir makes a directory for a Verify in tmpDir, locked for as long as the Verify
+// runs (a killed one leaves a whole restored ledger: removeKilledVerifies removes it); done
+// removes it.
 func lockedWorkDir(tmpDir string) (dir string, done func(), err error) {
-	for range 10 {
-		dir, err := os.MkdirTemp(tmpDir, verifyPrefix+"*")
-		if err != nil {
-			return "", nil, err
-		}
-		d, err := os.Open(dir)
-		if err != nil {
-			return "", nil, err
-		}
-		// Another Verify's clean-up may lock it, or remove it, between its making and this
-		// lock: then make another.
-		if syscall.Flock(int(d.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
-			d.Close()
-			continue
-		}
-		held, herr := d.Stat()
-		named, nerr := os.Stat(dir)
-		if herr != nil || nerr != nil || !os.SameFile(held, named) {
-			d.Close()
-			continue
-		}
-		return dir, func() {
-			os.RemoveAll(dir)
-			d.Close()
-		}, nil
+	d, err := lockedTemp(func() (string, error) { return os.MkdirTemp(tmpDir, verifyPrefix+"*") }, os.O_RDONLY)
+	if err != nil {
+		return "", nil, fmt.Errorf("a working directory in %s: %w", tmpDir, err)
 	}
-	return "", nil, fmt.Errorf("no working directory of its own could be made in %s", tmpDir)
+	return d.Name(), func() {
+		os.RemoveAll(d.Name())
+		d.Close()
+	}, nil
 }
 
 // removeKilledVerifies removes the directories of Verifies that no process holds: those of
