@@ -144,10 +144,11 @@ func Restore(ctx context.Context, r io.Reader, cfg RestoreConfig) (_ *Manifest, 
 	moving = true
 	for _, e := range entries {
 		to := filepath.Join(dir, e.Name())
-		if _, err := os.Lstat(to); err == nil {
+		err := renameNoReplace(filepath.Join(tmp, e.Name()), to)
+		if errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("restore: %w: %s appeared while the restore moved its entries in (%s marks the restore unfinished: empty %s and restore again)", ErrNotEmpty, to, tmp, dir)
 		}
-		if err := os.Rename(filepath.Join(tmp, e.Name()), to); err != nil {
+		if err != nil {
 			return nil, fmt.Errorf("restore: moving the restored %s into %s: %w (%s marks the restore unfinished: empty %s and restore again)", e.Name(), dir, err, tmp, dir)
 		}
 	}
@@ -193,6 +194,16 @@ func openInProcess(dataDir, name string, bulk bool, log *slog.Logger) (*ledger.S
 		return nil, nil, err
 	}
 	return srv, nc, nil
+}
+
+// checkThenRename renames from to to unless something is at to: a file made at to in the
+// instant between the check and the rename is replaced, which renameNoReplace avoids where
+// the kernel can.
+func checkThenRename(from, to string) error {
+	if _, err := os.Lstat(to); err == nil {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: os.ErrExist}
+	}
+	return os.Rename(from, to)
 }
 
 // RestoringPrefix starts the name of a restore's working directory inside its data
