@@ -56,21 +56,8 @@ func newLedgerFrom(t testing.TB, n int, keyDir, title string) *ledgerDir {
 	if _, err := ledger.AddEntity(ctx, dir, "UNODC", "United Nations Office on Drugs and Crime", ledger.RolePublisher); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := ledger.OpenRegistry(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ledger.StartServer(ledger.ServerConfig{DataDir: dir, Host: "127.0.0.1", Port: -1, Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	srv := startServer(t, dir)
+	js, _ := jetstream.New(connect(t, srv))
 	if err := ledger.EnsureStreams(ctx, js, ledger.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +97,14 @@ func startCheckpointer(t testing.TB, js jetstream.JetStream, dir string) (*audit
 // returns a JetStream handle in the ledger's account; the server stops when the test ends.
 func openRestored(t testing.TB, dir string) jetstream.JetStream {
 	t.Helper()
+	js, _ := jetstream.New(connect(t, startServer(t, dir)))
+	return js
+}
+
+// startServer starts the embedded server on the data directory dir, with its entities'
+// accounts; it stops when the test ends.
+func startServer(t testing.TB, dir string) *ledger.Server {
+	t.Helper()
 	reg, err := ledger.OpenRegistry(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -119,8 +114,7 @@ func openRestored(t testing.TB, dir string) jetstream.JetStream {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	js, _ := jetstream.New(connect(t, srv))
-	return js
+	return srv
 }
 
 // backupOf is l's backup file, written now.

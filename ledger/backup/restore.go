@@ -116,11 +116,6 @@ func Restore(ctx context.Context, r io.Reader, cfg RestoreConfig) (_ *Manifest, 
 		if err := writeFile(filepath.Join(tmp, audit.SignerKeyFile), bytes.NewReader(key), 0o600); err != nil {
 			return nil, fmt.Errorf("restore: %w", err)
 		}
-		// The key must be the backup's ledger's, or the restored ledger would sign
-		// checkpoints that do not verify with its own verifier key.
-		if _, _, err := audit.LoadOrCreateKey(tmp); err != nil {
-			return nil, fmt.Errorf("restore: --key %s: %w", cfg.KeyFile, err)
-		}
 	}
 	if err := restoreStreams(ctx, tmp, files, m, cfg.Logger); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
