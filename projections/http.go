@@ -26,11 +26,11 @@ func (v *Views) Routes(mux *http.ServeMux, guard func(http.Handler) http.Handler
 	}
 	mux.Handle("GET /v1/counters", guard(ledger.Params(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := v.Counters(r.Context(), r.URL.Query().Get("as_of"))
-		reply(w, c, err)
+		reply(w, c, asOfError(err))
 	}), "as_of")))
 	mux.Handle("GET /v1/structure", guard(ledger.Params(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := v.Structure(r.Context(), r.URL.Query().Get("as_of"))
-		reply(w, s, err)
+		reply(w, s, asOfError(err))
 	}), "as_of")))
 	mux.Handle("GET /v1/status", guard(ledger.Params(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := v.Status(r.Context())
@@ -142,12 +142,34 @@ func HTTPStatus(err error) int {
 	return http.StatusInternalServerError
 }
 
+// ParamError is a query parameter's value that an endpoint refuses: the answer's error.field
+// names Param, as it does for a parameter unknown or given twice.
+type ParamError struct {
+	Param string
+	Err   error
+}
+
+func (e *ParamError) Error() string { return e.Param + ": " + e.Err.Error() }
+func (e *ParamError) Unwrap() error { return e.Err }
+
+// asOfError names as_of in the error of a date that is not one; other errors pass unchanged.
+func asOfError(err error) error {
+	if errors.Is(err, ErrBadDate) {
+		return &ParamError{Param: "as_of", Err: err}
+	}
+	return err
+}
+
 // reply writes body as JSON, or err in the API's error shape, {"error": {"field": "",
 // "message": ...}}, as the ingest and the renderer answer theirs (clients read the message
 // from there).
 func reply(w http.ResponseWriter, body any, err error) {
 	if err != nil {
-		replyError(w, HTTPStatus(err), "", err.Error())
+		field := ""
+		if pe := (*ParamError)(nil); errors.As(err, &pe) {
+			field = pe.Param
+		}
+		replyError(w, HTTPStatus(err), field, err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -66,6 +66,16 @@ func TestHTTP(t *testing.T) {
 	if code := get("/v1/counters?as_of=2025-02-30", &e); code != 400 || e.Error.Field == nil || e.Error.Message == nil || !strings.Contains(*e.Error.Message, "2025-02-30") {
 		t.Errorf("a bad date: %d %+v", code, e)
 	}
+	// A date that is not one is a mistake in a parameter: the error names it, as every other
+	// refused parameter's does (it used to come with an empty field).
+	for _, path := range []string{"/v1/counters?as_of=2025-02-29", "/v1/structure?as_of=2025-02-29", "/v1/counters?as_of=%202025-06-30", "/v1/structure?as_of=10000-01-01"} {
+		var e struct {
+			Error struct{ Field, Message string }
+		}
+		if code := get(path, &e); code != 400 || e.Error.Field != "as_of" || !strings.Contains(e.Error.Message, "as_of") {
+			t.Errorf("%s: %d %+v, want 400 naming as_of", path, code, e)
+		}
+	}
 	var s Structure
 	if code := get("/v1/structure?as_of=2025-12-31", &s); code != 200 || s.AsOf != "2025-12-31" {
 		t.Errorf("structure: %d %+v", code, s)
@@ -74,8 +84,8 @@ func TestHTTP(t *testing.T) {
 	if code := get("/v1/status", &st); code != 200 || st.StreamLastSeq != last || len(st.Views) != 3 {
 		t.Errorf("status: %d %+v", code, st)
 	}
-	if guarded != 4 {
-		t.Errorf("the guard wrapped %d of 4 public reads", guarded)
+	if guarded != 8 {
+		t.Errorf("the guard wrapped %d of 8 public reads", guarded)
 	}
 
 	post := func(path, token string) int {

@@ -27,7 +27,7 @@ func WatchRoutes(mux *http.ServeMux, nc *nats.Conn, guard func(http.Handler) htt
 	mux.Handle("GET /v1/reviews/{period}/changes", ledger.NoHead(guard(ledger.Params(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		period := r.PathValue("period")
 		if err := CheckPeriod(period); err != nil {
-			writeJSONError(w, http.StatusNotFound, "", err.Error())
+			writeJSONError(w, http.StatusNotFound, "period", err.Error())
 			return
 		}
 		flusher, ok := w.(http.Flusher)

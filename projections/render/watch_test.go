@@ -28,8 +28,9 @@ func TestWatchStreamsChanges(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
-	if r := get(t, srv.URL+"/v1/reviews/2025-13/changes", nil); r.status != http.StatusNotFound {
-		t.Fatalf("a period that does not exist: status %d, want 404 (%s)", r.status, r.body)
+	// The error names the path's period, as GET /v1/reviews/{period}'s does.
+	if r := get(t, srv.URL+"/v1/reviews/2025-13/changes", nil); r.status != http.StatusNotFound || !strings.Contains(r.body, `"field":"period"`) {
+		t.Fatalf("a period that does not exist: status %d, want 404 naming the period (%s)", r.status, r.body)
 	}
 
 	pub, lines := watchMay2025(t, srv.URL, nc)
