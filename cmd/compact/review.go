@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"compact/projections"
+	"compact/projections/render"
 )
 
 type reviewFlags struct {
@@ -41,6 +42,11 @@ func runReview(ctx context.Context, args []string) error {
 	}
 	if period == "" {
 		return usagef("review: the PERIOD is required, e.g. 'compact review 2025-05'")
+	}
+	// The server would refuse it as well, but only once asked: a mistake on the command line
+	// is a usage error, found before anything is sent.
+	if err := render.CheckPeriod(period); err != nil {
+		return usagef("review: %v", err)
 	}
 	if err := cmp.Or(checkTimeFlag("as-known", f.asKnown), checkTimeFlag("diff", f.diff)); err != nil {
 		return err

@@ -102,7 +102,7 @@ func TestBenchContradictoryFlagsAreUsageErrors(t *testing.T) {
 	})
 }
 
-// The readers' dates and times, and rebuild's VIEW, are checked before the command asks the
+// The readers' dates and times, review's PERIOD and rebuild's VIEW, are checked before the command asks the
 // server anything (none listens at --server here): a malformed one used to go to the server,
 // and came back as a failure (exit 1), with the server's error as JSON for a date, and
 // with "an admin token is needed" for a view that does not exist.
@@ -116,6 +116,9 @@ func TestReaderFlagMistakesAreUsageErrors(t *testing.T) {
 		{cmd("counters", "--as-known", "2025-07-01"), `--as-known "2025-07-01": not an RFC 3339 time`},
 		{cmd("review", "2025-05", "--as-known", "yesterday"), `--as-known "yesterday": not an RFC 3339 time`},
 		{cmd("review", "2025-05", "--diff", "2025-07-01"), `--diff "2025-07-01": not an RFC 3339 time`},
+		{cmd("review", "2025-04"), "2025-04 is not a period start"},
+		{cmd("review", "2025-13", "--watch"), `"2025-13" is not a review period`},
+		{cmd("review", " 2025-05", "--as-known", "2025-07-01T00:00:00Z"), `" 2025-05" is not a review period`},
 		{cmd("replay", "--since", "yesterday"), `--since "yesterday": not an RFC 3339 time`},
 		{cmd("replay", "--until", "2025-07-01"), `--until "2025-07-01": not an RFC 3339 time`},
 		{cmd("rebuild", "bogus"), `no view "bogus": VIEW is one of counters, review, structure`},
