@@ -61,9 +61,21 @@ func (c *clientFlags) get(ctx context.Context, path string) (*http.Response, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
-		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, serverError(resp.Body))
+		return nil, &statusError{Path: path, Status: resp.Status, Code: resp.StatusCode, Message: serverError(resp.Body)}
 	}
 	return resp, nil
+}
+
+// statusError is a server's answer other than 200 to a GET, with the message it gave.
+type statusError struct {
+	Path    string
+	Status  string // "404 Not Found"
+	Code    int
+	Message string
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("GET %s: %s: %s", e.Path, e.Status, e.Message)
 }
 
 func serverError(r io.Reader) string {

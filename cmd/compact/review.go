@@ -6,13 +6,17 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"compact/projections"
 	"compact/projections/render"
@@ -144,35 +148,91 @@ func writeFileAtomic(path string, b []byte) error {
 // watchReview re-renders on every change event of the period's review, as the server
 // relays them from the change feed (GET /v1/reviews/{period}/changes, Server-Sent Events).
 //
+// A reporting job outlives the server it watches: once it has watched, a stream the server
+// closes (serve stopped or restarted) or a server it cannot reach does not end it. It tries
+// again, 250 ms after, doubling up to 10 s, and renders anew when it watches again, so the
+// changes made while it was away are in the file. What a server restart does not explain
+// ends it: the server refusing the request (a 4xx: the token, the period) or ending the
+// stream with an end event (the token revoked), a file it cannot write. It used to end at
+// the first restart, leaving the file as it was.
+func watchReview(ctx context.Context, f *reviewFlags, period string) error {
+	backoff := watchRetryFirst
+	watched := false
+	for {
+		ok, err := watchOnce(ctx, f, period, watched)
+		if ctx.Err() != nil {
+			return nil
+		}
+		watched = watched || ok
+		if !watched || !serverGone(err) {
+			return err
+		}
+		if ok {
+			backoff = watchRetryFirst
+		}
+		fmt.Fprintf(os.Stderr, "compact: %v; watching again in %v\n", err, backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, watchRetryMax)
+	}
+}
+
+// The waits of a watcher between its tries to watch again.
+const (
+	watchRetryFirst = 250 * time.Millisecond
+	watchRetryMax   = 10 * time.Second
+)
+
+// errStreamClosed is a change stream the server closed.
+var errStreamClosed = errors.New("the server closed the change stream")
+
+// serverGone says whether err is what a server stopping, restarting or out of reach gives: a
+// connection refused, reset or cut short, a stream closed, a 5xx answer.
+func serverGone(err error) bool {
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.Code >= 500
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, errStreamClosed) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET)
+}
+
+// watchOnce opens the change stream and re-renders on each change until the stream ends;
+// watching says whether it got as far as watching (and rendering).
+//
 // It renders only once the stream says ": watching": the server sends that line after its
 // subscription to the feed is in place, so a change committed before it is in the render and
 // one committed after it is announced. Rendering before subscribing would lose a change made
-// in between until the next one. A restarted watcher (after the server closed the stream)
-// goes through the same order, so it renders again on reconnecting.
-func watchReview(ctx context.Context, f *reviewFlags, period string) error {
+// in between until the next one. Watching again goes through the same order, so it renders
+// what changed while it was away.
+func watchOnce(ctx context.Context, f *reviewFlags, period string, again bool) (watching bool, err error) {
 	resp, err := f.get(ctx, "/v1/reviews/"+url.PathEscape(period)+"/changes")
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
-	watching := false
 	for !watching && sc.Scan() {
 		watching = strings.HasPrefix(sc.Text(), ": watching")
 	}
 	if !watching {
-		if ctx.Err() != nil {
-			return nil
-		}
 		if err := sc.Err(); err != nil {
-			return err
+			return false, err
 		}
-		return fmt.Errorf("the server closed the change stream before it was watching")
+		return false, fmt.Errorf("%w before it was watching", errStreamClosed)
 	}
 	if err := renderOnce(ctx, f, period); err != nil {
-		return err
+		return true, err
 	}
-	fmt.Fprintf(os.Stderr, "compact: watching the %s review; Ctrl-C to stop\n", period)
+	if again {
+		fmt.Fprintf(os.Stderr, "compact: watching the %s review again\n", period)
+	} else {
+		fmt.Fprintf(os.Stderr, "compact: watching the %s review; Ctrl-C to stop\n", period)
+	}
 	event := ""
 	for sc.Scan() {
 		if name, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
@@ -186,23 +246,20 @@ func watchReview(ctx context.Context, f *reviewFlags, period string) error {
 		if event == "end" { // the server ended the watch: its token revoked (README, Entities)
 			var end struct{ Error string }
 			json.Unmarshal([]byte(data), &end)
-			return fmt.Errorf("the server ended the change stream: %s", end.Error)
+			return true, fmt.Errorf("the server ended the change stream: %s", end.Error)
 		}
 		var ch projections.ReviewChange
 		if json.Unmarshal([]byte(data), &ch) == nil {
 			fmt.Fprintf(os.Stderr, "compact: review %s changed (version %d, ledger sequence %d)\n", ch.Period, ch.Version, ch.Seq)
 		}
 		if err := renderOnce(ctx, f, period); err != nil {
-			return err
+			return true, err
 		}
 	}
-	if ctx.Err() != nil {
-		return nil
-	}
 	if err := sc.Err(); err != nil {
-		return err
+		return true, err
 	}
-	return fmt.Errorf("the server closed the change stream")
+	return true, errStreamClosed
 }
 
 // reviewDiff compares the review as known at f.diff with the review now.

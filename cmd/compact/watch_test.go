@@ -86,6 +86,78 @@ func TestReviewWatch(t *testing.T) {
 	}
 }
 
+// TestReviewWatchGoesOnAcrossServerRestarts: `compact review --watch` is a reporting job, and
+// the server it watches restarts under it, stopped (SIGTERM) and killed (SIGKILL): the watcher
+// tries again until the server is back, and the file follows the changes published after each
+// restart. It used to exit 1 at the first ("the server closed the change stream"), the file
+// left as it was.
+func TestReviewWatchGoesOnAcrossServerRestarts(t *testing.T) {
+	bin := compactBinary(t)
+	dir := t.TempDir()
+	pub := addEntityCLI(t, bin, dir, "UNOCT", "publisher")
+	httpPort, natsPort := httpAndNATSPorts(t)
+	logs, logMu := new(bytes.Buffer), new(sync.Mutex)
+	c := startChild(t, bin, dir, httpPort, natsPort, logs, logMu)
+	publish := func(id, title string) {
+		t.Helper()
+		ev := fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/entities/UNOCT","type":"compact.training.delivered","time":"2025-06-24T09:00:00Z","data":{"title":%q,"start":"2025-06-24","end":"2025-06-27","organizers":[{"entity":"UNOCT"}],"countries":["KHM"],"format":"training"}}`, id, title)
+		req, _ := http.NewRequest("POST", c.httpURL+"/v1/events", strings.NewReader(ev))
+		req.Header.Set("Content-Type", ledger.MediaEvent)
+		req.Header.Set("Authorization", "Bearer "+pub.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusCreated {
+			t.Fatalf("publish %s: %v %v", id, err, resp)
+		}
+		resp.Body.Close()
+	}
+	publish("r-0", "UNOCT conducted a training before any restart")
+
+	out := filepath.Join(t.TempDir(), "review.md")
+	watch := exec.Command(bin, "review", "2025-05", "--watch", "--format", "md", "-o", out, "--server", c.httpURL)
+	var werr bytes.Buffer
+	var wmu sync.Mutex
+	watch.Stderr = syncWriter{&wmu, &werr}
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { watch.Wait(); close(exited) }()
+	t.Cleanup(func() { watch.Process.Signal(syscall.SIGKILL); <-exited })
+	said := func() string { wmu.Lock(); defer wmu.Unlock(); return werr.String() }
+	waitFor := func(substr string) {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); ; {
+			if b, _ := os.ReadFile(out); bytes.Contains(b, []byte(substr)) {
+				return
+			}
+			select {
+			case <-exited:
+				t.Fatalf("the watcher ended (%v) before %s showed %q; it said:\n%s", watch.ProcessState, out, substr, said())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never showed %q; the watcher said:\n%s", out, substr, said())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("before any restart")
+
+	for i, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		if err := c.cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		<-c.finished
+		c = startChild(t, bin, dir, httpPort, natsPort, logs, logMu)
+		title := fmt.Sprintf("UNOCT conducted a training after restart %d (%v)", i+1, sig)
+		publish(fmt.Sprintf("r-%d", i+1), title)
+		waitFor(title)
+	}
+	if n := strings.Count(said(), "watching the 2025-05 review again"); n < 2 {
+		t.Errorf("the watcher said it watched again %d times, want 2 or more:\n%s", n, said())
+	}
+}
+
 // A reporting job's open watch does not hold serve's stop: on SIGTERM the stream ends and
 // serve exits 0, rather than waiting out its grace period and exiting with "context
 // deadline exceeded".
