@@ -127,6 +127,14 @@ func buildAsKnown(w http.ResponseWriter, r *http.Request, js jetstream.JetStream
 		writeJSONError(w, http.StatusBadRequest, "t", "t must be an RFC 3339 ledger time, e.g. 2025-07-01T00:00:00Z")
 		return
 	}
+	// A build as known at a time to come would be the views now, labelled as known then (the
+	// latest checkpoint "at that time" among them), and a later request for the same t would
+	// be answered otherwise: what is known at t is fixed only once t has passed.
+	if now := time.Now(); t.After(now) {
+		writeJSONError(w, http.StatusBadRequest, "t", fmt.Sprintf("t=%s is after the ledger's time now (%s): "+
+			"what the ledger will hold then is not known yet; give a time up to now", t.Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339)))
+		return
+	}
 	select {
 	case builds <- struct{}{}:
 		defer func() { <-builds }()
