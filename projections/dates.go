@@ -61,10 +61,19 @@ func appendDayMonth(b []byte, t time.Time) []byte {
 
 // appendDayMonthYear appends "25 June 2025".
 func appendDayMonthYear(b []byte, t time.Time) []byte {
-	return strconv.AppendInt(append(appendDayMonth(b, t), ' '), int64(t.Year()), 10)
+	return appendYear(append(appendDayMonth(b, t), ' '), t.Year())
 }
 
 // appendMonthYear appends "June 2025".
 func appendMonthYear(b []byte, t time.Time) []byte {
-	return strconv.AppendInt(append(append(b, t.Month().String()...), ' '), int64(t.Year()), 10)
+	return appendYear(append(append(b, t.Month().String()...), ' '), t.Year())
+}
+
+// appendYear appends a year as a period names it, with four digits: "0025" is not 25. (The
+// dates are YYYY-MM-DD: a year has at most four.)
+func appendYear(b []byte, y int) []byte {
+	for d := 1000; d > 1 && y < d; d /= 10 {
+		b = append(b, '0')
+	}
+	return strconv.AppendInt(b, int64(y), 10)
 }

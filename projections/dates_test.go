@@ -18,6 +18,10 @@ func TestFormatDates(t *testing.T) {
 		{"2025-12-01", "2026-01-31", "month", "December 2025-January 2026"},
 		{"2025-06-10", "2025-06-01", "", "10 June"}, // end before start: the start alone
 		{"not a date", "", "", "not a date"},
+		// A year before 1000 is written with its four digits, as the period names it: "0025"
+		// is not 25, nor 2025 with a digit lost.
+		{"0999-12-29", "1000-01-02", "", "29 December 0999-2 January 1000"},
+		{"0000-11-01", "0001-02-28", "month", "November 0000-February 0001"},
 	} {
 		if got := FormatDates(c.start, c.end, c.precision); got != c.want {
 			t.Errorf("FormatDates(%q, %q, %q) = %q, want %q", c.start, c.end, c.precision, got, c.want)
@@ -40,6 +44,11 @@ func TestPeriods(t *testing.T) {
 	}
 	if title, _ := PeriodTitle("2025-05"); title != "Counter-Terrorism Compact in Review May-June 2025" {
 		t.Errorf("title %q", title)
+	}
+	for period, want := range map[string]string{"0000-01": "January-February 0000", "0025-05": "May-June 0025", "9999-11": "November-December 9999"} {
+		if title, _ := PeriodTitle(period); title != "Counter-Terrorism Compact in Review "+want {
+			t.Errorf("PeriodTitle(%s) = %q, want it to end %q", period, title, want)
+		}
 	}
 	if p, _ := PreviousPeriod("2025-01"); p != "2024-11" {
 		t.Errorf("PreviousPeriod(2025-01) = %s", p)

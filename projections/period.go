@@ -62,7 +62,7 @@ func PeriodTitle(p string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("Counter-Terrorism Compact in Review %s-%s %d", t.Month(), t.AddDate(0, 1, 0).Month(), t.Year()), nil
+	return fmt.Sprintf("Counter-Terrorism Compact in Review %s-%s %04d", t.Month(), t.AddDate(0, 1, 0).Month(), t.Year()), nil
 }
 
 // FirstPeriod is the first period a date YYYY-MM-DD can fall in: there is none before it.

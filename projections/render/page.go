@@ -508,7 +508,7 @@ func periodLabel(p string) string {
 	if err != nil {
 		return p
 	}
-	return fmt.Sprintf("%s-%s %d", t.Month(), t.AddDate(0, 1, 0).Month(), t.Year())
+	return fmt.Sprintf("%s-%s %04d", t.Month(), t.AddDate(0, 1, 0).Month(), t.Year())
 }
 
 // shortPeriodOf is "May-Jun 2025" for a date of May or June 2025.
@@ -518,7 +518,7 @@ func shortPeriodOf(date string) string {
 		return date
 	}
 	t, _ := projections.ParsePeriod(p)
-	return fmt.Sprintf("%s-%s %d", t.Month().String()[:3], t.AddDate(0, 1, 0).Month().String()[:3], t.Year())
+	return fmt.Sprintf("%s-%s %04d", t.Month().String()[:3], t.AddDate(0, 1, 0).Month().String()[:3], t.Year())
 }
 
 // longDate is "30 June 2025" for 2025-06-30; the input when it is not a date.
@@ -527,7 +527,7 @@ func longDate(d string) string {
 	if err != nil {
 		return d
 	}
-	return fmt.Sprintf("%d %s %d", t.Day(), t.Month(), t.Year())
+	return fmt.Sprintf("%d %s %04d", t.Day(), t.Month(), t.Year())
 }
 
 // itemText is an item as the review prints it: the title, then the summary as the sentences
