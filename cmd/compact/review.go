@@ -149,7 +149,8 @@ func writeFileAtomic(path string, b []byte) error {
 // relays them from the change feed (GET /v1/reviews/{period}/changes, Server-Sent Events).
 //
 // A reporting job outlives the server it watches: once it has watched, a stream the server
-// closes (serve stopped or restarted) or a server it cannot reach does not end it. It tries
+// closes (serve stopped or restarted), one silent for watchIdleTimeout or a server it cannot
+// reach does not end it. It tries
 // again, 250 ms after, doubling up to 10 s, and renders anew when it watches again, so the
 // changes made while it was away are in the file. What a server restart does not explain
 // ends it: the server refusing the request (a 4xx: the token, the period) or ending the
@@ -189,6 +190,16 @@ const (
 // errStreamClosed is a change stream the server closed.
 var errStreamClosed = errors.New("the server closed the change stream")
 
+// errStreamStalled is a change stream that brought nothing, not even the keep-alive the
+// server sends every 30 s, for watchIdleTimeout: a server gone without closing the
+// connection (its host down, a NAT or proxy that dropped it) would otherwise hold the
+// watcher, and the file, as they are for good.
+var errStreamStalled = errors.New("the change stream brought nothing, not even a keep-alive")
+
+// watchIdleTimeout is how long a watcher waits for a line of its change stream: three of the
+// server's keep-alives. A variable, so that a test need not wait it out.
+var watchIdleTimeout = 90 * time.Second
+
 // serverGone says whether err is what a server stopping, restarting or out of reach gives: a
 // connection refused, reset or cut short, a stream closed, a 5xx answer.
 func serverGone(err error) bool {
@@ -197,7 +208,7 @@ func serverGone(err error) bool {
 		return se.Code >= 500
 	}
 	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, errStreamClosed) || errors.Is(err, io.ErrUnexpectedEOF) ||
+	return errors.As(err, &ne) || errors.Is(err, errStreamClosed) || errors.Is(err, errStreamStalled) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET)
 }
 
@@ -210,13 +221,29 @@ func serverGone(err error) bool {
 // in between until the next one. Watching again goes through the same order, so it renders
 // what changed while it was away.
 func watchOnce(ctx context.Context, f *reviewFlags, period string, again bool) (watching bool, err error) {
-	resp, err := f.get(ctx, "/v1/reviews/"+url.PathEscape(period)+"/changes")
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	idle := time.AfterFunc(watchIdleTimeout, func() {
+		cancel(fmt.Errorf("%w for %v", errStreamStalled, watchIdleTimeout))
+	})
+	defer idle.Stop()
+	defer func() {
+		if cause := context.Cause(sctx); errors.Is(cause, errStreamStalled) {
+			err = cause
+		}
+	}()
+	resp, err := f.get(sctx, "/v1/reviews/"+url.PathEscape(period)+"/changes")
 	if err != nil {
 		return false, err
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
-	for !watching && sc.Scan() {
+	scan := func() bool {
+		ok := sc.Scan()
+		idle.Reset(watchIdleTimeout)
+		return ok
+	}
+	for !watching && scan() {
 		watching = strings.HasPrefix(sc.Text(), ": watching")
 	}
 	if !watching {
@@ -225,16 +252,19 @@ func watchOnce(ctx context.Context, f *reviewFlags, period string, again bool) (
 		}
 		return false, fmt.Errorf("%w before it was watching", errStreamClosed)
 	}
+	// The render's time is not the stream's silence.
+	idle.Stop()
 	if err := renderOnce(ctx, f, period); err != nil {
 		return true, err
 	}
+	idle.Reset(watchIdleTimeout)
 	if again {
 		fmt.Fprintf(os.Stderr, "compact: watching the %s review again\n", period)
 	} else {
 		fmt.Fprintf(os.Stderr, "compact: watching the %s review; Ctrl-C to stop\n", period)
 	}
 	event := ""
-	for sc.Scan() {
+	for scan() {
 		if name, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
 			event = name
 			continue
@@ -252,9 +282,11 @@ func watchOnce(ctx context.Context, f *reviewFlags, period string, again bool) (
 		if json.Unmarshal([]byte(data), &ch) == nil {
 			fmt.Fprintf(os.Stderr, "compact: review %s changed (version %d, ledger sequence %d)\n", ch.Period, ch.Version, ch.Seq)
 		}
+		idle.Stop()
 		if err := renderOnce(ctx, f, period); err != nil {
 			return true, err
 		}
+		idle.Reset(watchIdleTimeout)
 	}
 	if err := sc.Err(); err != nil {
 		return true, err

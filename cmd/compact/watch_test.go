@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -155,6 +157,59 @@ func TestReviewWatchGoesOnAcrossServerRestarts(t *testing.T) {
 	}
 	if n := strings.Count(said(), "watching the 2025-05 review again"); n < 2 {
 		t.Errorf("the watcher said it watched again %d times, want 2 or more:\n%s", n, said())
+	}
+}
+
+// TestReviewWatchGivesUpASilentStream: a change stream that brings nothing, not even the
+// server's keep-alive, is given up and opened again, as a closed one is: a server gone
+// without closing the connection (its host down, a proxy that dropped it) used to hold the
+// watcher, and its file, as they were for good. The server here goes silent on the first
+// stream and announces a change on the second.
+func TestReviewWatchGivesUpASilentStream(t *testing.T) {
+	defer func(d time.Duration) { watchIdleTimeout = d }(watchIdleTimeout)
+	watchIdleTimeout = 300 * time.Millisecond
+	var streams, renders atomic.Int64
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/changes") {
+			fmt.Fprintf(w, "render %d\n", renders.Add(1))
+			return
+		}
+		n := streams.Add(1)
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, ": watching 2025-05\n\n")
+		if n > 1 {
+			fmt.Fprint(w, "event: change\ndata: {\"period\":\"2025-05\",\"version\":2,\"seq\":9}\n\n")
+		}
+		w.(http.Flusher).Flush()
+		select { // and then nothing
+		case <-r.Context().Done():
+		case <-done:
+		}
+	}))
+	defer srv.Close()
+	defer close(done)
+
+	out := filepath.Join(t.TempDir(), "review.md")
+	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan error, 1)
+	go func() { ended <- runReview(ctx, []string{"2025-05", "--watch", "-o", out, "--server", srv.URL}) }()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if b, _ := os.ReadFile(out); streams.Load() >= 2 && renders.Load() >= 3 && string(b) == fmt.Sprintf("render %d\n", renders.Load()) {
+			break
+		}
+		select {
+		case err := <-ended:
+			t.Fatalf("the watcher ended: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s on, the watcher opened %d streams and rendered %d times; want a second stream after the silent first, and its change rendered", streams.Load(), renders.Load())
+		}
+	}
+	cancel()
+	if err := <-ended; err != nil {
+		t.Fatalf("the watcher, stopped: %v", err)
 	}
 }
 
