@@ -240,6 +240,26 @@ func (v *Views) Checkpoint(ctx context.Context, view string) (uint64, error) {
 	return ck, err
 }
 
+// Applied returns the lowest checkpoint of the views' live generations: every view has
+// applied the stream up to it, so what a change message up to that sequence announces (from
+// this process or another replica) can be read here.
+func (v *Views) Applied(ctx context.Context) (uint64, error) {
+	var low uint64
+	err := v.read(func(s *snapshot) error {
+		for i, name := range ViewNames {
+			_, _, ck, err := s.data(name)
+			if err != nil {
+				return err
+			}
+			if i == 0 || ck < low {
+				low = ck
+			}
+		}
+		return nil
+	})
+	return low, err
+}
+
 // WaitFor waits until every view's live generation has applied sequence seq (or ctx ends).
 // Tools and tests use it to read their own writes.
 func (v *Views) WaitFor(ctx context.Context, seq uint64) error {

@@ -70,7 +70,7 @@ func startReadSide(ctx context.Context, rs readSide) (func(), error) {
 	views.AdminRoutes(rs.mux, rs.auth.Admin)
 	src := checkpointedSource{Views: views, checkpoints: audit.JetStreamSource{JS: rs.node.JS}}
 	render.Routes(rs.mux, src, public)
-	render.WatchRoutes(rs.mux, rs.node.Conn, public)
+	render.WatchRoutes(rs.mux, rs.node.Conn, views.Applied, public)
 	render.AsKnownRoutes(rs.mux, rs.node.JS, rs.flags.data, src.provenanceAt, rs.auth.History)
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -26,7 +26,7 @@ func TestElsewhereRoutesNameRealEndpoints(t *testing.T) {
 	views.Routes(mux, nil)
 	views.AdminRoutes(mux, auth.Admin)
 	render.Routes(mux, nil, nil)
-	render.WatchRoutes(mux, nil, nil)
+	render.WatchRoutes(mux, nil, nil, nil)
 	render.AsKnownRoutes(mux, nil, "", nil, auth.History)
 	for _, p := range append(append([]string{}, readPatterns...), writePatterns...) {
 		func() {

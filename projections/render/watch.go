@@ -20,7 +20,13 @@ import (
 // view commits a change — driven by the change feed subject
 // compact.views.review.<period>, not by polling. A keep-alive comment goes every 30 s.
 // Reporting jobs that speak NATS subscribe to the subject directly instead.
-func WatchRoutes(mux *http.ServeMux, nc *nats.Conn, guard func(http.Handler) http.Handler) {
+//
+// The subject carries every projections process's changes, not only this one's: another
+// replica's can come before this server's views have applied what it announces (and a
+// replica run with the feed off hears no other). applied (nil: none) says how far this
+// server's views have applied the stream: a change is sent once they have applied its seq,
+// so that a client reading the review on it reads what it announces.
+func WatchRoutes(mux *http.ServeMux, nc *nats.Conn, applied Applied, guard func(http.Handler) http.Handler) {
 	if guard == nil {
 		guard = func(h http.Handler) http.Handler { return h }
 	}
@@ -74,7 +80,18 @@ func WatchRoutes(mux *http.ServeMux, nc *nats.Conn, guard func(http.Handler) htt
 		flusher.Flush()
 		keepAlive := time.NewTicker(30 * time.Second)
 		defer keepAlive.Stop()
+		var held *nats.Msg      // a change this server's views have not applied yet
+		var recheck *time.Timer // while one is held
+		defer func() {
+			if recheck != nil {
+				recheck.Stop()
+			}
+		}()
 		for {
+			var again <-chan time.Time
+			if held != nil {
+				again = recheck.C
+			}
 			select {
 			case <-r.Context().Done():
 				// Ended by the server rather than by the client (its token revoked while it
@@ -86,13 +103,57 @@ func WatchRoutes(mux *http.ServeMux, nc *nats.Conn, guard func(http.Handler) htt
 				}
 				return
 			case m := <-latest:
+				if !appliedHere(r.Context(), applied, m) {
+					held = m // it supersedes the one held, if any
+					recheck = resetTimer(recheck, appliedRecheck)
+					continue
+				}
+				held = nil
 				fmt.Fprint(w, "event: change\n"+sseData(string(m.Data))+"\n")
+			case <-again:
+				if !appliedHere(r.Context(), applied, held) {
+					recheck.Reset(appliedRecheck)
+					continue
+				}
+				fmt.Fprint(w, "event: change\n"+sseData(string(held.Data))+"\n")
+				held = nil
 			case <-keepAlive.C:
 				fmt.Fprint(w, ": keep-alive\n\n")
 			}
 			flusher.Flush()
 		}
 	})))))
+}
+
+// Applied returns the sequence up to which the views a server reads have applied the stream
+// (projections.Views.Applied).
+type Applied func(ctx context.Context) (uint64, error)
+
+// appliedRecheck is how often a held change is looked at again: about how long a batch of
+// the views takes to commit.
+const appliedRecheck = 10 * time.Millisecond
+
+// appliedHere says whether the views have applied the change m announces. A change that does
+// not say its seq, or views that cannot say how far they are, do not hold it: better a
+// render too early, that the next change mends, than none.
+func appliedHere(ctx context.Context, applied Applied, m *nats.Msg) bool {
+	if applied == nil {
+		return true
+	}
+	var ch projections.ReviewChange
+	if json.Unmarshal(m.Data, &ch) != nil || ch.Seq == 0 {
+		return true
+	}
+	ck, err := applied(ctx)
+	return err != nil || ck >= ch.Seq
+}
+
+func resetTimer(t *time.Timer, d time.Duration) *time.Timer {
+	if t == nil {
+		return time.NewTimer(d)
+	}
+	t.Reset(d)
+	return t
 }
 
 // sseLineEnds are the line ends of an event stream.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"compact/ledger"
 	"compact/ledger/natstest"
 	"compact/projections"
 )
@@ -24,7 +26,7 @@ import (
 func TestWatchStreamsChanges(t *testing.T) {
 	nc, _ := natstest.Connect(t, natstest.Start(t))
 	mux := http.NewServeMux()
-	WatchRoutes(mux, nc, nil)
+	WatchRoutes(mux, nc, nil, nil)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
@@ -73,7 +75,7 @@ func TestWatchStreamsChanges(t *testing.T) {
 func TestWatchKeepsAMessageOneEvent(t *testing.T) {
 	nc, _ := natstest.Connect(t, natstest.Start(t))
 	mux := http.NewServeMux()
-	WatchRoutes(mux, nc, nil)
+	WatchRoutes(mux, nc, nil, nil)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	pub, lines := watchMay2025(t, srv.URL, nc)
@@ -161,7 +163,7 @@ func TestWatchEndedByTheServerSaysWhy(t *testing.T) {
 		})
 	}
 	mux := http.NewServeMux()
-	WatchRoutes(mux, nc, guard)
+	WatchRoutes(mux, nc, nil, guard)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	_, lines := watchMay2025(t, srv.URL, nc)
@@ -188,7 +190,7 @@ func TestWatchBehindGetsTheLatestChange(t *testing.T) {
 		})
 	}
 	mux := http.NewServeMux()
-	WatchRoutes(mux, nc, guard)
+	WatchRoutes(mux, nc, nil, guard)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	pub, lines := watchMay2025(t, srv.URL, nc) // the watching line passes: held from the next write
@@ -237,3 +239,89 @@ func (w *heldWriter) Write(b []byte) (int, error) {
 }
 
 func (w *heldWriter) Flush() { w.ResponseWriter.(http.Flusher).Flush() }
+
+// TestWatchSendsAChangeOnceTheViewsHaveIt: the feed's subject carries every replica's
+// changes, and another replica's can announce a sequence this server's views have not applied
+// yet (a replica run with --no-feed hears only those). The watch holds such a change until the
+// views have it, so that a client reading the review on it reads what it announces: it used
+// to relay it at once, and the client rendered the review without the change, until the next.
+func TestWatchSendsAChangeOnceTheViewsHaveIt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nc, js := natstest.Connect(t, natstest.Start(t))
+	if _, err := js.CreateStream(ctx, ledger.StreamConfig(ledger.StreamOptions{})); err != nil {
+		t.Fatal(err)
+	}
+	append1 := func(id string) uint64 {
+		t.Helper()
+		var e ledger.Event
+		raw := fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/entities/UNOCT","type":"compact.training.delivered","time":"2025-06-24T09:00:00Z","data":{"title":"UNOCT training %s","start":"2025-06-24","organizers":[{"entity":"UNOCT"}],"format":"training"}}`, id, id)
+		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+			t.Fatal(err)
+		}
+		body, _ := json.Marshal(&e)
+		ack, err := js.Publish(ctx, e.Subject(), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ack.Sequence
+	}
+	first := append1("t-1")
+	views, err := projections.Open(ctx, projections.Config{Dir: t.TempDir(), JS: js, DisableFeed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = views.Close(context.Background()) })
+	if err := views.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := views.WaitFor(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	WatchRoutes(mux, nc, views.Applied, nil)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	pub, lines := watchMay2025(t, srv.URL, nc)
+
+	// Another replica announces seq first+1 before the event is even in the stream here; it
+	// comes a moment later.
+	b, _ := json.Marshal(projections.ReviewChange{Period: "2025-05", Version: 2, Seq: first + 1})
+	if err := pub.Publish(projections.SubjectReviewPrefix+"2025-05", b); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	later := time.AfterFunc(500*time.Millisecond, func() { append1("t-2") })
+	defer later.Stop()
+	for lines.Scan() {
+		if _, ok := strings.CutPrefix(lines.Text(), "data: "); !ok {
+			continue
+		}
+		ck, err := views.Checkpoint(ctx, projections.ViewReview)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ck < first+1 {
+			t.Fatalf("the change of seq %d was sent while the review view had applied %d", first+1, ck)
+		}
+		rev, err := views.Review(ctx, "2025-05")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(slices.Concat(sectionItems(rev)...)); n != 2 {
+			t.Fatalf("on the change, the review lists %d items, want 2", n)
+		}
+		return
+	}
+	t.Fatalf("the stream ended without the change: %v", lines.Err())
+}
+
+func sectionItems(r *projections.Review) [][]projections.Item {
+	var out [][]projections.Item
+	for _, s := range r.Sections {
+		out = append(out, s.Items)
+	}
+	return out
+}
