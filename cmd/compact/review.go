@@ -150,12 +150,11 @@ func writeFileAtomic(path string, b []byte) error {
 //
 // A reporting job outlives the server it watches: once it has watched, a stream the server
 // closes (serve stopped or restarted), one silent for watchIdleTimeout or a server it cannot
-// reach does not end it. It tries
-// again, 250 ms after, doubling up to 10 s, and renders anew when it watches again, so the
-// changes made while it was away are in the file. What a server restart does not explain
-// ends it: the server refusing the request (a 4xx: the token, the period) or ending the
-// stream with an end event (the token revoked), a file it cannot write. It used to end at
-// the first restart, leaving the file as it was.
+// reach does not end it. It tries again, 250 ms after, doubling up to 10 s, and renders anew
+// when it watches again, so the changes made while it was away are in the file. What a
+// server restart does not explain ends it: the server refusing the request (a 4xx: the
+// token, the period) or ending the stream with an end event (the token revoked), a file it
+// cannot write. It used to end at the first restart, leaving the file as it was.
 func watchReview(ctx context.Context, f *reviewFlags, period string) error {
 	backoff := watchRetryFirst
 	watched := false
