@@ -208,3 +208,52 @@ func TestServeRemovesAsKnownLeftovers(t *testing.T) {
 		}
 	}
 }
+
+// TestReviewDiffFromTheCommandLine: `compact review PERIOD --diff T` lists what changed in the
+// review since T, as text, as JSON with --format json, and into a file with -o (which it used
+// to ignore, printing to the terminal); --format html is refused rather than answered in text.
+func TestReviewDiffFromTheCommandLine(t *testing.T) {
+	s := startAsKnownServer(t)
+	bin := compactBinary(t)
+	_, lt1 := s.publish("d-1")
+	s.publish("d-2")
+	for deadline := time.Now().Add(30 * time.Second); ; { // the live review has d-2
+		_, b := s.get("/v1/reviews/2025-05?format=json", "")
+		var r projections.Review
+		if json.Unmarshal(b, &r) == nil && items(&r) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("d-2 is not in the live review: %s", b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	diff := func(args ...string) (string, string, int) {
+		return runBin(t, bin, append([]string{"review", "2025-05", "--diff", lt1.Format(time.RFC3339Nano),
+			"--server", s.url, "--token", s.audToken}, args...)...)
+	}
+
+	out, errOut, code := diff()
+	if code != 0 || !strings.HasPrefix(out, "Changes to the 2025-05 review since ") ||
+		!strings.Contains(out, ": 1\n") || !strings.Contains(out, "added     UNOCT#d-2") || strings.Contains(out, "d-1") {
+		t.Fatalf("--diff: exit %d, want one change, d-2 added:\n%s%s", code, out, errOut)
+	}
+
+	js, errOut, code := diff("--format", "json")
+	var changes []ReviewChange
+	if code != 0 || json.Unmarshal([]byte(js), &changes) != nil || len(changes) != 1 ||
+		changes[0].Kind != "added" || changes[0].ID != "d-2" {
+		t.Fatalf("--diff --format json: exit %d, want [d-2 added]:\n%s%s", code, js, errOut)
+	}
+
+	file := filepath.Join(t.TempDir(), "changes.json")
+	printed, errOut, code := diff("--format", "json", "-o", file)
+	got, err := os.ReadFile(file)
+	if code != 0 || err != nil || printed != "" || string(got) != js {
+		t.Fatalf("--diff -o: exit %d, printed %q, file %q (%v), want the JSON in the file only%s", code, printed, got, err, errOut)
+	}
+
+	if _, errOut, code := diff("--format", "html"); code != 2 || !strings.Contains(errOut, "--format html renders a review, not its changes") {
+		t.Fatalf("--diff --format html: exit %d, want a usage error (2):\n%s", code, errOut)
+	}
+}

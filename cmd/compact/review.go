@@ -64,6 +64,12 @@ func runReview(ctx context.Context, args []string) error {
 		if f.asKnown != "" || f.watch {
 			return usagef("--diff goes alone: it compares the review as known at T with the review now")
 		}
+		// The changes are a list, not a review: printed as text (the default, md) or JSON. An
+		// HTML page of them does not exist, and printing text under --format html would hand a
+		// script that asked for a page something else.
+		if f.format == "html" {
+			return usagef("--diff prints its list as text, or with --format json as JSON; --format html renders a review, not its changes")
+		}
 		return reviewDiff(ctx, &f, period)
 	}
 	if f.watch && f.asKnown != "" {
@@ -313,16 +319,22 @@ func reviewDiff(ctx context.Context, f *reviewFlags, period string) error {
 		return err
 	}
 	changes := DiffReviews(before, now)
-	if f.format == "json" {
-		return json.NewEncoder(os.Stdout).Encode(changes)
-	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "Changes to the %s review since %s: %d\n", period, f.diff, len(changes))
-	for _, c := range changes {
-		fmt.Fprintf(&b, "%-9s %s#%s  %s\n", c.Kind, strings.TrimPrefix(c.Source, "/entities/"), c.ID, c.Detail)
+	if f.format == "json" {
+		if err := json.NewEncoder(&b).Encode(changes); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(&b, "Changes to the %s review since %s: %d\n", period, f.diff, len(changes))
+		for _, c := range changes {
+			fmt.Fprintf(&b, "%-9s %s#%s  %s\n", c.Kind, strings.TrimPrefix(c.Source, "/entities/"), c.ID, c.Detail)
+		}
 	}
-	_, err = os.Stdout.Write(b.Bytes())
-	return err
+	if f.out == "" {
+		_, err = os.Stdout.Write(b.Bytes())
+		return err
+	}
+	return writeFileAtomic(f.out, b.Bytes())
 }
 
 // ReviewChange is one difference between two versions of a review.

@@ -116,6 +116,7 @@ func TestReaderFlagMistakesAreUsageErrors(t *testing.T) {
 		{cmd("counters", "--as-known", "2025-07-01"), `--as-known "2025-07-01": not an RFC 3339 time`},
 		{cmd("review", "2025-05", "--as-known", "yesterday"), `--as-known "yesterday": not an RFC 3339 time`},
 		{cmd("review", "2025-05", "--diff", "2025-07-01"), `--diff "2025-07-01": not an RFC 3339 time`},
+		{cmd("review", "2025-05", "--diff", "2025-07-01T00:00:00Z", "--format", "html"), "--format html renders a review, not its changes"},
 		{cmd("review", "2025-04"), "2025-04 is not a period start"},
 		{cmd("review", "2025-13", "--watch"), `"2025-13" is not a review period`},
 		{cmd("review", " 2025-05", "--as-known", "2025-07-01T00:00:00Z"), `" 2025-05" is not a review period`},
