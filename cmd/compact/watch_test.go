@@ -36,18 +36,7 @@ func TestReviewWatch(t *testing.T) {
 	dir := t.TempDir()
 	pub := addEntityCLI(t, bin, dir, "UNOCT", "publisher")
 	c := serveChild(t, bin, dir)
-	publish := func(id, title string) {
-		t.Helper()
-		ev := fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/entities/UNOCT","type":"compact.training.delivered","time":"2025-06-24T09:00:00Z","data":{"title":%q,"start":"2025-06-24","end":"2025-06-27","organizers":[{"entity":"UNOCT"}],"countries":["KHM"],"format":"training"}}`, id, title)
-		req, _ := http.NewRequest("POST", c.httpURL+"/v1/events", strings.NewReader(ev))
-		req.Header.Set("Content-Type", ledger.MediaEvent)
-		req.Header.Set("Authorization", "Bearer "+pub.Token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != http.StatusCreated {
-			t.Fatalf("publish %s: %v %v", id, err, resp)
-		}
-		resp.Body.Close()
-	}
+	publish := func(id, title string) { t.Helper(); publishTraining(t, c.httpURL, pub.Token, id, title) }
 	publish("w-1", "UNOCT conducted a first training in Cambodia")
 
 	out := filepath.Join(t.TempDir(), "review.md")
@@ -100,18 +89,7 @@ func TestReviewWatchGoesOnAcrossServerRestarts(t *testing.T) {
 	httpPort, natsPort := httpAndNATSPorts(t)
 	logs, logMu := new(bytes.Buffer), new(sync.Mutex)
 	c := startChild(t, bin, dir, httpPort, natsPort, logs, logMu)
-	publish := func(id, title string) {
-		t.Helper()
-		ev := fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/entities/UNOCT","type":"compact.training.delivered","time":"2025-06-24T09:00:00Z","data":{"title":%q,"start":"2025-06-24","end":"2025-06-27","organizers":[{"entity":"UNOCT"}],"countries":["KHM"],"format":"training"}}`, id, title)
-		req, _ := http.NewRequest("POST", c.httpURL+"/v1/events", strings.NewReader(ev))
-		req.Header.Set("Content-Type", ledger.MediaEvent)
-		req.Header.Set("Authorization", "Bearer "+pub.Token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != http.StatusCreated {
-			t.Fatalf("publish %s: %v %v", id, err, resp)
-		}
-		resp.Body.Close()
-	}
+	publish := func(id, title string) { t.Helper(); publishTraining(t, c.httpURL, pub.Token, id, title) }
 	publish("r-0", "UNOCT conducted a training before any restart")
 
 	out := filepath.Join(t.TempDir(), "review.md")
@@ -375,4 +353,19 @@ func TestServeWithoutTheFeed(t *testing.T) {
 	if _, err := js.KeyValue(t.Context(), projections.DefaultFeedBucket); !errors.Is(err, jetstream.ErrBucketNotFound) {
 		t.Fatalf("the feed's bucket with --no-feed: %v, want none", err)
 	}
+}
+
+// publishTraining publishes, over HTTP with UNOCT's token, a training of the 2025-05 review
+// with the given id and title.
+func publishTraining(t *testing.T, url, token, id, title string) {
+	t.Helper()
+	ev := fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/entities/UNOCT","type":"compact.training.delivered","time":"2025-06-24T09:00:00Z","data":{"title":%q,"start":"2025-06-24","end":"2025-06-27","organizers":[{"entity":"UNOCT"}],"countries":["KHM"],"format":"training"}}`, id, title)
+	req, _ := http.NewRequest("POST", url+"/v1/events", strings.NewReader(ev))
+	req.Header.Set("Content-Type", ledger.MediaEvent)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("publish %s: %v %v", id, err, resp)
+	}
+	resp.Body.Close()
 }

@@ -27,17 +27,7 @@ func TestDemoReviewEndToEnd(t *testing.T) {
 	defer cancel()
 	js, last := demoLedger(ctx, t)
 
-	views, err := projections.Open(ctx, projections.Config{Dir: t.TempDir(), JS: js, DisableFeed: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = views.Close(context.Background()) })
-	if err := views.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := views.WaitFor(ctx, last); err != nil {
-		t.Fatal(err)
-	}
+	views := startViews(ctx, t, js, last)
 	rev, err := views.Review(ctx, "2025-05")
 	if err != nil {
 		t.Fatal(err)
@@ -146,4 +136,22 @@ func demoLedger(ctx context.Context, t *testing.T) (jetstream.JetStream, uint64)
 		}
 	}
 	return js, last
+}
+
+// startViews opens views (no change feed) on js in a temporary directory, starts them and
+// waits until they have applied seq; they close at the test's end.
+func startViews(ctx context.Context, t *testing.T, js jetstream.JetStream, seq uint64) *projections.Views {
+	t.Helper()
+	views, err := projections.Open(ctx, projections.Config{Dir: t.TempDir(), JS: js, DisableFeed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = views.Close(context.Background()) })
+	if err := views.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := views.WaitFor(ctx, seq); err != nil {
+		t.Fatal(err)
+	}
+	return views
 }

@@ -267,17 +267,7 @@ func TestWatchSendsAChangeOnceTheViewsHaveIt(t *testing.T) {
 		return ack.Sequence
 	}
 	first := append1("t-1")
-	views, err := projections.Open(ctx, projections.Config{Dir: t.TempDir(), JS: js, DisableFeed: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = views.Close(context.Background()) })
-	if err := views.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := views.WaitFor(ctx, first); err != nil {
-		t.Fatal(err)
-	}
+	views := startViews(ctx, t, js, first)
 	mux := http.NewServeMux()
 	WatchRoutes(mux, nc, views.Applied, nil)
 	srv := httptest.NewServer(mux)
