@@ -20,6 +20,8 @@ import (
 //	                                      correction or retraction can take it back exactly
 //	t <ns> enc(subject) <date> <seq8>     timeline entries: ns 'e' entity membership, 'f' focal point
 //	a enc(actor) <date>                   net active focal points of a state or org starting that date
+//	b                                     the magnitude the plain deltas hold, per counter (8 int64):
+//	                                      the sum of |delta| over every contribution applied
 //
 // Plain counters (documents, visits, recommendations, assessments, opening balances) are deltas
 // at a date. Entities and focal points are timelines: the state of one entity or focal point on
@@ -30,6 +32,14 @@ import (
 // -1 where it falls to 0. Every change is made by taking back the old contribution and adding
 // the new one, so corrections, retractions and back-dated events all end in the state a rebuild
 // gives.
+//
+// A counter never passes ±(2^53-1), the largest integer every JSON reader holds exactly. The
+// ledger bounds each count and value so, but not their sum: 1,030 visits counted at 2^53-1
+// each wrapped virtual_visits around int64 to a large negative number. So the view keeps, per
+// counter, the sum of the magnitudes of the plain deltas it holds (key b) and quarantines an
+// event that would take it past 2^53-1. That sum bounds every node of the Fenwick trees and
+// every total as of any date, whatever the signs and the order of the deltas; the timelines'
+// deltas (±1 an event) add at most the number of events to it.
 type countersView struct{ version int }
 
 // countersVersion is 2 since counts and values written 12.0 or 1e2, integers for JSON Schema
@@ -39,8 +49,12 @@ type countersView struct{ version int }
 // (fenwick.go): version 2 counted all of them on one day, 2192-04-10. It is 4 since dates
 // before 1900-01-01 and after 2258-11-11 are counted, in a tree of their own (fenwick.go):
 // version 3 quarantined them. The main tree's keys did not change, so a stored view of version
-// 3 serves as it did while its rebuild runs.
-const countersVersion = 4
+// 3 serves as it did while its rebuild runs. It is 5 since a counter's plain deltas are bounded
+// (key b): version 4 let a sum wrap around int64, and has no b to bound from.
+const countersVersion = 5
+
+// maxCounted is the largest magnitude the plain deltas of one counter may sum to: 2^53-1.
+const maxCounted = 1<<53 - 1
 
 // counter indexes, in the order of CounterNames.
 const (
@@ -76,6 +90,9 @@ type cdelta struct {
 	C  int    `json:"c"`
 	At string `json:"at"`
 	V  int64  `json:"v"`
+	// Field is the member of the event's data V comes from, for an error about it; it is not
+	// stored (a contribution read back only takes its deltas away).
+	Field string `json:"-"`
 }
 
 type tlEntry struct {
@@ -252,7 +269,7 @@ func (p *countersView) Apply(tx *Tx, ev *Event) error {
 			return err
 		}
 		if err := p.apply(tx, next, +1); err != nil {
-			return err
+			return prefixField(err, "/data")
 		}
 		return p.save(tx, ev.Source, c.Corrects, next)
 	case TypeRetracted:
@@ -387,7 +404,7 @@ func contributionOf(typ string, raw json.RawMessage, seq uint64) (contribution, 
 		if n == nil || *n < 0 {
 			return c, invalid("/count", "missing or negative")
 		}
-		c.Deltas = []cdelta{{C: cVirtualVisits, At: d.To, V: *n}}
+		c.Deltas = []cdelta{{C: cVirtualVisits, At: d.To, V: *n, Field: "/count"}}
 	case "compact.recommendations.issued":
 		if err := date("date", d.Date); err != nil {
 			return c, err
@@ -399,7 +416,7 @@ func contributionOf(typ string, raw json.RawMessage, seq uint64) (contribution, 
 		if n == nil || *n < 0 {
 			return c, invalid("/count", "missing or negative")
 		}
-		c.Deltas = []cdelta{{C: cTARecommendations, At: d.Date, V: *n}}
+		c.Deltas = []cdelta{{C: cTARecommendations, At: d.Date, V: *n, Field: "/count"}}
 	case "compact.visit.conducted":
 		if err := date("start", d.Start); err != nil {
 			return c, err
@@ -423,7 +440,7 @@ func contributionOf(typ string, raw json.RawMessage, seq uint64) (contribution, 
 		if n == nil {
 			return c, invalid("/value", "missing")
 		}
-		c.Deltas = []cdelta{{C: i, At: d.Date, V: *n}}
+		c.Deltas = []cdelta{{C: i, At: d.Date, V: *n, Field: "/value"}}
 	}
 	return c, nil
 }
@@ -449,6 +466,9 @@ func actorValue(a *Actor) (string, error) {
 
 // apply adds (sign +1) or takes back (sign -1) a contribution.
 func (p *countersView) apply(tx *Tx, c contribution, sign int64) error {
+	if err := p.weigh(tx, c.Deltas, sign); err != nil {
+		return err
+	}
 	for _, d := range c.Deltas {
 		day, err := dayIndex(d.At)
 		if err != nil {
@@ -475,6 +495,41 @@ func (p *countersView) apply(tx *Tx, c contribution, sign int64) error {
 	}
 	tx.Notify(ViewCounters)
 	return nil
+}
+
+// weigh adds the magnitudes of deltas (sign +1) to the counters' bound, or takes them back
+// (sign -1), and refuses deltas that would take a counter past maxCounted.
+func (p *countersView) weigh(tx *Tx, deltas []cdelta, sign int64) error {
+	if len(deltas) == 0 {
+		return nil
+	}
+	b, _, err := tx.Get([]byte{'b'})
+	if err != nil {
+		return err
+	}
+	mass := decodeVec(b)
+	for _, d := range deltas {
+		m := magnitude(d.V)
+		if sign < 0 {
+			mass[d.C] -= int64(min(m, uint64(mass[d.C])))
+			continue
+		}
+		if m > uint64(maxCounted-mass[d.C]) {
+			return &DataError{Field: d.Field, Err: ErrInvalidData, Message: fmt.Sprintf(
+				"%d would take %s past %d, the largest total the counters hold exactly (it holds %d in counts and values already)",
+				d.V, CounterNames[d.C], int64(maxCounted), mass[d.C])}
+		}
+		mass[d.C] += int64(m)
+	}
+	return tx.setOwn([]byte{'b'}, encodeVec(mass))
+}
+
+// magnitude is |v|, for every int64 (|MinInt64| does not fit in an int64).
+func magnitude(v int64) uint64 {
+	if v < 0 {
+		return uint64(-(v + 1)) + 1
+	}
+	return uint64(v)
 }
 
 func (p *countersView) noteDate(tx *Tx, date string) error {

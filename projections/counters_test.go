@@ -382,3 +382,63 @@ func TestCountersQueryIsBounded(t *testing.T) {
 		t.Fatalf("an as-of query read %d keys with 50 events and %d with 1050; the bound is %d", small, big, fenwickBits+1)
 	}
 }
+
+// TestCountersNeverPassTheLargestExactTotal: the ledger bounds each count at 2^53-1, not their
+// sum, and 1,030 visits counted at 2^53-1 used to wrap virtual_visits around int64 to a large
+// negative number. An event that would take a counter's counts and values past 2^53-1 is
+// quarantined, naming its field; taking a count back (a correction, a retraction) makes room;
+// the totals at every date stay what the events that were applied say, and a rebuild gives
+// the same view.
+func TestCountersNeverPassTheLargestExactTotal(t *testing.T) {
+	const max = 1<<53 - 1
+	h := newHarness(t)
+	v := h.open(h.config(t.TempDir()))
+	visits := func(id, day string, n int64) ledger.Event {
+		return rawEvent("UNOCT", id, "compact.platform.visits.counted",
+			fmt.Sprintf(`{"from":%q,"to":%q,"count":%d}`, day, day, n))
+	}
+	events := []ledger.Event{
+		visits("v1", "2025-05-10", max),
+		visits("v2", "2025-05-11", max), // past the bound: quarantined
+		visits("v3", "2025-04-01", 1),   // back-dated, still past: quarantined
+		rawEvent("SECRETARIAT", "o1", "compact.counter.opened", fmt.Sprintf(`{"counter":"virtual_visits","value":%d,"date":"2024-12-31"}`, -max)), // a magnitude too: quarantined
+		correct("UNOCT", "c1", "v1", obj{"from": "2025-05-10", "to": "2025-05-10", "count": max - 10}),
+		visits("v4", "2025-06-01", 10), // fits exactly once v1 is smaller
+		visits("v5", "2025-06-02", 1),  // quarantined
+		retract("UNOCT", "r1", "v4"),
+		visits("v6", "2025-06-03", 10), // fits again
+		rawEvent("UNOCT", "c2", "compact.event.corrected", `{"corrects":"v6","reason":"recount","data":{"from":"2025-06-03","to":"2025-06-03","count":11}}`), // quarantined at /data/count
+	}
+	h.wait(v, h.publish(events...))
+	want := map[string]string{
+		"v2": "count: 9007199254740991 would take virtual_visits past 9007199254740991",
+		"v3": "count: 1 would take virtual_visits past",
+		"o1": "value: -9007199254740991 would take virtual_visits past",
+		"v5": "count: 1 would take virtual_visits past",
+		"c2": "data/count: 11 would take virtual_visits past",
+	}
+	q, err := v.Quarantine(t.Context(), ViewCounters, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q) != len(want) {
+		t.Errorf("quarantine %+v, want %d entries", q, len(want))
+	}
+	for _, e := range q {
+		if w, ok := want[e.ID]; !ok || !strings.Contains(e.Error, w) {
+			t.Errorf("quarantined %s: %s; want an error with %q", e.ID, e.Error, w)
+		}
+	}
+	for day, n := range map[string]int64{"2025-05-09": 0, "2025-05-10": max - 10, "2025-06-02": max - 10, "2025-06-03": max, "2030-01-01": max} {
+		c, err := v.Counters(t.Context(), day)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.VirtualVisits != n {
+			t.Errorf("virtual_visits as of %s: %d, want %d", day, c.VirtualVisits, n)
+		}
+	}
+	rebuilt := h.open(h.config(t.TempDir()))
+	h.wait(rebuilt, h.seq.Load())
+	sameViews(t, v, rebuilt)
+}
