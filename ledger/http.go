@@ -38,13 +38,28 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 
 // Principal authenticates r.
 func (a *Auth) Principal(r *http.Request) (Principal, error) {
-	return a.Registry.Authenticate(bearerToken(r))
+	token, ok := bearerToken(r)
+	if !ok {
+		return Principal{}, fmt.Errorf("%w: the Authorization header is not \"Bearer <token>\": send Authorization: Bearer <token>", ErrUnauthenticated)
+	}
+	return a.Registry.Authenticate(token)
 }
 
-// bearerToken is r's Authorization: Bearer token ("" when there is none).
-func bearerToken(r *http.Request) string {
-	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return strings.TrimSpace(token)
+// bearerToken is r's Authorization: Bearer token ("" when there is no header); ok is false
+// when the header holds anything else. The scheme is matched without regard to case, as
+// RFC 9110 §11.1 has it. The rate limiter reads the token here too: a header it did not
+// take as a token must not authenticate, or the limit is bypassed (a bare token was once
+// accepted by the one and ignored by the other).
+func bearerToken(r *http.Request) (token string, ok bool) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", true
+	}
+	scheme, token, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
 }
 
 // Require wraps h so that it runs only for a principal whose role allow accepts.
@@ -66,7 +81,8 @@ func (a *Auth) Require(what string, allow func(Role) bool, h http.Handler) http.
 			// the right to it (hold.go). A write is left to finish as it was authorized:
 			// cutting it short would leave its outcome unknown to the caller.
 			var release func()
-			ctx, release = a.Registry.Hold(ctx, bearerToken(r), p, allow)
+			token, _ := bearerToken(r)
+			ctx, release = a.Registry.Hold(ctx, token, p, allow)
 			defer release()
 			// and it ends even when its client has stopped reading (stall.go)
 			defer endWrites(ctx, w)()

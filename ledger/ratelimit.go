@@ -4,7 +4,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -53,7 +52,7 @@ func (l *RateLimiter) Wrap(h http.Handler) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		token, ok := bearerToken(r)
 		if !ok || token == "" {
 			h.ServeHTTP(w, r)
 			return
@@ -62,7 +61,7 @@ func (l *RateLimiter) Wrap(h http.Handler) http.Handler {
 		if l.now != nil {
 			now = l.now()
 		}
-		lim := l.limiter(hashToken(strings.TrimSpace(token)), now)
+		lim := l.limiter(hashToken(token), now)
 		res := lim.ReserveN(now, 1)
 		if delay := res.DelayFrom(now); delay > 0 {
 			res.CancelAt(now)

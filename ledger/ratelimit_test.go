@@ -1,9 +1,12 @@
 package ledger_test
 
 import (
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,5 +98,48 @@ func TestRateLimiterForgetsIdleTokens(t *testing.T) {
 	now = now.Add(2 * time.Second)
 	if code := send("busy"); code != http.StatusUnauthorized {
 		t.Errorf("the limited token 2 s later: %d, want let through", code)
+	}
+}
+
+// The Authorization scheme is case-insensitive (RFC 9110 §11.1): "bearer <token>" is the
+// same token, authenticated and counted in the same bucket. A header without the scheme
+// used to authenticate while the rate limiter, which wanted "Bearer ", let it through
+// uncounted: a bare token published without limit. It is refused now, saying what to send.
+func TestAuthorizationHeaderAndTheRateLimit(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	creds := addEntity(t, n, dir, "UNODC", ledger.RolePublisher)
+	mux := http.NewServeMux()
+	(&ledger.HTTPHandlers{Ingester: n.Ingester, Auth: &ledger.Auth{Registry: n.Registry}, JS: n.JS, Logger: slog.Default()}).Routes(mux)
+	l := ledger.NewRateLimiter(1) // bursts of 2, and the clock stands still: no refill
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ledger.SetRateLimiterClock(l, func() time.Time { return now })
+	srv := httptest.NewServer(l.Wrap(mux))
+	t.Cleanup(srv.Close)
+	post := func(authorization string) (int, string) {
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/events", strings.NewReader(activity("UNODC", "a-1", "x")))
+		req.Header.Set("Content-Type", ledger.MediaEvent)
+		req.Header.Set("Authorization", authorization)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for i, h := range []string{creds.Token, "Basic " + creds.Token} {
+		if code, body := post(h); code != http.StatusUnauthorized || !strings.Contains(body, "Authorization: Bearer") {
+			t.Errorf("header %d (no Bearer scheme): %d %s, want 401 saying to send Authorization: Bearer <token>", i, code, body)
+		}
+	}
+	if code, body := post("Bearer " + creds.Token); code != http.StatusCreated {
+		t.Fatalf("Bearer: %d %s", code, body)
+	}
+	if code, body := post("bearer " + creds.Token); code != http.StatusOK {
+		t.Fatalf("bearer (lower case): %d %s, want 200 (the duplicate)", code, body)
+	}
+	if code, body := post("BEARER " + creds.Token); code != http.StatusTooManyRequests {
+		t.Fatalf("third request of a burst of 2: %d %s, want 429", code, body)
 	}
 }
