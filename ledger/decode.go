@@ -183,7 +183,12 @@ func shortPointer(ptr string) string {
 // not take.
 func decodeReference(raw []byte, p Principal, v *schemas.Validator) (*Candidate, *FieldError) {
 	if len(raw) > MaxEventSize {
-		return nil, &FieldError{Message: fmt.Sprintf("event of %d bytes: at most %d", len(raw), MaxEventSize), Kind: ErrTooLarge}
+		// What counts is what would be stored: white space is not (a newline after the
+		// event, the indentation of a pretty-printed one). Bounding the rest bounds the work
+		// of decoding; the encoding is measured again once made.
+		if n := compactLen(raw); n > MaxEventSize {
+			return nil, eventTooLarge(n)
+		}
 	}
 	if !utf8.Valid(raw) {
 		return nil, invalid("", "not valid UTF-8")
@@ -237,7 +242,7 @@ func decodeReference(raw []byte, p Principal, v *schemas.Validator) (*Candidate,
 		return nil, invalid("/data", "cannot be encoded: %v", err)
 	}
 	if len(body) > MaxEventSize {
-		return nil, &FieldError{Message: fmt.Sprintf("event of %d bytes once encoded: at most %d", len(body), MaxEventSize), Kind: ErrTooLarge}
+		return nil, eventTooLarge(len(body))
 	}
 	return &Candidate{Event: &ev, Body: body, Role: p.Role}, nil
 }
@@ -374,6 +379,31 @@ func bestEffortID(raw []byte) string {
 		return s
 	}
 	return ""
+}
+
+// eventTooLarge refuses an event of n bytes as the ledger would store it.
+func eventTooLarge(n int) *FieldError {
+	return &FieldError{Message: fmt.Sprintf("event of %d bytes as stored (its JSON without white space; <, > and & take 6 bytes each, as \\u003c): at most %d; shorten it", n, MaxEventSize), Kind: ErrTooLarge}
+}
+
+// compactLen is the length of raw without the JSON white space outside its strings: the
+// size of its compact encoding, short of encoding/json's escapes.
+func compactLen(raw []byte) int {
+	n := 0
+	inString := false
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case inString && c == '\\':
+			i++ // the escaped byte: never the string's end
+			n++
+		case c == '"':
+			inString = !inString
+		case !inString && (c == ' ' || c == '\t' || c == '\r' || c == '\n'):
+			continue
+		}
+		n++
+	}
+	return min(n, len(raw))
 }
 
 // trimJSONSpace trims JSON's whitespace (space, tab, CR, LF) and nothing else: an event

@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"runtime"
@@ -155,5 +156,70 @@ func TestSplitBatchRefusesALongBatchWithoutSplittingIt(t *testing.T) {
 			t.Errorf("%s: refusing a body of %d bytes allocated %d bytes (want at most an eighth of the body)", name, len(body), alloc)
 		}
 		t.Logf("%s: refusing a body of %d bytes allocated %d bytes", name, len(body), alloc)
+	}
+}
+
+// eventOfSize is a valid compact.training.delivered event of UNODC whose compact JSON (what
+// the ledger stores) is exactly size bytes, its length made up by links.
+func eventOfSize(t *testing.T, id string, size int) []byte {
+	t.Helper()
+	type link struct {
+		Label string `json:"label"`
+		URL   string `json:"url"`
+	}
+	data := map[string]any{"title": "t", "start": "2025-06-24", "end": "2025-06-27", "organizers": []any{map[string]string{"entity": "UNODC"}},
+		"countries": []string{"KHM"}, "format": "training"}
+	ev := map[string]any{"specversion": "1.0", "id": id, "source": "/entities/UNODC", "type": "compact.training.delivered", "time": "2025-06-24T09:00:00Z", "data": data}
+	var links []link
+	for {
+		data["links"] = links
+		b, _ := json.Marshal(ev)
+		if len(b) == size {
+			return b
+		}
+		if len(b) > size || len(links) == 50 {
+			t.Fatalf("cannot make an event of %d bytes (%d)", size, len(b))
+		}
+		if len(links) == 0 || len(links[len(links)-1].URL) >= 2000 {
+			links = append(links, link{"l", "https://example.org/"})
+			continue
+		}
+		l := &links[len(links)-1]
+		l.URL += strings.Repeat("a", min(size-len(b), 2000-len(l.URL)))
+	}
+}
+
+// The size limit is on the event as the ledger stores it, its JSON without white space: an
+// event at the limit is taken with a trailing newline (as a file holds it, and as curl
+// --data-binary or Python's read() send it) and pretty-printed. It used to be measured on
+// the bytes received, white space included, and refused as larger than it is.
+func TestEventSizeLimitIsTheStoredSize(t *testing.T) {
+	unodc := ledger.Principal{Entity: "UNODC", Role: ledger.RolePublisher}
+	v := schemas.Default()
+	at := eventOfSize(t, "at-limit", ledger.MaxEventSize)
+	var pretty bytes.Buffer
+	json.Indent(&pretty, at, "", "  ")
+	for name, raw := range map[string][]byte{
+		"compact":              at,
+		"with a newline after": append(append([]byte(nil), at...), '\n'),
+		"pretty-printed":       pretty.Bytes(),
+	} {
+		c, fe := ledger.Decode(raw, unodc, v)
+		if fe != nil {
+			t.Errorf("%s (%d bytes received): refused: %v", name, len(raw), fe)
+			continue
+		}
+		if len(c.Body) != ledger.MaxEventSize {
+			t.Errorf("%s: stored %d bytes, want %d", name, len(c.Body), ledger.MaxEventSize)
+		}
+	}
+	over := eventOfSize(t, "over", ledger.MaxEventSize+1)
+	pretty.Reset()
+	json.Indent(&pretty, over, "", "  ")
+	for _, raw := range [][]byte{over, pretty.Bytes()} {
+		_, fe := ledger.Decode(raw, unodc, v)
+		if fe == nil || !errors.Is(fe, ledger.ErrTooLarge) || !strings.Contains(fe.Message, "event of 65537 bytes") || !strings.Contains(fe.Message, "shorten") {
+			t.Errorf("one byte over the limit (%d bytes received): %v; want too large, its size and what to do", len(raw), fe)
+		}
 	}
 }

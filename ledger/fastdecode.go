@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -40,7 +39,7 @@ func decodeFast(raw []byte, p Principal, v *schemas.Validator) (c *Candidate, fe
 	}
 	body := appendBody(make([]byte, 0, len(trimmed)+16), ev, env.data, sc.loose)
 	if len(body) > MaxEventSize {
-		return nil, &FieldError{Message: fmt.Sprintf("event of %d bytes once encoded: at most %d", len(body), MaxEventSize), Kind: ErrTooLarge}, true
+		return nil, eventTooLarge(len(body)), true
 	}
 	if sc.loose {
 		ev.Data = append(json.RawMessage(nil), env.data...)
