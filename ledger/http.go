@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -165,8 +166,12 @@ func (h *HTTPHandlers) postEvents(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, ErrInvalid, "reading the body: "+err.Error())
 		return
 	}
-	if mt == MediaBatch && !strings.HasPrefix(strings.TrimSpace(string(body[:min(len(body), 64)])), "[") {
-		refuse(http.StatusBadRequest, ErrInvalid, MediaBatch+" needs a JSON array of events")
+	if start := bytes.TrimLeft(body, " \t\r\n"); mt == MediaBatch && (len(start) == 0 || start[0] != '[') {
+		msg := MediaBatch + " needs a JSON array of events"
+		if bytes.HasPrefix(start, utf8BOM) {
+			msg = "the body starts with a byte order mark (U+FEFF): send UTF-8 JSON without one"
+		}
+		refuse(http.StatusBadRequest, ErrInvalid, msg)
 		return
 	}
 	reply := h.Ingester.Ingest(r.Context(), p, body)

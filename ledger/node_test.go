@@ -263,3 +263,21 @@ func TestListenOnATakenPortFailsAtOnce(t *testing.T) {
 		t.Fatalf("StartNode on a taken port: %v, want the server's reason", err)
 	}
 }
+
+// A batch is a JSON array whatever JSON white space precedes it: the check that the body is
+// an array looked at its first 64 bytes only, so an array after 64 bytes of white space (a
+// template's blank lines) was refused as not one. A byte order mark is named as such.
+func TestBatchAfterWhiteSpace(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	creds := addEntity(t, n, dir, "UNODC", ledger.RolePublisher)
+	srv := httpServer(t, n)
+	body := strings.Repeat("\n", 100) + "[" + activity("UNODC", "ws-1", "x") + "]"
+	if status, r := httpPublish(t, srv.URL, creds.Token, ledger.MediaBatch, body); status != http.StatusCreated || len(r.Results) != 1 {
+		t.Fatalf("a batch after 100 newlines: %d %+v, want 201 and its result", status, r)
+	}
+	status, r := httpPublish(t, srv.URL, creds.Token, ledger.MediaBatch, "\ufeff["+activity("UNODC", "ws-2", "x")+"]")
+	if status != http.StatusBadRequest || r.Error == nil || !strings.Contains(r.Error.Message, "byte order mark") {
+		t.Fatalf("a batch after a byte order mark: %d %+v, want 400 naming the byte order mark", status, r)
+	}
+}
