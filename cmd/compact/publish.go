@@ -231,7 +231,10 @@ func readEvents(src *input, add func(json.RawMessage) error) error {
 		case src.err != nil && errors.Is(err, src.err):
 			return err // not the input's JSON: a failed read
 		}
-		return fmt.Errorf("reading events (event %d): %w", n+1, err)
+		if err == io.ErrUnexpectedEOF {
+			err = errors.New("the input ends inside it")
+		}
+		return fmt.Errorf("reading events (event %d): %w; fix it and publish the input again (the events before it are sent: those stored come back as duplicates)", n+1, err)
 	}
 	decode := func() error {
 		var v json.RawMessage
@@ -252,6 +255,11 @@ func readEvents(src *input, add func(json.RawMessage) error) error {
 		if err != nil {
 			return fail(err)
 		}
+		if n == 0 {
+			if err := notUTF8(c); err != nil {
+				return err
+			}
+		}
 		if c != '[' {
 			if err := decode(); err != nil {
 				return err
@@ -270,6 +278,18 @@ func readEvents(src *input, add func(json.RawMessage) error) error {
 			return fail(err)
 		}
 	}
+}
+
+// notUTF8 says what is wrong with input that starts with c when c marks a text other than
+// UTF-8 without a byte order mark (what Windows tools may save), nil otherwise.
+func notUTF8(c byte) error {
+	switch c {
+	case 0xef:
+		return errors.New("the input starts with a byte order mark (U+FEFF): save it as UTF-8 without one")
+	case 0xfe, 0xff, 0:
+		return errors.New("the input is UTF-16: convert it to UTF-8")
+	}
+	return nil
 }
 
 func bufferedBytes(dec *json.Decoder) []byte {

@@ -259,3 +259,42 @@ func streamLastSeq(t *testing.T, base string) uint64 {
 	}
 	return st.StreamLastSeq
 }
+
+// What publish says of input it cannot read names the event and what to do: a file saved
+// with a byte order mark, or as UTF-16 (as Windows tools write them), is told so (it was
+// "invalid character 'ï' looking for beginning of value"); input that ends inside an event
+// says so and that the events before it were sent. Blank lines and CRLF line ends are
+// white space between events.
+func TestPublishSaysWhatIsWrongWithItsInput(t *testing.T) {
+	bin := compactBinary(t)
+	srv := newHeldServer(t)
+	close(srv.release)
+	one, two := trainingEvent("i-1", "one"), trainingEvent("i-2", "two")
+	utf16 := []byte{0xff, 0xfe}
+	for _, r := range one {
+		utf16 = append(utf16, byte(r), 0)
+	}
+	for _, c := range []struct {
+		name, input string
+		code, sent  int
+		stderr      []string
+	}{
+		{"blank lines and CRLF", one + "\r\n\r\n\n" + two + "\r\n", 0, 2, nil},
+		{"a UTF-8 byte order mark", "\ufeff" + one + "\n" + two + "\n", 1, 0, []string{"byte order mark", "save it as UTF-8 without one"}},
+		{"UTF-16", string(utf16), 1, 0, []string{"UTF-16", "convert it to UTF-8"}},
+		{"a partial last line", one + "\n" + two[:40], 1, 1, []string{"event 2", "the input ends inside it", "publish the input again"}},
+		{"a malformed event", one + "\n{\"id\":,}\n" + two, 1, 1, []string{"event 2", "invalid character ','", "publish the input again"}},
+	} {
+		file := filepath.Join(t.TempDir(), "events")
+		os.WriteFile(file, []byte(c.input), 0o644)
+		stdout, stderr, code := runBin(t, bin, "publish", "--server", srv.URL, "--token", "x", file)
+		if code != c.code || resultLines(stdout) != c.sent {
+			t.Errorf("%s: exit %d, %d results, stderr %q; want exit %d and %d results", c.name, code, resultLines(stdout), stderr, c.code, c.sent)
+		}
+		for _, s := range c.stderr {
+			if !strings.Contains(stderr, s) {
+				t.Errorf("%s: stderr %q does not say %q", c.name, stderr, s)
+			}
+		}
+	}
+}
