@@ -261,6 +261,10 @@ func checkEnvelope(ev *Event, p Principal) *FieldError {
 		return invalid("/id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
 	case strings.Contains(ev.ID, ".."):
 		return invalid("/id", "must not contain \"..\"")
+	case ev.ID == ".":
+		// A path segment "." is dropped from a URL (RFC 3986 §5.2.4): the event's proof,
+		// /v1/proofs/<ENTITY>/<id>, could not be asked for.
+		return invalid("/id", "must not be \".\" alone")
 	}
 	if ev.Source == "" {
 		return invalid("/source", "required (/entities/<ENTITY>)")

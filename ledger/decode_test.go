@@ -69,6 +69,8 @@ func TestDecodeEnvelope(t *testing.T) {
 		{"id with >", strings.Replace(base, `"a-1"`, `"a>"`, 1), unodc, "/id", "A-Z a-z 0-9"},
 		{"id with space", strings.Replace(base, `"a-1"`, `"a 1"`, 1), unodc, "/id", "A-Z a-z 0-9"},
 		{"id with dot run", strings.Replace(base, `"a-1"`, `"a..1"`, 1), unodc, "/id", ".."},
+		{"id a dot alone", strings.Replace(base, `"a-1"`, `"."`, 1), unodc, "/id", `"."`},
+		{"ok: id starting with a dot", strings.Replace(base, `"a-1"`, `".a"`, 1), unodc, "", ""},
 		{"id too long", strings.Replace(base, `"a-1"`, `"`+strings.Repeat("x", 129)+`"`, 1), unodc, "/id", "1-128"},
 		{"id a number", strings.Replace(base, `"a-1"`, `5`, 1), unodc, "/id", "must be a string"},
 		{"specversion", strings.Replace(base, `"1.0"`, `"0.3"`, 1), unodc, "/specversion", "1.0"},
