@@ -156,6 +156,12 @@ func (h *HTTPHandlers) postEvents(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusUnsupportedMediaType, ErrInvalid, "Content-Type must be "+MediaEvent+" (one event) or "+MediaBatch+" (a JSON array)")
 		return
 	}
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		// Decoded as it came, a compressed body would be refused as "not valid UTF-8".
+		w.Header().Set("Accept-Encoding", "identity") // RFC 9110 §12.5.3
+		refuse(http.StatusUnsupportedMediaType, ErrInvalid, "Content-Encoding "+quoteShort(ce)+" is not taken: send the body uncompressed")
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError

@@ -1,6 +1,8 @@
 package ledger_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -279,5 +281,41 @@ func TestBatchAfterWhiteSpace(t *testing.T) {
 	status, r := httpPublish(t, srv.URL, creds.Token, ledger.MediaBatch, "\ufeff["+activity("UNODC", "ws-2", "x")+"]")
 	if status != http.StatusBadRequest || r.Error == nil || !strings.Contains(r.Error.Message, "byte order mark") {
 		t.Fatalf("a batch after a byte order mark: %d %+v, want 400 naming the byte order mark", status, r)
+	}
+}
+
+// The ingest takes bodies as they are: one with a Content-Encoding (gzip, as HTTP clients
+// send large bodies) is refused with 415 saying so (RFC 9110 §8.4), not decoded as an event
+// and refused as "not valid UTF-8".
+func TestEncodedBodyIsRefusedAsSuch(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	creds := addEntity(t, n, dir, "UNODC", ledger.RolePublisher)
+	srv := httpServer(t, n)
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	io.WriteString(w, activity("UNODC", "gz-1", "x"))
+	w.Close()
+	for _, c := range []struct {
+		encoding string
+		body     []byte
+		status   int
+	}{
+		{"gzip", gz.Bytes(), http.StatusUnsupportedMediaType},
+		{"identity", []byte(activity("UNODC", "gz-2", "x")), http.StatusCreated},
+	} {
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/events", bytes.NewReader(c.body))
+		req.Header.Set("Content-Type", ledger.MediaEvent)
+		req.Header.Set("Content-Encoding", c.encoding)
+		req.Header.Set("Authorization", "Bearer "+creds.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || (c.status == http.StatusUnsupportedMediaType && !strings.Contains(string(b), "Content-Encoding")) {
+			t.Errorf("Content-Encoding %s: %d %s, want %d", c.encoding, resp.StatusCode, b, c.status)
+		}
 	}
 }
