@@ -672,16 +672,19 @@ func (a *Appender) checkReferences(ev *Event, role Role, inBatch, inFlight map[s
 	if !ok {
 		return invalid(field, "no event %q from %s in the ledger (only an event already stored can be referred to)", id, source)
 	}
+	if ev.Type == "compact.review.curated" {
+		if !activityTypes[typ] {
+			return invalid(field, "%q is a %s event: only activities are items of a review", id, typ)
+		}
+		return nil
+	}
 	if lifecycleTypes[typ] {
 		return invalid(field, "%q is a %s event: only an activity, a counter event or a curation can be corrected or retracted", id, typ)
 	}
-	if ev.Type != "compact.review.curated" && secretariatTypes[typ] && role != RoleSecretariat {
+	if secretariatTypes[typ] && role != RoleSecretariat {
 		// As publishing one: an entity that was the Secretariat and is no longer keeps
 		// its events' source, not the right to rewrite its opening balances or curations.
 		return forbidden(field, "%q is a %s event: only the Secretariat may correct or retract it", id, typ)
-	}
-	if ev.Type == "compact.review.curated" && !activityTypes[typ] {
-		return invalid(field, "%q is a %s event: only activities are items of a review", id, typ)
 	}
 	if ev.Type == "compact.event.corrected" {
 		// The views never apply a correction of a retracted event: refused here, it does

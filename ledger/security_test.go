@@ -219,6 +219,17 @@ func TestCorrectionsAndRetractions(t *testing.T) {
 	if status, r := httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, strings.Replace(correct("UNODC", "rt-a-2", good), "fix-rt-a-2", "fix-2", 1)); status != http.StatusBadRequest || !strings.Contains(r.Results[0].Error.Message, "compact.event.retracted") {
 		t.Fatalf("correcting a retraction: %d %+v", status, r)
 	}
+	// A curation of a retraction or a correction is refused as a curation of what is not an
+	// activity; it was told that only some events "can be corrected or retracted", as if it
+	// were a correction.
+	sec := addEntity(t, n, dir, "SECRETARIAT", ledger.RoleSecretariat)
+	for _, target := range []string{"rt-a-2", "fix-a-1"} {
+		curate := `{"specversion":"1.0","id":"cur-` + target + `","source":"/entities/SECRETARIAT","type":"compact.review.curated","time":"2025-05-01T00:00:00Z","data":{"period":"2025-05","item":{"source":"/entities/UNODC","id":"` + target + `"},"action":"omit"}}`
+		status, r := httpPublish(t, srv.URL, sec.Token, ledger.MediaEvent, curate)
+		if status != http.StatusBadRequest || r.Results[0].Error == nil || r.Results[0].Error.Field != "/data/item" || !strings.Contains(r.Results[0].Error.Message, "only activities are items of a review") {
+			t.Errorf("curating %s: %d %+v, want /data/item: only activities are items of a review", target, status, r)
+		}
+	}
 }
 
 // A POST /v1/events refused before the ingester sees it (no token, a wrong content type, a
