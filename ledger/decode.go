@@ -87,9 +87,8 @@ func SplitBatch(body []byte) ([]json.RawMessage, error) {
 	if trimmed[0] != '[' {
 		return []json.RawMessage{body}, nil
 	}
-	if !utf8.Valid(body) {
-		return nil, invalid("", "not valid UTF-8")
-	}
+	// Not valid UTF-8 is judged event by event (Decode): the array's structure is ASCII,
+	// and one bad byte must not refuse the others, nor go unnamed.
 	raws, ok := splitFast(body)
 	if !ok {
 		// Not plainly fine: encoding/json says what is wrong, or that it is fine after all
@@ -191,7 +190,7 @@ func decodeReference(raw []byte, p Principal, v *schemas.Validator) (*Candidate,
 		}
 	}
 	if !utf8.Valid(raw) {
-		return nil, invalid("", "not valid UTF-8")
+		return nil, invalidUTF8(raw)
 	}
 	trimmed := trimJSONSpace(raw)
 	if bytes.HasPrefix(trimmed, utf8BOM) {

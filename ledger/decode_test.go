@@ -100,7 +100,7 @@ func TestDecodeEnvelope(t *testing.T) {
 		{"bad data date", strings.Replace(base, `"start":"2025-05-05"`, `"start":"2025-02-30"`, 1), unodc, "/data/start", "not a date"},
 		{"not json", `{"id": `, unodc, "", "not valid JSON"},
 		{"trailing", base + `{}`, unodc, "", "trailing"},
-		{"invalid utf-8", strings.Replace(base, `"t"`, "\"\xff\"", 1), unodc, "", "UTF-8"},
+		{"invalid utf-8", strings.Replace(base, `"t"`, "\"\xff\"", 1), unodc, "/data/title", "UTF-8"},
 		{"array", `[1]`, unodc, "", "JSON object"},
 		{"too large", strings.Replace(base, `"title":"t"`, `"title":"`+strings.Repeat("x", 70000)+`"`, 1), unodc, "", "at most"},
 		{"curation by a publisher", `{"specversion":"1.0","id":"c-1","source":"/entities/UNODC","type":"compact.review.curated","time":"2025-05-05T09:00:00Z","data":{"period":"2025-05","item":{"source":"/entities/UNODC","id":"a-1"},"action":"omit"}}`, unodc, "/type", "only the Secretariat"},

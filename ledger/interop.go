@@ -46,6 +46,40 @@ type interopScanner struct {
 	raw  []byte
 	pos  int
 	path []pathToken // where the scanner is, for the error's pointer
+	// badByte, when not 0, is 1 + the offset of a byte that is not UTF-8: the string that
+	// holds it is refused (invalidUTF8).
+	badByte int
+}
+
+// inString refuses the string literal that ends at pos when it holds badByte.
+func (sc *interopScanner) inString(lit []byte) *FieldError {
+	if at := sc.badByte - 1; sc.badByte > 0 && at >= sc.pos-len(lit) && at < sc.pos {
+		// a member name's bad byte, in the pointer, as the reply's JSON would write it
+		return invalid(strings.ToValidUTF8(sc.pointer(), "\uFFFD"), "not valid UTF-8 (byte %d of the event): send text as UTF-8", at)
+	}
+	return nil
+}
+
+// invalidUTF8 refuses an event that is not valid UTF-8, naming the member whose name or
+// value holds the first bad byte when the event is JSON otherwise (encoding/json takes any
+// byte in a string).
+func invalidUTF8(raw []byte) *FieldError {
+	trimmed := trimJSONSpace(raw)
+	at := 0
+	for at < len(trimmed) {
+		r, size := utf8.DecodeRune(trimmed[at:])
+		if r == utf8.RuneError && size == 1 {
+			break
+		}
+		at += size
+	}
+	if json.Valid(trimmed) {
+		sc := interopScanner{raw: trimmed, badByte: at + 1}
+		if fe := sc.value(); fe != nil {
+			return fe
+		}
+	}
+	return invalid("", "not valid UTF-8 (byte %d of the event): send text as UTF-8", at)
 }
 
 type pathToken struct {
@@ -90,6 +124,9 @@ func (sc *interopScanner) value() *FieldError {
 		return sc.array()
 	case c == '"':
 		lit := sc.stringLiteral()
+		if fe := sc.inString(lit); fe != nil {
+			return fe
+		}
 		return checkString(lit, false, sc.pointer)
 	case c == '-' || (c >= '0' && c <= '9'):
 		return sc.number()
@@ -119,6 +156,9 @@ func (sc *interopScanner) object() *FieldError {
 		lit := sc.stringLiteral()
 		name := decodeName(lit)
 		sc.path[depth].key = name
+		if fe := sc.inString(lit); fe != nil {
+			return fe
+		}
 		if fe := checkString(lit, true, sc.pointer); fe != nil {
 			return fe
 		}

@@ -319,3 +319,23 @@ func TestEncodedBodyIsRefusedAsSuch(t *testing.T) {
 		}
 	}
 }
+
+// A byte that is not UTF-8 refuses the event that holds it, at the member that holds it, and
+// no other: it used to refuse the whole batch ("not valid UTF-8", no event, no field).
+func TestInvalidUTF8IsRefusedEventByEvent(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	creds := addEntity(t, n, dir, "UNODC", ledger.RolePublisher)
+	srv := httpServer(t, n)
+	bad := strings.Replace(activity("UNODC", "u-2", "cafe"), "cafe", "caf\xe9", 1) // a Latin-1 é
+	batch := "[" + activity("UNODC", "u-1", "one") + "," + bad + "," + activity("UNODC", "u-3", "three") + "]"
+	status, r := httpPublish(t, srv.URL, creds.Token, ledger.MediaBatch, batch)
+	if status != http.StatusMultiStatus || len(r.Results) != 3 || r.Results[0].Seq == 0 || r.Results[2].Seq == 0 ||
+		r.Results[1].ID != "u-2" || r.Results[1].Error == nil || r.Results[1].Error.Field != "/data/title" || !strings.Contains(r.Results[1].Error.Message, "UTF-8") {
+		t.Fatalf("a batch with one event not UTF-8: %d %+v %+v, want 207, the others stored and u-2 refused at /data/title", status, r, r.Error)
+	}
+	status, r = httpPublish(t, srv.URL, creds.Token, ledger.MediaEvent, strings.Replace(bad, `"title"`, "\"ti\xfftle\"", 1))
+	if status != http.StatusBadRequest || len(r.Results) != 1 || r.Results[0].Error == nil || !strings.HasPrefix(r.Results[0].Error.Field, "/data/ti") {
+		t.Fatalf("a member name not UTF-8: %d %+v, want 400 at that member", status, r)
+	}
+}
