@@ -102,6 +102,18 @@ type publisher struct {
 func (p *publisher) add(event json.RawMessage) error {
 	p.read++
 	size := len(bytes.Trim(event, " \t\r\n")) + 1 // and its comma, or the array's bracket
+	if 1+size > ledger.MaxRequestBytes {
+		// No request can carry it: the server would refuse the request whole, and the
+		// events sent with it. It is answered here as the server answers an event too large.
+		if err := p.flush(); err != nil {
+			return err
+		}
+		p.out.Encode(ledger.Result{ID: eventID(event), Error: &ledger.FieldError{Message: fmt.Sprintf(
+			"event of %d bytes, more than a request may hold (%d): not sent; an event is at most %d bytes as stored: shorten it", size-1, ledger.MaxRequestBytes, ledger.MaxEventSize)}})
+		p.sent++
+		p.rejected++
+		return nil
+	}
 	if len(p.pending) > 0 && 1+p.pendingBytes+size > ledger.MaxRequestBytes {
 		if err := p.flush(); err != nil {
 			return err
@@ -113,6 +125,16 @@ func (p *publisher) add(event json.RawMessage) error {
 		return p.flush()
 	}
 	return nil
+}
+
+// eventID is the id of an event not sent, for its result; "" when it has none.
+func eventID(event json.RawMessage) string {
+	var head struct {
+		ID any `json:"id"`
+	}
+	json.Unmarshal(event, &head)
+	id, _ := head.ID.(string)
+	return id
 }
 
 // flush sends the pending events, if any, and prints their results.

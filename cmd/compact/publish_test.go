@@ -212,3 +212,32 @@ func replyStored(w http.ResponseWriter, events []json.RawMessage) {
 	}
 	json.NewEncoder(w).Encode(reply)
 }
+
+// An event too large for any request (over the server's 8 MiB) is not sent: its result says
+// so and the events around it are published. It used to go in a request of its own, which
+// the server refused whole ("split the batch"), and publish stopped there, the events after
+// it never sent.
+func TestPublishAnEventTooLargeForARequest(t *testing.T) {
+	bin := compactBinary(t)
+	srv, bodies := recordingServer(t)
+	huge := fmt.Sprintf(`{"specversion":"1.0","id":"huge","data":{"title":%q}}`, strings.Repeat("x", ledger.MaxRequestBytes))
+	file := filepath.Join(t.TempDir(), "events")
+	os.WriteFile(file, []byte(trainingEvent("t-1", "one")+"\n"+huge+"\n"+trainingEvent("t-3", "three")+"\n"), 0o644)
+	stdout, stderr, code := runBin(t, bin, "publish", "--server", srv.URL, "--token", "x", file)
+	var ids []string
+	for _, b := range bodies() {
+		if len(b) > ledger.MaxRequestBytes {
+			t.Fatalf("a request of %d bytes, over the server's %d", len(b), ledger.MaxRequestBytes)
+		}
+		var got []struct{ ID string }
+		json.Unmarshal(b, &got)
+		for _, e := range got {
+			ids = append(ids, e.ID)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if code != 1 || !slices.Equal(ids, []string{"t-1", "t-3"}) || len(lines) != 3 ||
+		!strings.Contains(lines[1], `"id":"huge"`) || !strings.Contains(lines[1], "not sent") || !strings.Contains(stderr, "1 of 3 events rejected") {
+		t.Fatalf("exit %d, sent %v, stdout %q, stderr %q; want t-1 and t-3 sent, huge's result saying it is too large, exit 1", code, ids, stdout, stderr)
+	}
+}
