@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -230,6 +231,19 @@ func decodeReference(raw []byte, p Principal, v *schemas.Validator) (*Candidate,
 			return nil, invalid("/datacontenttype", "must be application/json or absent, not %s", probe.DCT)
 		}
 	}
+	// CloudEvents 1.0: subject and dataschema, when present, are not empty. An empty one
+	// would be stored as absent (null is absent in its JSON format, and is taken as such).
+	for _, a := range [...]struct{ name, value, want string }{
+		{"subject", ev.CESubject, "a string that is not empty"},
+		{"dataschema", ev.DataSchema, "an absolute URI"},
+	} {
+		if a.value == "" && bytes.Contains(trimmed, []byte(`"`+a.name+`"`)) {
+			var probe map[string]json.RawMessage
+			if json.Unmarshal(trimmed, &probe) == nil && string(probe[a.name]) == `""` {
+				return nil, invalid("/"+a.name, "must be %s or absent, not \"\"", a.want)
+			}
+		}
+	}
 	if fe := checkEnvelope(&ev, p); fe != nil {
 		return nil, fe
 	}
@@ -300,6 +314,11 @@ func checkEnvelope(ev *Event, p Principal) *FieldError {
 		}
 		if err != nil || mt != "application/json" || len(params) > 0 {
 			return invalid("/datacontenttype", "must be application/json (with charset=utf-8 at most) or absent")
+		}
+	}
+	if ev.DataSchema != "" {
+		if u, err := url.Parse(ev.DataSchema); err != nil || !u.IsAbs() {
+			return invalid("/dataschema", "must be an absolute URI (such as https://example.org/schemas/%s.json) or absent", ev.Type)
 		}
 	}
 	if len(ev.Data) == 0 || bytes.Equal(ev.Data, []byte("null")) {

@@ -23,7 +23,7 @@ func decodeFast(raw []byte, p Principal, v *schemas.Validator) (c *Candidate, fe
 	if !sc.scanEvent(&env) {
 		return nil, nil, false
 	}
-	if len(env.attrs[attrDataContentType]) == 2 {
+	if len(env.attrs[attrDataContentType]) == 2 || len(env.attrs[attrSubject]) == 2 || len(env.attrs[attrDataSchema]) == 2 {
 		return nil, nil, false // present but empty: the reference path says why it is refused
 	}
 	ce := &candidateEvent{}
