@@ -670,7 +670,7 @@ func (a *Appender) checkReferences(ev *Event, role Role, inBatch, inFlight map[s
 		return unavailable("not stored: dedup index: %v", err)
 	}
 	if !ok {
-		return invalid(field, "no event %q from %s in the ledger (only an event already stored can be referred to)", id, source)
+		return invalid(field, "no event %q from %s in the ledger (only an event already stored, or earlier in the same request, can be referred to)", id, source)
 	}
 	if ev.Type == "compact.review.curated" {
 		if !activityTypes[typ] {
@@ -718,7 +718,7 @@ func (a *Appender) checkReferences(ev *Event, role Role, inBatch, inFlight map[s
 			case err != nil:
 				return unavailable("not stored: dedup index: %v", err)
 			case !ok:
-				return invalid("/data/data/item", "no event %q from %s in the ledger (only an event already stored can be referred to)", c.Item.ID, c.Item.Source)
+				return invalid("/data/data/item", "no event %q from %s in the ledger (only an event already stored, or earlier in the same request, can be referred to)", c.Item.ID, c.Item.Source)
 			case !activityTypes[itemTyp]:
 				return invalid("/data/data/item", "%q is a %s event: only activities are items of a review", c.Item.ID, itemTyp)
 			}

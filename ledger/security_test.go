@@ -219,6 +219,13 @@ func TestCorrectionsAndRetractions(t *testing.T) {
 	if status, r := httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, strings.Replace(correct("UNODC", "rt-a-2", good), "fix-rt-a-2", "fix-2", 1)); status != http.StatusBadRequest || !strings.Contains(r.Results[0].Error.Message, "compact.event.retracted") {
 		t.Fatalf("correcting a retraction: %d %+v", status, r)
 	}
+	// A retraction before the event it retracts, in one batch: refused, saying that the event
+	// must come first (an event earlier in the same request can be referred to).
+	batch = `[{"specversion":"1.0","id":"rt-a-9","source":"/entities/UNODC","type":"compact.event.retracted","time":"2025-05-01T00:00:00Z","data":{"retracts":"a-9","reason":"x"}},` + activity("UNODC", "a-9", "late") + `]`
+	if status, r := httpPublish(t, srv.URL, a.Token, ledger.MediaBatch, batch); status != http.StatusMultiStatus || r.Results[0].Error == nil ||
+		r.Results[0].Error.Field != "/data/retracts" || !strings.Contains(r.Results[0].Error.Message, "earlier in the same request") || r.Results[1].Seq == 0 {
+		t.Fatalf("a retraction before its event in one batch: %d %+v", status, r)
+	}
 	// A curation of a retraction or a correction is refused as a curation of what is not an
 	// activity; it was told that only some events "can be corrected or retracted", as if it
 	// were a correction.
