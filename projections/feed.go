@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,6 +49,9 @@ type feed struct {
 	// sends them too.
 	mu     sync.Mutex
 	unsent map[string]*unsentNotes
+	// seen holds, per key, what this feed last put or read in the bucket: an update is
+	// conditional on its revision (putNewer), so that another replica's put in between is seen.
+	seen map[string]kvSeen
 }
 
 type unsentNotes struct {
@@ -116,7 +120,7 @@ func (fd *feed) publish(ctx context.Context, f *follower, notes map[string]struc
 		}
 		if err == nil {
 			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err = fd.kv.Put(pctx, key, body)
+			err = fd.putNewer(pctx, key, body)
 			cancel()
 		}
 		if err != nil {
@@ -141,6 +145,76 @@ func (fd *feed) publish(ctx context.Context, f *follower, notes map[string]struc
 		fd.unsent = map[string]*unsentNotes{}
 	}
 	fd.unsent[f.view] = &unsentNotes{notes: failed, retryAt: time.Now().Add(backoff), backoff: backoff}
+}
+
+// putNewer puts body under key unless the bucket holds a value sent at a later checkpoint:
+// every replica feeds the bucket, and one that is behind (catching up from sequence 1, or
+// slower) would otherwise put older states over newer ones, and leave the bucket there if it
+// stopped before it caught up, since the replica ahead has nothing new to send. The put is
+// conditional on the revision this feed last saw, so that another replica's put in between is
+// read and compared. Equal checkpoints are put: with the same code they are the same state,
+// and after a rebuild for new code the swap's body is the one to keep.
+func (fd *feed) putNewer(ctx context.Context, key string, body []byte) error {
+	mine := sentSeq(body)
+	see := func(rev, seq uint64) {
+		fd.mu.Lock()
+		defer fd.mu.Unlock()
+		if fd.seen == nil {
+			fd.seen = map[string]kvSeen{}
+		}
+		fd.seen[key] = kvSeen{rev: rev, seq: seq}
+	}
+	const tries = 5
+	for range tries {
+		fd.mu.Lock()
+		last, known := fd.seen[key]
+		fd.mu.Unlock()
+		if known && last.seq > mine {
+			return nil // a replica further on put it; every put since is at least as far
+		}
+		var rev uint64
+		var err error
+		if known {
+			rev, err = fd.kv.Update(ctx, key, body, last.rev)
+		} else {
+			rev, err = fd.kv.Create(ctx, key, body) // over a deleted key too
+		}
+		if err == nil {
+			see(rev, mine)
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
+			return err
+		}
+		e, err := fd.kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+			fd.mu.Lock()
+			delete(fd.seen, key)
+			fd.mu.Unlock()
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		see(e.Revision(), sentSeq(e.Value()))
+		if bytes.Equal(e.Value(), body) {
+			return nil // another replica put the same
+		}
+	}
+	return fmt.Errorf("KV key %s: other replicas kept updating it (%d tries)", key, tries)
+}
+
+// kvSeen is a key's revision in the bucket as this feed last put or read it, and the
+// checkpoint its value was sent at.
+type kvSeen struct{ rev, seq uint64 }
+
+// sentSeq is the checkpoint a feed body was sent at (both bodies have it); 0 when it has none.
+func sentSeq(body []byte) uint64 {
+	var b struct {
+		Seq uint64 `json:"seq"`
+	}
+	_ = json.Unmarshal(body, &b)
+	return b.Seq
 }
 
 // retry sends again what the view of f, its live generation, could not send, once the wait
