@@ -54,7 +54,10 @@ func WatchRoutes(mux *http.ServeMux, nc *nats.Conn, applied Applied, guard func(
 				default:
 				}
 				select {
-				case <-latest: // superseded
+				case waiting := <-latest: // superseded, unless m is older (a replica behind)
+					if !newerChange(m, waiting) {
+						m = waiting
+					}
 				default:
 				}
 			}
@@ -82,6 +85,7 @@ func WatchRoutes(mux *http.ServeMux, nc *nats.Conn, applied Applied, guard func(
 		defer keepAlive.Stop()
 		var held *nats.Msg      // a change this server's views have not applied yet
 		var recheck *time.Timer // while one is held
+		var sent *nats.Msg      // the last change sent
 		defer func() {
 			if recheck != nil {
 				recheck.Stop()
@@ -103,12 +107,15 @@ func WatchRoutes(mux *http.ServeMux, nc *nats.Conn, applied Applied, guard func(
 				}
 				return
 			case m := <-latest:
+				if !newerChange(m, sent) || !newerChange(m, held) {
+					continue // every replica sends each change, and one behind sends old ones
+				}
 				if !appliedHere(r.Context(), applied, m) {
-					held = m // it supersedes the one held, if any
+					held = m // it supersedes the one held
 					recheck = resetTimer(recheck, appliedRecheck)
 					continue
 				}
-				held = nil
+				held, sent = nil, m
 				fmt.Fprint(w, "event: change\n"+sseData(string(m.Data))+"\n")
 			case <-again:
 				if !appliedHere(r.Context(), applied, held) {
@@ -116,7 +123,7 @@ func WatchRoutes(mux *http.ServeMux, nc *nats.Conn, applied Applied, guard func(
 					continue
 				}
 				fmt.Fprint(w, "event: change\n"+sseData(string(held.Data))+"\n")
-				held = nil
+				held, sent = nil, held
 			case <-keepAlive.C:
 				fmt.Fprint(w, ": keep-alive\n\n")
 			}
@@ -146,6 +153,22 @@ func appliedHere(ctx context.Context, applied Applied, m *nats.Msg) bool {
 	}
 	ck, err := applied(ctx)
 	return err != nil || ck >= ch.Seq
+}
+
+// newerChange says whether the change m announces is newer than the one before (nil: none):
+// a later seq, or the same seq with another version (a rebuild for new code swapped in at the
+// checkpoint its old code announced last). The same change from another replica, or an older
+// one from a replica behind, is not. A message that does not say its seq is passed on, as
+// appliedHere does.
+func newerChange(m, before *nats.Msg) bool {
+	if before == nil {
+		return true
+	}
+	var a, b projections.ReviewChange
+	if json.Unmarshal(m.Data, &a) != nil || a.Seq == 0 || json.Unmarshal(before.Data, &b) != nil || b.Seq == 0 {
+		return true
+	}
+	return a.Seq > b.Seq || a.Seq == b.Seq && a.Version != b.Version
 }
 
 func resetTimer(t *time.Timer, d time.Duration) *time.Timer {

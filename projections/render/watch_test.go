@@ -315,3 +315,68 @@ func sectionItems(r *projections.Review) [][]projections.Item {
 	}
 	return out
 }
+
+// Every read replica sends each change of the feed's subject, and one behind the others (a
+// replica catching up from sequence 1) sends the changes of long ago. The watch relayed them
+// all: after version 7 its client was told of version 3, as if the review had gone back. It
+// sends a change only when it is newer than the last it sent: a later seq, or the same seq
+// with another version (a rebuild for new code, swapped in at the checkpoint its old code
+// announced last).
+func TestWatchSendsNoChangeOlderThanTheLastItSent(t *testing.T) {
+	nc, _ := natstest.Connect(t, natstest.Start(t))
+	mux := http.NewServeMux()
+	WatchRoutes(mux, nc, nil, nil)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	pub, lines := watchMay2025(t, srv.URL, nc)
+	publish := func(changes ...projections.ReviewChange) {
+		t.Helper()
+		for _, ch := range changes {
+			b, _ := json.Marshal(ch)
+			if err := pub.Publish(projections.SubjectReviewPrefix+"2025-05", b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := pub.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := func() projections.ReviewChange {
+		t.Helper()
+		for lines.Scan() {
+			if d, ok := strings.CutPrefix(lines.Text(), "data: "); ok {
+				var ch projections.ReviewChange
+				if err := json.Unmarshal([]byte(d), &ch); err != nil {
+					t.Fatalf("data %q: %v", d, err)
+				}
+				return ch
+			}
+		}
+		t.Fatalf("the stream ended: %v", lines.Err())
+		return projections.ReviewChange{}
+	}
+	change := func(version, seq uint64) projections.ReviewChange {
+		return projections.ReviewChange{Period: "2025-05", Version: version, Seq: seq}
+	}
+	publish(change(7, 170))
+	if got := next(); got != change(7, 170) {
+		t.Fatalf("first change %+v", got)
+	}
+	// Each round: the replica behind, the same change as the last from another replica, then a
+	// new one. (A watcher busy when they come gets only the latest of them: the rounds make the
+	// one behind reach it by itself.)
+	v := uint64(7)
+	for behind := uint64(1); behind <= 20; behind++ {
+		publish(change(behind, 10*behind), change(v, 100+10*v))
+		v++
+		publish(change(v, 100+10*v))
+		if got := next(); got != change(v, 100+10*v) {
+			t.Fatalf("after version %d at seq %d the watch sent %+v; want version %d at seq %d", v-1, 100+10*(v-1), got, v, 100+10*v)
+		}
+	}
+	// new code swapped in at the same checkpoint counts otherwise: it is sent
+	publish(change(5, 100+10*v))
+	if got := next(); got != change(5, 100+10*v) {
+		t.Fatalf("after version %d the watch sent %+v; want version 5 at the same seq", v, got)
+	}
+}
