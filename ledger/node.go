@@ -180,7 +180,16 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	if n.JS, err = jetstream.New(n.Conn); err != nil {
 		return nil, err
 	}
-	if err := ensureStreamsPatiently(ctx, n.JS, StreamOptions{Replicas: cfg.Replicas, Duplicates: cfg.Duplicates}, cfg.Logger); err != nil {
+	streams := StreamOptions{Replicas: cfg.Replicas, Duplicates: cfg.Duplicates}
+	if cfg.Ingest || cfg.NATSURL == "" {
+		err = ensureStreamsPatiently(ctx, n.JS, streams, cfg.Logger)
+	} else {
+		// A read replica on an operator's NATS never creates the streams: it would create
+		// them with its own --replicas (1 unless it repeats the ingest process's), and the
+		// ingest process takes an existing stream as it is.
+		err = awaitStreams(ctx, n.JS, streams, cfg.NATSURL, streamWait, cfg.Logger)
+	}
+	if err != nil {
 		return nil, err
 	}
 	n.StreamReplicas = cfg.Replicas
@@ -255,6 +264,50 @@ func (n *Node) ClientURL() string {
 		return n.Server.ClientURL()
 	}
 	return n.cfg.NATSURL
+}
+
+// streamWait bounds how long a read replica waits for the ingest process to create the streams.
+const streamWait = 2 * time.Minute
+
+// awaitStreams waits until COMPACT and COMPACT_CHECKPOINTS exist, as the ingest process makes
+// them, for up to wait, and checks them as EnsureStreams does; it says once that it waits.
+func awaitStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions, url string, wait time.Duration, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	said := false
+	for _, want := range []jetstream.StreamConfig{StreamConfig(o), CheckpointStreamConfig(o)} {
+		for {
+			var s jetstream.Stream
+			err := askAgain(ctx, 5*time.Second, func(ctx context.Context) error {
+				var err error
+				s, err = js.Stream(ctx, want.Name)
+				return err
+			})
+			if err == nil {
+				if diffs := diffStreamConfig(want, s.CachedInfo().Config); len(diffs) > 0 {
+					return &StreamConfigError{Stream: want.Name, Differences: diffs}
+				}
+				break
+			}
+			if !errors.Is(err, jetstream.ErrStreamNotFound) {
+				return fmt.Errorf("look up stream %s: %w", want.Name, err)
+			}
+			if !said {
+				log.Info("waiting for the ledger's streams, which the ingest process creates (serve --role ingest or all)",
+					"stream", want.Name, "nats", url, "for", wait)
+				said = true
+			}
+			select {
+			case <-ctx.Done():
+				if parent := context.Cause(ctx); errors.Is(parent, context.Canceled) {
+					return parent
+				}
+				return &StreamMissingError{Stream: want.Name, NATSURL: url, Waited: wait}
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 // ensureStreamsPatiently retries EnsureStreams while JetStream does not answer — a cluster

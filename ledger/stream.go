@@ -89,6 +89,24 @@ func (e *StreamConfigError) Error() string {
 
 func (e *StreamConfigError) Unwrap() error { return ErrStreamConfig }
 
+// ErrStreamMissing: a process that does not ingest found no ledger stream to read.
+var ErrStreamMissing = errors.New("the ledger's stream does not exist")
+
+// StreamMissingError says which stream a read replica waited for, where, and for how long.
+type StreamMissingError struct {
+	Stream, NATSURL string
+	Waited          time.Duration
+}
+
+func (e *StreamMissingError) Error() string {
+	return fmt.Sprintf("stream %s does not exist on NATS at %s (waited %s): a process with --role projections reads "+
+		"the ledger's streams and never creates them (it would make them with its own --replicas); start the ingest "+
+		"process (serve --role ingest or all, with --replicas) first, or check --nats-url and its credentials' account",
+		e.Stream, e.NATSURL, e.Waited)
+}
+
+func (e *StreamMissingError) Unwrap() error { return ErrStreamMissing }
+
 // EnsureStreams creates COMPACT and COMPACT_CHECKPOINTS when they do not exist and checks
 // them when they do. An existing stream that differs is an error naming every difference;
 // it is never changed.
