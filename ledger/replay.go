@@ -109,11 +109,12 @@ func Replay(ctx context.Context, js jetstream.JetStream, f ReplayFilter, fn func
 		if seq > last || (!f.Until.IsZero() && md.Timestamp.After(f.Until)) {
 			return nil
 		}
-		if !f.Since.IsZero() && md.Timestamp.Before(f.Since) {
-			continue
-		}
-		if err := fn(seq, md.Timestamp, msg.Data()); err != nil {
-			return err
+		// From a sequence, the events before Since are read and passed over; the last one
+		// read ends the replay all the same, or it would wait for an event yet to come.
+		if f.Since.IsZero() || !md.Timestamp.Before(f.Since) {
+			if err := fn(seq, md.Timestamp, msg.Data()); err != nil {
+				return err
+			}
 		}
 		if md.NumPending == 0 || seq == last {
 			return nil
