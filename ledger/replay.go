@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"compact/schemas"
 )
 
 // ReplayFilter selects part of the history. The zero value is everything.
@@ -24,10 +26,12 @@ type ReplayFilter struct {
 func (f ReplayFilter) Validate() error {
 	var errs []error
 	if f.Entity != "" && !acronymPattern.MatchString(f.Entity) {
-		errs = append(errs, fmt.Errorf("entity %q: must be 2-24 characters of A-Z 0-9 -", f.Entity))
+		errs = append(errs, fmt.Errorf("entity %s: must be 2-24 characters of A-Z 0-9 -", quoteShort(f.Entity)))
 	}
-	if f.Type != "" && (!strings.HasPrefix(f.Type, TypePrefix) || strings.ContainsAny(f.Type, " *>")) {
-		errs = append(errs, fmt.Errorf("type %q: must be an event type such as compact.meeting.held", f.Type))
+	// Only a type the ledger accepts can be in the stream: a misspelt one, or a prefix such
+	// as compact.meeting, would replay nothing, which reads as "there were none".
+	if f.Type != "" && !schemas.Known(f.Type) {
+		errs = append(errs, fmt.Errorf("type %s: not an event type (one of schemas/, such as compact.meeting.held; no prefixes or wildcards)", quoteShort(f.Type)))
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
 		errs = append(errs, errors.New("until is before since"))

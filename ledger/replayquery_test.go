@@ -52,6 +52,14 @@ func TestReplayRefusesUnknownAndRepeatedParameters(t *testing.T) {
 		{"from=2", `\"from\" is not a parameter of this endpoint`},
 		{"entity=UNODC&entity=CTED", "entity given 2 times"},
 		{"from_seq=1&from_seq=2", "from_seq given 2 times"},
+		// A type the ledger does not accept, a prefix of one among them, used to replay
+		// nothing (as if there were no such events), and "compact." failed after the 200
+		// with NATS's "invalid subject name".
+		{"type=compact.meeting.helds", `type \"compact.meeting.helds\": not an event type`},
+		{"type=compact.meeting", `type \"compact.meeting\": not an event type`},
+		{"type=compact.", `type \"compact.\": not an event type`},
+		{"type=compact.meeting.*", `type \"compact.meeting.*\": not an event type`},
+		{"since=2025-07-01T00:00:00Z&until=2025-06-01T00:00:00Z", "until is before since"},
 	} {
 		s, b := do("GET", "/v1/events?"+tc.query, aud.Token, "")
 		if s != http.StatusBadRequest || !strings.Contains(b, tc.says) || !strings.Contains(b, `"error":{"field":`) {
