@@ -11,10 +11,14 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
+	"time"
 
 	"golang.org/x/term"
 
 	"github.com/schollz/progressbar/v3"
+
+	"compact/ledger"
 )
 
 func runReplay(ctx context.Context, args []string) error {
@@ -34,6 +38,14 @@ func runReplay(ctx context.Context, args []string) error {
 	}
 	if err := cmp.Or(checkTimeFlag("since", *since), checkTimeFlag("until", *until)); err != nil {
 		return err
+	}
+	// The server's checks, made before asking it: a malformed entity or type, or an
+	// --until before --since, is a mistake in the command line.
+	f := ledger.ReplayFilter{Entity: *entity, Type: *typ}
+	f.Since, _ = time.Parse(time.RFC3339Nano, *since)
+	f.Until, _ = time.Parse(time.RFC3339Nano, *until)
+	if err := f.Validate(); err != nil {
+		return usagef("replay: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	q := url.Values{}
 	if *fromSeq > 0 {

@@ -102,7 +102,7 @@ func TestBenchContradictoryFlagsAreUsageErrors(t *testing.T) {
 	})
 }
 
-// The readers' dates and times, review's PERIOD and rebuild's VIEW, are checked before the command asks the
+// The readers' dates and times, review's PERIOD, replay's filters and rebuild's VIEW, are checked before the command asks the
 // server anything (none listens at --server here): a malformed one used to go to the server,
 // and came back as a failure (exit 1), with the server's error as JSON for a date, and
 // with "an admin token is needed" for a view that does not exist.
@@ -122,6 +122,9 @@ func TestReaderFlagMistakesAreUsageErrors(t *testing.T) {
 		{cmd("review", " 2025-05", "--as-known", "2025-07-01T00:00:00Z"), `" 2025-05" is not a review period`},
 		{cmd("replay", "--since", "yesterday"), `--since "yesterday": not an RFC 3339 time`},
 		{cmd("replay", "--until", "2025-07-01"), `--until "2025-07-01": not an RFC 3339 time`},
+		{cmd("replay", "--since", "2025-07-01T00:00:00Z", "--until", "2025-06-01T00:00:00Z"), "until is before since"},
+		{cmd("replay", "--entity", "unoct"), `entity "unoct": must be 2-24 characters`},
+		{cmd("replay", "--type", "compact.meeting"), `type "compact.meeting": not an event type`},
 		{cmd("rebuild", "bogus"), `no view "bogus": VIEW is one of counters, review, structure`},
 		{cmd("quarantine", "bogus"), `VIEW is one of counters, review, structure, got "bogus"`},
 		{cmd("backup"), "give -o FILE"},
