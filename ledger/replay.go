@@ -91,6 +91,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, f ReplayFilter, fn func
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
+	defer DropConsumer(js, StreamName, cons)
 	it, err := cons.Messages(jetstream.PullMaxMessages(500))
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)

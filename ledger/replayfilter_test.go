@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -78,5 +79,34 @@ func TestReplayFromSeqAndSinceEndsWhenNothingMatches(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A replay leaves no consumer behind: each used to stay on the server, with its goroutines,
+// for the ordered consumer's five minutes of inactivity, so that an auditor's script
+// replaying in a loop (or clients that hang up mid-stream) piled them up.
+func TestReplayLeavesNoConsumer(t *testing.T) {
+	js, _ := replayStream(t)
+	ctx := t.Context()
+	stop := errors.New("enough")
+	for _, f := range []ledger.ReplayFilter{{}, {Entity: "CTED"}, {FromSeq: 3}} {
+		if err := ledger.Replay(ctx, js, f, func(uint64, time.Time, []byte) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		// and one whose reader stops after the first event, as a client that hangs up
+		if err := ledger.Replay(ctx, js, f, func(uint64, time.Time, []byte) error { return stop }); !errors.Is(err, stop) {
+			t.Fatal(err)
+		}
+	}
+	st, err := js.Stream(ctx, ledger.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for n := range st.ListConsumers(ctx).Info() {
+		names = append(names, n.Name)
+	}
+	if len(names) > 0 {
+		t.Errorf("consumers left after the replays ended: %v", names)
 	}
 }

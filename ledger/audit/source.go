@@ -162,6 +162,7 @@ func readStream(ctx context.Context, js jetstream.JetStream, name, filter string
 	if err != nil {
 		return fmt.Errorf("stream %s: ordered consumer from seq %d: %w", name, from, err)
 	}
+	defer ledger.DropConsumer(js, name, cons)
 	it, err := cons.Messages()
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", name, err)
