@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"compact/schemas"
 )
 
 // Transports of the ingest, the values of compact_ingest_request_duration_seconds's label.
@@ -62,6 +64,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.requestHTTP, m.requestNATS = requests.WithLabelValues(TransportHTTP), requests.WithLabelValues(TransportNATS)
 	m.appendOK, m.appendFailed = appends.WithLabelValues("ok"), appends.WithLabelValues("error")
 	m.rateLimited = m.rejected.WithLabelValues("rate_limited")
+	// Every series there is, at 0 from the start: one that appeared with its first event
+	// would have that event missed by rate() and increase(), which need two samples.
+	for _, reason := range []string{"invalid", "forbidden", "too_large", "unauthenticated", "unavailable"} {
+		m.rejected.WithLabelValues(reason)
+	}
+	for _, typ := range schemas.Types() {
+		m.appendedN.WithLabelValues(typ)
+	}
 	reg.MustRegister(m.appendedN, m.rejected, m.duplicates, m.batchSize, requests, appends)
 	return m
 }

@@ -104,6 +104,13 @@ func Open(ctx context.Context, cfg Config) (*Views, error) {
 	}
 	for _, name := range ViewNames {
 		v.m.rebuildCk.WithLabelValues(name).Set(0) // a resumed rebuild sets its own when it starts
+		// The counters are there at 0 from the start: one that appeared with its first
+		// increment would have it missed by rate() and increase(), which need two samples.
+		v.m.applied.WithLabelValues(name)
+		v.m.duplicates.WithLabelValues(name)
+		v.m.batchSeconds.WithLabelValues(name)
+		v.m.feedErrors.WithLabelValues(name)
+		v.m.rebuilds.WithLabelValues(name)
 	}
 	if !cfg.DisableFeed {
 		if v.feed, err = newFeed(ctx, &cfg, v.log, v.m); err != nil {
