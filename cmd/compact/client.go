@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 )
@@ -22,16 +23,39 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.server, "server", cmp.Or(os.Getenv("COMPACT_SERVER"), "http://127.0.0.1:8080"), "server URL (or COMPACT_SERVER)")
 	// The token is a secret: it comes from the environment without becoming the flag's
 	// default, which -h would print (and a pasted help text would hand on).
-	c.token = os.Getenv("COMPACT_TOKEN")
+	c.token = strings.TrimSpace(os.Getenv("COMPACT_TOKEN"))
 	fs.Var(secretValue{&c.token}, "token", "bearer `token` (or COMPACT_TOKEN)")
 }
 
 // secretValue is a string flag whose value is never shown: its String is always empty, so
-// the usage prints no default.
+// the usage prints no default. The value is trimmed: a token read from a file keeps its
+// line end (a "\r" from one saved on Windows), which no header may carry.
 type secretValue struct{ p *string }
 
 func (s secretValue) String() string     { return "" }
-func (s secretValue) Set(v string) error { *s.p = v; return nil }
+func (s secretValue) Set(v string) error { *s.p = strings.TrimSpace(v); return nil }
+
+// checkServerFlag is nil when fs has no --server or it holds an http:// or https:// URL with
+// a host, and otherwise a usage error naming the flag (or COMPACT_SERVER, its default):
+// "127.0.0.1:8080" would otherwise fail at the first request, as a URL the request could not
+// be made of, with a hint to check that serve runs.
+func checkServerFlag(fs *flag.FlagSet) error {
+	f := fs.Lookup("server")
+	if f == nil {
+		return nil
+	}
+	v := f.Value.String()
+	if u, err := url.Parse(v); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.RawQuery == "" && u.Fragment == "" {
+		return nil
+	}
+	from := "--server"
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "server" })
+	if !given {
+		from = "COMPACT_SERVER"
+	}
+	return usagef("%s %q: not a server URL: want http:// or https:// and a host, e.g. http://127.0.0.1:8080", from, v)
+}
 
 // do sends a request and returns the response; a non-2xx status with a JSON error body is
 // turned into an error carrying the server's message.
@@ -47,6 +71,9 @@ func (c *clientFlags) do(ctx context.Context, method, path, contentType string, 
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := http.DefaultClient.Do(req)
+	if err != nil && ctx.Err() != nil {
+		return nil, err // the command was asked to stop: the server is not in question
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w (is compact serve running at %s? set --server or COMPACT_SERVER)", err, c.server)
 	}

@@ -30,7 +30,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		fs.Usage()
 		return usagef("%v", err)
 	}
-	return nil
+	return checkServerFlag(fs)
 }
 
 // parseWithOneArg parses flags before and after at most one positional argument, so that
