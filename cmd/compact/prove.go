@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"compact/ledger"
 	"compact/ledger/audit"
 )
 
@@ -28,7 +29,13 @@ func runProve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	seqGiven := false
+	fs.Visit(func(f *flag.Flag) { seqGiven = seqGiven || f.Name == "seq" })
 	switch {
+	case seqGiven && *seq == 0:
+		return usagef("--seq 0: stream sequences start at 1")
+	case *entity != "" && (ledger.ReplayFilter{Entity: *entity}).Validate() != nil:
+		return usagef("--entity %q: an entity is 2-24 characters of A-Z 0-9 -, e.g. UNODC", *entity)
 	case id == "" && *seq == 0:
 		return usagef("prove needs an event ID (or --seq N)")
 	case id != "" && *seq != 0:

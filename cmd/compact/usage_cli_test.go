@@ -135,5 +135,7 @@ func TestReaderFlagMistakesAreUsageErrors(t *testing.T) {
 		{[]string{"restore", "a.tar", "b.tar", "--data", t.TempDir()}, `unexpected "b.tar"`},
 		{cmd("quarantine"), `VIEW is one of counters, review, structure, got ""`},
 		{cmd("quarantine", "review", "--limit", "-1"), `--limit -1: give a number of entries, or 0 for all`},
+		{cmd("prove", "some-id", "--entity", "unodc"), `--entity "unodc": an entity is 2-24 characters`},
+		{cmd("prove", "--seq", "0"), `--seq 0: stream sequences start at 1`},
 	})
 }

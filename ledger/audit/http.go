@@ -206,6 +206,10 @@ func (h *handlers) leaves(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handlers) proofBySeq(w http.ResponseWriter, r *http.Request) {
+	if q := r.URL.Query(); q.Has("id") && q.Has("seq") {
+		ledger.WriteError(w, http.StatusBadRequest, "give ?seq=N or ?id=ID, not both")
+		return
+	}
 	if id := r.URL.Query().Get("id"); id != "" {
 		p, err := h.c.ProveEvent(r.Context(), "", id)
 		h.writeProof(w, p, err)

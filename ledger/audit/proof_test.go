@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -212,5 +213,30 @@ func TestProveASeqPastTheEndOfTheStream(t *testing.T) {
 	publish(t, e.js, 13)
 	if p, err := c.Prove(ctx, 13); err != nil || p.TreeSize != 13 {
 		t.Fatalf("Prove(13) once stored: %v", err)
+	}
+}
+
+// GET /v1/proofs takes seq or id, not both: given both, it used to prove the id and say
+// nothing of the seq, which a caller could take for the proof of the message at seq.
+func TestProofOfSeqAndIDAtOnceIsRefused(t *testing.T) {
+	e := newEnv(t)
+	signer, vkey := testKey(t)
+	publish(t, e.js, seqs(1, 3)...)
+	c := startCheckpointer(t, e.js, t.TempDir(), signer, vkey, 5)
+	flush(t, c)
+	mux := http.NewServeMux()
+	Routes(mux, c, func(h http.Handler) http.Handler { return h })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for q, want := range map[string]int{"seq=1&id=evt-0002": http.StatusBadRequest, "id=evt-0002": http.StatusOK, "seq=1": http.StatusOK} {
+		resp, err := http.Get(srv.URL + "/v1/proofs?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET /v1/proofs?%s: %d %s, want %d", q, resp.StatusCode, b, want)
+		}
 	}
 }
