@@ -58,10 +58,14 @@ func (c *Client) get(ctx context.Context, path string, q url.Values) (*http.Resp
 	resp, err := cmp.Or(c.HTTP, http.DefaultClient).Do(req)
 	if err != nil {
 		timer.Stop()
-		if cause := context.Cause(ctx); errors.Is(cause, ErrStalled) {
-			err = cause
-		}
+		cause := context.Cause(ctx)
 		cancel(nil)
+		switch {
+		case errors.Is(cause, ErrStalled):
+			err = cause
+		case cause != nil: // the caller ended it (Ctrl-C): the server is not in question
+			return nil, err
+		}
 		return nil, fmt.Errorf("%w (is compact serve running at %s? set --server or COMPACT_SERVER)", err, c.BaseURL)
 	}
 	resp.Body = &idleBody{rc: resp.Body, ctx: ctx, timer: timer, idle: idle, cancel: cancel}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -93,5 +94,19 @@ func TestClientGivesUpOnAStalledServer(t *testing.T) {
 	})
 	if !errors.Is(err, ErrStalled) || cps != 1 {
 		t.Errorf("Checkpoints from a server that stops after one: %v after %d records, want ErrStalled after 1", err, cps)
+	}
+}
+
+// A request its caller ended (Ctrl-C) does not ask whether serve is running, as one the
+// server never answered does.
+func TestAnEndedRequestDoesNotBlameTheServer(t *testing.T) {
+	c := &Client{BaseURL: "http://127.0.0.1:1"}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := c.Key(ctx); err == nil || strings.Contains(err.Error(), "is compact serve running") {
+		t.Errorf("a request whose context ended: %v, want its error without the hint about serve", err)
+	}
+	if _, err := c.Key(t.Context()); err == nil || !strings.Contains(err.Error(), "is compact serve running") {
+		t.Errorf("a request no server answered: %v, want the hint about serve", err)
 	}
 }
