@@ -49,9 +49,7 @@ func checkServerFlag(fs *flag.FlagSet) error {
 		return nil
 	}
 	from := "--server"
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "server" })
-	if !given {
+	if !flagGiven(fs, "server") {
 		from = "COMPACT_SERVER"
 	}
 	return usagef("%s %q: not a server URL: want http:// or https:// and a host, e.g. http://127.0.0.1:8080", from, v)

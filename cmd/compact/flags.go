@@ -54,6 +54,14 @@ func parseWithOneArg(fs *flag.FlagSet, args []string, want string) (string, erro
 	return arg, nil
 }
 
+// flagGiven says whether the command line set the flag name (its default, or an
+// environment variable's value, is not given).
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
 // checkDateFlag is nil for an empty flag or a YYYY-MM-DD date, and otherwise a usage error
 // naming the flag: the server would refuse it, but only after the command had started.
 func checkDateFlag(name, v string) error {

@@ -21,6 +21,9 @@ func runKey(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("key takes no arguments, only flags")
 	}
+	if *data != "" && flagGiven(fs, "server") {
+		return usagef("give --data or --server, not both: --data reads the key from DIR, without a server")
+	}
 	var (
 		key string
 		err error

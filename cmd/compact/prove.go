@@ -29,10 +29,8 @@ func runProve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	seqGiven := false
-	fs.Visit(func(f *flag.Flag) { seqGiven = seqGiven || f.Name == "seq" })
 	switch {
-	case seqGiven && *seq == 0:
+	case flagGiven(fs, "seq") && *seq == 0:
 		return usagef("--seq 0: stream sequences start at 1")
 	case *entity != "" && (ledger.ReplayFilter{Entity: *entity}).Validate() != nil:
 		return usagef("--entity %q: an entity is 2-24 characters of A-Z 0-9 -, e.g. UNODC", *entity)

@@ -54,6 +54,13 @@ func runVerify(ctx context.Context, args []string) error {
 	if *backupFile != "" && *natsURL != "" {
 		return usagef("give --backup or --nats-url, not both")
 	}
+	// Flags the run would not use: said, rather than ignored.
+	if *backupFile != "" && flagGiven(fs, "server") {
+		return usagef("give --backup or --server, not both: a backup is verified without a server")
+	}
+	if *natsURL == "" && flagGiven(fs, "stream") {
+		return usagef("--stream goes with --nats-url: over HTTP the server's ledger stream is verified")
+	}
 	if *backupFile != "" && *keyFlag == "" {
 		return usagef("--backup needs --key, the ledger's verifier key from its operator (the key in a backup is the backup's word for itself)")
 	}
@@ -70,9 +77,7 @@ func runVerify(ctx context.Context, args []string) error {
 		}
 		opts.Known = append(opts.Known, string(b))
 	}
-	serverGiven := false
-	fs.Visit(func(f *flag.Flag) { serverGiven = serverGiven || f.Name == "server" })
-	if *hints && (*natsURL == "" || serverGiven) {
+	if *hints && (*natsURL == "" || flagGiven(fs, "server")) {
 		opts.Hints = client
 	}
 
