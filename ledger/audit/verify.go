@@ -134,7 +134,11 @@ func (r *Report) String() string {
 	default:
 		b.WriteString("FAILED: bad checkpoints\n")
 	}
-	fmt.Fprintf(&b, "%d messages read; 1..%d proven by %d valid checkpoints\n", r.Messages, r.Verified, r.Checkpoints)
+	if r.Verified == 0 {
+		fmt.Fprintf(&b, "%d messages read; none proven (%d valid checkpoints)\n", r.Messages, r.Checkpoints)
+	} else {
+		fmt.Fprintf(&b, "%d messages read; 1..%d proven by %d valid checkpoints\n", r.Messages, r.Verified, r.Checkpoints)
+	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(&b, "  %s\n", p)
 	}

@@ -429,3 +429,16 @@ func TestLostMessageAfterTheLastCheckpoint(t *testing.T) {
 		}
 	}
 }
+
+// A failed report with nothing proven says so: it used to read "1..0 proven by 0 valid
+// checkpoints" (every checkpoint signed by another key, say).
+func TestReportOfNothingProven(t *testing.T) {
+	rep := &Report{Messages: 1979, Unverified: 1979, Problems: []Problem{{Kind: ProblemCheckpoint, CheckpointSeq: 1, Detail: "not signed by the key"}}}
+	if s := rep.String(); strings.Contains(s, "1..0") || !strings.Contains(s, "1979 messages read; none proven (0 valid checkpoints)") {
+		t.Errorf("report:\n%s\nwant it to say none is proven", s)
+	}
+	rep.Verified, rep.Checkpoints = 1000, 1
+	if s := rep.String(); !strings.Contains(s, "1..1000 proven by 1 valid checkpoints") {
+		t.Errorf("report:\n%s\nwant the range proven", s)
+	}
+}
