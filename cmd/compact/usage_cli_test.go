@@ -132,6 +132,7 @@ func TestReaderFlagMistakesAreUsageErrors(t *testing.T) {
 		{[]string{"verify", "--backup", "b.tar", "--key", "k", "--nats-url", "nats://127.0.0.1:1"}, "give --backup or --nats-url, not both"},
 		{[]string{"verify", "--backup", "b.tar", "--key", "k", "--server", nowhere}, "give --backup or --server, not both"},
 		{cmd("verify", "--stream", "OTHER"), "--stream goes with --nats-url"},
+		{cmd("verify", "--save-checkpoint", filepath.Join(t.TempDir(), "no", "seen.ckpt")), "no directory"},
 		{cmd("key", "--data", t.TempDir()), "give --data or --server, not both"},
 		{[]string{"restore", "--data", t.TempDir()}, "give the backup FILE"},
 		{[]string{"restore", "backup.tar"}, "give --data DIR"},

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -63,6 +64,12 @@ func runVerify(ctx context.Context, args []string) error {
 	}
 	if *backupFile != "" && *keyFlag == "" {
 		return usagef("--backup needs --key, the ledger's verifier key from its operator (the key in a backup is the backup's word for itself)")
+	}
+	// A verify can read for hours: a file it could not write at the end is said before.
+	if *save != "" {
+		if fi, err := os.Stat(filepath.Dir(*save)); err != nil || !fi.IsDir() {
+			return usagef("--save-checkpoint %s: no directory %s to write it in", *save, filepath.Dir(*save))
+		}
 	}
 	client := &audit.Client{BaseURL: c.server, Token: c.token}
 	key, err := verifierKey(ctx, *keyFlag, client)
