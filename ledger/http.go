@@ -304,6 +304,13 @@ func (h *HTTPHandlers) getEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	})
+	if err != nil && n == 0 && r.Context().Err() == nil {
+		// Nothing written yet (the stream could not be read at all): the status can still
+		// say the server failed, as GET /v1/checkpoints does, rather than a 200 of one line.
+		h.Logger.Warn("replay failed", "err", err)
+		WriteError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
 	if err != nil {
 		// The status is gone with the first line; end the stream with an error line a
 		// reader can recognise.

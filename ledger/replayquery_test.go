@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"compact/ledger"
+	"compact/ledger/natstest"
 )
 
 // GET /v1/events refuses a parameter it does not know, and a filter given twice, naming
@@ -69,5 +70,32 @@ func TestReplayRefusesUnknownAndRepeatedParameters(t *testing.T) {
 	s, b := do("GET", "/v1/events?entity=UNODC&from_seq=1", aud.Token, "")
 	if s != http.StatusOK || strings.Count(b, "\n") != 1 || !strings.Contains(b, "/entities/UNODC") {
 		t.Errorf("GET /v1/events?entity=UNODC: %d %s, want UNODC's one event", s, b)
+	}
+}
+
+// A replay that cannot read the stream at all is a 503 with the reason, as GET
+// /v1/checkpoints answers: it used to be a 200 whose only line was an error, which a client
+// that looks at the status takes for an empty history.
+func TestReplayThatCannotStartIsA503(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	aud := addEntity(t, n, dir, "AUDIT", ledger.RoleAuditor)
+	// a JetStream without the ledger's stream
+	_, js := natstest.Connect(t, natstest.Start(t))
+	mux := http.NewServeMux()
+	(&ledger.HTTPHandlers{Ingester: n.Ingester, Auth: &ledger.Auth{Registry: n.Registry}, JS: js,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Routes(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+aud.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), `"error":{`) || !strings.Contains(string(b), "stream not found") {
+		t.Errorf("GET /v1/events without a stream: %d %s, want 503 saying why", resp.StatusCode, b)
 	}
 }
