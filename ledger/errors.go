@@ -20,6 +20,8 @@ var (
 	ErrUnavailable = errors.New("ledger unavailable")
 	// ErrUnknownEntity: no such entity is registered.
 	ErrUnknownEntity = errors.New("unknown entity")
+	// ErrDataDirInUse: another process runs on the data directory.
+	ErrDataDirInUse = errors.New("data directory in use")
 )
 
 // FieldError is the error of one event: which field (a JSON pointer from the event's root,

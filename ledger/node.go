@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -115,6 +116,7 @@ type Node struct {
 
 	cancel    context.CancelFunc
 	done      chan struct{}
+	unlock    func() // the data directory's lock, released last
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -129,11 +131,16 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	reg, err := OpenRegistry(cfg.DataDir)
+	unlock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, Registry: reg, done: make(chan struct{})}
+	reg, err := OpenRegistry(cfg.DataDir)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	n := &Node{cfg: cfg, Registry: reg, done: make(chan struct{}), unlock: unlock}
 	defer func() {
 		if err != nil {
 			n.Close(context.Background())
@@ -255,6 +262,10 @@ func (n *Node) close(ctx context.Context) error {
 	if n.Server != nil {
 		n.Server.Shutdown()
 	}
+	if n.unlock != nil {
+		n.unlock()
+		n.unlock = nil
+	}
 	return errors.Join(errs...)
 }
 
@@ -308,6 +319,33 @@ func awaitStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions, 
 		}
 	}
 	return nil
+}
+
+// DataDirLockFile, in the data directory, is locked by the process that uses the directory.
+const DataDirLockFile = "serve.lock"
+
+// lockDataDir takes the data directory for this process, before anything in it is opened: a
+// second serve on a directory in use used to start its embedded NATS server on the running
+// one's JetStream store (nats-server does not lock it), rewrite nats.conf, and fail only at the
+// dedup index's lock with "resource temporarily unavailable".
+func lockDataDir(dir string) (func(), error) {
+	path := filepath.Join(dir, DataDirLockFile)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock the data directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s is used by another running compact serve (it holds %s): "+
+				"stop that one, or give this one a --data of its own", ErrDataDirInUse, dir, path)
+		}
+		return nil, fmt.Errorf("lock the data directory: %s: %w", path, err)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }
 
 // ensureStreamsPatiently retries EnsureStreams while JetStream does not answer — a cluster

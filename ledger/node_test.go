@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -338,4 +340,38 @@ func TestInvalidUTF8IsRefusedEventByEvent(t *testing.T) {
 	if status != http.StatusBadRequest || len(r.Results) != 1 || r.Results[0].Error == nil || !strings.HasPrefix(r.Results[0].Error.Field, "/data/ti") {
 		t.Fatalf("a member name not UTF-8: %d %+v, want 400 at that member", status, r)
 	}
+}
+
+// A second node on a data directory in use is refused before it starts anything there,
+// naming the reason; it used to start its embedded NATS server on the running one's
+// JetStream store and rewrite its nats.conf, and fail only at the dedup index ("resource
+// temporarily unavailable"). Once the first is closed, the directory is free again.
+func TestASecondNodeOnADataDirInUseIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	first := testNode(t, dir)
+	conf, err := os.ReadFile(filepath.Join(dir, "nats.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := ledger.NodeConfig{DataDir: dir, Listen: "127.0.0.1:-1", Ingest: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	second, err := ledger.StartNode(ctx, cfg)
+	if err == nil {
+		second.Close(ctx)
+	}
+	if !errors.Is(err, ledger.ErrDataDirInUse) || !strings.Contains(err.Error(), "--data of its own") {
+		t.Fatalf("a second node on %s: %v, want ErrDataDirInUse", dir, err)
+	}
+	if now, _ := os.ReadFile(filepath.Join(dir, "nats.conf")); string(now) != string(conf) {
+		t.Error("the refused node rewrote the running one's nats.conf")
+	}
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	again, err := ledger.StartNode(ctx, cfg)
+	if err != nil {
+		t.Fatalf("a node on %s once the first is closed: %v", dir, err)
+	}
+	again.Close(ctx)
 }
