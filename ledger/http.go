@@ -259,7 +259,7 @@ func ParseReplayQuery(q map[string][]string) (ReplayFilter, error) {
 	if v := get("from_seq"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("from_seq %q: not a sequence number", v))
+			errs = append(errs, paramErrorf("from_seq", "from_seq %s: not a sequence number", quoteShort(v)))
 		}
 		f.FromSeq = n
 	}
@@ -267,7 +267,7 @@ func ParseReplayQuery(q map[string][]string) (ReplayFilter, error) {
 		if v := get(k); v != "" {
 			t, err := time.Parse(time.RFC3339Nano, v)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s %q: not an RFC 3339 time", k, v))
+				errs = append(errs, paramErrorf(k, "%s %s: not an RFC 3339 time with its zone, e.g. 2025-07-01T00:00:00Z", k, quoteShort(v)))
 			}
 			if k == "since" {
 				f.Since = t
@@ -286,7 +286,13 @@ func ParseReplayQuery(q map[string][]string) (ReplayFilter, error) {
 func (h *HTTPHandlers) getEvents(w http.ResponseWriter, r *http.Request) {
 	f, err := ParseReplayQuery(r.URL.Query())
 	if err != nil {
-		WriteError(w, http.StatusBadRequest, err.Error())
+		field := ""
+		if pe := (*ParamError)(nil); errors.As(err, &pe) {
+			field = pe.Param // the first at fault, as Params names it
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"field": field, "message": err.Error()}})
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")

@@ -22,21 +22,34 @@ type ReplayFilter struct {
 	Type    string    // only events of this type (e.g. compact.meeting.held)
 }
 
-// Validate reports every problem of the filter at once.
+// Validate reports every problem of the filter at once, each a *ParamError.
 func (f ReplayFilter) Validate() error {
 	var errs []error
 	if f.Entity != "" && !acronymPattern.MatchString(f.Entity) {
-		errs = append(errs, fmt.Errorf("entity %s: must be 2-24 characters of A-Z 0-9 -", quoteShort(f.Entity)))
+		errs = append(errs, paramErrorf("entity", "entity %s: must be 2-24 characters of A-Z 0-9 -", quoteShort(f.Entity)))
 	}
 	// Only a type the ledger accepts can be in the stream: a misspelt one, or a prefix such
 	// as compact.meeting, would replay nothing, which reads as "there were none".
 	if f.Type != "" && !schemas.Known(f.Type) {
-		errs = append(errs, fmt.Errorf("type %s: not an event type (one of schemas/, such as compact.meeting.held; no prefixes or wildcards)", quoteShort(f.Type)))
+		errs = append(errs, paramErrorf("type", "type %s: not an event type (one of schemas/, such as compact.meeting.held; no prefixes or wildcards)", quoteShort(f.Type)))
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
-		errs = append(errs, errors.New("until is before since"))
+		errs = append(errs, paramErrorf("until", "until is before since"))
 	}
 	return errors.Join(errs...)
+}
+
+// ParamError is a query parameter with a value its endpoint does not take; Param names it,
+// for the "field" of the API's error answer.
+type ParamError struct {
+	Param   string
+	Message string
+}
+
+func (e *ParamError) Error() string { return e.Message }
+
+func paramErrorf(param, format string, args ...any) *ParamError {
+	return &ParamError{Param: param, Message: fmt.Sprintf(format, args...)}
 }
 
 // subject is the stream subject filter of f.

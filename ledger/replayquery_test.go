@@ -48,23 +48,27 @@ func TestReplayRefusesUnknownAndRepeatedParameters(t *testing.T) {
 		}
 	}
 
-	for _, tc := range []struct{ query, says string }{
-		{"entitiy=UNODC", `\"entitiy\" is not a parameter of this endpoint`},
-		{"from=2", `\"from\" is not a parameter of this endpoint`},
-		{"entity=UNODC&entity=CTED", "entity given 2 times"},
-		{"from_seq=1&from_seq=2", "from_seq given 2 times"},
+	for _, tc := range []struct{ query, field, says string }{
+		{"entitiy=UNODC", "entitiy", `\"entitiy\" is not a parameter of this endpoint`},
+		{"from=2", "from", `\"from\" is not a parameter of this endpoint`},
+		{"entity=UNODC&entity=CTED", "entity", "entity given 2 times"},
+		{"from_seq=1&from_seq=2", "from_seq", "from_seq given 2 times"},
 		// A type the ledger does not accept, a prefix of one among them, used to replay
 		// nothing (as if there were no such events), and "compact." failed after the 200
 		// with NATS's "invalid subject name".
-		{"type=compact.meeting.helds", `type \"compact.meeting.helds\": not an event type`},
-		{"type=compact.meeting", `type \"compact.meeting\": not an event type`},
-		{"type=compact.", `type \"compact.\": not an event type`},
-		{"type=compact.meeting.*", `type \"compact.meeting.*\": not an event type`},
-		{"since=2025-07-01T00:00:00Z&until=2025-06-01T00:00:00Z", "until is before since"},
+		{"type=compact.meeting.helds", "type", `type \"compact.meeting.helds\": not an event type`},
+		{"type=compact.meeting", "type", `type \"compact.meeting\": not an event type`},
+		{"type=compact.", "type", `type \"compact.\": not an event type`},
+		{"type=compact.meeting.*", "type", `type \"compact.meeting.*\": not an event type`},
+		// A value the filter does not take names its parameter in "field" too (it was "").
+		{"since=2025-07-01T00:00:00Z&until=2025-06-01T00:00:00Z", "until", "until is before since"},
+		{"from_seq=abc", "from_seq", "not a sequence number"},
+		{"since=2025-07-01T00:00:00", "since", "not an RFC 3339 time with its zone"},
+		{"entity=unodc", "entity", "must be 2-24 characters"},
 	} {
 		s, b := do("GET", "/v1/events?"+tc.query, aud.Token, "")
-		if s != http.StatusBadRequest || !strings.Contains(b, tc.says) || !strings.Contains(b, `"error":{"field":`) {
-			t.Errorf("GET /v1/events?%s: %d %s, want 400 saying %s", tc.query, s, strings.TrimSpace(b), tc.says)
+		if s != http.StatusBadRequest || !strings.Contains(b, tc.says) || !strings.Contains(b, `"error":{"field":"`+tc.field+`"`) {
+			t.Errorf("GET /v1/events?%s: %d %s, want 400 saying %s with field %q", tc.query, s, strings.TrimSpace(b), tc.says, tc.field)
 		}
 	}
 	s, b := do("GET", "/v1/events?entity=UNODC&from_seq=1", aud.Token, "")
