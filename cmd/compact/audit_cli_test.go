@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
 	"compact/ledger"
 	"compact/ledger/audit"
 	"compact/ledger/natstest"
@@ -152,5 +155,55 @@ func TestVerifyOverNATSNamesAUserThatMayNotRead(t *testing.T) {
 	}
 	if stderr, code := verify(auditor); code != 0 {
 		t.Errorf("verify over NATS as an auditor: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// verify --nats-url with a user that may read the streams but not delete consumers (an
+// operator's cluster, permissions of its own): verify deletes the consumers it read with
+// when done, and a refusal of that is no reason to fail the verify, which it became when the
+// permissions violation of the delete ended the run as "this NATS user may not read".
+func TestVerifyOverNATSWithAUserThatMayNotDeleteConsumers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ns := natstest.Start(t, natstest.SyncAlways, func(o *server.Options) {
+		all := &server.SubjectPermission{Allow: []string{">"}}
+		o.Users = []*server.User{
+			{Username: "ledger", Password: "ledger-pw", Permissions: &server.Permissions{Publish: all, Subscribe: all}},
+			{Username: "reader", Password: "reader-pw", Permissions: &server.Permissions{
+				Publish:   &server.SubjectPermission{Allow: []string{">"}, Deny: []string{"$JS.API.CONSUMER.DELETE.>"}},
+				Subscribe: all}},
+		}
+	})
+	_, js := natstest.Connect(t, ns, nats.UserInfo("ledger", "ledger-pw"))
+	if err := ledger.EnsureStreams(ctx, js, ledger.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		ev := ledger.Event{SpecVersion: "1.0", ID: fmt.Sprintf("cli-%d", i), Source: "/entities/UNODC",
+			Type: "compact.document.shared", Time: "2025-05-01T00:00:00Z", Data: json.RawMessage(`{"document":"d","title":"t","shared_by":{"entity":"UNODC"},"date":"2025-05-01"}`)}
+		body, _ := json.Marshal(&ev)
+		if _, err := js.Publish(ctx, ev.Subject(), body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dataDir := t.TempDir()
+	signer, vkey, err := audit.LoadOrCreateKey(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := audit.Open(ctx, audit.Config{JetStream: js, Dir: filepath.Join(dataDir, "checkpoints"), Signer: signer, VerifierKey: vkey, Every: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	if _, err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u := strings.Replace(ns.ClientURL(), "nats://", "nats://reader:reader-pw@", 1)
+	if err := runVerify(ctx, []string{"--nats-url", u, "--key", vkey}); err != nil {
+		t.Fatalf("verify as a user that may read the streams but not delete consumers: %v", err)
 	}
 }
