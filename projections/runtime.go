@@ -296,6 +296,8 @@ func (g *group) follow(ctx context.Context) error {
 		stopReader()
 		rwg.Wait()
 		it.Stop()
+		// not left on the server for its five minutes: a build as known makes one a request
+		ledger.DropConsumer(g.v.cfg.JS, g.v.cfg.Stream, cons)
 	}()
 	for _, f := range members {
 		f.setErr(nil)

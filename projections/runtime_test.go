@@ -440,3 +440,31 @@ func TestSmallMemos(t *testing.T) {
 	_ = small.Close(context.Background())
 	_ = normal.Close(context.Background())
 }
+
+// A build as known leaves no consumer on the server once its views are closed: each used to
+// stay there for the ordered consumer's five minutes of inactivity, one per
+// `compact review --as-known` request.
+func TestBuildAsKnownLeavesNoConsumer(t *testing.T) {
+	h := newHarness(t)
+	h.publish(act("UNODC", "a", "compact.training.delivered", "2025-05-10", nil))
+	for range 2 {
+		v, err := BuildAsKnown(h.ctx, h.js, time.Now().Add(time.Hour), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := h.js.Stream(h.ctx, ledger.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for c := range st.ListConsumers(h.ctx).Info() {
+		names = append(names, c.Name)
+	}
+	if len(names) > 0 {
+		t.Errorf("consumers left after the builds as known were closed: %v", names)
+	}
+}
