@@ -118,12 +118,26 @@ func TestAuditCommands(t *testing.T) {
 		{runVerifyProof, []string{"--key", t.TempDir(), proofFile}, "is a directory", "verifier id"},
 		{runVerify, []string{"--server", srv.URL, "--key", "nonsense"}, `--key "nonsense": no such file, and not a verifier key`, ""},
 		{runProve, []string{"--server", srv.URL, "--entity", "UNODC", "--seq", "3"}, "--entity names an event ID's entity", ""},
+		// ledger.key for ledger.pub (side by side in the data directory), as a file or its
+		// text: named, and never printed, as it was whole in "verifier key %q: malformed"
+		{runVerifyProof, []string{"--key", filepath.Join(dataDir, audit.SignerKeyFile), proofFile}, "that is the ledger's signing key", "PRIVATE+KEY"},
+		{runVerifyProof, []string{"--key", signingKeyText(t, dataDir), proofFile}, "that is the ledger's signing key", "PRIVATE+KEY"},
+		{runVerify, []string{"--server", srv.URL, "--key", filepath.Join(dataDir, audit.SignerKeyFile)}, "that is the ledger's signing key", "PRIVATE+KEY"},
 	} {
 		err := tc.run(ctx, tc.args)
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) || (tc.notWanting != "" && strings.Contains(err.Error(), tc.notWanting)) {
 			t.Errorf("%v: %v, want a usage error saying %q", tc.args, err, tc.want)
 		}
 	}
+}
+
+func signingKeyText(t *testing.T, dataDir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dataDir, audit.SignerKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // verify --nats-url with the credentials of a user the embedded server does not let read the

@@ -201,6 +201,9 @@ func readVerifierKey(flagValue string) (string, error) {
 		return "", usagef("--key: %v", err)
 	}
 	if _, err := audit.NewVerifier(key); err != nil {
+		if key == flagValue && errors.Is(err, audit.ErrSigningKey) {
+			return "", usagef("--key: %v", err) // the flag is the secret: not shown
+		}
 		if key == flagValue {
 			return "", usagef("--key %q: no such file, and not a verifier key: %v", flagValue, err)
 		}

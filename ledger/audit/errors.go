@@ -34,6 +34,8 @@ var (
 	ErrStateMismatch = errors.New("checkpointer state does not match the ledger")
 	// ErrClosed: the checkpointer is not running (not started, closed, or stopped on an error).
 	ErrClosed = errors.New("checkpointer not running")
+	// ErrSigningKey: a signing key was given where the verifier key goes.
+	ErrSigningKey = errors.New("a signing key, not a verifier key")
 	// ErrUnreadable: the stream counts messages that cannot be read (lost or damaged).
 	ErrUnreadable = errors.New("stored messages cannot be read")
 )

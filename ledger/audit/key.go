@@ -104,11 +104,23 @@ func ReadVerifierKey(dataDir string) (string, error) {
 	return vkey, nil
 }
 
-// NewVerifier parses a verifier key ("compact-ledger+1234abcd+AX...").
+// NewVerifier parses a verifier key ("compact-ledger+1234abcd+AX..."). Its errors quote at
+// most the start of what they were given, and never a signing key: ledger.key given for
+// ledger.pub (the files sit side by side) would otherwise be printed whole, on a terminal
+// or in a CI log.
 func NewVerifier(vkey string) (note.Verifier, error) {
-	v, err := note.NewVerifier(strings.TrimSpace(vkey))
+	vkey = strings.TrimSpace(vkey)
+	if strings.HasPrefix(vkey, "PRIVATE+KEY+") {
+		return nil, fmt.Errorf("%w: that is the ledger's signing key (%s), a secret: give its verifier key, %s or 'compact key'",
+			ErrSigningKey, SignerKeyFile, VerifierKeyFile)
+	}
+	v, err := note.NewVerifier(vkey)
 	if err != nil {
-		return nil, fmt.Errorf("verifier key %q: %w (want NAME+HASH+BASE64 as printed by 'compact key')", vkey, err)
+		shown := vkey
+		if len(shown) > 80 {
+			shown = shown[:80] + "…"
+		}
+		return nil, fmt.Errorf("verifier key %q: %w (want NAME+HASH+BASE64 as printed by 'compact key')", shown, err)
 	}
 	return v, nil
 }
