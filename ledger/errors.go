@@ -18,6 +18,9 @@ var (
 	// ErrUnavailable: the ledger could not append now; the outcome is known (not stored),
 	// and the publisher may retry the same event safely.
 	ErrUnavailable = errors.New("ledger unavailable")
+	// ErrConflict: an event with the same source and id is stored with other content. Not
+	// retryable as is: publish a correction, or use a new id.
+	ErrConflict = errors.New("conflict")
 	// ErrUnknownEntity: no such entity is registered.
 	ErrUnknownEntity = errors.New("unknown entity")
 	// ErrDataDirInUse: another process runs on the data directory.
@@ -53,6 +56,8 @@ func (e *FieldError) Reason() string {
 		return "unavailable"
 	case errors.Is(e.Kind, ErrUnauthenticated):
 		return "unauthenticated"
+	case errors.Is(e.Kind, ErrConflict):
+		return "conflict"
 	default:
 		return "invalid"
 	}

@@ -237,6 +237,8 @@ func kindStatus(kind error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(kind, ErrUnavailable):
 		return http.StatusServiceUnavailable
+	case errors.Is(kind, ErrConflict):
+		return http.StatusConflict
 	default:
 		return http.StatusBadRequest
 	}

@@ -55,6 +55,9 @@ func (in *Ingester) Ingest(ctx context.Context, p Principal, body []byte) Reply 
 	}
 	if len(cands) > 0 {
 		for j, r := range in.Appender.Append(ctx, cands) {
+			if r.Duplicate && r.Error == nil {
+				r = in.Appender.sameAsStored(ctx, cands[j], r)
+			}
 			results[idx[j]] = r
 		}
 	}

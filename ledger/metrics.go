@@ -41,7 +41,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "compact_ingest_appended_total", Help: "Events appended to the ledger, by type.",
 		}, []string{"type"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "compact_ingest_rejected_total", Help: "Events rejected, or requests refused as a whole, by reason (invalid, forbidden, too_large, unavailable, unauthenticated, rate_limited).",
+			Name: "compact_ingest_rejected_total", Help: "Events rejected, or requests refused as a whole, by reason (invalid, forbidden, too_large, unavailable, unauthenticated, conflict, rate_limited).",
 		}, []string{"reason"}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "compact_ingest_duplicates_total", Help: "Events re-sent that the ledger already held (not stored again).",
@@ -66,7 +66,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.rateLimited = m.rejected.WithLabelValues("rate_limited")
 	// Every series there is, at 0 from the start: one that appeared with its first event
 	// would have that event missed by rate() and increase(), which need two samples.
-	for _, reason := range []string{"invalid", "forbidden", "too_large", "unauthenticated", "unavailable"} {
+	for _, reason := range []string{"invalid", "forbidden", "too_large", "unauthenticated", "unavailable", "conflict"} {
 		m.rejected.WithLabelValues(reason)
 	}
 	for _, typ := range schemas.Types() {

@@ -171,7 +171,7 @@ func TestPublishOverNATSAndHTTP(t *testing.T) {
 	}
 
 	srv := httpServer(t, n)
-	batch := "[" + activity("UNODC", "m-2", "two") + "," + activity("UNODC", "m-1", "dup") + "," + `{"specversion":"1.0"}` + "]"
+	batch := "[" + activity("UNODC", "m-2", "two") + "," + activity("UNODC", "m-1", "CCPCJ session") + "," + `{"specversion":"1.0"}` + "]"
 	status, hr := httpPublish(t, srv.URL, creds.Token, ledger.MediaBatch, batch)
 	if status != http.StatusMultiStatus {
 		t.Fatalf("mixed batch: status %d, want 207: %+v", status, hr)

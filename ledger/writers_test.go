@@ -273,7 +273,7 @@ func TestLostAckTellsWhoStored(t *testing.T) {
 	first := rep.Results[0].Seq
 
 	ledger.LoseAcks(b.Appender, 1)
-	rep = b.Ingest(ctx, p, []byte("["+activity("UNODC", "x-1", "sent to B too")+","+activity("UNODC", "x-2", "B's own")+"]"))
+	rep = b.Ingest(ctx, p, []byte("["+activity("UNODC", "x-1", "stored by A")+","+activity("UNODC", "x-2", "B's own")+"]"))
 	if rep.Error != nil {
 		t.Fatal(rep.Error)
 	}
@@ -313,7 +313,7 @@ func TestPipelinedEventAfterARefusedOneIsNotStoredTwice(t *testing.T) {
 	if rb.Error != nil || rb.Results[0].Error != nil {
 		t.Fatalf("B: %+v %+v", rb.Error, rb.Results)
 	}
-	ra := a.Ingest(ctx, p, []byte("["+activity("UNODC", "e1", "A's own")+","+activity("UNODC", "x", "sent to A too")+"]"))
+	ra := a.Ingest(ctx, p, []byte("["+activity("UNODC", "e1", "A's own")+","+activity("UNODC", "x", "stored by B")+"]"))
 	if ra.Error != nil {
 		t.Fatal(ra.Error)
 	}
