@@ -689,18 +689,21 @@ func (a *Appender) checkReferences(ev *Event, role Role, inBatch, inFlight map[s
 		// its events' source, not the right to rewrite its opening balances or curations.
 		return forbidden(field, "%q is a %s event: only the Secretariat may correct or retract it", id, typ)
 	}
-	if ev.Type == "compact.event.corrected" {
-		// The views never apply a correction of a retracted event: refused here, it does
-		// not enter the ledger to be acknowledged and then ignored.
-		_, inB := inBatch[retractionKey(source, id)]
-		_, inF := inFlight[retractionKey(source, id)]
-		retracted := inB || inF
-		if !retracted {
-			var err error
-			if _, retracted, err = a.cfg.Index.Retracted(source, id); err != nil {
-				return unavailable("not stored: dedup index: %v", err)
-			}
+	// The views never apply a correction of a retracted event, nor a second retraction:
+	// refused here, neither enters the ledger to be acknowledged and then ignored.
+	_, inB := inBatch[retractionKey(source, id)]
+	_, inF := inFlight[retractionKey(source, id)]
+	retracted := inB || inF
+	if !retracted {
+		var err error
+		if _, retracted, err = a.cfg.Index.Retracted(source, id); err != nil {
+			return unavailable("not stored: dedup index: %v", err)
 		}
+	}
+	if retracted && ev.Type == "compact.event.retracted" {
+		return invalid(field, "%q was retracted already: a retracted event stays retracted, and a second retraction would change nothing", id)
+	}
+	if ev.Type == "compact.event.corrected" {
 		if retracted {
 			return invalid(field, "%q was retracted: a retracted event stays retracted; publish a new event instead", id)
 		}

@@ -312,6 +312,17 @@ func TestCorrectionOfARetractedEventIsRefused(t *testing.T) {
 		t.Fatalf("a correction, then the retraction: %d %+v", status, r)
 	}
 	refused("a correction after the retraction in the same batch", status, r, 2)
+	// A second retraction is refused too, at /data/retracts, after the first or beside it.
+	for what, body := range map[string]string{
+		"a second retraction":                   "[" + retract("rt-1b", "r-1") + "]",
+		"a second retraction in the same batch": "[" + activity("UNODC", "r-4", "four") + "," + retract("rt-4", "r-4") + "," + retract("rt-4b", "r-4") + "]",
+	} {
+		status, r := httpPublish(t, srv.URL, a.Token, ledger.MediaBatch, body)
+		last := r.Results[len(r.Results)-1]
+		if status == http.StatusCreated || last.Error == nil || last.Error.Field != "/data/retracts" || !strings.Contains(last.Error.Message, "retracted already") {
+			t.Errorf("%s: %d %+v, want it refused at /data/retracts as retracted already", what, status, r)
+		}
+	}
 	// Another event's correction is still taken.
 	httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, activity("UNODC", "r-3", "three"))
 	if status, r := httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, correct("fix-3", "r-3")); status != http.StatusCreated {
@@ -348,8 +359,8 @@ func TestCorrectionOfARetractedEventIsRefused(t *testing.T) {
 	srv = httpServer(t, n)
 	status, r = httpPublish(t, srv.URL, a.Token, ledger.MediaEvent, correct("fix-1-again", "r-1"))
 	refused("after a restart without the index", status, r, 0)
-	if got := streamMsgs(t, n); got != 7 { // r-1, r-2, rt-1, fix-2a, rt-2, r-3, fix-3
-		t.Errorf("stream holds %d messages, want 7", got)
+	if got := streamMsgs(t, n); got != 9 { // r-1, r-2, rt-1, fix-2a, rt-2, r-4, rt-4, r-3, fix-3
+		t.Errorf("stream holds %d messages, want 9", got)
 	}
 }
 
