@@ -56,7 +56,11 @@ func runReplay(ctx context.Context, args []string) error {
 			q.Set(k, v)
 		}
 	}
-	resp, err := c.get(ctx, "/v1/events?"+q.Encode())
+	path := "/v1/events"
+	if len(q) > 0 {
+		path += "?" + q.Encode() // errors name the request: no stray "?" when nothing is asked
+	}
+	resp, err := c.get(ctx, path)
 	if err != nil {
 		return err
 	}
