@@ -679,7 +679,7 @@ func (a *Appender) checkReferences(ev *Event, role Role, inBatch, inFlight map[s
 		if !activityTypes[typ] {
 			return invalid(field, "%q is a %s event: only activities are items of a review", id, typ)
 		}
-		return nil
+		return a.notRetractedItem(field, source, id, inBatch, inFlight)
 	}
 	if lifecycleTypes[typ] {
 		return invalid(field, "%q is a %s event: only an activity, a counter event or a curation can be corrected or retracted", id, typ)
@@ -691,14 +691,9 @@ func (a *Appender) checkReferences(ev *Event, role Role, inBatch, inFlight map[s
 	}
 	// The views never apply a correction of a retracted event, nor a second retraction:
 	// refused here, neither enters the ledger to be acknowledged and then ignored.
-	_, inB := inBatch[retractionKey(source, id)]
-	_, inF := inFlight[retractionKey(source, id)]
-	retracted := inB || inF
-	if !retracted {
-		var err error
-		if _, retracted, err = a.cfg.Index.Retracted(source, id); err != nil {
-			return unavailable("not stored: dedup index: %v", err)
-		}
+	retracted, err := a.retracted(source, id, inBatch, inFlight)
+	if err != nil {
+		return unavailable("not stored: dedup index: %v", err)
 	}
 	if retracted && ev.Type == "compact.event.retracted" {
 		return invalid(field, "%q was retracted already: a retracted event stays retracted, and a second retraction would change nothing", id)
@@ -728,7 +723,34 @@ func (a *Appender) checkReferences(ev *Event, role Role, inBatch, inFlight map[s
 			case !activityTypes[itemTyp]:
 				return invalid("/data/data/item", "%q is a %s event: only activities are items of a review", c.Item.ID, itemTyp)
 			}
+			return a.notRetractedItem("/data/data/item", c.Item.Source, c.Item.ID, inBatch, inFlight)
 		}
+	}
+	return nil
+}
+
+// retracted reports whether a retraction of source+id is stored, or comes earlier in the
+// batch or in the batch in flight.
+func (a *Appender) retracted(source, id string, inBatch, inFlight map[string]*pendingEvent) (bool, error) {
+	if _, ok := inBatch[retractionKey(source, id)]; ok {
+		return true, nil
+	}
+	if _, ok := inFlight[retractionKey(source, id)]; ok {
+		return true, nil
+	}
+	_, ok, err := a.cfg.Index.Retracted(source, id)
+	return ok, err
+}
+
+// notRetractedItem refuses a curation whose item is retracted: a retracted activity is in no
+// review, so the curation would be stored and change nothing.
+func (a *Appender) notRetractedItem(field, source, id string, inBatch, inFlight map[string]*pendingEvent) *FieldError {
+	retracted, err := a.retracted(source, id, inBatch, inFlight)
+	if err != nil {
+		return unavailable("not stored: dedup index: %v", err)
+	}
+	if retracted {
+		return invalid(field, "%q was retracted: a retracted activity is in no review, and a curation of it would change nothing", id)
 	}
 	return nil
 }

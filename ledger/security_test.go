@@ -186,6 +186,21 @@ func TestRolesAndSecretariat(t *testing.T) {
 		r.Results[0].Error.Field != "/data/item" || !strings.Contains(r.Results[0].Error.Message, "compact.document.shared") {
 		t.Fatalf("curating a document shared: %d %+v, want it refused at /data/item", status, r)
 	}
+	// Nor is a retracted activity: a curation of it would be stored and change nothing.
+	retract := `{"specversion":"1.0","id":"rt-m-9","source":"/entities/UNODC","type":"compact.event.retracted","time":"2025-05-01T00:00:00Z","data":{"retracts":"m-9","reason":"published by mistake"}}`
+	if status, r := httpPublish(t, srv.URL, pub.Token, ledger.MediaEvent, retract); status != http.StatusCreated {
+		t.Fatalf("retracting m-9: %d %+v", status, r)
+	}
+	again := strings.ReplaceAll(strings.ReplaceAll(curate, "cur-%s", "cur-again"), "%s", "m-9")
+	if status, r := httpPublish(t, srv.URL, sec.Token, ledger.MediaEvent, again); status != http.StatusBadRequest ||
+		r.Results[0].Error.Field != "/data/item" || !strings.Contains(r.Results[0].Error.Message, "retracted") {
+		t.Fatalf("curating a retracted activity: %d %+v, want it refused at /data/item", status, r)
+	}
+	fix := `{"specversion":"1.0","id":"fix-cur","source":"/entities/SECRETARIAT","type":"compact.event.corrected","time":"2025-05-01T00:00:00Z","data":{"corrects":"cur-m-9","reason":"other item","data":{"period":"2025-05","item":{"source":"/entities/UNODC","id":"m-9"},"action":"omit"}}}`
+	if status, r := httpPublish(t, srv.URL, sec.Token, ledger.MediaEvent, fix); status != http.StatusBadRequest ||
+		r.Results[0].Error.Field != "/data/data/item" || !strings.Contains(r.Results[0].Error.Message, "retracted") {
+		t.Fatalf("a corrected curation of a retracted activity: %d %+v, want it refused at /data/data/item", status, r)
+	}
 }
 
 func TestCorrectionsAndRetractions(t *testing.T) {
