@@ -260,6 +260,22 @@ func decodeReference(raw []byte, p Principal, v *schemas.Validator) (*Candidate,
 	return &Candidate{Event: &ev, Body: body, Role: p.Role}, nil
 }
 
+// EventIDProblem says what makes id no event id the ledger takes ("" when it is one), so that a
+// lookup by id (a proof) can refuse at once what no stored event can have.
+func EventIDProblem(id string) string {
+	switch {
+	case !isEventID(id):
+		return "must be 1-128 characters of A-Z a-z 0-9 . _ : -"
+	case strings.Contains(id, ".."):
+		return "must not contain \"..\""
+	case id == ".":
+		// A path segment "." is dropped from a URL (RFC 3986 §5.2.4): the event's proof,
+		// /v1/proofs/<ENTITY>/<id>, could not be asked for.
+		return "must not be \".\" alone"
+	}
+	return ""
+}
+
 func checkEnvelope(ev *Event, p Principal) *FieldError {
 	if ev.SpecVersion != "1.0" {
 		if ev.SpecVersion == "" {
@@ -267,17 +283,11 @@ func checkEnvelope(ev *Event, p Principal) *FieldError {
 		}
 		return invalid("/specversion", "must be \"1.0\"")
 	}
-	switch {
-	case ev.ID == "":
+	if ev.ID == "" {
 		return invalid("/id", "required")
-	case !isEventID(ev.ID):
-		return invalid("/id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
-	case strings.Contains(ev.ID, ".."):
-		return invalid("/id", "must not contain \"..\"")
-	case ev.ID == ".":
-		// A path segment "." is dropped from a URL (RFC 3986 §5.2.4): the event's proof,
-		// /v1/proofs/<ENTITY>/<id>, could not be asked for.
-		return invalid("/id", "must not be \".\" alone")
+	}
+	if msg := EventIDProblem(ev.ID); msg != "" {
+		return invalid("/id", "%s", msg)
 	}
 	if ev.Source == "" {
 		return invalid("/source", "required (/entities/<ENTITY>)")

@@ -211,6 +211,11 @@ func (h *handlers) proofBySeq(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id := r.URL.Query().Get("id"); id != "" {
+		if msg := ledger.EventIDProblem(id); msg != "" {
+			// no stored event has it: refused at once rather than searched for in the whole stream
+			ledger.WriteError(w, http.StatusBadRequest, fmt.Sprintf("id %.80q is no event id: it %s", id, msg))
+			return
+		}
 		p, err := h.c.ProveEvent(r.Context(), "", id)
 		h.writeProof(w, p, err)
 		return
@@ -225,6 +230,10 @@ func (h *handlers) proofBySeq(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handlers) proofByID(w http.ResponseWriter, r *http.Request) {
+	if id := r.PathValue("id"); ledger.EventIDProblem(id) != "" {
+		ledger.WriteError(w, http.StatusBadRequest, fmt.Sprintf("id %.80q is no event id: it %s", id, ledger.EventIDProblem(id)))
+		return
+	}
 	p, err := h.c.ProveEvent(r.Context(), ledger.SourcePrefix+r.PathValue("entity"), r.PathValue("id"))
 	h.writeProof(w, p, err)
 }

@@ -240,3 +240,35 @@ func TestProofOfSeqAndIDAtOnceIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A proof asked for by an id no event can have (not of the ids' alphabet, with "..") is
+// refused at once, 400, naming why; it used to search the whole stream for it and answer
+// 404. A well-formed id the ledger does not hold is still a 404.
+func TestProofOfWhatIsNoEventIDIsRefusedAtOnce(t *testing.T) {
+	e := newEnv(t)
+	signer, vkey := testKey(t)
+	publish(t, e.js, seqs(1, 3)...)
+	c := startCheckpointer(t, e.js, t.TempDir(), signer, vkey, 5)
+	flush(t, c)
+	mux := http.NewServeMux()
+	Routes(mux, c, func(h http.Handler) http.Handler { return h })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for path, want := range map[string]int{
+		"/v1/proofs?id=a%20b":            http.StatusBadRequest,
+		"/v1/proofs?id=a..b":             http.StatusBadRequest,
+		"/v1/proofs/UNODC/a..b":          http.StatusBadRequest,
+		"/v1/proofs/UNODC/%C3%A9t%C3%A9": http.StatusBadRequest,
+		"/v1/proofs?id=no-such-id":       http.StatusNotFound,
+	} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == http.StatusBadRequest && !strings.Contains(string(b), "is no event id")) {
+			t.Errorf("GET %s: %d %s, want %d", path, resp.StatusCode, b, want)
+		}
+	}
+}
