@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"compact/ledger"
 	"compact/ledger/audit"
@@ -34,30 +35,7 @@ func TestAuditCommands(t *testing.T) {
 	if err := ledger.EnsureStreams(ctx, js, ledger.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for i := 1; i <= 6; i++ {
-		ev := ledger.Event{SpecVersion: "1.0", ID: fmt.Sprintf("cli-%d", i), Source: "/entities/UNODC",
-			Type: "compact.document.shared", Time: "2025-05-01T00:00:00Z", Data: json.RawMessage(`{"document":"d","title":"t","shared_by":{"entity":"UNODC"},"date":"2025-05-01"}`)}
-		body, _ := json.Marshal(&ev)
-		if _, err := js.Publish(ctx, ev.Subject(), body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dataDir := t.TempDir()
-	signer, vkey, err := audit.LoadOrCreateKey(dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := audit.Open(ctx, audit.Config{JetStream: js, Dir: filepath.Join(dataDir, "checkpoints"), Signer: signer, VerifierKey: vkey, Every: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(context.Background()) })
-	if _, err := c.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	dataDir, c, vkey := checkpointedDocuments(ctx, t, js, 6, 4)
 	mux := http.NewServeMux()
 	audit.Routes(mux, c, func(h http.Handler) http.Handler { return h })
 	srv := httptest.NewServer(mux)
@@ -192,7 +170,19 @@ func TestVerifyOverNATSWithAUserThatMayNotDeleteConsumers(t *testing.T) {
 	if err := ledger.EnsureStreams(ctx, js, ledger.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for i := 1; i <= 3; i++ {
+	_, _, vkey := checkpointedDocuments(ctx, t, js, 3, 2)
+	u := strings.Replace(ns.ClientURL(), "nats://", "nats://reader:reader-pw@", 1)
+	if err := runVerify(ctx, []string{"--nats-url", u, "--key", vkey}); err != nil {
+		t.Fatalf("verify as a user that may read the streams but not delete consumers: %v", err)
+	}
+}
+
+// checkpointedDocuments publishes n documents shared by UNODC on js and starts a checkpointer
+// signing every `every` events, in a data directory of its own, flushed once; it closes at
+// the test's end.
+func checkpointedDocuments(ctx context.Context, t *testing.T, js jetstream.JetStream, n, every int) (dataDir string, c *audit.Checkpointer, vkey string) {
+	t.Helper()
+	for i := 1; i <= n; i++ {
 		ev := ledger.Event{SpecVersion: "1.0", ID: fmt.Sprintf("cli-%d", i), Source: "/entities/UNODC",
 			Type: "compact.document.shared", Time: "2025-05-01T00:00:00Z", Data: json.RawMessage(`{"document":"d","title":"t","shared_by":{"entity":"UNODC"},"date":"2025-05-01"}`)}
 		body, _ := json.Marshal(&ev)
@@ -200,12 +190,12 @@ func TestVerifyOverNATSWithAUserThatMayNotDeleteConsumers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dataDir := t.TempDir()
+	dataDir = t.TempDir()
 	signer, vkey, err := audit.LoadOrCreateKey(dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := audit.Open(ctx, audit.Config{JetStream: js, Dir: filepath.Join(dataDir, "checkpoints"), Signer: signer, VerifierKey: vkey, Every: 2})
+	c, err = audit.Open(ctx, audit.Config{JetStream: js, Dir: filepath.Join(dataDir, "checkpoints"), Signer: signer, VerifierKey: vkey, Every: every})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,8 +206,5 @@ func TestVerifyOverNATSWithAUserThatMayNotDeleteConsumers(t *testing.T) {
 	if _, err := c.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	u := strings.Replace(ns.ClientURL(), "nats://", "nats://reader:reader-pw@", 1)
-	if err := runVerify(ctx, []string{"--nats-url", u, "--key", vkey}); err != nil {
-		t.Fatalf("verify as a user that may read the streams but not delete consumers: %v", err)
-	}
+	return dataDir, c, vkey
 }

@@ -219,15 +219,7 @@ func TestProveASeqPastTheEndOfTheStream(t *testing.T) {
 // GET /v1/proofs takes seq or id, not both: given both, it used to prove the id and say
 // nothing of the seq, which a caller could take for the proof of the message at seq.
 func TestProofOfSeqAndIDAtOnceIsRefused(t *testing.T) {
-	e := newEnv(t)
-	signer, vkey := testKey(t)
-	publish(t, e.js, seqs(1, 3)...)
-	c := startCheckpointer(t, e.js, t.TempDir(), signer, vkey, 5)
-	flush(t, c)
-	mux := http.NewServeMux()
-	Routes(mux, c, func(h http.Handler) http.Handler { return h })
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	srv := proofServer(t)
 	for q, want := range map[string]int{"seq=1&id=evt-0002": http.StatusBadRequest, "id=evt-0002": http.StatusOK, "seq=1": http.StatusOK} {
 		resp, err := http.Get(srv.URL + "/v1/proofs?" + q)
 		if err != nil {
@@ -245,15 +237,7 @@ func TestProofOfSeqAndIDAtOnceIsRefused(t *testing.T) {
 // refused at once, 400, naming why; it used to search the whole stream for it and answer
 // 404. A well-formed id the ledger does not hold is still a 404.
 func TestProofOfWhatIsNoEventIDIsRefusedAtOnce(t *testing.T) {
-	e := newEnv(t)
-	signer, vkey := testKey(t)
-	publish(t, e.js, seqs(1, 3)...)
-	c := startCheckpointer(t, e.js, t.TempDir(), signer, vkey, 5)
-	flush(t, c)
-	mux := http.NewServeMux()
-	Routes(mux, c, func(h http.Handler) http.Handler { return h })
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	srv := proofServer(t)
 	for path, want := range map[string]int{
 		"/v1/proofs?id=a%20b":            http.StatusBadRequest,
 		"/v1/proofs?id=a..b":             http.StatusBadRequest,
@@ -271,4 +255,19 @@ func TestProofOfWhatIsNoEventIDIsRefusedAtOnce(t *testing.T) {
 			t.Errorf("GET %s: %d %s, want %d", path, resp.StatusCode, b, want)
 		}
 	}
+}
+
+// proofServer serves the audit routes of a checkpointer of three events, all checkpointed.
+func proofServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	e := newEnv(t)
+	signer, vkey := testKey(t)
+	publish(t, e.js, seqs(1, 3)...)
+	c := startCheckpointer(t, e.js, t.TempDir(), signer, vkey, 5)
+	flush(t, c)
+	mux := http.NewServeMux()
+	Routes(mux, c, func(h http.Handler) http.Handler { return h })
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
 }
