@@ -24,11 +24,7 @@ import (
 // published the moment the client reads that line reaches it. Changes of other periods
 // do not.
 func TestWatchStreamsChanges(t *testing.T) {
-	nc, _ := natstest.Connect(t, natstest.Start(t))
-	mux := http.NewServeMux()
-	WatchRoutes(mux, nc, nil, nil)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	nc, srv := watchServer(t)
 
 	// The error names the path's period, as GET /v1/reviews/{period}'s does.
 	if r := get(t, srv.URL+"/v1/reviews/2025-13/changes", nil); r.status != http.StatusNotFound || !strings.Contains(r.body, `"field":"period"`) {
@@ -73,11 +69,7 @@ func TestWatchStreamsChanges(t *testing.T) {
 // A message on the change feed whose data holds line ends stays one event: each line is a
 // data line of it, and no line of it can start an event or a field of its own.
 func TestWatchKeepsAMessageOneEvent(t *testing.T) {
-	nc, _ := natstest.Connect(t, natstest.Start(t))
-	mux := http.NewServeMux()
-	WatchRoutes(mux, nc, nil, nil)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	nc, srv := watchServer(t)
 	pub, lines := watchMay2025(t, srv.URL, nc)
 	forged := "{\"period\":\"2025-05\"}\n\nevent: change\ndata: {\"forged\":true}\r\nid: 9\rretry: 1"
 	msgs := []string{forged, `{"period":"2025-05","version":7}`}
@@ -323,11 +315,7 @@ func sectionItems(r *projections.Review) [][]projections.Item {
 // with another version (a rebuild for new code, swapped in at the checkpoint its old code
 // announced last).
 func TestWatchSendsNoChangeOlderThanTheLastItSent(t *testing.T) {
-	nc, _ := natstest.Connect(t, natstest.Start(t))
-	mux := http.NewServeMux()
-	WatchRoutes(mux, nc, nil, nil)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	nc, srv := watchServer(t)
 	pub, lines := watchMay2025(t, srv.URL, nc)
 	publish := func(changes ...projections.ReviewChange) {
 		t.Helper()
@@ -379,4 +367,16 @@ func TestWatchSendsNoChangeOlderThanTheLastItSent(t *testing.T) {
 	if got := next(); got != change(5, 100+10*v) {
 		t.Fatalf("after version %d the watch sent %+v; want version 5 at the same seq", v, got)
 	}
+}
+
+// watchServer serves the change stream on a connection to a NATS server of its own (no
+// views: every change is sent as it comes).
+func watchServer(t *testing.T) (*nats.Conn, *httptest.Server) {
+	t.Helper()
+	nc, _ := natstest.Connect(t, natstest.Start(t))
+	mux := http.NewServeMux()
+	WatchRoutes(mux, nc, nil, nil)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return nc, srv
 }
