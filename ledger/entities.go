@@ -498,13 +498,20 @@ func (r *Registry) Authenticate(token string) (Principal, error) {
 	return Principal{Entity: e.Entity, Role: e.Role}, nil
 }
 
-// Lookup returns the principal of a registered entity.
+// Lookup returns the principal of a registered entity whose credentials are live. A
+// revoked entity is refused: on an operator's NATS its account and nkey are the operator's,
+// which a revocation in the entities file does not reach, and on the embedded server its
+// connections last until the accounts' reload that follows the registry's.
 func (r *Registry) Lookup(entity string) (Principal, error) {
 	r.mu.RLock()
 	e, ok := r.byEntity[entity]
 	r.mu.RUnlock()
 	if !ok {
 		return Principal{}, fmt.Errorf("%w: %s", ErrUnknownEntity, entity)
+	}
+	if e.Revoked != nil {
+		return Principal{}, fmt.Errorf("%w: the credentials of %s were revoked on %s ('compact entities reissue %s' gives new ones)",
+			ErrUnauthenticated, entity, e.Revoked.UTC().Format(time.RFC3339), entity)
 	}
 	return Principal{Entity: e.Entity, Role: e.Role}, nil
 }

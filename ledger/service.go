@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -151,7 +152,11 @@ func flush(ctx context.Context, nc *nats.Conn) error {
 func (s *IngestService) handle(ctx context.Context, in *Ingester, reg *Registry, entity string, body []byte) Reply {
 	p, err := reg.Lookup(entity)
 	if err != nil {
-		fe := &FieldError{Message: fmt.Sprintf("entity %s is not registered (compact entities add %s)", entity, entity), Kind: ErrUnauthenticated}
+		msg := fmt.Sprintf("entity %s is not registered (compact entities add %s)", entity, entity)
+		if !errors.Is(err, ErrUnknownEntity) {
+			msg = err.Error() // revoked
+		}
+		fe := &FieldError{Message: msg, Kind: ErrUnauthenticated}
 		in.Metrics.rejectedRequest(fe)
 		return Reply{Error: fe}
 	}
