@@ -174,19 +174,24 @@ func ReissueCredentialsAs(ctx context.Context, dataDir, entity string, role Role
 // file: it keeps its record (its events stay attributed to it), and neither its old token
 // nor its old nkey works once a server has reloaded the file (a running one does within a
 // second, closing the entity's open NATS connections). ReissueCredentials gives it new ones.
-// It takes the same lock as AddEntity.
-func RevokeCredentials(ctx context.Context, dataDir, entity string) error {
+// It returns when the entity was revoked: now, or when it was first, for an entity revoked
+// already, whose record stays as it is. It takes the same lock as AddEntity.
+func RevokeCredentials(ctx context.Context, dataDir, entity string) (time.Time, error) {
+	var at time.Time
 	_, err := updateEntities(ctx, dataDir, func(doc *entitiesDoc) (*Credentials, error) {
 		i := slices.IndexFunc(doc.Entities, func(r EntityRecord) bool { return r.Entity == entity })
 		if i < 0 {
 			return nil, fmt.Errorf("%w: %s", ErrUnknownEntity, entity)
 		}
-		now := time.Now().UTC().Truncate(time.Second)
 		rec := &doc.Entities[i]
-		rec.TokenSHA256, rec.NKey, rec.Revoked = "", "", &now
+		if rec.Revoked == nil {
+			now := time.Now().UTC().Truncate(time.Second)
+			rec.TokenSHA256, rec.NKey, rec.Revoked = "", "", &now
+		}
+		at = *rec.Revoked
 		return nil, nil
 	})
-	return err
+	return at, err
 }
 
 // updateEntities changes dataDir's entities file under its lock (waiting for it until ctx is

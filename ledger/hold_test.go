@@ -104,7 +104,7 @@ func TestAReadEndsWhenItsCallerIsLetInNoMore(t *testing.T) {
 		t.Fatalf("after an unrelated change %d requests held, want 3", n)
 	}
 
-	if err := ledger.RevokeCredentials(ctx, dir, "UNODC"); err != nil {
+	if _, err := ledger.RevokeCredentials(ctx, dir, "UNODC"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ledger.ReissueCredentialsAs(ctx, dir, "CTED", ledger.RolePublisher); err != nil {
@@ -164,7 +164,7 @@ func TestAHoldOfATokenRevokedAlreadyEndsAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ledger.RevokeCredentials(t.Context(), dir, "UNODC"); err != nil {
+	if _, err := ledger.RevokeCredentials(t.Context(), dir, "UNODC"); err != nil {
 		t.Fatal(err)
 	}
 	reg.Reload()

@@ -181,3 +181,29 @@ func mustRegistry(t *testing.T, dir string) *ledger.Registry {
 	}
 	return reg
 }
+
+// Revoking an entity that is revoked already changes nothing: its record keeps the time it
+// lost its credentials, which 'entities list' shows as "since" (a second revoke once moved
+// it to the second's time, as if the credentials had worked until then).
+func TestRevokingTwiceKeepsTheFirstRevocation(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := ledger.AddEntity(t.Context(), dir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ledger.RevokeCredentials(t.Context(), dir, "UNODC"); err != nil {
+		t.Fatal(err)
+	}
+	first := "2025-06-01T10:00:00Z" // revoked long ago: a second revoke now cannot land on the same second
+	editEntities(t, dir, func(_ map[string]any, recs []map[string]any) []map[string]any {
+		recs[0]["revoked"] = first
+		return recs
+	})
+	at, err := ledger.RevokeCredentials(t.Context(), dir, "UNODC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := mustRegistry(t, dir).Record("UNODC")
+	if rec.Revoked == nil || rec.Revoked.Format(time.RFC3339) != first || at.Format(time.RFC3339) != first {
+		t.Fatalf("revoked again: the record says %v, RevokeCredentials %v; want the first revocation, %s", rec.Revoked, at, first)
+	}
+}

@@ -68,7 +68,7 @@ func TestARevokedEntityIsRefusedOnAnOperatorsNATS(t *testing.T) {
 		t.Fatalf("publishing before the revocation: %+v", r.Results[0].Error)
 	}
 
-	if err := ledger.RevokeCredentials(t.Context(), dir, "UNODC"); err != nil {
+	if _, err := ledger.RevokeCredentials(t.Context(), dir, "UNODC"); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {

@@ -109,10 +109,12 @@ func runEntitiesRevoke(ctx context.Context, args []string) error {
 	if err := backup.CheckNoUnfinishedRestore(*data); err != nil {
 		return err // a change written into a restore's directory would be lost or mixed in
 	}
-	if err := ledger.RevokeCredentials(ctx, *data, acronym); err != nil {
+	at, err := ledger.RevokeCredentials(ctx, *data, acronym)
+	if err != nil {
 		return err
 	}
-	fmt.Printf("Entity %s: credentials revoked in %s; its token and nkey no longer work ('compact entities reissue %s' gives new ones).\n", acronym, *data, acronym)
+	fmt.Printf("Entity %s: credentials revoked in %s since %s; its token and nkey no longer work ('compact entities reissue %s' gives new ones).\n",
+		acronym, *data, at.Format(time.RFC3339), acronym)
 	return nil
 }
 
