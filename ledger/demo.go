@@ -42,7 +42,8 @@ func (n *Node) LoadDemo(ctx context.Context, log *slog.Logger) error {
 // credentials are no longer the entity's) is issued new credentials, which replace the
 // ones it had: the demo cannot publish as an entity without them, and the ledger keeps no
 // secret to recover. One registered with another role than the demo's is an error: the
-// demo's events would be refused, and its credentials file would not be a publisher's.
+// demo's events would be refused, and its credentials file would not be a publisher's. So
+// is one revoked: new credentials would readmit it.
 func (n *Node) PrepareDemo(ctx context.Context, log *slog.Logger) (load func(context.Context) error, err error) {
 	dataDir := n.cfg.DataDir
 	marker := filepath.Join(dataDir, "demo.loaded")
@@ -61,13 +62,24 @@ func (n *Node) PrepareDemo(ctx context.Context, log *slog.Logger) (load func(con
 	if _, err := n.Registry.Reload(); err != nil {
 		return nil, err
 	}
+	// Every entity is checked before any is registered, so that a refusal leaves the
+	// directory as it was.
+	for _, e := range entities {
+		rec, registered := n.Registry.Record(e.Entity)
+		switch {
+		case !registered:
+		case rec.Role != Role(e.Role):
+			return nil, fmt.Errorf("demo entity %s is registered as %s, the demo publishes it as %s: use another data directory for the demo", e.Entity, rec.Role, e.Role)
+		case rec.Revoked != nil:
+			// New credentials would readmit it: a revocation is not the demo's to undo.
+			return nil, fmt.Errorf("demo entity %s was revoked on %s, and the demo would readmit it to publish its events: use another data directory for the demo (or 'compact entities reissue %s' first)",
+				e.Entity, rec.Revoked.Format(time.RFC3339), e.Entity)
+		}
+	}
 	seeds := map[string]string{}
 	for _, e := range entities {
 		path := filepath.Join(dir, e.Entity+".json")
 		rec, registered := n.Registry.Record(e.Entity)
-		if registered && rec.Role != Role(e.Role) {
-			return nil, fmt.Errorf("demo entity %s is registered as %s, the demo publishes it as %s: use another data directory for the demo", e.Entity, rec.Role, e.Role)
-		}
 		var c Credentials
 		if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &c) == nil && registered && rec.Holds(&c) {
 			seeds[e.Entity] = c.NKeySeed
