@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -331,4 +333,21 @@ func (h *HTTPHandlers) getEvents(w http.ResponseWriter, r *http.Request) {
 		bw.Write(append(line, '\n'))
 	}
 	bw.Flush()
+}
+
+// Unreachable wraps the error of a request to the ledger at server that got no answer, with
+// what to do about it: a certificate the client does not trust (serve's --tls-cert signed
+// by a CA of one's own) is not a server that is down.
+func Unreachable(err error, server string) error {
+	var unknownCA x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var hostname x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &unknownCA):
+		return fmt.Errorf("%w (the certificate of %s is not trusted here: set SSL_CERT_FILE to the PEM file of the CA that signed it, or of the certificate itself)", err, server)
+	case errors.As(err, &invalid), errors.As(err, &hostname), errors.As(err, &verify):
+		return fmt.Errorf("%w (the certificate of %s does not verify: it must name the host of --server and be valid now)", err, server)
+	}
+	return fmt.Errorf("%w (is compact serve running at %s? set --server or COMPACT_SERVER)", err, server)
 }

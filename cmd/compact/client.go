@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+
+	"compact/ledger"
 )
 
 // clientFlags are the flags of every command that talks to a running server.
@@ -73,7 +75,7 @@ func (c *clientFlags) do(ctx context.Context, method, path, contentType string, 
 		return nil, err // the command was asked to stop: the server is not in question
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w (is compact serve running at %s? set --server or COMPACT_SERVER)", err, c.server)
+		return nil, ledger.Unreachable(err, c.server)
 	}
 	return resp, nil
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -121,5 +122,31 @@ func TestTLS(t *testing.T) {
 	o, _ := publishNATSAs(nc, "UNODC", "tls-2")
 	if o != acked {
 		t.Fatal("publish over NATS with TLS not acknowledged")
+	}
+
+	// The commands trust the certificate through SSL_CERT_FILE; one that does not trust it
+	// says so, rather than asking whether serve is running (it answered).
+	for _, args := range [][]string{{"status"}, {"verify", "--key", filepath.Join(dir, "ledger.pub")}} {
+		run := func(env ...string) (string, int) {
+			cmd := exec.Command(bin, append(args, "--server", base)...)
+			cmd.Env = append(os.Environ(), append(env, "COMPACT_TOKEN="+pub.Token)...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			return stderr.String(), code
+		}
+		if stderr, code := run("SSL_CERT_FILE=" + filepath.Join(t.TempDir(), "none.pem")); code != 1 ||
+			!strings.Contains(stderr, "SSL_CERT_FILE") || strings.Contains(stderr, "is compact serve running") {
+			t.Errorf("%s with the certificate not trusted: exit %d, stderr %q; want 1, naming SSL_CERT_FILE", args[0], code, stderr)
+		}
+		if args[0] == "status" {
+			if stderr, code := run("SSL_CERT_FILE=" + cert); code != 0 {
+				t.Errorf("status trusting the certificate through SSL_CERT_FILE: exit %d, %s", code, stderr)
+			}
+		}
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
+
+	"compact/ledger"
 )
 
 // Client reads the audit endpoints of a running server (see Routes). It implements
@@ -66,7 +68,7 @@ func (c *Client) get(ctx context.Context, path string, q url.Values) (*http.Resp
 		case cause != nil: // the caller ended it (Ctrl-C): the server is not in question
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w (is compact serve running at %s? set --server or COMPACT_SERVER)", err, c.BaseURL)
+		return nil, ledger.Unreachable(err, c.BaseURL)
 	}
 	resp.Body = &idleBody{rc: resp.Body, ctx: ctx, timer: timer, idle: idle, cancel: cancel}
 	if resp.StatusCode != http.StatusOK {
