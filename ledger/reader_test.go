@@ -76,6 +76,10 @@ func TestAuditorReadsOverNATS(t *testing.T) {
 	nc.Publish("compact.events.UNODC.meeting.held", []byte(activity("UNODC", "spoof", "x")))
 	errs.waitFor(t, `Permissions Violation for Publish to "compact.ingest.UNODC"`)
 	errs.waitFor(t, `Permissions Violation for Publish to "compact.events.UNODC.meeting.held"`)
+	for _, subj := range []string{"compact.views.review", ledger.CheckpointSubject} {
+		nc.Publish(subj, []byte(`{"seq":999999}`))
+		errs.waitFor(t, `Permissions Violation for Publish to "`+subj+`"`)
+	}
 	if got := streamMsgs(t, n); got != 1 {
 		t.Fatalf("stream holds %d, want 1", got)
 	}

@@ -91,6 +91,12 @@ func TestEntityIsolation(t *testing.T) {
 		aErrs.waitFor(t, `Permissions Violation for Publish to "$JS.API.STREAM.PURGE.COMPACT"`)
 		aErrs.waitFor(t, `Permissions Violation for Publish to "$JS.API.STREAM.DELETE.COMPACT"`)
 	})
+	t.Run("no subject of the ledger's but its ingest", func(t *testing.T) {
+		for _, subj := range []string{"compact.events.UNODC.meeting.held", "compact.views.review", ledger.CheckpointSubject} {
+			ncA.Publish(subj, []byte(activity("UNODC", "direct", "x")))
+			aErrs.waitFor(t, `Permissions Violation for Publish to "`+subj+`"`)
+		}
+	})
 	t.Run("cannot see another entity's replies", func(t *testing.T) {
 		spy, err := ncA.SubscribeSync("_INBOX.>")
 		if err != nil {
