@@ -433,6 +433,11 @@ const lockPoll = 20 * time.Millisecond
 type Registry struct {
 	dir string
 
+	// reloading serializes Reload: of two at once (the file watch and a demo's set-up), the
+	// one that read the older file could otherwise install it last, and a revoked token
+	// would work again until the next reload.
+	reloading sync.Mutex
+
 	mu       sync.RWMutex
 	byEntity map[string]EntityRecord
 	byToken  map[string]EntityRecord // by token hash
@@ -453,6 +458,8 @@ func OpenRegistry(dataDir string) (*Registry, error) {
 
 // Reload re-reads the file if it changed since the last read and reports whether it did.
 func (r *Registry) Reload() (bool, error) {
+	r.reloading.Lock()
+	defer r.reloading.Unlock()
 	// The stamp is the content's hash: a stat stamp changes when the file is only read
 	// (its access time), and each spurious change would reload every NATS account.
 	b, err := os.ReadFile(filepath.Join(r.dir, EntitiesFile))
