@@ -128,10 +128,26 @@ These secrets are shown once; the ledger keeps only a hash of the token and the 
   HTTP token:  %s
   NATS nkey:   %s
 
-Publish over HTTP:  COMPACT_TOKEN=%s compact publish events.json
-Publish over NATS:  request on compact.ingest.%s with the nkey seed (nats --nkey FILE req ...)
-`, creds.Entity, creds.Role, data, creds.Token, creds.NKeySeed, creds.Token, creds.Entity)
+`, creds.Entity, creds.Role, data, creds.Token, creds.NKeySeed)
+	fmt.Print(roleHints(creds))
 	return nil
+}
+
+// roleHints says how the new credentials are used: what their role may do, and only that (an
+// auditor was shown how to publish, which its token is refused).
+func roleHints(creds *ledger.Credentials) string {
+	switch creds.Role {
+	case ledger.RolePublisher, ledger.RoleSecretariat:
+		return fmt.Sprintf(`Publish over HTTP:  COMPACT_TOKEN=%s compact publish events.json
+Publish over NATS:  request on compact.ingest.%s with the nkey seed (nats --nkey FILE req ...)
+`, creds.Token, creds.Entity)
+	case ledger.RoleAuditor:
+		return fmt.Sprintf(`Audit:  COMPACT_TOKEN=%s compact replay | compact verify --key "$(compact key)" | compact prove ID
+`, creds.Token)
+	default:
+		return fmt.Sprintf(`Operate:  COMPACT_TOKEN=%s compact status | compact rebuild | compact quarantine VIEW | compact backup -o FILE
+`, creds.Token)
+	}
 }
 
 // listedEntity is a line of 'entities list --json': the record without its token's hash.

@@ -54,3 +54,21 @@ func TestEntitiesAddStopsWaitingForTheLockOnCtrlC(t *testing.T) {
 		t.Fatalf("entities file after an interrupted entities add: %v, want none", err)
 	}
 }
+
+// `compact entities add` shows how the new credentials are used, for their role only: an
+// auditor and an admin were shown how to publish, which their tokens are refused.
+func TestEntitiesAddHintsForTheRole(t *testing.T) {
+	bin := compactBinary(t)
+	dir := t.TempDir()
+	for role, want := range map[string]string{
+		"publisher":   "compact publish events.json",
+		"secretariat": "compact publish events.json",
+		"auditor":     "compact replay",
+		"admin":       "compact status",
+	} {
+		out, errOut, code := runBin(t, bin, "entities", "add", "E"+strings.ToUpper(role[:3]), "--name", role, "--role", role, "--data", dir)
+		if code != 0 || !strings.Contains(out, want) || (!ledger.Role(role).CanPublish() && strings.Contains(out, "Publish")) {
+			t.Errorf("entities add --role %s: exit %d, want a hint with %q and none to publish unless it may:\n%s%s", role, code, want, out, errOut)
+		}
+	}
+}
