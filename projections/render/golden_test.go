@@ -214,7 +214,7 @@ func TestGoldenReview2025_05(t *testing.T) {
 		"Adopting a gender-sensitive approach to preventing and countering violent extremism":                                      {"UNWOMEN", "", "CTED"},
 		"Preventing and countering violent extremism conducive to terrorism":                                                       {"UNOCT", "", "UNAOC, UNDP, UNESCO"},
 		"Resource mobilization, monitoring, and evaluation":                                                                        {"UNOCT", "CTED, UNODC", ""},
-		"National and regional counter-terrorism strategies":                                                                       {"CTED", "", "UNOCT"},
+		"National and Regional counter-terrorism strategies":                                                                       {"CTED", "", "UNOCT"},
 		"Border management and law enforcement relating to counter-terrorism":                                                      {"CTED", "WCO", "INTERPOL, UNODC"},
 		"Emerging threats and critical infrastructure protection":                                                                  {"INTERPOL", "", "UNODA, UNICRI, OPCW"},
 		"Criminal justice, legal responses, and countering the financing of terrorism":                                             {"UNODC", "", "CTED, UNOCT"},
