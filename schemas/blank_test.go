@@ -26,6 +26,13 @@ func TestBlankStrings(t *testing.T) {
 		{"compact.entity.joined", `{"entity":"UNU","name":" ","status":"member","date":"2025-02-01"}`, "/name"},
 		{"compact.event.retracted", `{"retracts":"x","reason":"   "}`, "/reason"},
 		{"compact.structure.updated", `{"unit":"secretariat","unit_kind":"secretariat","name":"S","description":" "}`, "/description"},
+		// White space beyond ASCII's is white space too, as JSON Schema's patterns (ECMA-262)
+		// and the publishers' own validators read \s: a no-break space is no title.
+		{"compact.meeting.held", string(meeting(`"start":"2025-06-05","title":"\u00a0"`)), "/title"},
+		{"compact.meeting.held", string(meeting(`"start":"2025-06-05","title":"\u2003\u3000\u202f"`)), "/title"},
+		{"compact.meeting.held", string(meeting(`"start":"2025-06-05","region":"\u000b"`)), "/region"},
+		{"compact.statement.made", `{` + statement + `,"quote":"\ufeff\u2028"}`, "/quote"},
+		{"compact.entity.joined", `{"entity":"UNU","name":"\u0085\u1680","status":"member","date":"2025-02-01"}`, "/name"},
 	} {
 		want := []FieldError{{c.field, blankWords}}
 		if got := problems(t, c.typ, []byte(c.data)); !reflect.DeepEqual(got, want) {
@@ -37,6 +44,7 @@ func TestBlankStrings(t *testing.T) {
 	for _, data := range [][]byte{
 		meeting(`"start":"2025-06-05","title":" x "`),
 		meeting(`"start":"2025-06-05","region":"\tCentral Asia"`),
+		meeting(`"start":"2025-06-05","title":"\u00a0x\u00a0"`),
 	} {
 		if got := problems(t, "compact.meeting.held", data); got != nil {
 			t.Errorf("%s: got %v, want valid", data, got)

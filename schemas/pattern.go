@@ -3,6 +3,7 @@ package schemas
 import (
 	"regexp"
 	"strings"
+	"unicode"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -24,7 +25,7 @@ var patternMatchers = map[string]func(string) bool{
 	`^[A-Za-z0-9._:-]{1,128}$`:     func(s string) bool { return runOf(s, 1, 128, isIDByte) },
 	`^[a-z0-9-]{1,64}$`:            func(s string) bool { return runOf(s, 1, 64, isLowerDigitDash) },
 	`^\d{4}-(01|03|05|07|09|11)$`:  isPeriod,
-	`\S`:                           notBlank,
+	notBlankPattern:                notBlank,
 	`^https?://([^\s/?#@\[\]:]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?([/?#][^\s]*)?$`: isHTTPURL,
 }
 
@@ -94,10 +95,18 @@ func isPeriod(s string) bool {
 	return false
 }
 
-// notBlank: a character that is not white space as \s means it (an unanchored \S).
+// notBlankPattern is the pattern of a free-text value that must be there: one character that
+// is not white space. It names the white space, Unicode's White_Space and U+FEFF, instead of
+// writing \S: Go's regexp reads \S as "not ASCII white space" and ECMA-262, the dialect of
+// JSON Schema's patterns and of the publishers' own validators, as "not Unicode white space",
+// so a title of one no-break space passed here and failed there. The characters beyond ASCII
+// stand in the pattern as themselves, which both dialects read alike (\u escapes they do not).
+const notBlankPattern = "[^\\t\\n\\v\\f\\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+
+// notBlank: a character that is not white space (notBlankPattern, unanchored).
 func notBlank(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !strings.ContainsRune(spaceBytes, rune(s[i])) {
+	for _, r := range s {
+		if !unicode.IsSpace(r) && r != '\ufeff' {
 			return true
 		}
 	}

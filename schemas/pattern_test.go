@@ -19,7 +19,7 @@ var patternProbes = []string{
 	"https://example.org/x?y=1&z=<2>", "https://a\fb", "https://a\rb", "https://a\vb",
 	"http:///x", "https://?q", "https://#x", "https://:80/x", "https://a:/x", "https://a:80", "https://a:123456/x",
 	"https://a:8443/x?y=1#z", "https://@a/x", "https://u:p@a/x", "https://[::1]/x", "https://[::1]:80", "https://[::1]x",
-	" ", "\t\n\f\r ", " x ", "\v", "\u00a0", "\x85", "\xff",
+	" ", "\t\n\f\r ", " x ", "\v", "\u00a0", "\x85", "\xff", "\u0085", "\u2003\u3000", "\ufeff", "\u200b", "\u00a0x",
 	"https://[]/x", "https://[zz]/x", "https://[::1]]/x", "https://a]/x", "https://a?q=1", "https://a#t", "https://a/@b",
 }
 
