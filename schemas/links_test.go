@@ -35,6 +35,11 @@ func TestLinkURLs(t *testing.T) {
 		{"https://user:pass@a/x", bad},
 		{"https://[zz]/x", bad},
 		{"https://a b/x", bad},
+		// White space is Unicode's, as ECMA-262 validators read the pattern's \s.
+		{`https://a\u00a0b.example/x`, bad},
+		{`https://a.example/x\u00a0y`, bad},
+		{`https://a.example/x\u2028`, bad},
+		{`https://a.example/\u3000`, bad},
 		{"www.un.org/x", bad},
 	} {
 		data := meeting(`"start":"2025-06-05","links":[{"url":"` + c.url + `"}]`)

@@ -26,7 +26,7 @@ var patternMatchers = map[string]func(string) bool{
 	`^[a-z0-9-]{1,64}$`:            func(s string) bool { return runOf(s, 1, 64, isLowerDigitDash) },
 	`^\d{4}-(01|03|05|07|09|11)$`:  isPeriod,
 	notBlankPattern:                notBlank,
-	`^https?://([^\s/?#@\[\]:]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?([/?#][^\s]*)?$`: isHTTPURL,
+	urlPattern:                     isHTTPURL,
 }
 
 // compilePattern is the jsonschema.RegexpEngine of the validator. The pattern is compiled by
@@ -95,28 +95,43 @@ func isPeriod(s string) bool {
 	return false
 }
 
+// spaceClass is white space in a character class: Unicode's White_Space and U+FEFF. The
+// patterns name it instead of writing \s: Go's regexp reads \s as ASCII white space and
+// ECMA-262, the dialect of JSON Schema's patterns and of the publishers' own validators, as
+// Unicode's, so a title of one no-break space passed here and failed there. The characters
+// beyond ASCII stand in the pattern as themselves, which both dialects read alike (\u escapes
+// they do not).
+const spaceClass = "\\t\\n\\v\\f\\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+
 // notBlankPattern is the pattern of a free-text value that must be there: one character that
-// is not white space. It names the white space, Unicode's White_Space and U+FEFF, instead of
-// writing \S: Go's regexp reads \S as "not ASCII white space" and ECMA-262, the dialect of
-// JSON Schema's patterns and of the publishers' own validators, as "not Unicode white space",
-// so a title of one no-break space passed here and failed there. The characters beyond ASCII
-// stand in the pattern as themselves, which both dialects read alike (\u escapes they do not).
-const notBlankPattern = "[^\\t\\n\\v\\f\\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+// is not white space.
+const notBlankPattern = "[^" + spaceClass + "]"
+
+// urlPattern is a link's url: http(s), a host, an optional port, path, query and fragment,
+// without white space or user@.
+const urlPattern = `^https?://([^` + spaceClass + `/?#@\[\]:]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?([/?#][^` + spaceClass + `]*)?$`
+
+// isSpace reports white space as spaceClass names it.
+func isSpace(r rune) bool { return unicode.IsSpace(r) || r == '\ufeff' }
+
+// hasSpace reports whether s holds white space or one of the bytes of extra.
+func hasSpace(s, extra string) bool {
+	return strings.IndexFunc(s, isSpace) >= 0 || strings.ContainsAny(s, extra)
+}
 
 // notBlank: a character that is not white space (notBlankPattern, unanchored).
 func notBlank(s string) bool {
 	for _, r := range s {
-		if !unicode.IsSpace(r) && r != '\ufeff' {
+		if !isSpace(r) {
 			return true
 		}
 	}
 	return false
 }
 
-// isHTTPURL: http:// or https://, a host (a run of anything but white space as \s means it —
-// tab, newline, form feed, carriage return, space — and / ? # @ [ ] :, or hex digits, colons
-// and dots in brackets), an optional port of 1-5 digits, then nothing or a path, query or
-// fragment without white space.
+// isHTTPURL: http:// or https://, a host (a run of anything but white space and / ? # @ [ ] :,
+// or hex digits, colons and dots in brackets), an optional port of 1-5 digits, then nothing or
+// a path, query or fragment without white space (urlPattern).
 func isHTTPURL(s string) bool {
 	rest, ok := strings.CutPrefix(s, "https://")
 	if !ok {
@@ -129,7 +144,7 @@ func isHTTPURL(s string) bool {
 		end = len(rest)
 	}
 	hostport, tail := rest[:end], rest[end:]
-	if strings.ContainsAny(tail, spaceBytes) {
+	if hasSpace(tail, "") {
 		return false
 	}
 	if strings.HasPrefix(hostport, "[") {
@@ -144,14 +159,11 @@ func isHTTPURL(s string) bool {
 		return ok && runOf(port, 1, 5, isDigit)
 	}
 	host, port, hasPort := strings.Cut(hostport, ":")
-	if host == "" || strings.ContainsAny(host, spaceBytes+"@[]") {
+	if host == "" || hasSpace(host, "@[]") {
 		return false
 	}
 	return !hasPort || runOf(port, 1, 5, isDigit)
 }
-
-// spaceBytes is white space as \s means it: tab, newline, form feed, carriage return, space.
-const spaceBytes = "\t\n\f\r "
 
 func isIPv6Byte(c byte) bool {
 	return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.'
