@@ -166,6 +166,12 @@ func (n *Node) publishDemo(ctx context.Context, log *slog.Logger, seeds map[stri
 		}
 		for _, r := range reply.Results {
 			switch {
+			case isConflict(r.Error):
+				// An earlier version of the demo stored this event, as it then read: the
+				// ledger keeps what it stored, and the demo goes on.
+				log.Warn("demo event stored by an earlier version of the demo, with other content: kept as stored",
+					"entity", entity, "id", r.ID)
+				dups++
 			case r.Error != nil:
 				return fmt.Errorf("demo event %s of %s rejected: %s", r.ID, entity, r.Error.Error())
 			case r.Duplicate:

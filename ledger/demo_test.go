@@ -1,12 +1,16 @@
 package ledger_test
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"compact/ledger"
+	"compact/schemas/demo"
 )
 
 // serve --demo on a data directory where a demo entity was revoked refuses it, naming the
@@ -31,5 +35,49 @@ func TestDemoRefusesARevokedDemoEntity(t *testing.T) {
 	}
 	if len(recs) != 1 || recs[0].Revoked == nil || recs[0].NKey != "" || recs[0].TokenSHA256 != "" {
 		t.Fatalf("the entities after serve --demo was refused: %+v; want UNOCT alone, revoked still", recs)
+	}
+}
+
+// serve --demo on a ledger where an earlier version of the demo stored one of its events with
+// other content (the demo's data was mended since, and the earlier load was cut short before
+// its marker) loads the rest and keeps the stored event: a conflict there is the ledger's
+// history, not a failure of the load. Before duplicates were checked for their content, the
+// load took it for a duplicate; since, it stopped at it.
+func TestDemoKeepsAnEarlierVersionOfItsEvent(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	load, err := n.PrepareDemo(t.Context(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil || load == nil {
+		t.Fatalf("PrepareDemo: %v", err)
+	}
+	raws, err := demo.Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old []byte
+	var entity string
+	for _, r := range raws {
+		if s := string(r); strings.Contains(s, `"type":"compact.meeting.held"`) && strings.Contains(s, `"title":"`) {
+			var head struct{ Source string }
+			if err := json.Unmarshal(r, &head); err != nil {
+				t.Fatal(err)
+			}
+			entity = strings.TrimPrefix(head.Source, ledger.SourcePrefix)
+			old = []byte(strings.Replace(s, `"title":"`, `"title":"(as an earlier demo wrote it) `, 1))
+			break
+		}
+	}
+	rep := n.Ingester.Ingest(t.Context(), ledger.Principal{Entity: entity, Role: ledger.RolePublisher}, old)
+	if rep.Error != nil || rep.Results[0].Error != nil {
+		t.Fatalf("storing the earlier version: %+v %+v", rep.Error, rep.Results)
+	}
+	if err := load(t.Context()); err != nil {
+		t.Fatalf("the demo load with an earlier version of one of its events stored: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "demo.loaded")); err != nil {
+		t.Errorf("no marker after the load: %v", err)
+	}
+	if got := streamMsgs(t, n); got != uint64(len(raws)) {
+		t.Errorf("the stream holds %d events, want the demo's %d (the earlier version in place of its own)", got, len(raws))
 	}
 }
