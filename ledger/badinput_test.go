@@ -382,7 +382,7 @@ func checkRefused(t *testing.T, via string, r reply, index int, field, message s
 			t.Errorf("%s: result %d accepted (seq %d, duplicate %v): %s", via, i, res.Seq, res.Duplicate, describeReply(r))
 		}
 	}
-	var fe *struct{ Field, Message string }
+	var fe *struct{ Field, Message, Reason string }
 	switch {
 	case r.Error != nil:
 		fe = r.Error
@@ -397,6 +397,11 @@ func checkRefused(t *testing.T, via string, r reply, index int, field, message s
 	}
 	if why := unclear(fe.Message); why != "" {
 		t.Errorf("%s: unclear message (%s): %s", via, why, shorten(fe.Message))
+	}
+	switch fe.Reason { // what a program acts on, beside the words
+	case "invalid", "forbidden", "too_large", "unauthenticated", "unavailable", "conflict":
+	default:
+		t.Errorf("%s: error with reason %q, want one of invalid, forbidden, too_large, unauthenticated, unavailable, conflict", via, fe.Reason)
 	}
 }
 

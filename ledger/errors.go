@@ -32,6 +32,11 @@ var (
 type FieldError struct {
 	Field   string `json:"field"`
 	Message string `json:"message"`
+	// Reason is the kind as a word a program can act on: invalid, forbidden, too_large,
+	// unauthenticated, unavailable (re-send it) or conflict, as the metric's label. A reply
+	// always carries it (the server writes it from Kind); a client reads it back here, where
+	// Kind, not on the wire, is nil.
+	Reason string `json:"reason,omitempty"`
 	// Kind is one of the sentinels above; it decides the HTTP status and the metric label.
 	Kind error `json:"-"`
 }
@@ -45,8 +50,12 @@ func (e *FieldError) Error() string {
 
 func (e *FieldError) Unwrap() error { return e.Kind }
 
-// Reason is a short, stable label of the error's kind, for metrics.
-func (e *FieldError) Reason() string {
+// reason is a short, stable label of the error's kind, for metrics and replies: Reason when
+// it is set (an error read back from a reply), else the word of Kind.
+func (e *FieldError) reason() string {
+	if e.Reason != "" {
+		return e.Reason
+	}
 	switch {
 	case errors.Is(e.Kind, ErrForbidden):
 		return "forbidden"

@@ -90,7 +90,7 @@ func (m *Metrics) results(rs []Result) {
 	for _, r := range rs {
 		switch {
 		case r.Error != nil:
-			m.rejected.WithLabelValues(r.Error.Reason()).Inc()
+			m.rejected.WithLabelValues(r.Error.reason()).Inc()
 		case r.Duplicate:
 			m.duplicates.Inc()
 		}
@@ -99,7 +99,7 @@ func (m *Metrics) results(rs []Result) {
 
 func (m *Metrics) rejectedRequest(fe *FieldError) {
 	if m != nil {
-		m.rejected.WithLabelValues(fe.Reason()).Inc()
+		m.rejected.WithLabelValues(fe.reason()).Inc()
 	}
 }
 

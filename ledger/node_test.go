@@ -104,10 +104,10 @@ type reply struct {
 		Seq       uint64 `json:"seq"`
 		Duplicate bool   `json:"duplicate"`
 		Error     *struct {
-			Field, Message string
+			Field, Message, Reason string
 		} `json:"error"`
 	} `json:"results"`
-	Error *struct{ Field, Message string } `json:"error"`
+	Error *struct{ Field, Message, Reason string } `json:"error"`
 }
 
 func natsPublish(t *testing.T, nc *nats.Conn, entity, body string) reply {

@@ -9,7 +9,7 @@ import (
 // reflection over a result cost more than the dedup check behind it. The bytes are
 // encoding/json's (TestReplyJSONIsEncodingJSON).
 
-// MarshalJSON writes {id, seq, duplicate} or {id, error: {field, message}}.
+// MarshalJSON writes {id, seq, duplicate} or {id, error: {field, message, reason}}.
 func (r Result) MarshalJSON() ([]byte, error) { return r.appendJSON(nil), nil }
 
 func (r Result) appendJSON(b []byte) []byte {
@@ -31,6 +31,8 @@ func (e *FieldError) appendJSON(b []byte) []byte {
 	b = appendJSONString(b, e.Field)
 	b = append(b, `,"message":`...)
 	b = appendJSONString(b, e.Message)
+	b = append(b, `,"reason":`...)
+	b = appendJSONString(b, e.reason())
 	return append(b, '}')
 }
 

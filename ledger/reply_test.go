@@ -10,6 +10,7 @@ func TestReplyJSONIsEncodingJSON(t *testing.T) {
 	type wireError struct {
 		Field   string `json:"field"`
 		Message string `json:"message"`
+		Reason  string `json:"reason"`
 	}
 	type wireResult struct {
 		ID        string     `json:"id"`
@@ -31,15 +32,17 @@ func TestReplyJSONIsEncodingJSON(t *testing.T) {
 	}{
 		{Reply{}, wireReply{}},
 		{Reply{Results: []Result{}}, wireReply{Results: []wireResult{}}},
-		{Reply{Error: &FieldError{Field: "/data", Message: odd}}, wireReply{Error: &wireError{"/data", odd}}},
+		{Reply{Error: &FieldError{Field: "/data", Message: odd, Kind: ErrTooLarge}}, wireReply{Error: &wireError{"/data", odd, "too_large"}}},
 		{Reply{Results: []Result{
 			{ID: "unodc-1", Seq: seq, Duplicate: true},
 			{ID: odd, Seq: 0},
 			{ID: "x", Seq: 7, Error: &FieldError{Field: "/data/start", Message: "not a date"}},
+			{ID: "y", Error: &FieldError{Field: "/id", Message: "stored already", Kind: ErrConflict}},
 		}}, wireReply{Results: []wireResult{
 			{ID: "unodc-1", Seq: &seq, Duplicate: &dup},
 			{ID: odd, Seq: &zero, Duplicate: &no},
-			{ID: "x", Error: &wireError{"/data/start", "not a date"}},
+			{ID: "x", Error: &wireError{"/data/start", "not a date", "invalid"}},
+			{ID: "y", Error: &wireError{"/id", "stored already", "conflict"}},
 		}}},
 	} {
 		got, err := json.Marshal(c.reply)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,19 +30,13 @@ func (a *Appender) sameAsStored(ctx context.Context, c *Candidate, r Result) Res
 	}
 	r.Duplicate = false
 	r.Error = &FieldError{Field: "/id", Kind: ErrConflict, Message: fmt.Sprintf(
-		"an event with source %s and id %q is stored already (seq %d) "+withOtherContent+": a re-sent event is a duplicate only when it is the same; "+
+		"an event with source %s and id %q is stored already (seq %d) with other content: a re-sent event is a duplicate only when it is the same; "+
 			"to change the stored one publish a compact.event.corrected, for a new event use a new id", c.Event.Source, c.Event.ID, r.Seq)}
 	return r
 }
 
-// withOtherContent is in the message of every conflict: a reply read back from JSON has no
-// Kind, and the demo's loader tells a conflict by it (demo.go).
-const withOtherContent = "with other content"
-
 // isConflict reports whether a result read back from a reply is a conflict (sameAsStored).
-func isConflict(fe *FieldError) bool {
-	return fe != nil && fe.Field == "/id" && strings.Contains(fe.Message, withOtherContent)
-}
+func isConflict(fe *FieldError) bool { return fe != nil && fe.Reason == "conflict" }
 
 // storedBody returns the body of the message at seq in the ledger's stream (a direct get).
 func (a *Appender) storedBody(ctx context.Context, seq uint64) ([]byte, error) {

@@ -44,7 +44,8 @@ func TestAReusedIDWithOtherContentIsAConflict(t *testing.T) {
 	other := activity("UNODC", "re-1", "A workshop in Almaty")
 	status, r = publish(other)
 	if status != http.StatusConflict || len(r.Results) != 1 || r.Results[0].Duplicate || r.Results[0].Error == nil ||
-		r.Results[0].Error.Field != "/id" || !strings.Contains(r.Results[0].Error.Message, fmt.Sprintf("stored already (seq %d) with other content", seq)) {
+		r.Results[0].Error.Field != "/id" || r.Results[0].Error.Reason != "conflict" ||
+		!strings.Contains(r.Results[0].Error.Message, fmt.Sprintf("stored already (seq %d) with other content", seq)) {
 		t.Fatalf("the same id, another title: %d %+v, want 409 at /id naming seq %d", status, r, seq)
 	}
 
@@ -62,7 +63,7 @@ func TestAReusedIDWithOtherContentIsAConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	if r := natsPublish(t, nc, "UNODC", other); len(r.Results) != 1 || r.Results[0].Error == nil || r.Results[0].Error.Field != "/id" {
+	if r := natsPublish(t, nc, "UNODC", other); len(r.Results) != 1 || r.Results[0].Error == nil || r.Results[0].Error.Field != "/id" || r.Results[0].Error.Reason != "conflict" {
 		t.Fatalf("over NATS, the same id with another title: %+v, want refused at /id", r)
 	}
 	if r := natsPublish(t, nc, "UNODC", first); len(r.Results) != 1 || !r.Results[0].Duplicate || r.Results[0].Seq != seq {
