@@ -166,9 +166,6 @@ type Appender struct {
 	inbox  string
 	acks   chan *nats.Msg
 	ackSub *nats.Subscription
-
-	// readStream reads stored events back for the requests' goroutines (samecontent.go)
-	readStream streamHandle
 }
 
 type pendingEvent struct {

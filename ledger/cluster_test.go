@@ -542,3 +542,38 @@ func TestClusterTwoWriters(t *testing.T) {
 	}
 	checkLedger(t, stored, acks, "/entities/UNODC")
 }
+
+// On a stream with three replicas, a copy of an event stored moments ago in the same request is
+// a duplicate, and other content under its id a conflict. The stored event is read from the
+// stream's leader (samecontent.go): a direct get, which any replica answers, could come from
+// one that has not applied it yet. This test did not catch that lag with direct gets in
+// process (the replicas keep up there); it holds the answers on a real cluster.
+func TestClusterDuplicateCheckedAgainstTheLeader(t *testing.T) {
+	c := startCluster(t, 3)
+	dir := t.TempDir()
+	if _, err := ledger.AddEntity(t.Context(), dir, "UNODC", "UN Office on Drugs and Crime", ledger.RolePublisher); err != nil {
+		t.Fatal(err)
+	}
+	n := clusterNode(t, c, dir)
+	p := ledger.Principal{Entity: "UNODC", Role: ledger.RolePublisher}
+	for i := range 30 {
+		id := fmt.Sprintf("c-%d", i)
+		body := "[" + activity("UNODC", id, "first") + "," + activity("UNODC", id, "first") + "," + activity("UNODC", id, "second") + "]"
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		rep := n.Ingester.Ingest(ctx, p, []byte(body))
+		cancel()
+		if rep.Error != nil || len(rep.Results) != 3 {
+			t.Fatalf("%s: %+v", id, rep)
+		}
+		first, same, other := rep.Results[0], rep.Results[1], rep.Results[2]
+		if first.Error != nil || first.Duplicate || first.Seq == 0 {
+			t.Fatalf("%s, the first copy: %+v %v, want stored", id, first, first.Error)
+		}
+		if same.Error != nil || !same.Duplicate || same.Seq != first.Seq {
+			t.Errorf("%s, the same again in the request: %+v %v, want a duplicate of seq %d", id, same, same.Error, first.Seq)
+		}
+		if other.Error == nil || !errors.Is(other.Error, ledger.ErrConflict) {
+			t.Errorf("%s, other content under its id: %+v %v, want a conflict", id, other, other.Error)
+		}
+	}
+}

@@ -3,8 +3,8 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
-	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -38,38 +38,33 @@ func (a *Appender) sameAsStored(ctx context.Context, c *Candidate, r Result) Res
 // isConflict reports whether a result read back from a reply is a conflict (sameAsStored).
 func isConflict(fe *FieldError) bool { return fe != nil && fe.Reason == "conflict" }
 
-// storedBody returns the body of the message at seq in the ledger's stream (a direct get).
+// storedBody returns the body of the message at seq in the ledger's stream, as its leader
+// has it. Not a direct get: on a stream with replicas any of them answers one, and a replica
+// that has not applied an event stored moments ago (the first of two copies in one request)
+// would say it has none.
 func (a *Appender) storedBody(ctx context.Context, seq uint64) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
 	defer cancel()
-	s, err := a.readStream.get(ctx, a.js)
-	if err != nil {
-		return nil, err
-	}
-	m, err := s.GetMsg(ctx, seq)
+	req, _ := json.Marshal(struct {
+		Seq uint64 `json:"seq"`
+	}{seq})
+	m, err := a.cfg.Conn.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+StreamName, req)
 	if err != nil {
 		return nil, fmt.Errorf("read seq %d of %s: %w", seq, StreamName, err)
 	}
-	return m.Data, nil
-}
-
-// streamHandle is the ledger stream's handle, looked up once and shared by the request
-// goroutines that read stored events back.
-type streamHandle struct {
-	mu sync.Mutex
-	s  jetstream.Stream
-}
-
-func (h *streamHandle) get(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.s != nil {
-		return h.s, nil
+	var resp struct {
+		Message *struct {
+			Data []byte `json:"data"` // base64 in the API's JSON
+		} `json:"message"`
+		Error *jetstream.APIError `json:"error"`
 	}
-	s, err := js.Stream(ctx, StreamName)
-	if err != nil {
-		return nil, fmt.Errorf("look up stream %s: %w", StreamName, err)
+	switch err := json.Unmarshal(m.Data, &resp); {
+	case err != nil:
+		return nil, fmt.Errorf("read seq %d of %s: %w", seq, StreamName, err)
+	case resp.Error != nil:
+		return nil, fmt.Errorf("read seq %d of %s: %w", seq, StreamName, resp.Error)
+	case resp.Message == nil:
+		return nil, fmt.Errorf("read seq %d of %s: the answer holds no message", seq, StreamName)
 	}
-	h.s = s
-	return s, nil
+	return resp.Message.Data, nil
 }
