@@ -101,11 +101,16 @@ func renderOnce(ctx context.Context, f *reviewFlags, period string) error {
 	if err != nil {
 		return err
 	}
+	return f.emit(body)
+}
+
+// emit writes b to the -o file (replaced atomically) or, without one, to standard output.
+func (f *reviewFlags) emit(b []byte) error {
 	if f.out == "" {
-		_, err := os.Stdout.Write(body)
+		_, err := os.Stdout.Write(b)
 		return err
 	}
-	return writeFileAtomic(f.out, body)
+	return writeFileAtomic(f.out, b)
 }
 
 // writeFileAtomic replaces path with b so that a process killed or a write cut short on
@@ -330,11 +335,7 @@ func reviewDiff(ctx context.Context, f *reviewFlags, period string) error {
 			fmt.Fprintf(&b, "%-9s %s#%s  %s\n", c.Kind, strings.TrimPrefix(c.Source, "/entities/"), c.ID, c.Detail)
 		}
 	}
-	if f.out == "" {
-		_, err = os.Stdout.Write(b.Bytes())
-		return err
-	}
-	return writeFileAtomic(f.out, b.Bytes())
+	return f.emit(b.Bytes())
 }
 
 // ReviewChange is one difference between two versions of a review.
