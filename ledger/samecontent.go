@@ -3,10 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // sameAsStored checks a duplicate's content against the event stored under its source and id
@@ -39,32 +36,13 @@ func (a *Appender) sameAsStored(ctx context.Context, c *Candidate, r Result) Res
 func isConflict(fe *FieldError) bool { return fe != nil && fe.Reason == "conflict" }
 
 // storedBody returns the body of the message at seq in the ledger's stream, as its leader
-// has it. Not a direct get: on a stream with replicas any of them answers one, and a replica
-// that has not applied an event stored moments ago (the first of two copies in one request)
-// would say it has none.
+// has it (GetStored): the first of two copies in one request may be stored moments ago.
 func (a *Appender) storedBody(ctx context.Context, seq uint64) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
 	defer cancel()
-	req, _ := json.Marshal(struct {
-		Seq uint64 `json:"seq"`
-	}{seq})
-	m, err := a.cfg.Conn.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+StreamName, req)
+	m, err := GetStored(ctx, a.cfg.Conn, StreamName, seq)
 	if err != nil {
-		return nil, fmt.Errorf("read seq %d of %s: %w", seq, StreamName, err)
+		return nil, err
 	}
-	var resp struct {
-		Message *struct {
-			Data []byte `json:"data"` // base64 in the API's JSON
-		} `json:"message"`
-		Error *jetstream.APIError `json:"error"`
-	}
-	switch err := json.Unmarshal(m.Data, &resp); {
-	case err != nil:
-		return nil, fmt.Errorf("read seq %d of %s: %w", seq, StreamName, err)
-	case resp.Error != nil:
-		return nil, fmt.Errorf("read seq %d of %s: %w", seq, StreamName, resp.Error)
-	case resp.Message == nil:
-		return nil, fmt.Errorf("read seq %d of %s: the answer holds no message", seq, StreamName)
-	}
-	return resp.Message.Data, nil
+	return m.Data, nil
 }

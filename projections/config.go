@@ -58,6 +58,9 @@ type Config struct {
 	testHook func(view, point string, seq uint64) error
 	// testUntilSeq, with Until, also stops a build as known after this sequence.
 	testUntilSeq uint64
+	// testReadOriginal, when set, is called before each read of an original event from the
+	// ledger (original.go); its error fails the read.
+	testReadOriginal func(seq uint64) error
 	// testVersions overrides the projections' versions, to test the start-up rebuild.
 	testVersions map[string]int
 }

@@ -16,8 +16,10 @@ import (
 //
 //	f <node u32>                          Fenwick node: 8 int64, one per counter (fenwick.go)
 //	m                                     latest activity date applied (the as_of of the totals)
-//	e enc(source) enc(id)                 what an event contributed (contribution JSON), so that a
-//	                                      correction or retraction can take it back exactly
+//	e enc(source) enc(id)                 what a corrected or retracted event contributes now
+//	                                      (contribution JSON), so that a further correction takes it
+//	                                      back exactly; an event with no record contributes what its
+//	                                      data says, read again from the ledger (original.go)
 //	t <ns> enc(subject) <date> <seq8>     timeline entries: ns 'e' entity membership, 'f' focal point
 //	a enc(actor) <date>                   net active focal points of a state or org starting that date
 //	b                                     the magnitude the plain deltas hold, per counter (8 int64):
@@ -50,8 +52,10 @@ type countersView struct{ version int }
 // before 1900-01-01 and after 2258-11-11 are counted, in a tree of their own (fenwick.go):
 // version 3 quarantined them. The main tree's keys did not change, so a stored view of version
 // 3 serves as it did while its rebuild runs. It is 5 since a counter's plain deltas are bounded
-// (key b): version 4 let a sum wrap around int64, and has no b to bound from.
-const countersVersion = 5
+// (key b): version 4 let a sum wrap around int64, and has no b to bound from. It is 6 since
+// only corrected and retracted events have a record (key e): version 5 wrote one for every
+// event that counts, which a rebuild no longer does.
+const countersVersion = 6
 
 // maxCounted is the largest magnitude the plain deltas of one counter may sum to: 2^53-1.
 const maxCounted = 1<<53 - 1
@@ -253,7 +257,7 @@ func (p *countersView) Apply(tx *Tx, ev *Event) error {
 		if !countingTypes[o.Type] {
 			return nil
 		}
-		old, err := p.load(tx, ev.Source, c.Corrects)
+		old, err := p.load(tx, ev.Source, c.Corrects, o)
 		if err != nil {
 			return err
 		}
@@ -284,7 +288,7 @@ func (p *countersView) Apply(tx *Tx, ev *Event) error {
 		if !countingTypes[o.Type] {
 			return nil
 		}
-		old, err := p.load(tx, ev.Source, r.Retracts)
+		old, err := p.load(tx, ev.Source, r.Retracts, o)
 		if err != nil || old.Retracted {
 			return err // retracting twice changes nothing
 		}
@@ -300,10 +304,9 @@ func (p *countersView) Apply(tx *Tx, ev *Event) error {
 	if err != nil {
 		return err
 	}
-	if err := p.apply(tx, c, +1); err != nil {
-		return err
-	}
-	return p.save(tx, ev.Source, ev.ID, c)
+	// no record: what it contributed is what its data says until a correction or retraction
+	// (original.go)
+	return p.apply(tx, c, +1)
 }
 
 func prefixField(err error, prefix string) error {
@@ -315,29 +318,45 @@ func prefixField(err error, prefix string) error {
 	return err
 }
 
-func (p *countersView) load(tx *Tx, source, id string) (contribution, error) {
+// load returns what the event (source, id), the original o, contributes now: its record, when
+// a correction or retraction wrote one, else what its data says, read again from the ledger;
+// nothing when this view quarantined it.
+func (p *countersView) load(tx *Tx, source, id string, o Original) (contribution, error) {
 	var c contribution
-	b, ok, err := tx.Get(cat([]byte{'e'}, enc(source, id)))
-	if err != nil || !ok {
+	b, ok, err := tx.Get(contribKey(source, id))
+	if err != nil {
 		return c, err
 	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		return c, fmt.Errorf("counters: stored contribution of %s %s is corrupt: %w; run compact rebuild counters", source, id, err)
+	if ok {
+		if err := json.Unmarshal(b, &c); err != nil {
+			return c, fmt.Errorf("counters: stored contribution of %s %s is corrupt: %w; run compact rebuild counters", source, id, err)
+		}
+		return c, nil
+	}
+	if q, err := tx.quarantined(o.Seq); q || err != nil {
+		return c, err
+	}
+	ev, err := tx.event(o)
+	if err != nil {
+		return c, err
+	}
+	if c, err = contributionOf(o.Type, ev.Data, o.Seq); err != nil {
+		return c, fmt.Errorf("counters: event %s %s (seq %d) was applied but its data no longer counts (%v); run compact rebuild counters", source, id, o.Seq, err)
 	}
 	return c, nil
 }
 
+// save records what the event (source, id) contributes after a correction or retraction, even
+// nothing: a missing record means "what its data says" (load).
 func (p *countersView) save(tx *Tx, source, id string, c contribution) error {
-	k := cat([]byte{'e'}, enc(source, id))
-	if len(c.Deltas) == 0 && c.TL == nil && !c.Retracted {
-		return tx.Delete(k)
-	}
 	b, err := marshalContribution(c)
 	if err != nil {
 		return err
 	}
-	return tx.setOwn(k, b)
+	return tx.setOwn(contribKey(source, id), b)
 }
+
+func contribKey(source, id string) []byte { return cat([]byte{'e'}, enc(source, id)) }
 
 // contributionOf computes what an event of type typ with data contributes. Its errors name the
 // field relative to data.

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -20,16 +21,18 @@ import (
 //     the runtime before Apply sees it. Apply is never called concurrently for one generation.
 //   - Apply reads and writes only through tx, which is scoped to the view's own key prefix: it
 //     cannot see or touch another view, the checkpoint or the quarantine. It does no other I/O
-//     and keeps no state outside tx between calls.
+//     and keeps no state outside tx between calls. The one read beyond the view is of the
+//     ledger itself: tx gives back an earlier event from the stream, immutable at its sequence,
+//     so that a view need not keep what an event did when its data says it (original.go).
 //   - Apply is deterministic: the same events in the same order give the same keys and values,
 //     whatever the batch boundaries, restarts or the wall clock. A rebuild from sequence 1 and a
 //     view that crashed and resumed many times must be equal key by key.
 //   - An error from Apply (or a panic) means "this event cannot be applied": the runtime drops
 //     every write Apply made for it, records it in the quarantine with the error and goes on.
 //     Apply returns errors wrapping ErrInvalidData, ErrUnknownTarget or ErrRetracted for that.
-//     The exception is an Apply during which a read of tx failed (the store's trouble, which tx
-//     notes): the runtime then drops the whole batch and tries it again, and the event is
-//     applied once the store reads again, never quarantined for it.
+//     The exception is an Apply during which a read of tx failed (the store's or the ledger's
+//     trouble, which tx notes): the runtime then drops the whole batch and tries it again, and
+//     the event is applied once the store reads again, never quarantined for it.
 //   - Version changes whenever the meaning of the stored keys changes; a stored generation with
 //     another version is rebuilt beside the live one at start-up.
 type Projection interface {
@@ -159,6 +162,7 @@ type Tx struct {
 	f      *follower
 	memo   *memo
 	seq    uint64 // of the event being applied
+	ctx    context.Context
 	notes  map[string]struct{}
 
 	batch    overlay  // every write of the batch, this Apply's included

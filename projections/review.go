@@ -12,7 +12,9 @@ import (
 // Keys (inside the view's prefix):
 //
 //	i enc(source) enc(id)                     itemRec: where the activity is listed, and what its
-//	                                          listed Item does not say of it (codec.go)
+//	                                          listed Item does not say of it (codec.go); only for
+//	                                          an activity corrected, retracted or not listed: one
+//	                                          listed as published has none (itemRec.derivable)
 //	p <period 7> <section 1> <start 10> <seq8> the listed Item (codec.go): a period's review is one
 //	                                          prefix scan
 //	v <period>                                the period's version (u64): one more for every event
@@ -41,7 +43,9 @@ type reviewView struct{ version int }
 // It is 3 since a curation for the item's period holds whatever curations for other periods
 // came after it: version 2 read only the item's last curation, so its stored listings can
 // differ from a rebuild and are rebuilt at start-up.
-const reviewVersion = 3
+// It is 4 since an activity listed as published has no record (key i): version 3 wrote one for
+// every activity, which a rebuild no longer does.
+const reviewVersion = 4
 
 func (p *reviewView) Name() string { return ViewReview }
 func (p *reviewView) Version() int { return p.version }
@@ -63,7 +67,16 @@ type itemRec struct {
 	Partners        []Actor
 	// Data is the activity (JSON) while it is not listed and not retracted.
 	Data json.RawMessage
+
+	// stored says the record was read from key i (not encoded): a record derived from the
+	// event has no key to delete.
+	stored bool
 }
+
+// derivable reports whether the record says nothing the event's own data does not: the
+// activity as published, listed. Such a record is not written (original.go); derive gives
+// it back.
+func (r *itemRec) derivable() bool { return r.CSeq == 0 && !r.Retracted && r.Period != "" }
 
 type curation struct {
 	Period string `json:"period"`
@@ -184,16 +197,51 @@ func decodeCuration(raw json.RawMessage) (*curation, error) {
 	return &c, nil
 }
 
-func (p *reviewView) loadItem(tx *reviewTx, source, id string) (*itemRec, error) {
+// loadItem returns the record of activity (source, id), the original o: the one key i holds,
+// else the one derived from the event (derive); nil when this view quarantined it.
+func (p *reviewView) loadItem(tx *reviewTx, source, id string, o Original) (*itemRec, error) {
 	b, ok, err := tx.Get(itemKey(source, id))
-	if err != nil || !ok {
+	if err != nil {
 		return nil, err
 	}
-	rec, err := decodeItemRec(b)
-	if err != nil {
-		return nil, fmt.Errorf("review: stored item %s %s is corrupt: %w; run compact rebuild review", source, id, err)
+	if ok {
+		rec, err := decodeItemRec(b)
+		if err != nil {
+			return nil, fmt.Errorf("review: stored item %s %s is corrupt: %w; run compact rebuild review", source, id, err)
+		}
+		rec.stored = true
+		return &rec, nil
 	}
-	return &rec, nil
+	if q, err := tx.quarantined(o.Seq); q || err != nil {
+		return nil, err
+	}
+	return p.derive(tx, source, id, o)
+}
+
+// derive gives back the record of an activity the view applied and kept no record of: listed
+// as published (itemRec.derivable). Where it is listed follows from its data but for the
+// section, which a curation may have chosen: the listing is looked for in each.
+func (p *reviewView) derive(tx *reviewTx, source, id string, o Original) (*itemRec, error) {
+	ev, err := tx.event(o)
+	if err != nil {
+		return nil, err
+	}
+	a, err := decodeActivity(ev.Data)
+	if err != nil {
+		return nil, fmt.Errorf("review: item %s %s (seq %d) was applied but its data no longer reads (%v); run compact rebuild review", source, id, o.Seq, err)
+	}
+	period, _ := PeriodOf(a.Start)
+	for sec := range Sections {
+		_, ok, err := tx.Get(listKey(period, sec, a.Start, o.Seq))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return &itemRec{Type: o.Type, Seq: o.Seq, Period: period, Sec: sec, Start: a.Start,
+				Format: a.Format, Section: a.Section, Partners: a.Partners}, nil
+		}
+	}
+	return nil, fmt.Errorf("review: item %s %s (seq %d) has neither a record nor a listing in %s; run compact rebuild review", source, id, o.Seq, period)
 }
 
 // activityOf gives back the activity of an item record: its data when it keeps it, else its
@@ -245,7 +293,7 @@ func notInView(field, id string) error {
 func (p *reviewView) correct(tx *reviewTx, ev *Event, o Original, c correctionData) error {
 	switch {
 	case activityTypes[o.Type]:
-		rec, err := p.loadItem(tx, ev.Source, c.Corrects)
+		rec, err := p.loadItem(tx, ev.Source, c.Corrects, o)
 		if err != nil {
 			return err
 		}
@@ -293,7 +341,7 @@ func (p *reviewView) correct(tx *reviewTx, ev *Event, o Original, c correctionDa
 func (p *reviewView) retract(tx *reviewTx, source, id string, o Original) error {
 	switch {
 	case activityTypes[o.Type]:
-		rec, err := p.loadItem(tx, source, id)
+		rec, err := p.loadItem(tx, source, id, o)
 		if err != nil {
 			return err
 		}
@@ -355,7 +403,11 @@ func (p *reviewView) setCuration(tx *reviewTx, source, id string, ref curationRe
 // relist recomputes the listing of an item after its curation changed; an item not seen yet
 // is listed with its curation when it arrives.
 func (p *reviewView) relist(tx *reviewTx, source, id string) error {
-	rec, err := p.loadItem(tx, source, id)
+	o, ok, err := tx.Original(source, id)
+	if err != nil || !ok || !activityTypes[o.Type] {
+		return err
+	}
+	rec, err := p.loadItem(tx, source, id, o)
 	if err != nil || rec == nil {
 		return err
 	}
@@ -402,6 +454,12 @@ func (p *reviewView) list(tx *reviewTx, source, id string, rec *itemRec, a *acti
 		} else if rec.Data, err = json.Marshal(a); err != nil {
 			return err
 		}
+	}
+	if rec.derivable() {
+		if rec.stored {
+			return tx.Delete(itemKey(source, id))
+		}
+		return nil
 	}
 	return tx.setOwn(itemKey(source, id), encodeItemRec(rec))
 }

@@ -540,6 +540,7 @@ func (f *follower) applyBatch(ctx context.Context, batch []item) error {
 		return nil
 	}
 	tx := f.batchTx()
+	tx.ctx = ctx
 	var quarantined []*QuarantineEntry
 	var pending uint64
 	napplied, ndup := 0, 0
@@ -636,9 +637,14 @@ var errHookFailure = errors.New("test hook failure")
 
 // decodeMsg turns a stream message into an Event; odd envelopes are errors (quarantined).
 func decodeMsg(m jetstream.Msg, meta ackMeta) (*Event, error) {
-	ev := &Event{Seq: meta.seq, LedgerTime: meta.ts, Subject: m.Subject()}
+	return decodeStored(m.Subject(), m.Data(), meta.seq, meta.ts)
+}
+
+// decodeStored turns a stored message (its subject, body, sequence and time) into an Event.
+func decodeStored(subject string, data []byte, seq uint64, ts time.Time) (*Event, error) {
+	ev := &Event{Seq: seq, LedgerTime: ts, Subject: subject}
 	e := &ev.Event
-	if err := decodeEnvelopeInto(m.Data(), e); err != nil {
+	if err := decodeEnvelopeInto(data, e); err != nil {
 		return nil, &DataError{Err: ErrInvalidData, Message: fmt.Sprintf("message body is not a CloudEvent: %v", err)}
 	}
 	switch {
