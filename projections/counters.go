@@ -14,7 +14,9 @@ import (
 //
 // Keys (inside the view's prefix):
 //
-//	f <node u32>                          Fenwick node: 8 int64, one per counter (fenwick.go)
+//	f <group u32>                         Fenwick nodes, sixteen to a key: those not zero, and of
+//	                                      them the counters not zero (fenwick.go); g the same of
+//	                                      the outer tree
 //	m                                     latest activity date applied (the as_of of the totals)
 //	e enc(source) enc(id)                 what a corrected or retracted event contributes now
 //	                                      (contribution JSON), so that a further correction takes it
@@ -54,8 +56,9 @@ type countersView struct{ version int }
 // 3 serves as it did while its rebuild runs. It is 5 since a counter's plain deltas are bounded
 // (key b): version 4 let a sum wrap around int64, and has no b to bound from. It is 6 since
 // only corrected and retracted events have a record (key e): version 5 wrote one for every
-// event that counts, which a rebuild no longer does.
-const countersVersion = 6
+// event that counts, which a rebuild no longer does. It is 7 since the Fenwick nodes are
+// stored sixteen to a key (fenwick.go): version 6 had a key per node.
+const countersVersion = 7
 
 // maxCounted is the largest magnitude the plain deltas of one counter may sum to: 2^53-1.
 const maxCounted = 1<<53 - 1

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -85,16 +86,93 @@ func clampDay(date string) (int, error) {
 // outer tree's by outerNode+i.
 const outerNode = 1 << 30
 
-// nodeKey is the Pebble key of a memo node.
-func nodeKey(n int) []byte {
-	if n >= outerNode {
-		return binary.BigEndian.AppendUint32([]byte{'g'}, uint32(n-outerNode))
-	}
-	return fenwickKey(n)
+// The nodes are stored sixteen to a key: node i of a tree in the group i>>groupBits, key tree
+// byte + the group's number (u32). A catch-up batch of events dated all over the years dirties
+// most low nodes of the days it covers, and a key a node wrote that many keys, each a memtable
+// insert, a log record and its share of flushes and compactions: a rebuild from 1M events wrote
+// 0.58 nodes an event (ledger/perf/NOTES.md, ninth round). Sixteen to a key, a batch writes a
+// few per group of sixteen days. A group keeps only its nodes that are not zero, and of those
+// the counters that are not (groupCodec): a node is eight int64, mostly zero.
+const (
+	groupBits = 4
+	groupSize = 1 << groupBits
+)
+
+// groupKey is the Pebble key of group g of tree ('f' the main tree, 'g' the outer one).
+func groupKey(tree byte, g int) []byte {
+	return binary.BigEndian.AppendUint32([]byte{tree}, uint32(g))
 }
 
-func fenwickKey(i int) []byte {
-	return binary.BigEndian.AppendUint32([]byte{'f'}, uint32(i))
+// nodeGroupKey is the Pebble key of the group of memo node n.
+func nodeGroupKey(n int) []byte {
+	if n >= outerNode {
+		return groupKey('g', (n-outerNode)>>groupBits)
+	}
+	return groupKey('f', n>>groupBits)
+}
+
+// encodeGroup encodes the nodes of a group: a u16 mask of the nodes that are not zero, then for
+// each of them a byte mask of its counters that are not zero and their zigzag varints. An
+// all-zero group encodes to nil: its key is deleted.
+func encodeGroup(nodes *[groupSize]*vec) []byte {
+	var mask uint16
+	for k, v := range nodes {
+		if v != nil && *v != (vec{}) {
+			mask |= 1 << k
+		}
+	}
+	if mask == 0 {
+		return nil
+	}
+	b := binary.BigEndian.AppendUint16(make([]byte, 0, 2+4*groupSize), mask)
+	for k, v := range nodes {
+		if mask&(1<<k) == 0 {
+			continue
+		}
+		at := len(b)
+		b = append(b, 0)
+		for c, x := range v {
+			if x != 0 {
+				b[at] |= 1 << c
+				b = binary.AppendVarint(b, x)
+			}
+		}
+	}
+	return b
+}
+
+// decodeGroup decodes what encodeGroup wrote into dst (every node, zero where absent).
+func decodeGroup(b []byte, dst *[groupSize]vec) error {
+	*dst = [groupSize]vec{}
+	if len(b) < 2 {
+		return fmt.Errorf("a Fenwick group of %d bytes", len(b))
+	}
+	mask := binary.BigEndian.Uint16(b)
+	b = b[2:]
+	for k := range groupSize {
+		if mask&(1<<k) == 0 {
+			continue
+		}
+		if len(b) == 0 {
+			return errors.New("a Fenwick group cut short")
+		}
+		cm := b[0]
+		b = b[1:]
+		for c := range numCounters {
+			if cm&(1<<c) == 0 {
+				continue
+			}
+			x, n := binary.Varint(b)
+			if n <= 0 {
+				return errors.New("a Fenwick group with a bad varint")
+			}
+			dst[k][c], b = x, b[n:]
+		}
+	}
+	if len(b) != 0 {
+		return fmt.Errorf("a Fenwick group with %d bytes too many", len(b))
+	}
+	return nil
 }
 
 func decodeVec(b []byte) vec {
@@ -113,12 +191,13 @@ func encodeVec(v vec) []byte {
 	return b
 }
 
-// fenwickMemo holds the nodes the follower touched: the upper nodes are shared by every date,
-// so they are read once and written once per batch, when it is flushed before the commit.
+// fenwickMemo holds the nodes the follower touched, a group at a time: the upper nodes are
+// shared by every date, so they are read once and written once per batch, when it is flushed
+// before the commit.
 type fenwickMemo struct {
 	complete bool // a node not held is zero
 	nodes    map[int]*vec
-	dirty    map[int]struct{} // written since the last flush
+	dirty    map[int]struct{} // groups (n>>groupBits) written since the last flush
 }
 
 func (fm *fenwickMemo) init(empty bool) {
@@ -148,33 +227,52 @@ func (fm *fenwickMemo) add(tx *Tx, day, c int, delta int64) error {
 		n := base + i
 		v := fm.nodes[n]
 		if v == nil {
-			v = new(vec)
-			if !fm.complete {
-				b, _, err := tx.Get(nodeKey(n))
-				if err != nil {
-					return err
-				}
-				*v = decodeVec(b)
+			var err error
+			if v, err = fm.load(tx, n); err != nil {
+				return err
 			}
-			fm.nodes[n] = v
 		}
 		v[c] += delta
-		fm.dirty[n] = struct{}{}
+		fm.dirty[n>>groupBits] = struct{}{}
 	}
 	return nil
 }
 
-// flush writes the nodes changed since the last flush into the batch; a node back at zero is
+// load reads the group of node n into the memo and returns the node.
+func (fm *fenwickMemo) load(tx *Tx, n int) (*vec, error) {
+	g := new([groupSize]vec)
+	if !fm.complete {
+		b, ok, err := tx.Get(nodeGroupKey(n))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if err := decodeGroup(b, g); err != nil {
+				return nil, fmt.Errorf("counters: %w; run compact rebuild counters", err)
+			}
+		}
+	}
+	first := n &^ (groupSize - 1)
+	for k := range g {
+		fm.nodes[first+k] = &g[k]
+	}
+	return &g[n-first], nil
+}
+
+// flush writes the groups changed since the last flush into the batch; a group back at zero is
 // deleted, so the tree stays as sparse as the days that have data.
 func (fm *fenwickMemo) flush(tx *Tx) error {
-	for i := range fm.dirty {
-		var w value
-		if v := fm.nodes[i]; *v == (vec{}) {
-			w.del = true
-		} else {
-			w.val = encodeVec(*v)
+	var nodes [groupSize]*vec
+	for g := range fm.dirty {
+		first := g << groupBits
+		for k := range nodes {
+			nodes[k] = fm.nodes[first+k]
 		}
-		tx.batch.put(string(cat(tx.prefix, nodeKey(i))), w)
+		var w value
+		if w.val = encodeGroup(&nodes); w.val == nil {
+			w.del = true
+		}
+		tx.batch.put(string(cat(tx.prefix, nodeGroupKey(first))), w)
 	}
 	clear(fm.dirty)
 	return nil
@@ -234,18 +332,27 @@ func outerUsed(r *reader) (bool, error) {
 	return used, err
 }
 
-// fenwickPrefix sums every delta at index ≤ i of the tree whose keys start with tree.
+// fenwickPrefix sums every delta at index ≤ i of the tree whose keys start with tree. The nodes
+// it sums fall in at most fenwickBits+1 groups, and the nodes of one group come one after the
+// other: each group is read once.
 func fenwickPrefix(r *reader, tree byte, day int) (vec, error) {
 	var sum vec
+	var g [groupSize]vec
+	at := -1 // the group in g
 	for i := day + 1; i > 0; i -= i & -i {
-		b, ok, err := r.Get(binary.BigEndian.AppendUint32([]byte{tree}, uint32(i)))
-		if err != nil {
-			return sum, err
+		if i>>groupBits != at {
+			at = i >> groupBits
+			b, ok, err := r.Get(groupKey(tree, at))
+			if err != nil {
+				return sum, err
+			}
+			if !ok {
+				g = [groupSize]vec{}
+			} else if err := decodeGroup(b, &g); err != nil {
+				return sum, fmt.Errorf("counters: %w; run compact rebuild counters", err)
+			}
 		}
-		if !ok {
-			continue
-		}
-		v := decodeVec(b)
+		v := &g[i&(groupSize-1)]
 		for c := range sum {
 			sum[c] += v[c]
 		}
