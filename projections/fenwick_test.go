@@ -1,9 +1,14 @@
 package projections
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
+
+	"compact/ledger"
 )
 
 // A group of Fenwick nodes reads back as it was written, whatever its nodes hold (zero, one
@@ -54,5 +59,33 @@ func TestFenwickGroupRoundTrip(t *testing.T) {
 	var out [groupSize]vec
 	if err := decodeGroup([]byte{0, 1, 1, 2, 9}, &out); err == nil {
 		t.Fatal("a group with bytes after its last node reads")
+	}
+}
+
+// The nodes a catch-up batch dirties are written sixteen to a key: 64 documents on 64
+// consecutive days (every one of the 64 low nodes, and the nodes above them) write a few keys
+// per sixteen days, where a key per node wrote more than one a day.
+func TestFenwickNodesAreWrittenSixteenToAKey(t *testing.T) {
+	h := newHarness(t)
+	v := h.open(h.config(t.TempDir()))
+	var evs []ledger.Event
+	day := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 64 {
+		evs = append(evs, doc(fmt.Sprintf("d%02d", i), day.AddDate(0, 0, i).Format(time.DateOnly)))
+	}
+	h.wait(v, h.publish(evs...))
+	keys := 0
+	for k := range dumpView(t, v, ViewCounters) {
+		if len(k) > 1 && k[0] == subData && k[1] == 'f' {
+			keys++
+		}
+	}
+	// the 64 days' own groups, and one group on each level of the path above them
+	if max := 64/groupSize + 1 + fenwickBits; keys > max {
+		t.Fatalf("64 days of documents wrote %d Fenwick keys, want at most %d", keys, max)
+	}
+	c, err := v.Counters(context.Background(), day.AddDate(0, 0, 31).Format(time.DateOnly))
+	if err != nil || c.DocumentsShared != 32 {
+		t.Fatalf("documents shared as of the 32nd day: %+v (%v), want 32", c, err)
 	}
 }
