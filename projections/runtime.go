@@ -280,22 +280,24 @@ func (g *group) follow(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ordered consumer on %s from seq %d: %w", g.v.cfg.Stream, from+1, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2000))
-	if err != nil {
-		return fmt.Errorf("read %s from seq %d: %w", g.v.cfg.Stream, from+1, err)
-	}
 	rctx, stopReader := context.WithCancel(ctx)
 	in := make(chan chunk, readAhead)
-	var rwg sync.WaitGroup
 	var fs *firsts
 	if from == 0 {
 		fs = newFirsts()
 	}
-	rwg.Go(func() { g.read(rctx, it, in, fs) })
-	defer func() {
+	r := g.newReader(rctx, in, fs)
+	cc, err := cons.Consume(r.msg, jetstream.PullMaxMessages(pullMessages), jetstream.ConsumeErrHandler(r.consumeErr))
+	if err != nil {
 		stopReader()
-		rwg.Wait()
-		it.Stop()
+		ledger.DropConsumer(g.v.cfg.JS, g.v.cfg.Stream, cons)
+		return fmt.Errorf("read %s from seq %d: %w", g.v.cfg.Stream, from+1, err)
+	}
+	defer func() {
+		stopReader() // a handler waiting to hand a chunk over returns
+		cc.Stop()
+		<-cc.Closed()
+		r.wait()
 		// not left on the server for its five minutes: a build as known makes one a request
 		ledger.DropConsumer(g.v.cfg.JS, g.v.cfg.Stream, cons)
 	}()
@@ -328,67 +330,6 @@ func (g *group) follow(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-		}
-	}
-}
-
-// read is the group's reader: it takes messages from the consumer, decodes each once and hands
-// them over in chunks. A chunk is sent when full or when the consumer has nothing pending, so
-// a live event waits for nobody.
-func (g *group) read(ctx context.Context, it jetstream.MessagesContext, out chan<- chunk, fs *firsts) {
-	send := func(c chunk) bool {
-		select {
-		case out <- c:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
-	// hand is the only way items leave the reader. The members apply every item they are handed,
-	// with a read error or the end of a build as known too, and their checkpoints pass it: an
-	// item the index has not seen would be applied though it is a duplicate, and a correction of
-	// it would find no target. On a read error the items read so far are indexed and handed over
-	// rather than dropped: the follower then resumes after them, and the retry re-reads nothing.
-	// If indexing fails they are dropped with the error, and the retry reads them again.
-	hand := func(items []item, end bool, err error) bool {
-		if len(items) > 0 {
-			if ierr := g.v.indexChunk(items, fs); ierr != nil {
-				send(chunk{err: ierr})
-				return false
-			}
-		}
-		return send(chunk{items: items, end: end, err: err})
-	}
-	var items []item
-	for {
-		m, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			if ctx.Err() == nil {
-				hand(items, false, fmt.Errorf("read %s: %w", g.v.cfg.Stream, err))
-			}
-			return
-		}
-		meta, err := msgAckMeta(m)
-		if err != nil {
-			hand(items, false, fmt.Errorf("message on %s has no JetStream metadata: %w", m.Subject(), err))
-			return
-		}
-		if g.once && (meta.ts.After(g.until) || meta.seq > g.endSeq) {
-			hand(items, true, nil)
-			return
-		}
-		x := item{seq: meta.seq, pending: meta.pending, size: len(m.Data()),
-			subject: m.Subject(), ts: meta.ts}
-		x.ev, x.err = decodeMsg(m, meta)
-		items = append(items, x)
-		end := g.once && x.seq >= g.endSeq
-		if len(items) >= chunkMax || x.pending == 0 || end {
-			if !hand(items, end, nil) || end {
-				return
-			}
-			// At the head of the stream chunks are a few events each: room for as many as the
-			// last one held, not for chunkMax.
-			items = make([]item, 0, min(chunkMax, max(8, len(items))))
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -316,25 +317,6 @@ func TestBuildAsKnownIndexesItsLastChunk(t *testing.T) {
 	}
 }
 
-// failingIter is a real consumer's iterator that fails at its n-th message: with an error, as a
-// lost connection does, or (noMeta) with a message that has no JetStream metadata.
-type failingIter struct {
-	jetstream.MessagesContext
-	n      int
-	noMeta bool
-}
-
-func (f *failingIter) Next(opts ...jetstream.NextOpt) (jetstream.Msg, error) {
-	m, err := f.MessagesContext.Next(opts...)
-	if f.n--; err != nil || f.n > 0 {
-		return m, err
-	}
-	if f.noMeta {
-		return noMetaMsg{m}, nil
-	}
-	return nil, errors.New("connection lost")
-}
-
 type noMetaMsg struct{ jetstream.Msg }
 
 func (noMetaMsg) Reply() string                             { return "" }
@@ -367,10 +349,25 @@ func TestReaderIndexesWhatItHandsOverWithAReadError(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		it := &failingIter{MessagesContext: msgs, n: 5, noMeta: noMeta}
 		out := make(chan chunk, readAhead)
-		g := v.newGroup("test")
-		g.read(h.ctx, it, out, newFirsts())
+		r := v.newGroup("test").newReader(h.ctx, out, newFirsts())
+		for range 4 {
+			m, err := msgs.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.msg(m)
+		}
+		if noMeta {
+			m, err := msgs.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.msg(noMetaMsg{m})
+		} else {
+			r.consumeErr(nil, jetstream.ErrConnectionClosed) // as a lost connection reports it
+			r.wait()
+		}
 		msgs.Stop()
 		if len(out) != 1 {
 			t.Fatalf("noMeta %v: %d chunks, want the 4 messages before the failure in one", noMeta, len(out))
@@ -466,5 +463,31 @@ func TestBuildAsKnownLeavesNoConsumer(t *testing.T) {
 	}
 	if len(names) > 0 {
 		t.Errorf("consumers left after the builds as known were closed: %v", names)
+	}
+}
+
+// The errors nats.go's ordered consumer mends itself (it makes its consumer again from the next
+// sequence) do not stop the group's read; any other does, with the messages read so far.
+func TestReaderLeavesWhatNATSMendsToIt(t *testing.T) {
+	h := newHarness(t)
+	v, err := Open(h.ctx, Config{Dir: t.TempDir(), JS: h.js, DisableFeed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close(context.Background())
+	out := make(chan chunk, readAhead)
+	r := v.newGroup("test").newReader(h.ctx, out, newFirsts())
+	for _, err := range []error{jetstream.ErrNoHeartbeat, jetstream.ErrConsumerDeleted, nats.ErrNoResponders,
+		jetstream.ErrConsumerLeadershipChanged, fmt.Errorf("wrapped: %w", jetstream.ErrNoHeartbeat)} {
+		r.consumeErr(nil, err)
+	}
+	r.wait()
+	if len(out) != 0 {
+		t.Fatalf("an error the consumer mends stopped the read: %+v", <-out)
+	}
+	r.consumeErr(nil, jetstream.ErrBadRequest) // stops the pull subscription, and nats.go does not make it again
+	r.wait()
+	if c := <-out; !errors.Is(c.err, jetstream.ErrBadRequest) {
+		t.Fatalf("after a bad request the reader handed over %+v, want the error", c)
 	}
 }

@@ -372,31 +372,49 @@ func rawRead(ctx context.Context, js jetstream.JetStream, n int) (float64, error
 	if err != nil {
 		return 0, err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(readPullMessages))
+	// As the views' reader reads (projections/streamreader.go): a handler, each message's
+	// metadata read and its sequence checked.
+	done := make(chan error, 1)
+	finish := func(err error) {
+		select {
+		case done <- err:
+		default:
+		}
+	}
+	i := 0
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		if i >= n {
+			return
+		}
+		i++
+		md, err := m.Metadata()
+		switch {
+		case err != nil:
+			finish(err)
+		case md.Sequence.Stream != uint64(i):
+			finish(fmt.Errorf("raw read: message %d has stream sequence %d", i, md.Sequence.Stream))
+		case i == n && md.NumPending != 0:
+			finish(fmt.Errorf("raw read: %d messages after the %d expected", md.NumPending, n))
+		case i == n:
+			finish(nil)
+		}
+	}, jetstream.PullMaxMessages(readPullMessages))
 	if err != nil {
 		return 0, err
 	}
-	defer it.Stop()
-	for i := 1; i <= n; i++ {
-		m, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			return 0, err
-		}
-		md, err := m.Metadata()
-		if err != nil {
-			return 0, err
-		}
-		if md.Sequence.Stream != uint64(i) {
-			return 0, fmt.Errorf("raw read: message %d has stream sequence %d", i, md.Sequence.Stream)
-		}
-		if i == n && md.NumPending != 0 {
-			return 0, fmt.Errorf("raw read: %d messages after the %d expected", md.NumPending, n)
-		}
+	defer func() { cc.Stop(); <-cc.Closed() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		return 0, err
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
 }
 
-// readPullMessages is the views' reader's pull size (projections/runtime.go).
+// readPullMessages is the views' reader's pull size (projections/streamreader.go).
 const readPullMessages = 2000
 
 func rawPebble(dir string, n, valueSize int) (float64, error) {
