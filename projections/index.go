@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sync"
@@ -47,6 +48,10 @@ func appendIndexKey(b []byte, source, id string) []byte {
 type indexer struct {
 	mu sync.Mutex
 	ck uint64 // the stored checkpoint of the index
+
+	// the chunk being indexed, reused from chunk to chunk (under mu)
+	keys    []byte
+	entries []ixEntry
 }
 
 // loadIndex reads the index's checkpoint at Open.
@@ -64,11 +69,11 @@ func (v *Views) indexChunk(items []item, fs *firsts) error {
 	ix := &v.index
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	b := v.db.NewBatch()
-	defer b.Close()
-	pending := make(map[string]uint64, len(items))
+	// The new entries, their keys in one buffer reused from chunk to chunk. (Sorting them
+	// spares Pebble's memtable part of its search for each, but cost as much as it saved:
+	// ledger/perf/NOTES.md, ninth round.)
+	ix.keys, ix.entries = ix.keys[:0], ix.entries[:0]
 	last := uint64(0)
-	var k, seen []byte // reused: the batch copies them
 	for i := range items {
 		it := &items[i]
 		last = max(last, it.seq)
@@ -79,9 +84,13 @@ func (v *Views) indexChunk(items []item, fs *firsts) error {
 		if first && it.seq <= ix.ck {
 			continue // indexed already, as its own first
 		}
-		k = appendIndexKey(k[:0], it.ev.Source, it.ev.ID)
+		at := len(ix.keys)
+		ix.keys = appendIndexKey(ix.keys, it.ev.Source, it.ev.ID)
+		e := ixEntry{from: at, to: len(ix.keys), seq: it.seq, typ: it.ev.Type}
 		if !first {
-			if s, ok := pending[string(k)]; ok {
+			k := ix.keys[e.from:e.to]
+			if s, ok := ix.pending(k); ok {
+				ix.keys = ix.keys[:at]
 				it.prior = s < it.seq
 				continue
 			}
@@ -93,20 +102,26 @@ func (v *Views) indexChunk(items []item, fs *firsts) error {
 			default:
 				o := decodeSeen(val)
 				_ = closer.Close()
+				ix.keys = ix.keys[:at]
 				if o.Seq < it.seq {
 					it.prior = true
 				}
 				continue // a first occurrence at it.seq, or after: indexed by a reader further on
 			}
 		}
-		pending[string(k)] = it.seq
-		seen = appendSeen(seen[:0], it.seq, it.ev.Type)
-		if err := b.Set(k, seen, nil); err != nil {
+		ix.entries = append(ix.entries, e)
+	}
+	if last <= ix.ck && len(ix.entries) == 0 {
+		return nil
+	}
+	b := v.db.NewBatch()
+	defer b.Close()
+	var seen []byte // reused: the batch copies it
+	for _, e := range ix.entries {
+		seen = appendSeen(seen[:0], e.seq, e.typ)
+		if err := b.Set(ix.keys[e.from:e.to], seen, nil); err != nil {
 			return err
 		}
-	}
-	if last <= ix.ck && b.Empty() {
-		return nil
 	}
 	if err := b.Set([]byte(metaIndex), u64(max(last, ix.ck)), nil); err != nil {
 		return err
@@ -116,6 +131,24 @@ func (v *Views) indexChunk(items []item, fs *firsts) error {
 	}
 	ix.ck = max(last, ix.ck)
 	return nil
+}
+
+// ixEntry is an entry of the chunk being indexed: its key is keys[from:to] of the indexer.
+type ixEntry struct {
+	from, to int
+	seq      uint64
+	typ      string
+}
+
+// pending returns the sequence of the chunk's entry with key k, if it has one. Only an event
+// the filter of firsts may have seen asks, so a scan of the chunk's entries does.
+func (ix *indexer) pending(k []byte) (uint64, bool) {
+	for _, e := range ix.entries {
+		if bytes.Equal(ix.keys[e.from:e.to], k) {
+			return e.seq, true
+		}
+	}
+	return 0, false
 }
 
 // lookup returns the first event with source+id before sequence before, if any. The index
