@@ -149,6 +149,7 @@ func writeReport(w io.Writer, rep *perf.Report) error {
 	row("  its ratio (÷ raw atomic batches)", rep.IngestLargeRatio, "")
 	row(fmt.Sprintf("  rebuild of all views from %d events", rep.RebuildEvents), rep.RebuildEventsPerS, "events/s")
 	row("  rebuild ratio (÷ slower of raw read, raw Pebble)", rep.RebuildRatio, "")
+	row("  its flushes and compactions after it (background)", rep.RebuildSettleS, "s")
 	row(fmt.Sprintf("  review query p50 (%d items in the period)", rep.ReviewItemsInPeriod), rep.ReviewP50Ms, "ms")
 	row("  review query p99", rep.ReviewP99Ms, "ms")
 	row("  counters query p50", rep.CountersP50Ms, "ms")

@@ -90,7 +90,7 @@ func Scaling(ctx context.Context, o ScalingOptions) ([]ScalingPoint, error) {
 		if err := errors.Join(node.Index.Flush(), views.Flush()); err != nil {
 			return nil, err
 		}
-		if err := settle(ctx, node.Index.Compacting, views.Compacting); err != nil {
+		if _, err := settle(ctx, node.Index.Compacting, views.Compacting); err != nil {
 			return nil, err
 		}
 		stop, err := startProfiles(o.ProfileDir, size)
@@ -166,26 +166,27 @@ func startProfiles(dir string, size int) (stop func() error, err error) {
 
 // settle waits until none of the stores has flushed or compacted for a second, for at most
 // two minutes (then it measures anyway): one compaction often follows another, so a single
-// quiet moment is not the end of the work.
-func settle(ctx context.Context, compacting ...func() bool) error {
+// quiet moment is not the end of the work. It returns how long it saw them at work.
+func settle(ctx context.Context, compacting ...func() bool) (busy time.Duration, err error) {
 	const poll, quietFor = 100 * time.Millisecond, time.Second
-	deadline := time.Now().Add(2 * time.Minute)
+	start := time.Now()
+	deadline := start.Add(2 * time.Minute)
 	quiet := time.Duration(0)
 	for quiet < quietFor && time.Now().Before(deadline) {
-		busy := false
+		now := false
 		for _, c := range compacting {
-			busy = busy || c()
+			now = now || c()
 		}
-		if busy {
-			quiet = 0
+		if now {
+			quiet, busy = 0, time.Since(start)
 		} else {
 			quiet += poll
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return busy, ctx.Err()
 		case <-time.After(poll):
 		}
 	}
-	return nil
+	return busy, nil
 }
