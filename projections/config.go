@@ -58,6 +58,8 @@ type Config struct {
 	testHook func(view, point string, seq uint64) error
 	// testUntilSeq, with Until, also stops a build as known after this sequence.
 	testUntilSeq uint64
+	// testIndexing, when set, is called by a group's reader before it indexes a chunk.
+	testIndexing func()
 	// testReadOriginal, when set, is called before each read of an original event from the
 	// ledger (original.go); its error fails the read.
 	testReadOriginal func(seq uint64) error

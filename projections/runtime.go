@@ -297,7 +297,7 @@ func (g *group) follow(ctx context.Context) error {
 		stopReader() // a handler waiting to hand a chunk over returns
 		cc.Stop()
 		<-cc.Closed()
-		r.wait()
+		r.stop()
 		// not left on the server for its five minutes: a build as known makes one a request
 		ledger.DropConsumer(g.v.cfg.JS, g.v.cfg.Stream, cons)
 	}()

@@ -34,6 +34,9 @@ type streamReader struct {
 	items []item // read, not yet handed over
 	done  bool   // handed over its end or an error: the rest is not read
 
+	emu     sync.Mutex // held only to read or set stopped and start a hand-over
+	stopped bool       // stop ran: consumeErr starts no hand-over
+
 	wg sync.WaitGroup // consumeErr's hand-overs
 }
 
@@ -41,8 +44,23 @@ func (g *group) newReader(ctx context.Context, out chan<- chunk, fs *firsts) *st
 	return &streamReader{g: g, ctx: ctx, out: out, fs: fs}
 }
 
-// wait waits for the hand-overs consumeErr started; the consumer must be stopped first.
+// wait waits for the hand-overs consumeErr started.
 func (r *streamReader) wait() { r.wg.Wait() }
+
+// stop makes the reader take nothing more, once the consumer is stopped and its context
+// canceled: it waits for a handler running now to return (a stopped subscription's last
+// delivery may still be in it: nats.go's Closed does not wait for it) and for the hand-overs
+// consumeErr started. After it nothing of the reader touches the store, which the views may
+// close.
+func (r *streamReader) stop() {
+	r.mu.Lock()
+	r.done = true
+	r.mu.Unlock()
+	r.emu.Lock()
+	r.stopped = true
+	r.emu.Unlock()
+	r.wg.Wait()
+}
 
 func (r *streamReader) send(c chunk) bool {
 	select {
@@ -61,6 +79,9 @@ func (r *streamReader) send(c chunk) bool {
 // If indexing fails they are dropped with the error, and the retry reads them again.
 func (r *streamReader) hand(items []item, end bool, err error) bool {
 	if len(items) > 0 {
+		if hook := r.g.v.cfg.testIndexing; hook != nil {
+			hook()
+		}
 		if ierr := r.g.v.indexChunk(items, r.fs); ierr != nil {
 			r.send(chunk{err: ierr})
 			return false
@@ -110,6 +131,11 @@ func (r *streamReader) msg(m jetstream.Msg) {
 // consumer's lock, so the hand-over runs in a goroutine of its own.
 func (r *streamReader) consumeErr(_ jetstream.ConsumeContext, err error) {
 	if mended(err) {
+		return
+	}
+	r.emu.Lock()
+	defer r.emu.Unlock()
+	if r.stopped {
 		return
 	}
 	r.wg.Go(func() { r.fail(fmt.Errorf("read %s: %w", r.g.v.cfg.Stream, err)) })
