@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -395,8 +396,13 @@ func rawRead(ctx context.Context, js jetstream.JetStream, n int) (float64, error
 		default:
 		}
 	}
+	// The handler takes a lock, as the views' reader does: around a reset of the ordered
+	// consumer the last call of one subscription may overlap the first of the next.
+	var mu sync.Mutex
 	i := 0
 	cc, err := cons.Consume(func(m jetstream.Msg) {
+		mu.Lock()
+		defer mu.Unlock()
 		if i >= n {
 			return
 		}
