@@ -425,8 +425,9 @@ func (v *Views) Flush() error { return v.db.Flush() }
 // A build from a long ledger writes hundreds of megabytes of keys spread over the whole key
 // space (items by source and id, listings by period), so with Pebble's defaults most of the
 // build's compaction work rewrote Lbase for every few L0 files. Larger memtables, compacting L0
-// at 8 files rather than 4 and an Lbase of 512 MB (the views of a million events fit in it)
-// cut that work: a build from 1,000,000 events went from ~88k to ~113k events/s, with review
+// at four sublevels rather than two (Pebble scores L0 as 2 × sublevels ÷ L0CompactionThreshold,
+// and a flush of the views spans the whole key space, so each adds one) and an Lbase of 512 MB
+// (the views of a million events fit in it) cut that work: a build from 1,000,000 events went from ~88k to ~113k events/s, with review
 // and counters reads right after it no slower (measured with `compact bench --quick
 // --rebuild-events 1000000`, ledger/perf/NOTES.md).
 func pebbleOptions(cfg Config) *pebble.Options {
