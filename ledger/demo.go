@@ -153,7 +153,7 @@ func (n *Node) publishDemo(ctx context.Context, log *slog.Logger, seeds map[stri
 			batch = append(batch, r)
 		}
 		body, _ := json.Marshal(batch)
-		msg, err := nc.RequestWithContext(ctx, IngestSubjectPrefix+entity, body)
+		msg, err := requestAgain(ctx, nc, IngestSubjectPrefix+entity, body)
 		if err != nil {
 			return fmt.Errorf("demo: publishing as %s: %w", entity, err)
 		}

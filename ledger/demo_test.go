@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"compact/ledger"
 	"compact/schemas/demo"
@@ -79,5 +80,52 @@ func TestDemoKeepsAnEarlierVersionOfItsEvent(t *testing.T) {
 	}
 	if got := streamMsgs(t, n); got != uint64(len(raws)) {
 		t.Errorf("the stream holds %d events, want the demo's %d (the earlier version in place of its own)", got, len(raws))
+	}
+}
+
+// serve --demo re-sends a request that found no one to answer it, as the README asks of every
+// publisher: an entities change (the demo registers its entities just before it loads)
+// re-establishes the service imports, and a request meanwhile finds no responder. Here the
+// ingest service stops as the load starts and is back 300 ms later; before, the load stopped at
+// its first request with "no responders" and left the demo unloaded until the next start.
+func TestDemoResendsWhenNoOneAnswers(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	load, err := n.PrepareDemo(t.Context(), log)
+	if err != nil || load == nil {
+		t.Fatalf("PrepareDemo: %v", err)
+	}
+	if err := n.Service.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	back := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		svc, err := ledger.StartIngestService(t.Context(), n.Conn, n.Ingester, n.Registry, "0.1.0", log)
+		n.Service = svc // stopped by the node's Close
+		back <- err
+	}()
+	err = load(t.Context())
+	if serr := <-back; serr != nil {
+		t.Fatalf("restarting the ingest service: %v", serr)
+	}
+	if err != nil {
+		t.Fatalf("loading the demo while the ingest service was away for 300 ms: %v", err)
+	}
+	raws, err := demo.Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := n.JS.Stream(t.Context(), ledger.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != uint64(len(raws)) {
+		t.Fatalf("the ledger holds %d events after the demo's load, want the demo's %d", info.State.Msgs, len(raws))
 	}
 }

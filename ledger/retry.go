@@ -31,3 +31,24 @@ func askAgain(ctx context.Context, every time.Duration, request func(context.Con
 		}
 	}
 }
+
+// Bounds of requestAgain: each try, and all of them.
+const (
+	requestTry   = 10 * time.Second
+	requestTries = time.Minute
+)
+
+// requestAgain sends an ingest request as the README asks of every publisher: again on "no
+// responders" (an entities change is re-establishing the service imports: the request was not
+// taken) and on a timeout (it may have been stored: re-sent, what was answers as a duplicate),
+// for at most requestTries.
+func requestAgain(ctx context.Context, nc *nats.Conn, subject string, body []byte) (*nats.Msg, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTries)
+	defer cancel()
+	var msg *nats.Msg
+	err := askAgain(ctx, requestTry, func(ctx context.Context) (err error) {
+		msg, err = nc.RequestWithContext(ctx, subject, body)
+		return err
+	})
+	return msg, err
+}
