@@ -21,6 +21,7 @@ func runProve(ctx context.Context, args []string) error {
 	seq := fs.Uint64("seq", 0, "prove the message at this stream sequence instead of an event id")
 	out := fs.String("o", "", "write the proof to this file instead of stdout")
 	key := fs.String("key", os.Getenv("COMPACT_KEY"), "check the proof with this verifier key (or a file holding it) before writing it")
+	wait := fs.Duration("wait", audit.DefaultProofWait, "wait up to this long, as the server asks, for a checkpoint to cover the event (0: no waiting)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: compact prove [flags] ID   (or compact prove --seq N)")
 		fs.PrintDefaults()
@@ -40,8 +41,13 @@ func runProve(ctx context.Context, args []string) error {
 		return usagef("give an event ID or --seq, not both")
 	case *entity != "" && *seq != 0:
 		return usagef("--entity names an event ID's entity: it goes with an ID, not with --seq")
+	case *wait < 0:
+		return usagef("--wait %v: give a duration of 0 or more, e.g. 30s", *wait)
 	}
-	client := &audit.Client{BaseURL: c.server, Token: c.token}
+	client := &audit.Client{BaseURL: c.server, Token: c.token, ProofWait: *wait}
+	if *wait == 0 {
+		client.ProofWait = -1 // the Client's zero is its default
+	}
 	doc, err := client.Proof(ctx, *entity, id, *seq)
 	if err != nil {
 		return err

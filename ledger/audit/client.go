@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,10 +34,17 @@ type Client struct {
 	// it takes; a server that stops sending in the middle must not hold an auditor forever.
 	// Default 1 minute.
 	IdleTimeout time.Duration
+	// ProofWait bounds how long Proof waits, as the server's Retry-After asks, for a proof
+	// the server cannot give yet: the event is newer than the latest checkpoint (409), or the
+	// tree is still folding it in (503). Default 1 minute; negative: no waiting.
+	ProofWait time.Duration
 }
 
-// DefaultIdleTimeout is Client.IdleTimeout's default.
-const DefaultIdleTimeout = time.Minute
+// Defaults of Client's IdleTimeout and ProofWait.
+const (
+	DefaultIdleTimeout = time.Minute
+	DefaultProofWait   = time.Minute
+)
 
 func (c *Client) get(ctx context.Context, path string, q url.Values) (*http.Response, error) {
 	u := strings.TrimRight(c.BaseURL, "/") + path
@@ -81,7 +89,11 @@ func (c *Client) get(ctx context.Context, path string, q url.Values) (*http.Resp
 		if json.Unmarshal(b, &e) == nil && e.Error.Message != "" {
 			msg = e.Error.Message
 		}
-		return nil, &HTTPError{Path: path, Status: resp.StatusCode, Message: msg}
+		herr := &HTTPError{Path: path, Status: resp.StatusCode, Message: msg}
+		if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n >= 0 {
+			herr.RetryAfter = time.Duration(n) * time.Second
+		}
+		return nil, herr
 	}
 	return resp, nil
 }
@@ -91,6 +103,9 @@ type HTTPError struct {
 	Path    string
 	Status  int
 	Message string
+	// RetryAfter is the server's Retry-After (in seconds): the same request may succeed
+	// after it. Zero when the answer had none.
+	RetryAfter time.Duration
 }
 
 func (e *HTTPError) Error() string {
@@ -215,7 +230,8 @@ func (c *Client) LeafHashes(ctx context.Context, from, to uint64) ([]tlog.Hash, 
 
 // Proof fetches the inclusion proof of the event id of entity (of any entity when entity
 // is ""), or of the message at seq when id is "". The result is the proof document as the server sent it; check it with
-// VerifyProof.
+// VerifyProof. A proof the server cannot give yet (it answers with a Retry-After) is asked
+// for again after the time it gives, for up to ProofWait.
 func (c *Client) Proof(ctx context.Context, entity, id string, seq uint64) ([]byte, error) {
 	path, q := "/v1/proofs", url.Values{}
 	switch {
@@ -226,12 +242,30 @@ func (c *Client) Proof(ctx context.Context, entity, id string, seq uint64) ([]by
 	default:
 		q.Set("seq", fmt.Sprint(seq))
 	}
-	resp, err := c.get(ctx, path, q)
-	if err != nil {
-		return nil, err
+	wait := cmp.Or(c.ProofWait, DefaultProofWait)
+	deadline := time.Now().Add(wait)
+	for {
+		resp, err := c.get(ctx, path, q)
+		var herr *HTTPError
+		if errors.As(err, &herr) && herr.RetryAfter > 0 && wait > 0 {
+			// not yet: the event is newer than the latest checkpoint, or being folded in
+			pause := min(herr.RetryAfter, time.Until(deadline))
+			if pause <= 0 {
+				return nil, fmt.Errorf("%w (waited %v for it)", err, wait)
+			}
+			select {
+			case <-ctx.Done():
+				return nil, err
+			case <-time.After(pause):
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		return io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	}
-	defer resp.Body.Close()
-	return io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 }
 
 // idleBody is a response body whose request ends when no byte arrives for idle: each read
