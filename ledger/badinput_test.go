@@ -225,7 +225,7 @@ func generatedBadInputs() []badInput {
 			status: 400, field: "/data/organizers/0/x", message: "unknown field"},
 		{name: "gen/id-10000-chars", body: []byte(ev(strings.Repeat("i", 10_000), meeting(`"t"`))), status: 400, field: "/id", message: "1-128"},
 		{name: "gen/title-60KB", body: []byte(ev("long-title", meeting(`"`+strings.Repeat("t", 60_000)+`"`))), status: 400,
-			field: "/data/title", message: "longer than 300"},
+			field: "/data/title", message: "longer than 500"},
 		{name: "gen/title-70KB", body: []byte(ev("huge-title", meeting(`"`+strings.Repeat("t", 70_000)+`"`))), status: 413, message: "at most 65536"},
 		{name: "gen/type-60KB", body: []byte(strings.Replace(ev("long-type", meeting(`"t"`)), "compact.meeting.held", "compact."+strings.Repeat("x", 60_000), 1)),
 			status: 400, field: "/type", message: "unknown event type"},
@@ -233,7 +233,7 @@ func generatedBadInputs() []badInput {
 			// the name is cut in the pointer: an error never echoes kilobytes of the input
 			status: 400, field: "/" + strings.Repeat("k", 64) + "…", message: "unknown attribute"},
 		{name: "gen/batch-of-1000-oversized-events", body: []byte("[" + strings.Repeat(ev("fat", meeting(`"`+strings.Repeat("f", 7_000)+`"`))+",", 999) + ev("fat", meeting(`"`+strings.Repeat("f", 7_000)+`"`)) + "]"),
-			status: 400, field: "/data/title", message: "longer than 300"},
+			status: 400, field: "/data/title", message: "longer than 500"},
 	}
 }
 

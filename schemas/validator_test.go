@@ -43,7 +43,7 @@ func TestValidateNotAnObject(t *testing.T) {
 
 func TestValidationErrorOrderAndText(t *testing.T) {
 	data := []byte(`{
-		"title": "` + strings.Repeat("é", 301) + `",
+		"title": "` + strings.Repeat("é", 501) + `",
 		"start": "2025-06-05",
 		"organizers": [{"entity": "UNODC", "colour": "blue"}, {"org": "OSCE"}],
 		"countries": ["MAR", "MAR"],
@@ -62,7 +62,7 @@ func TestValidationErrorOrderAndText(t *testing.T) {
 		{"/countries/1", "repeats item 0"},
 		{"/colour", "unknown field"},
 		{"/participants", "must be an integer"},
-		{"/title", "longer than 300 characters"},
+		{"/title", "longer than 500 characters"},
 	}
 	if len(verr.Problems) != len(want) {
 		t.Fatalf("got %v\nwant %v", verr.Problems, want)
@@ -73,7 +73,7 @@ func TestValidationErrorOrderAndText(t *testing.T) {
 		}
 	}
 	wantText := "/organizers/0/colour: unknown field; /organizers/1/kind: required with org; /countries/1: repeats item 0; " +
-		"/colour: unknown field; /participants: must be an integer; /title: longer than 300 characters"
+		"/colour: unknown field; /participants: must be an integer; /title: longer than 500 characters"
 	if verr.Error() != wantText {
 		t.Errorf("Error() = %q\nwant      %q", verr.Error(), wantText)
 	}
@@ -82,10 +82,10 @@ func TestValidationErrorOrderAndText(t *testing.T) {
 	}
 }
 
-// Title length is counted in characters, not bytes: 300 accented letters is a valid title.
+// Title length is counted in characters, not bytes: 500 accented letters is a valid title.
 func TestTitleCountsCharacters(t *testing.T) {
-	if got := problems(t, "compact.meeting.held", meeting(`"start":"2025-06-05","title":"`+strings.Repeat("é", 300)+`"`)); got != nil {
-		t.Errorf("300-character title rejected: %v", got)
+	if got := problems(t, "compact.meeting.held", meeting(`"start":"2025-06-05","title":"`+strings.Repeat("é", 500)+`"`)); got != nil {
+		t.Errorf("500-character title rejected: %v", got)
 	}
 }
 
