@@ -94,6 +94,9 @@ type Structure struct {
 	WorkingGroups         []Unit `json:"working_groups"` // by pillar I..IV, then name
 	CoordinationCommittee *Unit  `json:"coordination_committee,omitempty"`
 	Secretariat           *Unit  `json:"secretariat,omitempty"`
+	// ShortNames are the names the review prints for the entities above whose acronym is not
+	// the name they go by (UNWOMEN: UN Women), as their joins give them.
+	ShortNames map[string]string `json:"short_names,omitempty"`
 }
 
 // Unit is a working group, the coordination committee or the secretariat.

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"maps"
 	"slices"
 	"sync"
 )
@@ -128,5 +129,6 @@ func cloneStructure(in *Structure) *Structure {
 		u := cloneUnit(*in.Secretariat)
 		out.Secretariat = &u
 	}
+	out.ShortNames = maps.Clone(in.ShortNames)
 	return &out
 }

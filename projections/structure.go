@@ -13,14 +13,53 @@ import (
 // a description holds from the date of the event's time attribute (the publisher's own date, as
 // written in its offset) onwards, until a later description of the same unit.
 //
+// compact.entity.joined may give the entity a short name, the name the review prints for it where
+// its acronym is not the name it goes by (UN Women for UNWOMEN): from the event's date onwards,
+// until a later join of the same entity says otherwise.
+//
 // Keys (inside the view's prefix):
 //
 //	u enc(unit) <date 10> <seq8>   a description of a unit (Unit JSON)
 //	n enc(unit)                    index of the units ever described
 //	e enc(source) enc(id)          which description an event wrote, for corrections and retractions
+//	a enc(entity) <date 10> <seq8> an entity's short name as a join gave it ("" for none)
+//	j enc(source) enc(id)          which short name a join wrote, for corrections and retractions
 type structureView struct{ version int }
 
-const structureVersion = 1
+const structureVersion = 2
+
+const typeEntityJoined = "compact.entity.joined"
+
+// joinRef is what a join wrote: the key of its short name.
+type joinRef struct {
+	Entity    string `json:"e"`
+	At        string `json:"at"`
+	Seq       uint64 `json:"q"`
+	Retracted bool   `json:"x,omitempty"`
+}
+
+func nameKey(entity, at string, seq uint64) []byte {
+	return cat([]byte{'a'}, enc(entity), []byte(at), u64(seq))
+}
+
+// decodeJoin reads what the view keeps of a join: its entity, date and short name.
+func decodeJoin(raw json.RawMessage) (entity, at, short string, err error) {
+	var d struct {
+		Entity    string `json:"entity"`
+		Date      string `json:"date"`
+		ShortName string `json:"short_name"`
+	}
+	if err := decodeData(raw, &d); err != nil {
+		return "", "", "", err
+	}
+	if d.Entity == "" {
+		return "", "", "", invalid("/entity", "missing")
+	}
+	if _, err := ParseDate(d.Date); err != nil {
+		return "", "", "", invalid("/date", "%v", err)
+	}
+	return d.Entity, d.Date, d.ShortName, nil
+}
 
 func (p *structureView) Name() string { return ViewStructure }
 func (p *structureView) Version() int { return p.version }
@@ -70,12 +109,21 @@ func (p *structureView) Apply(tx *Tx, ev *Event) error {
 			return err
 		}
 		return p.write(tx, ev.Source, ev.ID, unitRef{Unit: u.Unit, At: at, Seq: ev.Seq}, u)
+	case typeEntityJoined:
+		entity, at, short, err := decodeJoin(ev.Data)
+		if err != nil {
+			return err
+		}
+		return p.writeName(tx, ev.Source, ev.ID, joinRef{Entity: entity, At: at, Seq: ev.Seq}, short)
 	case TypeCorrected:
 		var c correctionData
 		if err := decodeData(ev.Data, &c); err != nil {
 			return err
 		}
 		o, err := tx.target(ev.Source, c.Corrects, "/corrects")
+		if err == nil && o.Type == typeEntityJoined {
+			return p.correctJoin(tx, ev.Source, c.Corrects, c.Data)
+		}
 		if err != nil || o.Type != typeStructure {
 			return err
 		}
@@ -101,6 +149,9 @@ func (p *structureView) Apply(tx *Tx, ev *Event) error {
 			return err
 		}
 		o, err := tx.target(ev.Source, r.Retracts, "/retracts")
+		if err == nil && o.Type == typeEntityJoined {
+			return p.retractJoin(tx, ev.Source, r.Retracts)
+		}
 		if err != nil || o.Type != typeStructure {
 			return err
 		}
@@ -166,6 +217,109 @@ func (p *structureView) write(tx *Tx, source, id string, ref unitRef, u *Unit) e
 	}
 	tx.Notify(ViewStructure)
 	return p.saveRef(tx, source, id, ref)
+}
+
+// writeName records the short name a join gives its entity, and what the join wrote.
+func (p *structureView) writeName(tx *Tx, source, id string, ref joinRef, short string) error {
+	if err := tx.setOwn(nameKey(ref.Entity, ref.At, ref.Seq), []byte(short)); err != nil {
+		return err
+	}
+	tx.Notify(ViewStructure)
+	b, err := json.Marshal(ref)
+	if err != nil {
+		return err
+	}
+	return tx.setOwn(cat([]byte{'j'}, enc(source, id)), b)
+}
+
+func (p *structureView) loadJoin(tx *Tx, source, id string) (joinRef, error) {
+	var ref joinRef
+	b, ok, err := tx.Get(cat([]byte{'j'}, enc(source, id)))
+	if err != nil {
+		return ref, err
+	}
+	if !ok {
+		return ref, &DataError{Err: ErrUnknownTarget, Message: fmt.Sprintf("event %q is not in the structure view (it was quarantined there)", id)}
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		return ref, fmt.Errorf("structure: stored reference of %s %s is corrupt: %w; run compact rebuild structure", source, id, err)
+	}
+	return ref, nil
+}
+
+// correctJoin replaces what a join wrote with what its correction's data says.
+func (p *structureView) correctJoin(tx *Tx, source, id string, data json.RawMessage) error {
+	ref, err := p.loadJoin(tx, source, id)
+	if err != nil {
+		return err
+	}
+	if ref.Retracted {
+		return &DataError{Field: "/corrects", Err: ErrRetracted,
+			Message: fmt.Sprintf("event %q was retracted; publish a new event instead", id)}
+	}
+	entity, at, short, err := decodeJoin(data)
+	if err != nil {
+		return prefixField(err, "/data")
+	}
+	if err := tx.Delete(nameKey(ref.Entity, ref.At, ref.Seq)); err != nil {
+		return err
+	}
+	return p.writeName(tx, source, id, joinRef{Entity: entity, At: at, Seq: ref.Seq}, short)
+}
+
+// retractJoin takes back the short name a join gave.
+func (p *structureView) retractJoin(tx *Tx, source, id string) error {
+	ref, err := p.loadJoin(tx, source, id)
+	if err != nil || ref.Retracted {
+		return err
+	}
+	if err := tx.Delete(nameKey(ref.Entity, ref.At, ref.Seq)); err != nil {
+		return err
+	}
+	ref.Retracted = true
+	tx.Notify(ViewStructure)
+	b, err := json.Marshal(ref)
+	if err != nil {
+		return err
+	}
+	return tx.setOwn(cat([]byte{'j'}, enc(source, id)), b)
+}
+
+// shortNames returns the short names, as of a date, of the entities the structure names.
+func shortNames(r *reader, s *Structure) (map[string]string, error) {
+	var names map[string]string
+	seen := map[string]bool{}
+	look := func(entity string) error {
+		if entity == "" || seen[entity] {
+			return nil
+		}
+		seen[entity] = true
+		p := cat([]byte{'a'}, enc(entity))
+		upper := cat(p, []byte(s.AsOf), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+		_, v, ok, err := r.Last(p, upper)
+		if err != nil || !ok || len(v) == 0 {
+			return err
+		}
+		if names == nil {
+			names = map[string]string{}
+		}
+		names[entity] = string(v)
+		return nil
+	}
+	units := slices.Clone(s.WorkingGroups)
+	for _, u := range []*Unit{s.CoordinationCommittee, s.Secretariat} {
+		if u != nil {
+			units = append(units, *u)
+		}
+	}
+	for _, u := range units {
+		for _, e := range append(append([]string{u.Chair}, u.CoChairs...), u.ViceChairs...) {
+			if err := look(e); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return names, nil
 }
 
 // structureAt reads the structure as of a date: one seek per unit ever described.
@@ -240,6 +394,9 @@ func structureAt(r *reader, asOf string) (*Structure, error) {
 	}
 	if sec != nil {
 		out.Secretariat = &sec.u
+	}
+	if out.ShortNames, err = shortNames(r, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

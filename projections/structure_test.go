@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"fmt"
 	"testing"
 
 	"compact/ledger"
@@ -70,4 +71,57 @@ func sprint(x []string) string {
 		out += s
 	}
 	return out + "]"
+}
+
+// An entity's short name (compact.entity.joined's short_name) is how the structure's readers
+// print it, from the join's date: the review's "Chair: UN Women", not UNWOMEN. A later join of
+// the same entity says otherwise from its own date, a correction of the join replaces the name
+// it gave and a retraction takes it back; a fresh build agrees.
+func TestStructureShortNamesOfItsEntities(t *testing.T) {
+	h := newHarness(t)
+	v := h.open(h.config(t.TempDir()))
+	join := func(id, date string, extra obj) ledger.Event {
+		d := obj{"entity": "UNWOMEN", "name": "United Nations Entity for Gender Equality and the Empowerment of Women", "status": "member", "date": date}
+		for k, x := range extra {
+			d[k] = x
+		}
+		return mkEvent("SECRETARIAT", id, "compact.entity.joined", d)
+	}
+	last := h.publish(
+		unitEvent("gender-1", "2024-01-24T09:00:00Z", obj{"unit": "gender", "unit_kind": "working_group", "name": "Gender", "pillar": "I", "chair": "UNWOMEN", "vice_chairs": []string{"CTED"}}),
+		join("joined-1", "2024-03-01", obj{"short_name": "UN Women"}),
+		join("joined-2", "2025-01-01", nil),
+	)
+	h.wait(v, last)
+	names := func(d string) map[string]string {
+		t.Helper()
+		s, err := v.Structure(t.Context(), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.ShortNames
+	}
+	for _, c := range []struct {
+		at   string
+		want string
+	}{{"2024-02-29", "map[]"}, {"2024-03-01", "map[UNWOMEN:UN Women]"}, {"2025-01-01", "map[]"}} {
+		if got := fmt.Sprint(names(c.at)); got != c.want {
+			t.Errorf("short names as of %s: %s, want %s", c.at, got, c.want)
+		}
+	}
+	last = h.publish(correct("SECRETARIAT", "joined-1-fix", "joined-1", obj{"entity": "UNWOMEN",
+		"name": "United Nations Entity for Gender Equality and the Empowerment of Women", "short_name": "UN-Women",
+		"status": "member", "date": "2024-02-01"}))
+	h.wait(v, last)
+	if got := fmt.Sprint(names("2024-02-01")); got != "map[UNWOMEN:UN-Women]" {
+		t.Errorf("after the correction, as of 2024-02-01: %s", got)
+	}
+	last = h.publish(retract("SECRETARIAT", "joined-1-r", "joined-1"))
+	h.wait(v, last)
+	if got := fmt.Sprint(names("2024-06-01")); got != "map[]" {
+		t.Errorf("after the retraction: %s", got)
+	}
+	fresh := h.open(h.config(t.TempDir()))
+	h.wait(fresh, last)
+	sameViews(t, v, fresh)
 }

@@ -24,6 +24,7 @@ func TestBlankStrings(t *testing.T) {
 		{"compact.statement.made", `{` + statement + `,"occasion":"\f"}`, "/occasion"},
 		{"compact.assistance.provided", `{"title":"t","start":"2025-05-01","organizers":[{"entity":"UNODC"}],"areas":[" "],"countries":["NGA"]}`, "/areas/0"},
 		{"compact.entity.joined", `{"entity":"UNU","name":" ","status":"member","date":"2025-02-01"}`, "/name"},
+		{"compact.entity.joined", `{"entity":"UNU","name":"U","short_name":"\t","status":"member","date":"2025-02-01"}`, "/short_name"},
 		{"compact.event.retracted", `{"retracts":"x","reason":"   "}`, "/reason"},
 		{"compact.structure.updated", `{"unit":"secretariat","unit_kind":"secretariat","name":"S","description":" "}`, "/description"},
 		// White space beyond ASCII's is white space too, as JSON Schema's patterns (ECMA-262)

@@ -30,6 +30,7 @@ var overrides = map[string]string{
 
 	"defs.json#/$defs/title/pattern":                 blankWords,
 	"defs.json#/$defs/name/pattern":                  blankWords,
+	"defs.json#/$defs/short_name/pattern":            blankWords,
 	"defs.json#/$defs/text/pattern":                  blankWords,
 	"defs.json#/$defs/region/pattern":                blankWords,
 	"defs.json#/$defs/actor/properties/org/pattern":  blankWords,

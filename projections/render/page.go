@@ -1,6 +1,7 @@
 package render
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"slices"
@@ -388,13 +389,13 @@ func prepareStructure(s *projections.Structure) *structureView {
 	if s == nil || (len(s.WorkingGroups) == 0 && s.CoordinationCommittee == nil && s.Secretariat == nil) {
 		return nil
 	}
-	v := &structureView{Committee: closeUnit(s.CoordinationCommittee), Secretariat: closeUnit(s.Secretariat)}
+	v := &structureView{Committee: closeUnit(s.CoordinationCommittee, s.ShortNames), Secretariat: closeUnit(s.Secretariat, s.ShortNames)}
 	order := []string{"I", "II", "III", "IV", ""}
 	for _, name := range order {
 		var units []projections.Unit
 		for _, u := range s.WorkingGroups {
 			if u.Pillar == name || (name == "" && !slices.Contains(order[:4], u.Pillar)) {
-				units = append(units, *closeUnit(&u))
+				units = append(units, *closeUnit(&u, s.ShortNames))
 			}
 		}
 		if len(units) == 0 {
@@ -429,19 +430,21 @@ func prepareStructure(s *projections.Structure) *structureView {
 	return v
 }
 
-// closeUnit is a copy of u with its texts passed through closeBidi (nil for nil).
-func closeUnit(u *projections.Unit) *projections.Unit {
+// closeUnit is a copy of u with its texts passed through closeBidi and its entities by the
+// names they go by (short, where a join gave one) (nil for nil).
+func closeUnit(u *projections.Unit, short map[string]string) *projections.Unit {
 	if u == nil {
 		return nil
 	}
+	name := func(entity string) string { return closeBidi(cmp.Or(short[entity], entity)) }
 	c := *u
-	c.Name, c.Chair, c.Description = closeBidi(u.Name), closeBidi(u.Chair), closeBidi(u.Description)
+	c.Name, c.Chair, c.Description = closeBidi(u.Name), name(u.Chair), closeBidi(u.Description)
 	c.CoChairs, c.ViceChairs = nil, nil
 	for _, x := range u.CoChairs {
-		c.CoChairs = append(c.CoChairs, closeBidi(x))
+		c.CoChairs = append(c.CoChairs, name(x))
 	}
 	for _, x := range u.ViceChairs {
-		c.ViceChairs = append(c.ViceChairs, closeBidi(x))
+		c.ViceChairs = append(c.ViceChairs, name(x))
 	}
 	return &c
 }

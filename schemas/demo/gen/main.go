@@ -70,6 +70,10 @@ type member struct {
 	acronym, name, joined, status string
 }
 
+// shortNames are the names the seed prints for entities whose acronym is not the name they go
+// by: its structure page has "Chair: UN Women".
+var shortNames = map[string]string{"UNWOMEN": "UN Women"}
+
 // founded is the day the Secretary-General signed the Compact (23 February 2018).
 const founded = "2018-02-23"
 
@@ -334,17 +338,18 @@ func (a actor) key() string { return a.Entity + "|" + a.State + "|" + a.Org }
 
 func memberEvents() []event {
 	type joined struct {
-		Entity string `json:"entity"`
-		Name   string `json:"name"`
-		Status string `json:"status"`
-		Date   string `json:"date"`
+		Entity    string `json:"entity"`
+		Name      string `json:"name"`
+		ShortName string `json:"short_name,omitempty"`
+		Status    string `json:"status"`
+		Date      string `json:"date"`
 	}
 	sorted := slices.Clone(members)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].joined < sorted[j].joined })
 	var out []event
 	for _, m := range sorted {
 		out = append(out, newEvent(secretariat, "entity.joined."+m.acronym, "compact.entity.joined", at(m.joined, 9),
-			joined{m.acronym, m.name, m.status, m.joined}))
+			joined{m.acronym, m.name, shortNames[m.acronym], m.status, m.joined}))
 	}
 	return out
 }
