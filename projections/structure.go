@@ -127,7 +127,7 @@ func (p *structureView) Apply(tx *Tx, ev *Event) error {
 		if err != nil || o.Type != typeStructure {
 			return err
 		}
-		ref, err := p.load(tx, ev.Source, c.Corrects)
+		ref, err := loadRecord[unitRef](tx, 'e', ev.Source, c.Corrects)
 		if err != nil {
 			return err
 		}
@@ -155,7 +155,7 @@ func (p *structureView) Apply(tx *Tx, ev *Event) error {
 		if err != nil || o.Type != typeStructure {
 			return err
 		}
-		ref, err := p.load(tx, ev.Source, r.Retracts)
+		ref, err := loadRecord[unitRef](tx, 'e', ev.Source, r.Retracts)
 		if err != nil || ref.Retracted {
 			return err
 		}
@@ -164,7 +164,7 @@ func (p *structureView) Apply(tx *Tx, ev *Event) error {
 		}
 		ref.Retracted = true
 		tx.Notify(ViewStructure)
-		return p.saveRef(tx, ev.Source, r.Retracts, ref)
+		return saveRecord(tx, 'e', ev.Source, r.Retracts, ref)
 	}
 	return nil
 }
@@ -181,9 +181,11 @@ func eventDate(ev *Event) (string, error) {
 	return ev.LedgerTime.UTC().Format(time.DateOnly), nil
 }
 
-func (p *structureView) load(tx *Tx, source, id string) (unitRef, error) {
-	var ref unitRef
-	b, ok, err := tx.Get(cat([]byte{'e'}, enc(source, id)))
+// loadRecord reads the record an event wrote under c ('e' for a description, 'j' for a join):
+// what a correction or a retraction of the event changes.
+func loadRecord[T any](tx *Tx, c byte, source, id string) (T, error) {
+	var ref T
+	b, ok, err := tx.Get(cat([]byte{c}, enc(source, id)))
 	if err != nil {
 		return ref, err
 	}
@@ -196,12 +198,13 @@ func (p *structureView) load(tx *Tx, source, id string) (unitRef, error) {
 	return ref, nil
 }
 
-func (p *structureView) saveRef(tx *Tx, source, id string, ref unitRef) error {
+// saveRecord writes the record of an event under c.
+func saveRecord(tx *Tx, c byte, source, id string, ref any) error {
 	b, err := json.Marshal(ref)
 	if err != nil {
 		return err
 	}
-	return tx.setOwn(cat([]byte{'e'}, enc(source, id)), b)
+	return tx.setOwn(cat([]byte{c}, enc(source, id)), b)
 }
 
 func (p *structureView) write(tx *Tx, source, id string, ref unitRef, u *Unit) error {
@@ -216,7 +219,7 @@ func (p *structureView) write(tx *Tx, source, id string, ref unitRef, u *Unit) e
 		return err
 	}
 	tx.Notify(ViewStructure)
-	return p.saveRef(tx, source, id, ref)
+	return saveRecord(tx, 'e', source, id, ref)
 }
 
 // writeName records the short name a join gives its entity, and what the join wrote.
@@ -225,31 +228,12 @@ func (p *structureView) writeName(tx *Tx, source, id string, ref joinRef, short 
 		return err
 	}
 	tx.Notify(ViewStructure)
-	b, err := json.Marshal(ref)
-	if err != nil {
-		return err
-	}
-	return tx.setOwn(cat([]byte{'j'}, enc(source, id)), b)
-}
-
-func (p *structureView) loadJoin(tx *Tx, source, id string) (joinRef, error) {
-	var ref joinRef
-	b, ok, err := tx.Get(cat([]byte{'j'}, enc(source, id)))
-	if err != nil {
-		return ref, err
-	}
-	if !ok {
-		return ref, &DataError{Err: ErrUnknownTarget, Message: fmt.Sprintf("event %q is not in the structure view (it was quarantined there)", id)}
-	}
-	if err := json.Unmarshal(b, &ref); err != nil {
-		return ref, fmt.Errorf("structure: stored reference of %s %s is corrupt: %w; run compact rebuild structure", source, id, err)
-	}
-	return ref, nil
+	return saveRecord(tx, 'j', source, id, ref)
 }
 
 // correctJoin replaces what a join wrote with what its correction's data says.
 func (p *structureView) correctJoin(tx *Tx, source, id string, data json.RawMessage) error {
-	ref, err := p.loadJoin(tx, source, id)
+	ref, err := loadRecord[joinRef](tx, 'j', source, id)
 	if err != nil {
 		return err
 	}
@@ -269,7 +253,7 @@ func (p *structureView) correctJoin(tx *Tx, source, id string, data json.RawMess
 
 // retractJoin takes back the short name a join gave.
 func (p *structureView) retractJoin(tx *Tx, source, id string) error {
-	ref, err := p.loadJoin(tx, source, id)
+	ref, err := loadRecord[joinRef](tx, 'j', source, id)
 	if err != nil || ref.Retracted {
 		return err
 	}
@@ -278,11 +262,7 @@ func (p *structureView) retractJoin(tx *Tx, source, id string) error {
 	}
 	ref.Retracted = true
 	tx.Notify(ViewStructure)
-	b, err := json.Marshal(ref)
-	if err != nil {
-		return err
-	}
-	return tx.setOwn(cat([]byte{'j'}, enc(source, id)), b)
+	return saveRecord(tx, 'j', source, id, ref)
 }
 
 // shortNames returns the short names, as of a date, of the entities the structure names.
