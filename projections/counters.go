@@ -78,13 +78,17 @@ const (
 func (p *countersView) Name() string { return ViewCounters }
 func (p *countersView) Version() int { return p.version }
 
-// countingTypes are the only types that can contribute to a counter.
-var countingTypes = map[string]bool{
-	"compact.entity.joined": true, "compact.entity.left": true,
-	"compact.focal_point.registered": true, "compact.focal_point.removed": true,
-	"compact.document.shared": true, "compact.platform.visits.counted": true,
-	"compact.recommendations.issued": true, "compact.visit.conducted": true,
-	"compact.counter.opened": true,
+// isCountingType reports whether events of type t can contribute to a counter: only these can.
+func isCountingType(t string) bool {
+	switch t {
+	case "compact.entity.joined", "compact.entity.left",
+		"compact.focal_point.registered", "compact.focal_point.removed",
+		"compact.document.shared", "compact.platform.visits.counted",
+		"compact.recommendations.issued", "compact.visit.conducted",
+		"compact.counter.opened":
+		return true
+	}
+	return false
 }
 
 type contribution struct {
@@ -257,7 +261,7 @@ func (p *countersView) Apply(tx *Tx, ev *Event) error {
 		if err != nil {
 			return err
 		}
-		if !countingTypes[o.Type] {
+		if !isCountingType(o.Type) {
 			return nil
 		}
 		old, err := p.load(tx, ev.Source, c.Corrects, o)
@@ -288,7 +292,7 @@ func (p *countersView) Apply(tx *Tx, ev *Event) error {
 		if err != nil {
 			return err
 		}
-		if !countingTypes[o.Type] {
+		if !isCountingType(o.Type) {
 			return nil
 		}
 		old, err := p.load(tx, ev.Source, r.Retracts, o)
@@ -300,7 +304,7 @@ func (p *countersView) Apply(tx *Tx, ev *Event) error {
 		}
 		return p.save(tx, ev.Source, r.Retracts, contribution{Retracted: true})
 	}
-	if !countingTypes[ev.Type] {
+	if !isCountingType(ev.Type) {
 		return nil
 	}
 	c, err := contributionOf(ev.Type, ev.Data, ev.Seq)

@@ -137,7 +137,7 @@ func (p *reviewView) Apply(tx *Tx, ev *Event) error {
 
 func (p *reviewView) apply(tx *reviewTx, ev *Event) error {
 	switch {
-	case activityTypes[ev.Type]:
+	case isActivityType(ev.Type):
 		a, err := decodeActivity(ev.Data)
 		if err != nil {
 			return err
@@ -292,7 +292,7 @@ func notInView(field, id string) error {
 
 func (p *reviewView) correct(tx *reviewTx, ev *Event, o Original, c correctionData) error {
 	switch {
-	case activityTypes[o.Type]:
+	case isActivityType(o.Type):
 		rec, err := p.loadItem(tx, ev.Source, c.Corrects, o)
 		if err != nil {
 			return err
@@ -340,7 +340,7 @@ func (p *reviewView) correct(tx *reviewTx, ev *Event, o Original, c correctionDa
 
 func (p *reviewView) retract(tx *reviewTx, source, id string, o Original) error {
 	switch {
-	case activityTypes[o.Type]:
+	case isActivityType(o.Type):
 		rec, err := p.loadItem(tx, source, id, o)
 		if err != nil {
 			return err
@@ -404,7 +404,7 @@ func (p *reviewView) setCuration(tx *reviewTx, source, id string, ref curationRe
 // is listed with its curation when it arrives.
 func (p *reviewView) relist(tx *reviewTx, source, id string) error {
 	o, ok, err := tx.Original(source, id)
-	if err != nil || !ok || !activityTypes[o.Type] {
+	if err != nil || !ok || !isActivityType(o.Type) {
 		return err
 	}
 	rec, err := p.loadItem(tx, source, id, o)

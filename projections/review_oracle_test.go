@@ -61,7 +61,7 @@ func naiveReview(history []ledger.Event, period string) []Section {
 		}
 		first[k] = e.Type
 		switch {
-		case activityTypes[e.Type]:
+		case isActivityType(e.Type):
 			if a, ok := naiveActivity(e.Data); ok {
 				items[k] = &item{seq: seq, typ: e.Type, data: a}
 			}
@@ -438,7 +438,7 @@ func (g *reviewGen) next() ledger.Event {
 		e = g.event("SECRETARIAT", g.id(), TypeRetracted, obj{"retracts": c.ID, "reason": "withdrawn"})
 	case roll < 94:
 		e = g.all[g.r.IntN(len(g.all))] // a duplicate
-		if g.r.IntN(4) == 0 && activityTypes[e.Type] {
+		if g.r.IntN(4) == 0 && isActivityType(e.Type) {
 			e.Data = g.encode(g.activityData(e.Type, e.Entity())) // same source+id, other data
 		}
 	case roll < 96:
@@ -449,7 +449,7 @@ func (g *reviewGen) next() ledger.Event {
 		g.odds[e.Source+"\x00"+e.ID] = true
 	}
 	switch {
-	case activityTypes[e.Type] && !slices.ContainsFunc(g.acts, func(a ledger.Event) bool { return a.Source == e.Source && a.ID == e.ID }):
+	case isActivityType(e.Type) && !slices.ContainsFunc(g.acts, func(a ledger.Event) bool { return a.Source == e.Source && a.ID == e.ID }):
 		g.acts = append(g.acts, e)
 	case e.Type == TypeCurated && !slices.ContainsFunc(g.curs, func(a ledger.Event) bool { return a.ID == e.ID }):
 		g.curs = append(g.curs, e)
