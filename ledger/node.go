@@ -100,10 +100,15 @@ func (c *NodeConfig) Validate() error {
 
 // Node is the write side of a running ledger.
 type Node struct {
-	cfg      NodeConfig
-	Server   *Server // nil with an external NATS
-	Conn     *nats.Conn
-	JS       jetstream.JetStream
+	cfg    NodeConfig
+	Server *Server // nil with an external NATS
+	Conn   *nats.Conn
+	JS     jetstream.JetStream
+	// ReadConn and ReadJS are the read side's: with the embedded server a connection of its own
+	// over loopback TCP (Server.ConnectReader: the stream's bulk readers go faster than in
+	// process), else Conn and JS.
+	ReadConn *nats.Conn
+	ReadJS   jetstream.JetStream
 	Registry *Registry
 	Metrics  *Metrics
 	Index    *Index
@@ -167,6 +172,9 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 		if n.Conn, err = n.Server.Connect("compact-ledger"); err != nil {
 			return nil, err
 		}
+		if n.ReadConn, err = n.Server.ConnectReader("compact-ledger-reader"); err != nil {
+			return nil, err
+		}
 		onChange = n.Server.Reload
 	} else {
 		opts := []nats.Option{nats.Name("compact-ledger"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
@@ -185,6 +193,12 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 		}
 	}
 	if n.JS, err = jetstream.New(n.Conn); err != nil {
+		return nil, err
+	}
+	n.ReadJS = n.JS
+	if n.ReadConn == nil {
+		n.ReadConn = n.Conn
+	} else if n.ReadJS, err = jetstream.New(n.ReadConn); err != nil {
 		return nil, err
 	}
 	streams := StreamOptions{Replicas: cfg.Replicas, Duplicates: cfg.Duplicates}
@@ -254,6 +268,10 @@ func (n *Node) close(ctx context.Context) error {
 	}
 	if n.Index != nil {
 		errs = append(errs, n.Index.Close())
+	}
+	if n.ReadConn != nil && n.ReadConn != n.Conn {
+		n.ReadConn.Drain()
+		n.ReadConn.Close()
 	}
 	if n.Conn != nil {
 		n.Conn.Drain()

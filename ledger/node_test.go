@@ -251,6 +251,38 @@ func TestListenPortZeroPicksAFreePort(t *testing.T) {
 	}
 }
 
+// The read side's connection goes over loopback TCP to the embedded server's own port, as the
+// ledger (it reads the stream), and is not the writers' in-process one: an address the server
+// listens on is used as it is, every address (0.0.0.0) becomes 127.0.0.1.
+func TestReadSideConnectsOverLoopback(t *testing.T) {
+	for _, listen := range []string{"127.0.0.1:0", "0.0.0.0:0"} {
+		t.Run(listen, func(t *testing.T) {
+			n := testNode(t, t.TempDir(), func(c *ledger.NodeConfig) { c.Listen = listen })
+			if n.ReadConn == n.Conn || n.ReadJS == n.JS {
+				t.Fatal("the read side shares the writers' connection")
+			}
+			srv, err := url.Parse(n.ClientURL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := url.Parse(n.ReadConn.ConnectedUrl())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Hostname() != "127.0.0.1" || got.Port() != srv.Port() {
+				t.Fatalf("the read side is connected to %s, want 127.0.0.1 at the server's port %s", got, srv.Port())
+			}
+			info, err := n.ReadJS.Stream(t.Context(), ledger.StreamName)
+			if err != nil {
+				t.Fatalf("the read side cannot read the ledger stream: %v", err)
+			}
+			if info.CachedInfo().Config.Name != ledger.StreamName {
+				t.Fatalf("stream %q", info.CachedInfo().Config.Name)
+			}
+		})
+	}
+}
+
 // A port taken by another program fails the start at once, naming the reason, rather than
 // after the 30 s the server is given to get ready.
 func TestListenOnATakenPortFailsAtOnce(t *testing.T) {

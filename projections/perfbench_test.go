@@ -129,7 +129,8 @@ func perfEvents(b *testing.B) int {
 
 func perfServer(b *testing.B) (jetstream.JetStream, *nats.Conn) {
 	s := natstest.Start(b, func(o *server.Options) { o.MaxPayload = ledger.MaxRequestBytes })
-	nc, js := natstest.Connect(b, s, nats.InProcessServer(s))
+	// Over loopback TCP, as serve's read side connects (ledger.Server.ConnectReader).
+	nc, js := natstest.Connect(b, s)
 	if _, err := js.CreateStream(b.Context(), ledger.StreamConfig(ledger.StreamOptions{})); err != nil {
 		b.Fatal(err)
 	}

@@ -39,8 +39,8 @@ func startReadSide(ctx context.Context, rs readSide) (func(), error) {
 	}
 	views, err := projections.Open(ctx, projections.Config{
 		Dir:          filepath.Join(rs.flags.data, "views"),
-		JS:           rs.node.JS,
-		NC:           rs.node.Conn,
+		JS:           rs.node.ReadJS,
+		NC:           rs.node.ReadConn,
 		Logger:       rs.log.With("component", "projections"),
 		Registry:     rs.reg,
 		FeedReplicas: rs.node.StreamReplicas, // as durable as the ledger, whatever --replicas says here
@@ -68,10 +68,10 @@ func startReadSide(ctx context.Context, rs readSide) (func(), error) {
 	}
 	views.Routes(rs.mux, public)
 	views.AdminRoutes(rs.mux, rs.auth.Admin)
-	src := checkpointedSource{Views: views, checkpoints: audit.JetStreamSource{JS: rs.node.JS}}
+	src := checkpointedSource{Views: views, checkpoints: audit.JetStreamSource{JS: rs.node.ReadJS}}
 	render.Routes(rs.mux, src, public)
-	render.WatchRoutes(rs.mux, rs.node.Conn, views.Applied, public)
-	render.AsKnownRoutes(rs.mux, rs.node.JS, rs.flags.data, src.provenanceAt, rs.auth.History)
+	render.WatchRoutes(rs.mux, rs.node.ReadConn, views.Applied, public)
+	render.AsKnownRoutes(rs.mux, rs.node.ReadJS, rs.flags.data, src.provenanceAt, rs.auth.History)
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -148,7 +148,7 @@ func checkSigningKey(ctx context.Context, js jetstream.JetStream, dataDir string
 
 func startCheckpointer(ctx context.Context, rs readSide) (func(), error) {
 	keyFile := filepath.Join(rs.flags.data, audit.SignerKeyFile)
-	if err := checkSigningKey(ctx, rs.node.JS, rs.flags.data); err != nil {
+	if err := checkSigningKey(ctx, rs.node.ReadJS, rs.flags.data); err != nil {
 		return nil, err
 	}
 	signer, vkey, err := audit.LoadOrCreateKey(rs.flags.data)
@@ -162,7 +162,7 @@ func startCheckpointer(ctx context.Context, rs readSide) (func(), error) {
 		rs.log.Warn("the ledger's signing key can be read by other users of this machine, who could sign checkpoints as the ledger: chmod 600 it",
 			"file", keyFile, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
 	}
-	cp, err := audit.Open(ctx, audit.Config{JetStream: rs.node.JS, Dir: filepath.Join(rs.flags.data, "checkpoints"),
+	cp, err := audit.Open(ctx, audit.Config{JetStream: rs.node.ReadJS, Dir: filepath.Join(rs.flags.data, "checkpoints"),
 		Signer: signer, VerifierKey: vkey, Logger: rs.log.With("component", "checkpointer")})
 	if err != nil {
 		return nil, err

@@ -24,11 +24,23 @@ func TestRunQuick(t *testing.T) {
 		"rebuild_events_per_s":        rep.RebuildEventsPerS, "review_p99_ms": rep.ReviewP99Ms, "counters_p99_ms": rep.CountersP99Ms,
 		"peak_rss_mb": rep.PeakRSSMB, "raw_durable_batch_cpu_us": rep.RawDurableBatchCPUUs, "ingest_cpu_us": rep.IngestCPUUs,
 		"raw_read_cpu_us": rep.RawReadCPUUs, "rebuild_cpu_us": rep.RebuildCPUUs,
+		"raw_read_in_process_per_s": rep.RawReadInProcessPerS, "raw_read_tcp_per_s": rep.RawReadTCPPerS,
+		"raw_read_in_process_cpu_us": rep.RawReadInProcessCPUUs, "raw_read_tcp_cpu_us": rep.RawReadTCPCPUUs,
 	}
 	for name, v := range measured {
 		if !(v > 0) || math.IsInf(v, 0) {
 			t.Errorf("%s = %v: not measured", name, v)
 		}
+	}
+	// The read limit is the faster of the two connections' reads, with that read's CPU.
+	switch limit := max(rep.RawReadInProcessPerS, rep.RawReadTCPPerS); {
+	case rep.RawReadPerS != limit:
+		t.Errorf("raw_read_per_s = %v, want the faster of %v (in process) and %v (TCP)", rep.RawReadPerS, rep.RawReadInProcessPerS, rep.RawReadTCPPerS)
+	case rep.RawReadVia == "tcp" && (limit != rep.RawReadTCPPerS || rep.RawReadCPUUs != rep.RawReadTCPCPUUs),
+		rep.RawReadVia == "in-process" && (limit != rep.RawReadInProcessPerS || rep.RawReadCPUUs != rep.RawReadInProcessCPUUs),
+		rep.RawReadVia != "tcp" && rep.RawReadVia != "in-process":
+		t.Errorf("raw_read_via = %q, raw_read_cpu_us = %v: not the faster read's (in process %v/s %v µs, TCP %v/s %v µs)",
+			rep.RawReadVia, rep.RawReadCPUUs, rep.RawReadInProcessPerS, rep.RawReadInProcessCPUUs, rep.RawReadTCPPerS, rep.RawReadTCPCPUUs)
 	}
 	ratios := []struct {
 		name      string

@@ -51,7 +51,7 @@ func newRig(ctx context.Context, dir string, publishers int, withViews bool) (r 
 	if !withViews {
 		return r, nil
 	}
-	if r.views, err = projections.Open(ctx, projections.Config{Dir: filepath.Join(dir, "views"), JS: r.node.JS, NC: r.node.Conn}); err != nil {
+	if r.views, err = projections.Open(ctx, projections.Config{Dir: filepath.Join(dir, "views"), JS: r.node.ReadJS, NC: r.node.ReadConn}); err != nil {
 		return nil, err
 	}
 	if err = r.views.Start(ctx); err != nil {
