@@ -162,7 +162,7 @@ func runServe(ctx context.Context, args []string) error {
 	auth := &ledger.Auth{Registry: node.Registry}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if node.Conn.IsConnected() {
+		if node.Conn.IsConnected() && node.ReadConn.IsConnected() {
 			w.Write([]byte("ok\n"))
 			return
 		}
@@ -170,7 +170,9 @@ func runServe(ctx context.Context, args []string) error {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	if node.Ingester != nil {
-		(&ledger.HTTPHandlers{Ingester: node.Ingester, Auth: auth, JS: node.JS, Logger: log}).Routes(mux)
+		// The replays of GET /v1/events and the backups' snapshots read the whole stream: over
+		// the read side's connection (ledger.Server.ConnectReader).
+		(&ledger.HTTPHandlers{Ingester: node.Ingester, Auth: auth, JS: node.ReadJS, Logger: log}).Routes(mux)
 		// The ingest process alone writes backups into its data directory (its index holds
 		// the directory's lock): any temporary copy there is left from a killed process.
 		removed, err := backup.RemoveLeftovers(f.data)
@@ -180,7 +182,7 @@ func runServe(ctx context.Context, args []string) error {
 		if err != nil {
 			log.Warn("removing the temporary copies of backups that a stopped process left", "err", err)
 		}
-		backup.Routes(mux, backup.Source{Conn: node.Conn, DataDir: f.data}, backup.HandlerConfig{Logger: log, Registerer: reg}, auth.Admin)
+		backup.Routes(mux, backup.Source{Conn: node.ReadConn, DataDir: f.data}, backup.HandlerConfig{Logger: log, Registerer: reg}, auth.Admin)
 	}
 	closeReadSide, err := startReadSide(ctx, readSide{flags: f, node: node, mux: mux, auth: auth, log: log, reg: reg})
 	if err != nil {
