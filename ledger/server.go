@@ -297,11 +297,11 @@ func (s *Server) Connect(name string, opts ...nats.Option) (*nats.Conn, error) {
 }
 
 // ConnectReader opens a connection as the ledger for the read side (the views, the audit
-// tree, the replays, the backups' snapshots): the stream's bulk readers. It connects over TCP to the server's own client
-// port on the loopback interface, not in process. nats-server's in-process connection is a
-// net.Pipe, whose every write waits until the client has read all of it, so the server's
-// delivery and the client's parsing take turns; over loopback TCP the socket's buffers let them
-// run at once. An ordered consumer read the stream ~1.4 times as fast over TCP, at ~0.8 of the
+// tree, the replays, the backups' snapshots): the stream's bulk readers. It connects over TCP
+// to the server's own client port on the loopback interface, not in process. nats-server's
+// in-process connection is a net.Pipe, whose every write waits until the client has read all
+// of it, so the server's delivery and the client's parsing take turns; over loopback TCP the
+// socket's buffers let them run at once. An ordered consumer read the stream ~1.4 times as fast over TCP, at ~0.8 of the
 // CPU an event, and a rebuild of the views ran ~1.15 times as fast (ledger/perf/NOTES.md,
 // eleventh round). The in-process connection stays the writers' (Connect): the atomic batches
 // measured no faster over TCP.
