@@ -356,11 +356,12 @@ type readRate struct {
 }
 
 func (r *readRate) read(ctx context.Context, js jetstream.JetStream, n int) error {
-	start, cpu := time.Now(), cpuTime()
-	if _, err := rawRead(ctx, js, n); err != nil {
+	cpu := cpuTime()
+	took, err := rawRead(ctx, js, n)
+	if err != nil {
 		return err
 	}
-	r.events, r.wall, r.cpu = r.events+n, r.wall+time.Since(start), r.cpu+cpuTime()-cpu
+	r.events, r.wall, r.cpu = r.events+n, r.wall+took, r.cpu+cpuTime()-cpu
 	return nil
 }
 
@@ -426,8 +427,8 @@ func typeOf(ev []byte) string {
 // rawRead reads COMPACT, which must hold exactly n messages, from its start as the views'
 // reader does (an ordered consumer, the same pull size, projections/runtime.go) with the least
 // a reader does with a message: its metadata, whose stream sequence must be the next. It
-// returns the messages a second.
-func rawRead(ctx context.Context, js jetstream.JetStream, n int) (float64, error) {
+// returns the time from making the consumer to the last message (not its teardown).
+func rawRead(ctx context.Context, js jetstream.JetStream, n int) (time.Duration, error) {
 	st, err := js.Stream(ctx, ledger.StreamName)
 	if err != nil {
 		return 0, err
@@ -481,7 +482,7 @@ func rawRead(ctx context.Context, js jetstream.JetStream, n int) (float64, error
 	if err != nil {
 		return 0, err
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return time.Since(start), nil
 }
 
 // readPullMessages is the views' reader's pull size (projections/streamreader.go).
