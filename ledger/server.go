@@ -286,14 +286,14 @@ func (s *Server) Reload() error {
 
 // Connect opens a connection as the ledger itself (account LEDGER), in process.
 func (s *Server) Connect(name string, opts ...nats.Option) (*nats.Conn, error) {
-	pub, _ := s.ledgerKP.PublicKey()
-	base := []nats.Option{
-		nats.Name(name),
-		nats.InProcessServer(s.ns),
-		nats.Nkey(pub, s.ledgerKP.Sign),
-		nats.MaxReconnects(-1),
-	}
+	base := append(s.ledgerOptions(name), nats.InProcessServer(s.ns))
 	return nats.Connect("", append(base, opts...)...)
+}
+
+// ledgerOptions are the options of a connection as the ledger itself, however it connects.
+func (s *Server) ledgerOptions(name string) []nats.Option {
+	pub, _ := s.ledgerKP.PublicKey()
+	return []nats.Option{nats.Name(name), nats.Nkey(pub, s.ledgerKP.Sign), nats.MaxReconnects(-1)}
 }
 
 // ConnectReader opens a connection as the ledger for the read side (the views, the audit
@@ -301,10 +301,10 @@ func (s *Server) Connect(name string, opts ...nats.Option) (*nats.Conn, error) {
 // to the server's own client port on the loopback interface, not in process. nats-server's
 // in-process connection is a net.Pipe, whose every write waits until the client has read all
 // of it, so the server's delivery and the client's parsing take turns; over loopback TCP the
-// socket's buffers let them run at once. An ordered consumer read the stream ~1.4 times as fast over TCP, at ~0.8 of the
-// CPU an event, and a rebuild of the views ran ~1.15 times as fast (ledger/perf/NOTES.md,
-// eleventh round). The in-process connection stays the writers' (Connect): the atomic batches
-// measured no faster over TCP.
+// socket's buffers let them run at once. An ordered consumer read the stream ~1.4 times as
+// fast over TCP, at ~0.8 of the CPU an event, and a rebuild of the views ran ~1.15 times as
+// fast (ledger/perf/NOTES.md, eleventh round). The in-process connection stays the writers'
+// (Connect): the atomic batches measured no faster over TCP.
 //
 // With TLS required from clients it connects in process, as Connect does: a client on the
 // loopback address would need a certificate that names it.
@@ -312,17 +312,11 @@ func (s *Server) ConnectReader(name string, opts ...nats.Option) (*nats.Conn, er
 	if s.cfg.TLSCert != "" {
 		return s.Connect(name, opts...)
 	}
-	pub, _ := s.ledgerKP.PublicKey()
-	base := []nats.Option{
-		nats.Name(name),
-		nats.Nkey(pub, s.ledgerKP.Sign),
-		nats.MaxReconnects(-1),
-	}
 	url, err := s.loopbackURL()
 	if err != nil {
 		return nil, err
 	}
-	return nats.Connect(url, append(base, opts...)...)
+	return nats.Connect(url, append(s.ledgerOptions(name), opts...)...)
 }
 
 // loopbackURL is the server's client port on this machine: 127.0.0.1 when it listens on every
