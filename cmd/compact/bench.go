@@ -13,6 +13,7 @@ import (
 
 	"compact/ledger"
 	"compact/ledger/perf"
+	"compact/ledger/tmpfiles"
 )
 
 func runBench(ctx context.Context, args []string) error {
@@ -68,11 +69,14 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	ledger.TuneGC() // the raw limits and the system measure under the same settings
 	if *dir == "" {
-		d, err := os.MkdirTemp("", "compact-bench-")
+		// A bench's scratch ledgers take gigabytes. One killed (a second Ctrl-C, SIGKILL)
+		// cannot remove its own: the next bench removes those no running bench holds.
+		tmpfiles.RemoveUnheldDirs(os.TempDir(), benchDirPrefix)
+		d, done, err := tmpfiles.Dir(os.TempDir(), benchDirPrefix)
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(d)
+		defer done()
 		*dir = d
 	}
 	if set["soak"] {
@@ -119,6 +123,9 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	return writeReport(os.Stdout, rep)
 }
+
+// benchDirPrefix starts the name of a bench's temporary directory.
+const benchDirPrefix = "compact-bench-"
 
 // maxSoak is the longest soak: perf.Soak's own bound.
 const maxSoak = 10 * time.Minute

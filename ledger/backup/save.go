@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"compact/ledger/tmpfiles"
 	"errors"
 	"fmt"
 	"io"
@@ -67,7 +68,7 @@ func Save(r io.Reader, path string) (*Manifest, int64, error) {
 // the partial files of saves that were killed (they hold what a backup holds, entities'
 // credential hashes included) from those being written, and removes the first.
 func createPartial(path string) (*os.File, error) {
-	f, err := lockedTemp(func() (string, error) {
+	f, err := tmpfiles.Locked(func() (string, error) {
 		f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+partialInfix+"*")
 		if err != nil {
 			return "", err
@@ -87,7 +88,7 @@ const partialInfix = ".partial-"
 // removeKilledPartials removes the partial files in dir that no Save holds: those of saves
 // that were killed.
 func removeKilledPartials(dir string) {
-	removeUnheld(dir, func(e os.DirEntry) bool { return !e.IsDir() && isPartialName(e.Name()) })
+	tmpfiles.RemoveUnheld(dir, func(e os.DirEntry) bool { return !e.IsDir() && isPartialName(e.Name()) })
 }
 
 // isPartialName says whether name is one Save gives its partial files: .NAME.partial- and

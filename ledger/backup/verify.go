@@ -2,15 +2,14 @@ package backup
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"compact/ledger/audit"
+	"compact/ledger/tmpfiles"
 )
 
 // Verify checks a backup file the way an auditor checks a ledger: it restores the file into
@@ -25,8 +24,9 @@ func Verify(ctx context.Context, r io.Reader, verifierKey, tmpDir string, opts a
 	if tmpDir == "" {
 		tmpDir = os.TempDir()
 	}
-	removeKilledVerifies(tmpDir)
-	work, done, err := lockedWorkDir(tmpDir)
+	// A killed Verify leaves a whole restored ledger: the next one removes it.
+	tmpfiles.RemoveUnheldDirs(tmpDir, verifyPrefix)
+	work, done, err := tmpfiles.Dir(tmpDir, verifyPrefix)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -52,23 +52,3 @@ func Verify(ctx context.Context, r io.Reader, verifierKey, tmpDir string, opts a
 
 // verifyPrefix starts the name of the directory a Verify restores into.
 const verifyPrefix = "compact-verify-backup-"
-
-// lockedWorkDir makes a directory for a Verify in tmpDir, locked for as long as the Verify
-// runs (a killed one leaves a whole restored ledger: removeKilledVerifies removes it); done
-// removes it.
-func lockedWorkDir(tmpDir string) (dir string, done func(), err error) {
-	d, err := lockedTemp(func() (string, error) { return os.MkdirTemp(tmpDir, verifyPrefix+"*") }, os.O_RDONLY)
-	if err != nil {
-		return "", nil, fmt.Errorf("a working directory in %s: %w", tmpDir, err)
-	}
-	return d.Name(), func() {
-		os.RemoveAll(d.Name())
-		d.Close()
-	}, nil
-}
-
-// removeKilledVerifies removes the directories of Verifies that no process holds: those of
-// Verifies that were killed.
-func removeKilledVerifies(tmpDir string) {
-	removeUnheld(tmpDir, func(e os.DirEntry) bool { return e.IsDir() && strings.HasPrefix(e.Name(), verifyPrefix) })
-}
