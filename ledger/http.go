@@ -327,7 +327,13 @@ func (h *HTTPHandlers) getEvents(w http.ResponseWriter, r *http.Request) {
 		if r.Context().Err() != nil {
 			err = context.Cause(r.Context()) // the caller gone, or no longer let in (hold.go)
 		}
-		h.Logger.Warn("replay failed", "err", err)
+		if errors.Is(err, context.Canceled) {
+			// The caller hung up (`compact replay | head`), or the server is stopping: the
+			// normal end of a replay that was not read to its end, not a fault of the ledger.
+			h.Logger.Info("replay ended before its end: the caller went away", "lines", n)
+		} else {
+			h.Logger.Warn("replay failed", "lines", n, "err", err)
+		}
 		// JSON-encoded: %q is Go's quoting, not JSON's, for some characters
 		line, _ := json.Marshal(map[string]map[string]string{"error": {"message": err.Error()}})
 		bw.Write(append(line, '\n'))

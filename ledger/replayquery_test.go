@@ -1,12 +1,16 @@
 package ledger_test
 
 import (
+	"bufio"
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"compact/ledger"
 	"compact/ledger/natstest"
@@ -101,5 +105,62 @@ func TestReplayThatCannotStartIsA503(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), `"error":{`) || !strings.Contains(string(b), "stream not found") {
 		t.Errorf("GET /v1/events without a stream: %d %s, want 503 saying why", resp.StatusCode, b)
+	}
+}
+
+// A caller that hangs up in the middle of a replay (`compact replay | head`) is the normal end
+// of a replay not read to its end: it is logged at INFO, not as a WARN "replay failed", which
+// told an operator that the ledger had a problem each time someone stopped reading.
+func TestReplayHangUpIsNotAWarning(t *testing.T) {
+	dir := t.TempDir()
+	n := testNode(t, dir)
+	pub := addEntity(t, n, dir, "UNODC", ledger.RolePublisher)
+	aud := addEntity(t, n, dir, "AUDIT", ledger.RoleAuditor)
+	var logs lockedBuffer
+	mux := http.NewServeMux()
+	(&ledger.HTTPHandlers{Ingester: n.Ingester, Auth: &ledger.Auth{Registry: n.Registry}, JS: n.JS,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))}).Routes(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	// More events than the handler writes before its first flush (1,000 lines), so that the
+	// replay is still writing when the caller goes.
+	for b := range 3 {
+		var batch []string
+		for i := range 1000 {
+			batch = append(batch, activity("UNODC", fmt.Sprintf("h-%d-%d", b, i), "an event to replay"))
+		}
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/events", strings.NewReader("["+strings.Join(batch, ",")+"]"))
+		req.Header.Set("Authorization", "Bearer "+pub.Token)
+		req.Header.Set("Content-Type", ledger.MediaBatch)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			t.Fatalf("publishing: %s", resp.Status)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+aud.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || !strings.Contains(line, `"seq":1`) {
+		t.Fatalf("first line of the replay: %q, %v", line, err)
+	}
+	cancel() // the caller goes
+	resp.Body.Close()
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(logs.String(), "replay ended"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no record of the replay's end after 20 s; the log:\n%s", logs.String())
+		}
+	}
+	if got := logs.String(); strings.Contains(got, "level=WARN") || !strings.Contains(got, "level=INFO msg=\"replay ended before its end: the caller went away\"") {
+		t.Errorf("a caller hanging up was logged as:\n%s", got)
 	}
 }
