@@ -112,6 +112,8 @@ type Report struct {
 	ReviewItemsInPeriod  int     `json:"review_items_in_period"`
 	MeasuredAt           string  `json:"measured_at"`
 	DurabilityStatement  string  `json:"durability"`
+	// Goals is CheckGoals of the figures above, filled at the end of Run.
+	Goals []Goal `json:"goals,omitempty"`
 }
 
 type sizes struct {
@@ -221,6 +223,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.RawReadCores = coresBusy(rep.RawReadCPUUs, rep.RawReadPerS)
 	rep.RebuildCores = coresBusy(rep.RebuildCPUUs, rep.RebuildEventsPerS)
 	rep.PeakRSSMB = peakRSSMB()
+	rep.Goals = rep.CheckGoals()
 	return rep, nil
 }
 

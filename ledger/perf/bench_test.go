@@ -3,6 +3,7 @@ package perf
 import (
 	"context"
 	"math"
+	"reflect"
 	"testing"
 )
 
@@ -30,6 +31,16 @@ func TestRunQuick(t *testing.T) {
 	for name, v := range measured {
 		if !(v > 0) || math.IsInf(v, 0) {
 			t.Errorf("%s = %v: not measured", name, v)
+		}
+	}
+	// The report carries its goals, checked from its own figures; a rebuild of 5,000 events
+	// says nothing of the memory of one from 1,000,000.
+	if !reflect.DeepEqual(rep.Goals, rep.CheckGoals()) || len(rep.Goals) != 5 {
+		t.Errorf("goals %+v, want CheckGoals' %+v", rep.Goals, rep.CheckGoals())
+	}
+	for _, g := range rep.Goals {
+		if g.Name == "rebuild_peak_rss_mb" && (g.Measured || g.Met) {
+			t.Errorf("the memory goal after a rebuild of %d events: %+v, want not measured", rep.RebuildEvents, g)
 		}
 	}
 	// The read limit is the faster of the two connections' reads, with that read's CPU.
