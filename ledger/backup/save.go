@@ -1,13 +1,14 @@
 package backup
 
 import (
-	"compact/ledger/tmpfiles"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"compact/ledger/tmpfiles"
 )
 
 // Save writes the backup file r carries to path ("-": standard output), checking it against
