@@ -96,11 +96,7 @@ func removeKilledPartials(dir string) {
 // the digits os.CreateTemp puts for its *, so that other programs' files are left alone.
 func isPartialName(name string) bool {
 	i := strings.LastIndex(name, partialInfix)
-	if !strings.HasPrefix(name, ".") || i < 2 {
-		return false
-	}
-	digits := name[i+len(partialInfix):]
-	return digits != "" && strings.Trim(digits, "0123456789") == ""
+	return strings.HasPrefix(name, ".") && i >= 2 && tmpfiles.IsTempName(name[i:], partialInfix)
 }
 
 // createdPartial is called between the making of a partial file and its lock: a test runs
