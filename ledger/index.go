@@ -30,9 +30,6 @@ var indexVersionKey = []byte("\x00version")
 
 const indexVersion = 2
 
-// indexCacheBytes is the dedup index's block cache (Pebble's default is 8 MB).
-const indexCacheBytes = 64 << 20
-
 // OpenIndex opens (creating if needed) the index in dir.
 func OpenIndex(dir string) (*Index, error) {
 	// Nearly every lookup is for an id the ledger has never seen, so every level has a

@@ -14,6 +14,8 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"compact/ledger"
 )
 
 // Names of the views.
@@ -446,9 +448,10 @@ func pebbleOptions(cfg Config) *pebble.Options {
 
 // Sizes of the Pebble store's memory. Pebble counts its memtables against the block cache, so
 // the cache holds the two memtables it may have at once plus at least 64 MB of blocks: 192 MB
-// in all, which leaves a projections process well under the 512 MB it is meant to fit in.
+// in all, which leaves a projections process well under the 512 MB it is meant to fit in. The
+// size is ledger's, which counts it when it sets the collector's soft limit (ledger.TuneGC).
 const (
-	pebbleCacheBytes    = 192 << 20
+	pebbleCacheBytes    = ledger.ViewsPebbleBytes
 	pebbleMemTableBytes = 64 << 20
 )
 
