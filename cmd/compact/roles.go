@@ -12,7 +12,7 @@ import (
 // a process without that role.
 var (
 	readPatterns = []string{
-		"GET /{$}", "GET /reviews/{period}",
+		"GET /{$}", "GET /reviews/{period}", "GET /reviews/{period}/{$}", "GET /reviews/{$}", "GET /reviews",
 		"GET /v1/reviews/{period}", "GET /v1/reviews/{period}/changes", "GET /v1/reviews/{period}/as-known",
 		"GET /v1/counters", "GET /v1/counters/as-known", "GET /v1/structure", "GET /v1/status",
 		"POST /v1/admin/rebuild/{view}", "GET /v1/admin/quarantine/{view}",

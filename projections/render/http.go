@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -50,8 +51,9 @@ var renderers = map[string]func(io.Writer, *projections.Review) error{
 const pageCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // Routes registers GET /v1/reviews/{period} (?format=json, the default, md or html, or by the
-// Accept header), GET /reviews/{period} (the HTML page) and GET / (the home page). guard wraps
-// every handler (nil: public).
+// Accept header), GET /reviews/{period} (the HTML page) and GET / (the home page, which lists
+// the reviews). The pages' addresses with a trailing slash, and /reviews itself, redirect to
+// them: people type and edit these addresses. guard wraps every handler (nil: public).
 func Routes(mux *http.ServeMux, src Source, guard func(http.Handler) http.Handler) {
 	if guard == nil {
 		guard = func(h http.Handler) http.Handler { return h }
@@ -59,7 +61,27 @@ func Routes(mux *http.ServeMux, src Source, guard func(http.Handler) http.Handle
 	h := &handlers{src: src}
 	mux.Handle("GET /v1/reviews/{period}", guard(ledger.Params(http.HandlerFunc(h.apiReview), "format")))
 	mux.Handle("GET /reviews/{period}", guard(http.HandlerFunc(h.pageReview)))
+	mux.Handle("GET /reviews/{period}/{$}", guard(http.HandlerFunc(pageSlash)))
+	mux.Handle("GET /reviews/{$}", guard(http.HandlerFunc(toHome)))
+	mux.Handle("GET /reviews", guard(http.HandlerFunc(toHome)))
 	mux.Handle("GET /{$}", guard(http.HandlerFunc(h.index)))
+}
+
+// pageSlash sends /reviews/{period}/ to the page. The period is escaped again, so that the
+// Location stays a path on this site whatever it holds (a period of "/evil.example" would
+// otherwise make "//evil.example", another site).
+func pageSlash(w http.ResponseWriter, r *http.Request) {
+	redirect(w, r, "/reviews/"+url.PathEscape(r.PathValue("period")))
+}
+
+// toHome sends /reviews and /reviews/ to the home page, which lists the reviews.
+func toHome(w http.ResponseWriter, r *http.Request) { redirect(w, r, "/") }
+
+func redirect(w http.ResponseWriter, r *http.Request, path string) {
+	if r.URL.RawQuery != "" {
+		path += "?" + r.URL.RawQuery
+	}
+	http.Redirect(w, r, path, http.StatusMovedPermanently)
 }
 
 type handlers struct {

@@ -116,6 +116,12 @@ func TestRoutes(t *testing.T) {
 		{"page of a failure", "/reviews/2025-01", nil, 500, "text/html; charset=utf-8", []string{"pebble: disk on fire"}},
 		{"home", "/", nil, 200, "text/html; charset=utf-8", []string{`href="/reviews/2025-05"`}},
 		{"home does not catch every path", "/nothing-here", nil, 404, "", nil},
+		// A trailing slash, as a hand-typed or hand-edited address often has, leads to the page
+		// (a redirect the client follows), not to Go's plain "404 page not found".
+		{"page with a trailing slash", "/reviews/2025-05/", nil, 200, "text/html; charset=utf-8", []string{"<h1>Counter-Terrorism Compact in Review May-June 2025</h1>"}},
+		{"non-period with a trailing slash", "/reviews/2025-04/", nil, 404, "text/html; charset=utf-8", []string{"2025-04 is not a period start"}},
+		{"the list of reviews", "/reviews/", nil, 200, "text/html; charset=utf-8", []string{`href="/reviews/2025-05"`}},
+		{"the list of reviews, no slash", "/reviews", nil, 200, "text/html; charset=utf-8", []string{`href="/reviews/2025-05"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,6 +149,26 @@ func TestRoutes(t *testing.T) {
 				t.Errorf("HTML served without the strict CSP: %q", res.header.Get("Content-Security-Policy"))
 			}
 		})
+	}
+
+	// The redirects are permanent, keep the query, and do not let a crafted period make the
+	// Location leave the site ("//evil.example" is a scheme-relative URL).
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for path, want := range map[string]string{
+		"/reviews/2025-05/?x=1":     "/reviews/2025-05?x=1",
+		"/reviews/":                 "/",
+		"/reviews":                  "/",
+		"/reviews/%2Fevil.example/": "/reviews/%2Fevil.example",
+		"/reviews/a%20b/":           "/reviews/a%20b",
+	} {
+		res, err := noFollow.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusMovedPermanently || res.Header.Get("Location") != want {
+			t.Errorf("GET %s: %d Location %q, want 301 to %q", path, res.StatusCode, res.Header.Get("Location"), want)
+		}
 	}
 
 	// The home page lists the source's periods newest first.
