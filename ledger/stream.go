@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -185,4 +186,13 @@ func DropConsumer(js jetstream.JetStream, stream string, cons jetstream.Consumer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = js.DeleteConsumer(ctx, stream, info.Name)
+}
+
+// OrderedConsumerMends reports whether an error a consumer's error handler is told of is one
+// nats.go's ordered consumer deals with itself, by making its consumer again from the next
+// sequence (a missed heartbeat, a deleted consumer, no responders, a new leader): a reader
+// goes on. Any other error ends the read.
+func OrderedConsumerMends(err error) bool {
+	return errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrConsumerLeadershipChanged)
 }

@@ -2,12 +2,12 @@ package projections
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"compact/ledger"
 )
 
 // pullMessages is how many messages the group's consumer asks the server for at a time.
@@ -130,7 +130,7 @@ func (r *streamReader) msg(m jetstream.Msg) {
 // from the members' checkpoints, as after any read error. It is called under the ordered
 // consumer's lock, so the hand-over runs in a goroutine of its own.
 func (r *streamReader) consumeErr(_ jetstream.ConsumeContext, err error) {
-	if mended(err) {
+	if ledger.OrderedConsumerMends(err) {
 		return
 	}
 	r.emu.Lock()
@@ -150,10 +150,4 @@ func (r *streamReader) fail(err error) {
 	}
 	r.done = true
 	r.hand(r.items, false, err)
-}
-
-// mended reports whether nats.go's ordered consumer deals with err itself.
-func mended(err error) bool {
-	return errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
-		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrConsumerLeadershipChanged)
 }

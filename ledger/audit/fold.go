@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"compact/ledger"
 )
 
 // The checkpointer's loop: read the stream from the tree's size + 1, fold batches into
@@ -70,34 +71,34 @@ func (c *Checkpointer) follow(ctx context.Context, pending *[]flushRequest) erro
 	if err != nil {
 		return fmt.Errorf("ordered consumer on %s from seq %d: %w", c.cfg.Stream, from, err)
 	}
-	it, err := cons.Messages()
-	if err != nil {
-		return fmt.Errorf("read %s: %w", c.cfg.Stream, err)
-	}
+	defer ledger.DropConsumer(c.js, c.cfg.Stream, cons)
+	// The consumer's handler hands each message to the loop below, which folds them in batches.
+	// A callback (Consume), not the Messages iterator, whose Next arms a heartbeat timer for
+	// every message: this reader runs beside the ingest for every event the ledger stores.
 	rctx, rcancel := context.WithCancel(ctx)
 	msgs := make(chan jetstream.Msg, 512)
 	errc := make(chan error, 1)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			m, err := it.Next(jetstream.NextContext(rctx))
-			if err != nil {
-				errc <- err
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-rctx.Done():
-				return
-			}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case msgs <- m:
+		case <-rctx.Done():
 		}
-	}()
-	defer func() {
+	}, jetstream.PullMaxMessages(readPullMessages), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if ledger.OrderedConsumerMends(err) {
+			return
+		}
+		select {
+		case errc <- err:
+		default:
+		}
+	}))
+	if err != nil {
 		rcancel()
-		it.Stop()
-		wg.Wait()
+		return fmt.Errorf("read %s: %w", c.cfg.Stream, err)
+	}
+	defer func() {
+		rcancel() // first: a handler waiting to hand a message over returns
+		cc.Stop()
 	}()
 
 	tick := time.NewTicker(c.cfg.Interval)
