@@ -105,37 +105,31 @@ func Replay(ctx context.Context, js jetstream.JetStream, f ReplayFilter, fn func
 		return fmt.Errorf("replay: %w", err)
 	}
 	defer DropConsumer(js, StreamName, cons)
-	it, err := cons.Messages(jetstream.PullMaxMessages(500))
-	if err != nil {
-		return fmt.Errorf("replay: %w", err)
-	}
-	defer it.Stop()
 	// A filtered consumer may have nothing to deliver at all: ask before waiting.
 	if info, err := cons.Info(ctx); err == nil && info.NumPending == 0 {
 		return nil
 	}
-	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			return fmt.Errorf("replay: %w", err)
-		}
+	var fnErr error // fn's, returned as it is; the read's own errors say "replay"
+	err = ReadOrdered(ctx, cons, ReadOptions{Pull: 500}, func(msg jetstream.Msg) (bool, error) {
 		md, err := msg.Metadata()
 		if err != nil {
-			return err
+			return true, err
 		}
 		seq := md.Sequence.Stream
 		if seq > last || (!f.Until.IsZero() && md.Timestamp.After(f.Until)) {
-			return nil
+			return true, nil
 		}
 		// From a sequence, the events before Since are read and passed over; the last one
 		// read ends the replay all the same, or it would wait for an event yet to come.
 		if f.Since.IsZero() || !md.Timestamp.Before(f.Since) {
-			if err := fn(seq, md.Timestamp, msg.Data()); err != nil {
-				return err
+			if fnErr = fn(seq, md.Timestamp, msg.Data()); fnErr != nil {
+				return true, fnErr
 			}
 		}
-		if md.NumPending == 0 || seq == last {
-			return nil
-		}
+		return md.NumPending == 0 || seq == last, nil
+	})
+	if err != nil && err != fnErr {
+		return fmt.Errorf("replay: %w", err)
 	}
+	return err
 }

@@ -59,6 +59,10 @@ func (c *Checkpointer) run(ctx context.Context) {
 	}
 }
 
+// followPullMessages is how many messages follow's consumer asks the server for at a time, as
+// the views' reader and ledger.ReadOrdered do.
+const followPullMessages = 2000
+
 // follow reads the stream from the tree's size + 1 and folds it until an error.
 func (c *Checkpointer) follow(ctx context.Context, pending *[]flushRequest) error {
 	c.mu.Lock()
@@ -83,7 +87,7 @@ func (c *Checkpointer) follow(ctx context.Context, pending *[]flushRequest) erro
 		case msgs <- m:
 		case <-rctx.Done():
 		}
-	}, jetstream.PullMaxMessages(readPullMessages), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+	}, jetstream.PullMaxMessages(followPullMessages), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if ledger.OrderedConsumerMends(err) {
 			return
 		}

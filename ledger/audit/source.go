@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -134,17 +132,11 @@ func formatProof(p []tlog.Hash) string {
 }
 
 // readStream calls fn with the stream's messages from sequence from to its last sequence
-// at the time of the call, through an ordered consumer.
+// at the time of the call, through an ordered consumer (ledger.ReadOrdered: fn runs in the
+// consumer's handler, never after readStream returns).
 // filter, when not "", limits it to the matching subjects. Without a filter every sequence
 // up to the last must be read: when the rest cannot be (the server dropped damaged
 // messages at the end), it returns an *UnreadableError after the readable ones.
-//
-// fn runs in the consumer's handler (Consume), one message after the other, never after
-// readStream returns. A callback, not the Messages iterator: the iterator's Next arms a
-// heartbeat timer for every message and the idle wait took a context with a timer of its own,
-// ~12% of the CPU of a read (BenchmarkReadStream, ledger/perf/NOTES.md, thirteenth round).
-// The wait for a message is a ticker of idle instead: a tick with no message since the one
-// before is a stall, so a stall is noticed after between one and two idle periods.
 func readStream(ctx context.Context, js jetstream.JetStream, name, filter string, from uint64, idle time.Duration, fn func(Message, nats.Header) error) error {
 	idle = cmp.Or(idle, 5*time.Second)
 	from = max(from, 1)
@@ -172,139 +164,50 @@ func readStream(ctx context.Context, js jetstream.JetStream, name, filter string
 		return fmt.Errorf("stream %s: ordered consumer from seq %d: %w", name, from, err)
 	}
 	defer ledger.DropConsumer(js, name, cons)
-	r := &streamRead{name: name, filtered: filter != "", last: last, next: from, fn: fn, done: make(chan struct{})}
+	lost := func(next uint64) error {
+		if filter != "" {
+			return nil // a filtered read ends where the matching messages do
+		}
+		return &UnreadableError{Stream: name, From: next, Last: last}
+	}
 	if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 {
-		return r.lost(from) // nothing to deliver: do not wait for the idle timeout
+		return lost(from) // nothing to deliver: do not wait for the idle timeout
 	}
-	errc := make(chan error, 1)
-	cc, err := cons.Consume(r.msg, jetstream.PullMaxMessages(readPullMessages), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		if ledger.OrderedConsumerMends(err) {
-			return
+	// Nothing came for a whole idle period although the stream said it had more. If the rest
+	// cannot be read (the server dropped damaged messages at the end), the readable stream has
+	// ended; if it can, the server is slow: wait a while longer.
+	stalled := func(next uint64, stalls int) error {
+		next = max(next, from)
+		readable, err := anyReadable(ctx, st, next, last)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			return fmt.Errorf("stream %s: %w", name, err)
+		case !readable:
+			return lost(next)
+		case stalls >= 6:
+			return fmt.Errorf("stream %s: no message for %s while reading toward its last seq %d", name, time.Duration(stalls)*idle, last)
 		}
-		select {
-		case errc <- err:
-		default:
+		return nil
+	}
+	return ledger.ReadOrdered(ctx, cons, ledger.ReadOptions{Idle: idle, Stalled: stalled}, func(m jetstream.Msg) (bool, error) {
+		meta, err := m.Metadata()
+		if err != nil {
+			return true, fmt.Errorf("stream %s: %w", name, err)
 		}
-	}))
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", name, err)
-	}
-	defer cc.Stop()
-	tick := time.NewTicker(idle)
-	defer tick.Stop()
-	var seen uint64 // messages taken at the last tick
-	stalls := 0
-	for {
-		select {
-		case <-r.done:
-			return r.res
-		case err := <-errc:
-			return r.stop(fmt.Errorf("stream %s: %w", name, err))
-		case <-ctx.Done():
-			return r.stop(ctx.Err())
-		case <-tick.C:
-			if n := r.taken.Load(); n != seen {
-				seen, stalls = n, 0
-				continue
-			}
-			// Nothing came for a whole tick although the stream said it had more. If the
-			// rest cannot be read (the server dropped damaged messages at the end), the
-			// readable stream has ended; if it can, the server is slow: wait a while longer.
-			r.mu.Lock()
-			next := r.next
-			r.mu.Unlock()
-			readable, perr := anyReadable(ctx, st, next, last)
-			if perr != nil {
-				if ctx.Err() != nil {
-					return r.stop(ctx.Err())
-				}
-				return r.stop(fmt.Errorf("stream %s: %w", name, perr))
-			}
-			if !readable {
-				return r.stop(r.lost(next))
-			}
-			if stalls++; stalls >= 6 {
-				return r.stop(fmt.Errorf("stream %s: no message for %s while reading toward its last seq %d", name, time.Duration(stalls)*idle, last))
-			}
+		seq := meta.Sequence.Stream
+		if err := fn(Message{Seq: seq, Subject: m.Subject(), Data: m.Data(), Time: meta.Timestamp}, m.Headers()); err != nil {
+			return true, err
 		}
-	}
-}
-
-// readPullMessages is how many messages readStream's consumer asks the server for at a time,
-// as the views' reader does.
-const readPullMessages = 2000
-
-// streamRead is the state of one readStream, shared by its consumer's handler (msg) and the
-// goroutine that waits for its end. mu is held while fn runs: an ordered consumer's reset may
-// overlap an old subscription's last delivery with the new one's first, and stop must wait for
-// a call under way.
-type streamRead struct {
-	name     string
-	filtered bool
-	last     uint64
-	fn       func(Message, nats.Header) error
-	taken    atomic.Uint64 // messages given to fn, for the stall check
-
-	mu    sync.Mutex
-	next  uint64 // the sequence expected next
-	ended bool
-	res   error         // set before done is closed
-	done  chan struct{} // closed when the handler ends the read
-}
-
-func (r *streamRead) msg(m jetstream.Msg) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.ended {
-		return
-	}
-	meta, err := m.Metadata()
-	if err != nil {
-		r.end(fmt.Errorf("stream %s: %w", r.name, err))
-		return
-	}
-	seq := meta.Sequence.Stream
-	if seq < r.next {
-		return // delivered again around the ordered consumer's reset
-	}
-	r.taken.Add(1)
-	if err := r.fn(Message{Seq: seq, Subject: m.Subject(), Data: m.Data(), Time: meta.Timestamp}, m.Headers()); err != nil {
-		r.end(err)
-		return
-	}
-	r.next = seq + 1
-	switch {
-	case seq >= r.last:
-		r.end(nil)
-	case meta.NumPending == 0:
-		r.end(r.lost(seq + 1))
-	}
-}
-
-// end ends the read from the handler with res. mu is held.
-func (r *streamRead) end(res error) {
-	r.ended, r.res = true, res
-	close(r.done)
-}
-
-// stop ends the read from the waiting goroutine, waiting for a call of fn under way, and
-// returns what the read returns: err, unless the handler ended it first.
-func (r *streamRead) stop(err error) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.ended {
-		return r.res
-	}
-	r.ended, r.res = true, err
-	return err
-}
-
-// lost is the end of a read that found no message from next on.
-func (r *streamRead) lost(next uint64) error {
-	if r.filtered {
-		return nil // a filtered read ends where the matching messages do
-	}
-	return &UnreadableError{Stream: r.name, From: next, Last: r.last}
+		switch {
+		case seq >= last:
+			return true, nil
+		case meta.NumPending == 0:
+			return true, lost(seq + 1)
+		}
+		return false, nil
+	})
 }
 
 // anyReadable says whether any message from..last can be read (looking at 1000 at most).
