@@ -51,8 +51,11 @@ const (
 const PebbleInGoHeap = pebbleInGoHeap
 
 // defaultMemoryLimit is the soft limit TuneGC sets in this build.
-func defaultMemoryLimit() int64 {
-	if PebbleInGoHeap {
+func defaultMemoryLimit() int64 { return memoryLimit(PebbleInGoHeap) }
+
+// memoryLimit is the soft limit when Pebble's memory is in the Go heap or not.
+func memoryLimit(pebbleInGoHeap bool) int64 {
+	if pebbleInGoHeap {
 		return memoryLimitNoCgo
 	}
 	return memoryLimitCgo
