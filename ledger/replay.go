@@ -110,7 +110,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, f ReplayFilter, fn func
 		return nil
 	}
 	var fnErr error // fn's, returned as it is; the read's own errors say "replay"
-	err = ReadOrdered(ctx, cons, ReadOptions{Pull: 500}, func(msg jetstream.Msg) (bool, error) {
+	err = ReadOrdered(ctx, cons, ReadOptions{}, func(msg jetstream.Msg) (bool, error) {
 		md, err := msg.Metadata()
 		if err != nil {
 			return true, err
