@@ -52,7 +52,7 @@ func ReadOrdered(ctx context.Context, cons jetstream.Consumer, o ReadOptions, fn
 		}
 	}))
 	if err != nil {
-		return err
+		return fmt.Errorf("stream %s: %w", streamOf(cons), err)
 	}
 	defer cc.Stop()
 	var tick <-chan time.Time
