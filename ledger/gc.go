@@ -21,7 +21,7 @@ import (
 // faster.
 //
 // The limit depends on where Pebble keeps its block caches and memtables (the views' 192 MB,
-// the dedup index's 64 MB, see PebbleBytes). With cgo they are allocated outside the Go heap,
+// the dedup index's 64 MB, see pebbleBytes). With cgo they are allocated outside the Go heap,
 // so the limit leaves room for them under the 512 MB a node is meant to fit in. Without cgo
 // (CGO_ENABLED=0, or no C compiler) Pebble allocates them with make, in the Go heap, where a
 // full cache is alive and counts against the limit. A 256 MiB limit was then below what is
@@ -43,15 +43,11 @@ const (
 const (
 	ViewsPebbleBytes = 192 << 20
 	indexCacheBytes  = 64 << 20
-	PebbleBytes      = ViewsPebbleBytes + indexCacheBytes
+	pebbleBytes      = ViewsPebbleBytes + indexCacheBytes
 )
 
-// PebbleInGoHeap reports whether Pebble allocates its caches and memtables in the Go heap: it
-// does when the program is built without cgo (pebble's internal/manual).
-const PebbleInGoHeap = pebbleInGoHeap
-
 // defaultMemoryLimit is the soft limit TuneGC sets in this build.
-func defaultMemoryLimit() int64 { return memoryLimit(PebbleInGoHeap) }
+func defaultMemoryLimit() int64 { return memoryLimit(pebbleInGoHeap) }
 
 // memoryLimit is the soft limit when Pebble's memory is in the Go heap or not.
 func memoryLimit(pebbleInGoHeap bool) int64 {

@@ -2,5 +2,5 @@
 
 package ledger
 
-// With cgo, Pebble allocates its caches and memtables with C's calloc, outside the Go heap.
+// pebbleInGoHeap: with cgo, Pebble allocates its caches and memtables with C's calloc, outside the Go heap.
 const pebbleInGoHeap = false

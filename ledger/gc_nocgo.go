@@ -2,5 +2,5 @@
 
 package ledger
 
-// Without cgo, Pebble allocates its caches and memtables with make, in the Go heap.
+// pebbleInGoHeap: without cgo, Pebble allocates its caches and memtables with make, in the Go heap.
 const pebbleInGoHeap = true

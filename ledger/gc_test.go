@@ -30,14 +30,14 @@ func TestTuneGCLeavesRoomForPebble(t *testing.T) {
 	})
 	TuneGC()
 	if got := debug.SetMemoryLimit(-1); got != defaultMemoryLimit() {
-		t.Fatalf("TuneGC set a soft limit of %d MiB, want %d (Pebble in the Go heap: %v)", got>>20, defaultMemoryLimit()>>20, PebbleInGoHeap)
+		t.Fatalf("TuneGC set a soft limit of %d MiB, want %d (Pebble in the Go heap: %v)", got>>20, defaultMemoryLimit()>>20, pebbleInGoHeap)
 	}
 
 	for _, inHeap := range []bool{false, true} {
 		debug.SetMemoryLimit(memoryLimit(inHeap))
 		alive := int64(rebuildLive)
 		if inHeap {
-			alive += PebbleBytes
+			alive += pebbleBytes
 		}
 		const chunk = 1 << 20
 		held := make([][]byte, 0, alive/chunk)
