@@ -148,6 +148,9 @@ func writeReport(w io.Writer, rep *perf.Report) error {
 	row("  ordered-consumer read, in process", rep.RawReadInProcessPerS, "events/s")
 	row("  ordered-consumer read, loopback TCP", rep.RawReadTCPPerS, "events/s")
 	row("  Pebble writes, Sync batches of 1,000", rep.RawPebbleSyncPerS, "events/s")
+	if rep.PageFaultUs > 0 { // not in reports from before it was measured, nor off Unix
+		row("  first write to a page of new memory (page fault)", rep.PageFaultUs, "µs")
+	}
 	fmt.Fprintln(tw, "SYSTEM\t\t")
 	row("  ingest, 1 publisher", rep.Ingest1PerS, "events/s")
 	row("  ingest, 64 publishers, 1 event/request", rep.Ingest64SinglePerS, "events/s")
@@ -172,6 +175,14 @@ func writeReport(w io.Writer, rep *perf.Report) error {
 	row("  raw ordered-consumer read, loopback TCP", rep.RawReadTCPCPUUs, "µs")
 	row("  rebuild", rep.RebuildCPUUs, "µs")
 	row("  rebuild CPU ratio (raw read ÷ rebuild)", rep.RebuildCPURatio, "")
+	if rep.PageFaultUs > 0 {
+		fmt.Fprintf(tw, "PAGE FAULTS PER EVENT (each ~%.1f µs of the CPU above)\t\t\n", rep.PageFaultUs)
+		faults := func(name string, v float64) { fmt.Fprintf(tw, "%s\t%12.3f\t\n", name, v) }
+		faults("  raw atomic batches of 1,000", rep.RawDurableBatchFaults)
+		faults(fmt.Sprintf("  ingest, 64 publishers, %d events/request", rep.IngestRequestEvents), rep.IngestFaults)
+		faults(fmt.Sprintf("  raw ordered-consumer read (%s)", rep.RawReadVia), rep.RawReadFaults)
+		faults("  rebuild", rep.RebuildFaults)
+	}
 	fmt.Fprintf(tw, "CORES BUSY (CPU time ÷ wall time, of %d)\t\t\n", rep.Cores)
 	row("  raw atomic batches of 1,000", rep.RawDurableBatchCores, "")
 	row(fmt.Sprintf("  ingest, 64 publishers, %d events/request", rep.IngestRequestEvents), rep.IngestCores, "")

@@ -63,7 +63,8 @@ func TestBenchTable(t *testing.T) {
 	}
 	// Every figure of the report is in the table (a zero would hide a forgotten row).
 	for _, v := range []float64{rep.RawDurableEachPerS, rep.RawDurableBatchPerS, rep.IngestRatio, rep.RebuildRatio,
-		rep.ReviewP99Ms, rep.CountersP99Ms, rep.PeakRSSMB, rep.RebuildCPUUs, rep.RebuildCores, rep.IngestCores} {
+		rep.ReviewP99Ms, rep.CountersP99Ms, rep.PeakRSSMB, rep.RebuildCPUUs, rep.RebuildCores, rep.IngestCores,
+		rep.PageFaultUs, rep.RebuildFaults} {
 		if v == 0 {
 			t.Fatalf("testdata/bench_report.json has a zero figure: take it from a real run")
 		}

@@ -102,16 +102,26 @@ type Report struct {
 	IngestCores          float64 `json:"ingest_cores"`
 	RawReadCores         float64 `json:"raw_read_cores"`
 	RebuildCores         float64 `json:"rebuild_cores"`
-	ReviewP50Ms          float64 `json:"review_p50_ms"`
-	ReviewP99Ms          float64 `json:"review_p99_ms"`
-	CountersP50Ms        float64 `json:"counters_p50_ms"`
-	CountersP99Ms        float64 `json:"counters_p99_ms"`
-	PeakRSSMB            float64 `json:"peak_rss_mb"`
-	RebuildPeakRSSMB     float64 `json:"rebuild_peak_rss_mb"`
-	Cores                int     `json:"cores"`
-	ReviewItemsInPeriod  int     `json:"review_items_in_period"`
-	MeasuredAt           string  `json:"measured_at"`
-	DurabilityStatement  string  `json:"durability"`
+	// PageFaultUs is a raw limit of the host's memory: the time of a first write to a page of
+	// new memory (a minor page fault), in µs, over 64 MiB written a byte a page. The faults an
+	// event of those four measurements took (minor faults of the process ÷ its events) times
+	// it is the part of their CPU an event that went into faults: on a VM whose faults are
+	// slow, a part the same work would not cost elsewhere. 0 where not measured (not Unix).
+	PageFaultUs           float64 `json:"page_fault_us"`
+	RawDurableBatchFaults float64 `json:"raw_durable_batch_faults"`
+	IngestFaults          float64 `json:"ingest_faults"`
+	RawReadFaults         float64 `json:"raw_read_faults"` // of the read RawReadVia names
+	RebuildFaults         float64 `json:"rebuild_faults"`
+	ReviewP50Ms           float64 `json:"review_p50_ms"`
+	ReviewP99Ms           float64 `json:"review_p99_ms"`
+	CountersP50Ms         float64 `json:"counters_p50_ms"`
+	CountersP99Ms         float64 `json:"counters_p99_ms"`
+	PeakRSSMB             float64 `json:"peak_rss_mb"`
+	RebuildPeakRSSMB      float64 `json:"rebuild_peak_rss_mb"`
+	Cores                 int     `json:"cores"`
+	ReviewItemsInPeriod   int     `json:"review_items_in_period"`
+	MeasuredAt            string  `json:"measured_at"`
+	DurabilityStatement   string  `json:"durability"`
 	// Goals is CheckGoals of the figures above, filled at the end of Run.
 	Goals []Goal `json:"goals,omitempty"`
 }
@@ -139,6 +149,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep := &Report{Cores: numCPU(), MeasuredAt: time.Now().UTC().Format(time.RFC3339),
 		DurabilityStatement: "every durable figure is acknowledged after fsync (server SyncAlways; Pebble Sync)"}
+	say("a first write to each page of new memory")
+	rep.PageFaultUs = pageFaultUs()
 	rg, err := newRig(ctx, filepath.Join(o.Dir, "node"), 64, false)
 	if err != nil {
 		return nil, err
@@ -182,20 +194,23 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	say("raw atomic batches of 1,000 and ingest with 64 publishers × 16 events, alternating")
 	var rawN, ingN int
 	var rawT, ingT, rawCPU, ingCPU time.Duration
+	var rawFaults, ingFaults int64
 	for round := range ratioRounds {
-		cpu := cpuTime()
+		cpu, faults := cpuTime(), minorFaults()
 		if r, err = RawAtomicBatches(ctx, node.Conn, RawSubject, body, part(sz.batch, round), 1000); err != nil {
 			return nil, err
 		}
-		rawCPU += cpuTime() - cpu
+		rawCPU, rawFaults = rawCPU+cpuTime()-cpu, rawFaults+minorFaults()-faults
 		rawN, rawT = rawN+r.Events, rawT+r.Duration
-		cpu = cpuTime()
+		cpu, faults = cpuTime(), minorFaults()
 		if r, err = ingest(part(sz.ingest64, round), 64, rep.IngestRequestEvents); err != nil {
 			return nil, err
 		}
-		ingCPU += cpuTime() - cpu
+		ingCPU, ingFaults = ingCPU+cpuTime()-cpu, ingFaults+minorFaults()-faults
 		ingN, ingT = ingN+r.Events, ingT+r.Duration
 	}
+	rep.RawDurableBatchFaults = float64(rawFaults) / float64(rawN)
+	rep.IngestFaults = float64(ingFaults) / float64(ingN)
 	rep.RawDurableBatchPerS = Result{Events: rawN, Duration: rawT}.PerSecond()
 	rep.RawDurableBatchCPUUs = rawCPU.Seconds() * 1e6 / float64(rawN)
 	rep.IngestEventsPerS = Result{Events: ingN, Duration: ingT}.PerSecond()
@@ -294,7 +309,7 @@ func benchReadSide(ctx context.Context, o Options, sz sizes, rep *Report, say fu
 
 	say(fmt.Sprintf("rebuild of every view from %d events", n))
 	before := peakRSSMB()
-	start, cpu := time.Now(), cpuTime()
+	start, cpu, faults := time.Now(), cpuTime(), minorFaults()
 	views, err := projections.Open(ctx, projections.Config{Dir: filepath.Join(o.Dir, "views"), JS: jsTCP, NC: tcp, DisableFeed: true})
 	if err != nil {
 		return err
@@ -308,6 +323,7 @@ func benchReadSide(ctx context.Context, o Options, sz sizes, rep *Report, say fu
 	}
 	rep.RebuildEventsPerS = float64(n) / time.Since(start).Seconds()
 	rep.RebuildCPUUs = cpuPerEvent(cpu, n)
+	rep.RebuildFaults = float64(minorFaults()-faults) / float64(n)
 	rep.RebuildCPURatio = cpuRatio(rep.RawReadCPUUs, rep.RebuildCPUUs)
 	rep.RebuildRatio = rep.RebuildEventsPerS / min(rep.RawReadPerS, rep.RawPebbleSyncPerS)
 	rep.RebuildPeakRSSMB = max(before, peakRSSMB())
@@ -360,28 +376,33 @@ type readRate struct {
 	events int
 	wall   time.Duration
 	cpu    time.Duration
+	faults int64
 }
 
 func (r *readRate) read(ctx context.Context, js jetstream.JetStream, n int) error {
-	cpu := cpuTime()
+	cpu, faults := cpuTime(), minorFaults()
 	took, err := rawRead(ctx, js, n)
 	if err != nil {
 		return err
 	}
 	r.events, r.wall, r.cpu = r.events+n, r.wall+took, r.cpu+cpuTime()-cpu
+	r.faults += minorFaults() - faults
 	return nil
 }
 
-func (r readRate) perS() float64  { return float64(r.events) / r.wall.Seconds() }
-func (r readRate) cpuUs() float64 { return r.cpu.Seconds() * 1e6 / float64(r.events) }
+func (r readRate) perS() float64           { return float64(r.events) / r.wall.Seconds() }
+func (r readRate) cpuUs() float64          { return r.cpu.Seconds() * 1e6 / float64(r.events) }
+func (r readRate) faultsPerEvent() float64 { return float64(r.faults) / float64(r.events) }
 
 // setRawRead takes the faster of the two reads as the read limit.
 func (rep *Report) setRawRead(inProc, overTCP readRate) {
 	rep.RawReadInProcessPerS, rep.RawReadInProcessCPUUs = inProc.perS(), inProc.cpuUs()
 	rep.RawReadTCPPerS, rep.RawReadTCPCPUUs = overTCP.perS(), overTCP.cpuUs()
 	rep.RawReadVia, rep.RawReadPerS, rep.RawReadCPUUs = "tcp", rep.RawReadTCPPerS, rep.RawReadTCPCPUUs
+	rep.RawReadFaults = overTCP.faultsPerEvent()
 	if rep.RawReadInProcessPerS > rep.RawReadTCPPerS {
 		rep.RawReadVia, rep.RawReadPerS, rep.RawReadCPUUs = "in-process", rep.RawReadInProcessPerS, rep.RawReadInProcessCPUUs
+		rep.RawReadFaults = inProc.faultsPerEvent()
 	}
 }
 
