@@ -25,19 +25,9 @@ func BenchmarkReplay(b *testing.B) {
 		b.Fatal(err)
 	}
 	n := *replayEvents
-	for i := 1; i <= n; i++ {
-		body := fmt.Appendf(nil, `{"specversion":"1.0","id":"evt-%07d","source":"https://compact.un.org/entities/UNODC","type":"compact.training.delivered","time":"2025-05-07T10:00:00Z","data":{"title":"Workshop on border security number %07d","start":"2025-05-06","format":"workshop"}}`, i, i)
-		if _, err := js.PublishAsync(ledger.EventSubject("UNODC", "compact.training.delivered"), body); err != nil {
-			b.Fatal(err)
-		}
-		if i%10_000 == 0 || i == n {
-			select {
-			case <-js.PublishAsyncComplete():
-			case <-time.After(time.Minute):
-				b.Fatal("filling the stream: no acknowledgement for a minute")
-			}
-		}
-	}
+	natstest.PublishAll(b, js, n, func(i int) (string, []byte) {
+		return ledger.EventSubject("UNODC", "compact.training.delivered"), fmt.Appendf(nil, `{"specversion":"1.0","id":"evt-%07d","source":"https://compact.un.org/entities/UNODC","type":"compact.training.delivered","time":"2025-05-07T10:00:00Z","data":{"title":"Workshop on border security number %07d","start":"2025-05-06","format":"workshop"}}`, i, i)
+	})
 	b.ResetTimer()
 	var wall, cpu time.Duration
 	for range b.N {

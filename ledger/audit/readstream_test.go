@@ -51,19 +51,7 @@ func filledStream(t testing.TB, n int) jetstream.JetStream {
 	if err := ledger.EnsureStreams(context.Background(), js, ledger.StreamOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for i := 1; i <= n; i++ {
-		subj, body := event(i)
-		if _, err := js.PublishAsync(subj, body); err != nil {
-			t.Fatal(err)
-		}
-		if i%1000 == 0 || i == n {
-			select {
-			case <-js.PublishAsyncComplete():
-			case <-time.After(time.Minute):
-				t.Fatal("filling the stream: no acknowledgement for a minute")
-			}
-		}
-	}
+	natstest.PublishAll(t, js, n, event)
 	return js
 }
 
