@@ -4,12 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
 	"compact/ledger"
 	"compact/ledger/natstest"
+	"compact/ledger/perf"
 )
 
 var replayEvents = flag.Int("ledger.replayevents", 100_000, "BenchmarkReplay: events in the stream")
@@ -31,7 +31,7 @@ func BenchmarkReplay(b *testing.B) {
 	b.ResetTimer()
 	var wall, cpu time.Duration
 	for range b.N {
-		start, cpu0 := time.Now(), replayCPU()
+		start, cpu0 := time.Now(), perf.CPUTime()
 		got := 0
 		err := ledger.Replay(ctx, js, ledger.ReplayFilter{}, func(seq uint64, t time.Time, body []byte) error {
 			_ = ledger.StoredLine(seq, t, body)
@@ -41,20 +41,11 @@ func BenchmarkReplay(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		wall, cpu = wall+time.Since(start), cpu+replayCPU()-cpu0
+		wall, cpu = wall+time.Since(start), cpu+perf.CPUTime()-cpu0
 		if got != n {
 			b.Fatalf("replayed %d events, want %d", got, n)
 		}
 	}
 	b.ReportMetric(float64(n*b.N)/wall.Seconds(), "events/s")
 	b.ReportMetric(cpu.Seconds()*1e6/float64(n*b.N), "cpu-µs/event")
-}
-
-// replayCPU is the CPU time the process used so far (user and system).
-func replayCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -9,7 +9,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -78,7 +77,7 @@ func BenchmarkRebuildPerfHistory(b *testing.B) {
 	b.ResetTimer()
 	var wall, cpu time.Duration
 	for range b.N {
-		start, cpu0 := time.Now(), cpuTime()
+		start, cpu0 := time.Now(), perf.CPUTime()
 		v, err := projections.Open(ctx, projections.Config{Dir: b.TempDir(), JS: js, NC: nc, DisableFeed: true, BatchMaxCount: *buildBatch})
 		if err != nil {
 			b.Fatal(err)
@@ -94,7 +93,7 @@ func BenchmarkRebuildPerfHistory(b *testing.B) {
 		// Caught up: what compact bench times. Close waits for the flush or compaction Pebble
 		// is running, which the bench reports apart (rebuild_settle_s); timed, it made the same
 		// build measure up to a microsecond an event more when a compaction had just started.
-		wall, cpu = wall+time.Since(start), cpu+cpuTime()-cpu0
+		wall, cpu = wall+time.Since(start), cpu+perf.CPUTime()-cpu0
 		b.StopTimer()
 		if prof != nil {
 			pprof.StopCPUProfile()
@@ -106,16 +105,6 @@ func BenchmarkRebuildPerfHistory(b *testing.B) {
 	b.ReportMetric(float64(n)*float64(b.N)/wall.Seconds(), "events/s")
 	b.ReportMetric(cpu.Seconds()*1e6/float64(n*b.N), "cpu-µs/event")
 	b.ReportMetric(cpu.Seconds()/wall.Seconds(), "cores")
-}
-
-// cpuTime is the CPU time the process used so far (user and system): on a shared machine it
-// says more about the cost of a build than the wall clock.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // perfEvents reads -projections.events, which the package's own tests define.

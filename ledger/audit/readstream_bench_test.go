@@ -3,13 +3,13 @@ package audit
 import (
 	"context"
 	"flag"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"compact/ledger"
+	"compact/ledger/perf"
 )
 
 var readEvents = flag.Int("audit.events", 100_000, "BenchmarkReadStream: events in the stream")
@@ -25,12 +25,12 @@ func BenchmarkReadStream(b *testing.B) {
 	b.ResetTimer()
 	var wall, cpu time.Duration
 	for range b.N {
-		start, cpu0 := time.Now(), cpuTime()
+		start, cpu0 := time.Now(), perf.CPUTime()
 		got := 0
 		if err := readStream(ctx, js, ledger.StreamName, "", 1, 0, func(Message, nats.Header) error { got++; return nil }); err != nil {
 			b.Fatal(err)
 		}
-		wall, cpu = wall+time.Since(start), cpu+cpuTime()-cpu0
+		wall, cpu = wall+time.Since(start), cpu+perf.CPUTime()-cpu0
 		if got != n {
 			b.Fatalf("read %d events, want %d", got, n)
 		}
@@ -50,7 +50,7 @@ func BenchmarkCheckpointerFold(b *testing.B) {
 	b.ResetTimer()
 	var wall, cpu time.Duration
 	for range b.N {
-		start, cpu0 := time.Now(), cpuTime()
+		start, cpu0 := time.Now(), perf.CPUTime()
 		c := startCheckpointer(b, js, b.TempDir(), signer, vkey, 10_000)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		cp, err := c.Flush(ctx)
@@ -58,7 +58,7 @@ func BenchmarkCheckpointerFold(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		wall, cpu = wall+time.Since(start), cpu+cpuTime()-cpu0
+		wall, cpu = wall+time.Since(start), cpu+perf.CPUTime()-cpu0
 		if cp.Size != uint64(n) {
 			b.Fatalf("checkpoint of %d events, want %d", cp.Size, n)
 		}
@@ -70,13 +70,4 @@ func BenchmarkCheckpointerFold(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/wall.Seconds(), "events/s")
 	b.ReportMetric(cpu.Seconds()*1e6/float64(n*b.N), "cpu-µs/event")
-}
-
-// cpuTime is the CPU time the process used so far (user and system).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

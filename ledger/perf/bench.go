@@ -196,17 +196,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	var rawT, ingT, rawCPU, ingCPU time.Duration
 	var rawFaults, ingFaults int64
 	for round := range ratioRounds {
-		cpu, faults := cpuTime(), minorFaults()
+		cpu, faults := CPUTime(), minorFaults()
 		if r, err = RawAtomicBatches(ctx, node.Conn, RawSubject, body, part(sz.batch, round), 1000); err != nil {
 			return nil, err
 		}
-		rawCPU, rawFaults = rawCPU+cpuTime()-cpu, rawFaults+minorFaults()-faults
+		rawCPU, rawFaults = rawCPU+CPUTime()-cpu, rawFaults+minorFaults()-faults
 		rawN, rawT = rawN+r.Events, rawT+r.Duration
-		cpu, faults = cpuTime(), minorFaults()
+		cpu, faults = CPUTime(), minorFaults()
 		if r, err = ingest(part(sz.ingest64, round), 64, rep.IngestRequestEvents); err != nil {
 			return nil, err
 		}
-		ingCPU, ingFaults = ingCPU+cpuTime()-cpu, ingFaults+minorFaults()-faults
+		ingCPU, ingFaults = ingCPU+CPUTime()-cpu, ingFaults+minorFaults()-faults
 		ingN, ingT = ingN+r.Events, ingT+r.Duration
 	}
 	rep.RawDurableBatchFaults = float64(rawFaults) / float64(rawN)
@@ -309,7 +309,7 @@ func benchReadSide(ctx context.Context, o Options, sz sizes, rep *Report, say fu
 
 	say(fmt.Sprintf("rebuild of every view from %d events", n))
 	before := peakRSSMB()
-	start, cpu, faults := time.Now(), cpuTime(), minorFaults()
+	start, cpu, faults := time.Now(), CPUTime(), minorFaults()
 	views, err := projections.Open(ctx, projections.Config{Dir: filepath.Join(o.Dir, "views"), JS: jsTCP, NC: tcp, DisableFeed: true})
 	if err != nil {
 		return err
@@ -380,12 +380,12 @@ type readRate struct {
 }
 
 func (r *readRate) read(ctx context.Context, js jetstream.JetStream, n int) error {
-	cpu, faults := cpuTime(), minorFaults()
+	cpu, faults := CPUTime(), minorFaults()
 	took, err := rawRead(ctx, js, n)
 	if err != nil {
 		return err
 	}
-	r.events, r.wall, r.cpu = r.events+n, r.wall+took, r.cpu+cpuTime()-cpu
+	r.events, r.wall, r.cpu = r.events+n, r.wall+took, r.cpu+CPUTime()-cpu
 	r.faults += minorFaults() - faults
 	return nil
 }
@@ -631,7 +631,7 @@ func part(n, i int) int { return n*(i+1)/ratioRounds - n*i/ratioRounds }
 
 // cpuPerEvent is the CPU time used since since, in µs per event of n.
 func cpuPerEvent(since time.Duration, n int) float64 {
-	return (cpuTime() - since).Seconds() * 1e6 / float64(n)
+	return (CPUTime() - since).Seconds() * 1e6 / float64(n)
 }
 
 // cpuRatio is raw ÷ system, 0 when either was not measured.

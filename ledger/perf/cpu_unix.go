@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// cpuTime is the CPU time the process has used so far, user and system: the embedded server's
+// CPUTime is the CPU time the process has used so far, user and system: the embedded server's
 // included, since it runs in the process.
-func cpuTime() time.Duration {
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
