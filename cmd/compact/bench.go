@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -156,6 +157,10 @@ func writeReport(w io.Writer, rep *perf.Report) error {
 	row("  ingest, 64 publishers, 1 event/request", rep.Ingest64SinglePerS, "events/s")
 	row(fmt.Sprintf("  ingest, 64 publishers, %d events/request", rep.IngestRequestEvents), rep.IngestEventsPerS, "events/s")
 	row("  ingest ratio (÷ raw atomic batches)", rep.IngestRatio, "")
+	if rs := rep.IngestRoundRatios; len(rs) > 0 { // not in reports from before they were kept
+		fmt.Fprintf(tw, "  its %d alternating rounds, lowest–highest\t%12s\t\n", len(rs),
+			fmt.Sprintf("%.2f–%.2f", slices.Min(rs), slices.Max(rs)))
+	}
 	row(fmt.Sprintf("  ingest, 64 publishers, %d events/request", rep.IngestLargeRequestEvents), rep.IngestLargePerS, "events/s")
 	row("  its ratio (÷ raw atomic batches)", rep.IngestLargeRatio, "")
 	row(fmt.Sprintf("  rebuild of all views from %d events", rep.RebuildEvents), rep.RebuildEventsPerS, "events/s")

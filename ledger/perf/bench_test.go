@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -69,6 +70,14 @@ func TestRunQuick(t *testing.T) {
 		if math.Abs(r.got-r.want) > 1e-9*r.want || !(r.got > 0) {
 			t.Errorf("%s = %v, want %v", r.name, r.got, r.want)
 		}
+	}
+	// Each alternating round has its ratio, and the whole run's lies among them: with the
+	// rounds' sizes near equal, it is their harmonic mean weighted by the raw rounds' times.
+	if len(rep.IngestRoundRatios) != ratioRounds {
+		t.Errorf("ingest_round_ratios = %v, want one for each of the %d rounds", rep.IngestRoundRatios, ratioRounds)
+	} else if lo, hi := slices.Min(rep.IngestRoundRatios), slices.Max(rep.IngestRoundRatios); !(lo > 0) ||
+		rep.IngestRatio < lo*0.999 || rep.IngestRatio > hi*1.001 {
+		t.Errorf("ingest_ratio %v is not among its rounds' %v", rep.IngestRatio, rep.IngestRoundRatios)
 	}
 	busy := []struct {
 		name      string
