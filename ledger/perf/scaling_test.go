@@ -18,6 +18,10 @@ func TestScalingSmall(t *testing.T) {
 	if len(points) != 2 {
 		t.Fatalf("%d points, want 2", len(points))
 	}
+	// The first point is the first size: the warm-up before it stays under it.
+	if points[0].LedgerEvents != 3000 {
+		t.Errorf("the first point measured a ledger of %d events, want the first size, 3000", points[0].LedgerEvents)
+	}
 	for _, p := range points {
 		if p.LedgerEvents < 3000 || p.IngestEventsPerS <= 0 || p.ReviewP99Ms <= 0 || p.CountersP99Ms <= 0 {
 			t.Errorf("point %+v: every figure must be measured", p)
