@@ -58,8 +58,8 @@ func Scaling(ctx context.Context, o ScalingOptions) ([]ScalingPoint, error) {
 		return nil, err
 	}
 	// The first size's ingest would otherwise be the process's first at 64 × 16, in new
-	// memory, as compact bench's first alternating round was (NOTES, fourteenth round): it
-	// measured lowest, which flattered the larger sizes against it.
+	// memory, as compact bench's first alternating round was, which ran slower for it (NOTES,
+	// fourteenth round): a low first size would flatter the larger sizes against it.
 	cur, err := rg.lastSeq(ctx)
 	if err != nil {
 		return nil, err
